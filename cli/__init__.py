@@ -1,0 +1,1 @@
+"""The ``knockin-geo`` command line (shipped as ``knockin_geo.cli``)."""

@@ -1,0 +1,390 @@
+"""``knockin-geo``: command-line entry point, a thin layer over the public API.
+
+Exit codes: 0 success, 2 bad input (a message on stderr, no traceback, nothing written),
+1 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from knockin_geo import __version__, schema
+from knockin_geo._errors import InputError, KnockinGeoError
+
+logger = logging.getLogger("knockin_geo.cli")
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_INPUT = 2
+
+
+class _Console:
+    """Terminal output: rich when available and stderr is a terminal, plain text otherwise."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        from rich.console import Console
+
+        self.out = Console(highlight=False)
+        self.err = Console(stderr=True, highlight=False)
+
+    @contextlib.contextmanager
+    def step(self, text: str) -> Iterator[None]:
+        """Show a spinner while a long step runs, then its duration."""
+        start = time.perf_counter()
+        if self.quiet:
+            yield
+            return
+        with self.err.status(f"{text}..."):
+            yield
+        self.err.print(f"[green]✓[/green] {text} [dim]({time.perf_counter() - start:.1f} s)[/dim]")
+
+
+def _data_dir(explicit: str | None) -> Path:
+    candidates = []
+    if explicit:
+        candidates.append(Path(explicit))
+    if os.environ.get("KNOCKIN_GEO_DATA"):
+        candidates.append(Path(os.environ["KNOCKIN_GEO_DATA"]))
+    candidates += [Path(__file__).resolve().parents[1] / "data", Path.cwd() / "data"]
+    for c in candidates:
+        if (c / "nantes" / "osm" / "nantes_centre_2014-09.osm.pbf").is_file():
+            return c
+    msg = (
+        "cannot find the bundled sample data (data/nantes/...): run the demo from a clone of "
+        "the repository, or pass --data PATH/TO/data"
+    )
+    raise InputError(msg)
+
+
+def _column_map(args: argparse.Namespace) -> dict[str, str] | None:
+    from knockin_geo.io import load_column_map
+
+    cols: dict[str, str] = {}
+    if getattr(args, "columns_config", None):
+        cols.update(load_column_map(args.columns_config))
+    for item in getattr(args, "addr_column", None) or []:
+        if "=" not in item:
+            msg = f"--addr-column expects ROLE=COLUMN (for example lon=LONG_WGS84), got {item!r}"
+            raise InputError(msg)
+        role, col = item.split("=", 1)
+        cols[role.strip()] = col.strip()
+    if getattr(args, "address_id", None):
+        cols["id"] = args.address_id
+    return cols or None
+
+
+def _read_inputs(args: argparse.Namespace, ui: _Console) -> tuple[Any, Any]:
+    from knockin_geo import io
+
+    precincts = None
+    bounds = None
+    if args.precincts:
+        with ui.step(f"reading precincts {args.precincts}"):
+            precincts = io.read_precincts(args.precincts, id_column=args.precinct_id,
+                                          crs=args.precincts_crs)
+            bounds = tuple(precincts.to_crs(4326).total_bounds)
+    with ui.step(f"reading addresses {args.addresses}"):
+        addresses = io.read_addresses(
+            args.addresses,
+            columns=_column_map(args),
+            crs=args.crs,
+            encoding=args.encoding,
+            strict=args.strict,
+            reference_bounds=bounds,
+        )
+    return precincts, addresses
+
+
+def _add_input_args(p: argparse.ArgumentParser, *, network_required: bool) -> None:
+    p.add_argument("--precincts", help="precinct polygons (GeoJSON, GeoPackage, Shapefile...)")
+    p.add_argument("--addresses", required=True, help="address points (CSV, BAN, OGR layer)")
+    p.add_argument("--network", required=network_required,
+                   help="street network: .osm.pbf, .osm, .osm.bz2 or .graphml")
+    p.add_argument("--precinct-id", help="precinct id column (detected when omitted)")
+    p.add_argument("--address-id", help="address id column (detected when omitted)")
+    p.add_argument("--addr-column", action="append", metavar="ROLE=COLUMN",
+                   help="map an address role (lon, lat, x, y, housenumber, street, unit, "
+                        "households, id...) to a column; repeatable")
+    p.add_argument("--columns-config", metavar="TOML", help="column map file ([addresses] table)")
+    p.add_argument("--crs", help="CRS of projected x/y address columns (e.g. EPSG:2154)")
+    p.add_argument("--precincts-crs", help="CRS of the precinct file when it has none")
+    p.add_argument("--encoding", help="address file encoding (detected when omitted)")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse rows with bad coordinates instead of marking them")
+    p.add_argument("--no-cache", action="store_true", help="rebuild the street network")
+
+
+def _load_network(args: argparse.Namespace, ui: _Console, path: str) -> Any:
+    from knockin_geo import streets
+
+    with ui.step(f"loading street network {path}"):
+        return streets.load_network(path, cache=not args.no_cache)
+
+
+def cmd_inspect(args: argparse.Namespace, ui: _Console) -> int:
+    """Print what knockin_geo finds in the inputs."""
+    from rich.table import Table
+
+    from knockin_geo import validate
+
+    precincts, addresses = _read_inputs(args, ui)
+    if precincts is not None:
+        with ui.step("joining addresses to precincts"):
+            precincts_m, addresses_m, crs = validate.prepare_inputs(precincts, addresses)
+            joined = validate.join_precincts(addresses_m, precincts_m)
+    else:
+        joined = addresses
+    t = Table(title="Inputs", show_header=False)
+    if precincts is not None:
+        t.add_row("precincts", f"{len(precincts):,} from {args.precincts}")
+        t.add_row("precinct id column", str(precincts.attrs.get("id_column")))
+        t.add_row("precincts CRS", str(precincts.crs.to_string()))
+        if precincts.attrs.get("repaired"):
+            t.add_row("repaired polygons", ", ".join(precincts.attrs["repaired"]))
+    t.add_row("addresses", f"{len(addresses):,} from {args.addresses}")
+    t.add_row("format / encoding",
+              f"{addresses.attrs.get('format')} / {addresses.attrs.get('encoding')}")
+    used = addresses.attrs.get("columns_used", {})
+    t.add_row("columns used", ", ".join(f"{k}={v}" for k, v in used.items()))
+    t.add_row("addresses CRS", str(addresses.crs.to_string() if addresses.crs else None))
+    if precincts is not None:
+        inside = int(joined[schema.PRECINCT_ID].notna().sum())
+        t.add_row("inside a precinct", f"{inside:,}")
+        t.add_row("local metric CRS", crs.to_string())
+    ui.out.print(t)
+    s = Table(title="Address status")
+    s.add_column("status")
+    s.add_column("count", justify="right")
+    s.add_column("meaning")
+    for status, count in validate.status_counts(joined).items():
+        s.add_row(status, f"{count:,}", schema.ADDRESS_STATUSES.get(status, ""))
+    ui.out.print(s)
+    bad = joined[joined[schema.STATUS] != schema.STATUS_OK]
+    if len(bad):
+        b = Table(title=f"Addresses not usable ({len(bad):,}; first 20)")
+        for c in ("address_id", "source_row", "status", "housenumber", "street"):
+            b.add_column(c)
+        for aid, row in bad.head(20).iterrows():
+            b.add_row(str(aid), str(row[schema.SOURCE_ROW]), str(row[schema.STATUS]),
+                      str(row[schema.HOUSENUMBER]), str(row[schema.STREET]))
+        ui.out.print(b)
+    if args.network:
+        net = _load_network(args, ui, args.network)
+        summ = net.summary()
+        n = Table(title="Street network", show_header=False)
+        n.add_row("nodes / edges", f"{summ['nodes']:,} / {summ['edges']:,}")
+        n.add_row("length", f"{summ['total_km']:.1f} km")
+        n.add_row("connected components", f"{summ['components']:,}")
+        n.add_row("largest component",
+                  f"{summ['largest_component_nodes']:,} nodes "
+                  f"({100 * summ['largest_component_share']:.1f} %)")
+        n.add_row("CRS", summ["crs"])
+        for kind, count in sorted(summ["barriers"].items()):
+            detail = ", ".join(f"{k} {v}" for k, v in sorted(summ["barrier_subtypes"][kind].items()))
+            n.add_row(f"barriers: {kind}", f"{count:,} ({detail})")
+        ui.out.print(n)
+    return EXIT_OK
+
+
+def _turf_params(args: argparse.Namespace) -> Any:
+    from knockin_geo.turfs import TurfParams
+
+    doors = args.doors_per_turf
+    minutes = args.minutes_per_turf
+    if doors is None and minutes is None:
+        doors = 80.0
+    return TurfParams(
+        doors_per_turf=doors,
+        minutes_per_turf=minutes,
+        tolerance=args.tolerance,
+        cross_precincts=args.cross_precincts,
+        seed=args.seed,
+        walk_speed_kmh=args.walk_speed_kmh,
+        minutes_per_door=args.minutes_per_door,
+    )
+
+
+def _add_cut_args(p: argparse.ArgumentParser) -> None:
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--doors-per-turf", type=float, help="target doors per turf (default 80)")
+    size.add_argument("--minutes-per-turf", type=float, help="target minutes of work per turf")
+    p.add_argument("--tolerance", type=float, default=0.10,
+                   help="largest relative deviation from the precinct's mean turf (0.10)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same output)")
+    p.add_argument("--cross-precincts", action="store_true",
+                   help="let turfs cross precinct boundaries")
+    p.add_argument("--walk-speed-kmh", type=float, default=4.0, help="walking speed (4 km/h)")
+    p.add_argument("--minutes-per-door", type=float, default=1.5,
+                   help="minutes spent per door (1.5)")
+    p.add_argument("--max-snap-m", type=float, default=100.0,
+                   help="largest door-to-street distance (100 m)")
+    p.add_argument("--universe",
+                   help="precincts to cut: comma-separated ids, @FILE (one id per line), or "
+                        "'covered' (those the street network covers entirely)")
+
+
+def _universe(value: str | None, precincts: Any, network: Any) -> list[str] | None:
+    from knockin_geo.plan import covered_precincts
+
+    if not value:
+        return None
+    if value == "covered":
+        if precincts is None:
+            msg = "--universe covered needs --precincts"
+            raise InputError(msg)
+        return covered_precincts(precincts, network)
+    if value.startswith("@"):
+        path = Path(value[1:])
+        if not path.is_file():
+            msg = f"universe file not found: {path}"
+            raise InputError(msg)
+        lines = path.read_text(encoding="utf-8").splitlines()
+        return [x.strip() for x in lines if x.strip() and not x.startswith("#")]
+    return [x.strip() for x in value.split(",") if x.strip()]
+
+
+def _run_cut(args: argparse.Namespace, ui: _Console, network_path: str) -> int:
+    from rich.table import Table
+
+    from knockin_geo import plan as kplan
+
+    params = _turf_params(args)
+    precincts, addresses = _read_inputs(args, ui)
+    net = _load_network(args, ui, network_path)
+    universe = _universe(args.universe, precincts, net)
+    inputs = {
+        "precincts": Path(args.precincts).name if args.precincts else None,
+        "addresses": Path(args.addresses).name,
+        "network": Path(network_path).name,
+        "network_sha256": net.source_sha256,
+    }
+    with ui.step("snapping doors and cutting turfs"):
+        p = kplan.plan_turfs(addresses, net, precincts=precincts, params=params,
+                             max_snap_m=args.max_snap_m, universe=universe, inputs=inputs)
+    with ui.step(f"writing {args.out}"):
+        files = kplan.write_plan(p, args.out)
+    summ = p.report["summary"]
+    t = Table(title="Turfs", show_header=False)
+    t.add_row("doors in", f"{summ['doors_in']:,}")
+    t.add_row("assigned", f"{summ['doors_assigned']:,}")
+    for reason, count in p.report["unassigned"].items():
+        t.add_row(f"unassigned: {reason}", f"{count:,}")
+    t.add_row("turfs", f"{summ['turfs']:,} in {summ['precincts_cut']:,} precincts")
+    t.add_row("within tolerance", f"{summ['turfs_within_tolerance']:,} / {summ['turfs']:,} "
+              f"(max deviation {100 * summ['max_abs_deviation']:.1f} %)")
+    t.add_row("one connected piece", f"{summ['turfs_connected']:,} / {summ['turfs']:,}")
+    t.add_row("spanning a barrier", f"{summ['turfs_spanning_barriers']:,} "
+              f"({summ['turfs_spanning_barriers_unexplained']} unexplained)")
+    t.add_row("mean doors / minutes", f"{summ['mean_doors_per_turf']:.0f} / "
+              f"{summ['mean_est_minutes']:.0f}")
+    ui.out.print(t)
+    if p.report["problems"]:
+        pt = Table(title="Turfs that miss a target, and why")
+        for c in ("turf", "problem", "why"):
+            pt.add_column(c)
+        for prob in p.report["problems"]:
+            pt.add_row(prob[schema.TURF_ID], prob["problem"], prob["why"])
+        ui.out.print(pt)
+    for f in files:
+        ui.out.print(f"wrote {f}")
+    return EXIT_OK
+
+
+def cmd_cut(args: argparse.Namespace, ui: _Console) -> int:
+    """Cut turfs and write the output contract."""
+    return _run_cut(args, ui, args.network)
+
+
+def cmd_demo(args: argparse.Namespace, ui: _Console) -> int:
+    """Run the pipeline on the bundled central Nantes sample."""
+    data = _data_dir(args.data)
+    nantes = data / "nantes"
+    demo = argparse.Namespace(
+        precincts=str(nantes / "precincts" / "bureaux_vote_nantes_2014.geojson"),
+        addresses=str(nantes / "addresses" / "adresses_nantes_commune_2013.csv"),
+        network=str(nantes / "osm" / "nantes_centre_2014-09.osm.pbf"),
+        precinct_id=None, address_id=None, addr_column=None, columns_config=None, crs=None,
+        precincts_crs=None, encoding=None, strict=False, no_cache=args.no_cache,
+        doors_per_turf=args.doors_per_turf, minutes_per_turf=None, tolerance=0.10,
+        seed=args.seed, cross_precincts=False, walk_speed_kmh=4.0, minutes_per_door=1.5,
+        max_snap_m=100.0, universe="covered", out=args.out,
+    )
+    ui.out.print(
+        "[bold]knockin_geo demo[/bold]: central Nantes, the bureaux de vote the 2014 OSM extract "
+        "covers entirely (data © OpenStreetMap contributors, Ville de Nantes, ODbL)"
+    )
+    return _run_cut(demo, ui, demo.network)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of ``knockin-geo``."""
+    parser = argparse.ArgumentParser(
+        prog="knockin-geo",
+        description="Plan door-to-door canvassing: precincts, doors and streets in, "
+                    "balanced walkable turfs out.",
+    )
+    parser.add_argument("--version", action="version", version=f"knockin-geo {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("inspect", help="show what is in the input files")
+    _add_input_args(p, network_required=False)
+    p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("cut", help="cut turfs and write plan.gpkg + report.json")
+    _add_input_args(p, network_required=True)
+    _add_cut_args(p)
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=cmd_cut)
+
+    p = sub.add_parser("demo", help="run on the bundled Nantes sample")
+    p.add_argument("--out", default="demo-out", help="output folder (default demo-out)")
+    p.add_argument("--data", help="the repository's data/ folder (found automatically)")
+    p.add_argument("--doors-per-turf", type=float, default=80.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-cache", action="store_true", help="rebuild the street network")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``knockin-geo``; return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * args.verbose
+    logging.basicConfig(level=max(level, logging.DEBUG),
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if args.quiet:
+        logging.getLogger().setLevel(logging.ERROR)
+    ui = _Console(args.quiet)
+    try:
+        return int(args.func(args, ui))
+    except InputError as exc:
+        print(f"knockin-geo: error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except KnockinGeoError as exc:
+        print(f"knockin-geo: error: {exc}", file=sys.stderr)
+        return EXIT_INTERNAL
+    except KeyboardInterrupt:
+        print("knockin-geo: interrupted; no output was half-written", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.verbose:
+            raise
+        print(f"knockin-geo: internal error: {type(exc).__name__}: {exc} "
+              "(run with -v for the traceback, and please report it)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

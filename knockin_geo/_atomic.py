@@ -1,0 +1,75 @@
+"""Atomic file writing: write to a temporary file next to the target, then rename."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path; on success move it onto ``target`` in one rename.
+
+    Parameters
+    ----------
+    target
+        The final file path. Its folder is created if needed.
+
+    Yields
+    ------
+    pathlib.Path
+        A path in the same folder to write to. It is removed if the block raises.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    tmp_path.unlink()  # let the writer create it (some drivers refuse existing files)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_bytes_atomic(target: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``target`` atomically.
+
+    Parameters
+    ----------
+    target
+        Destination path.
+    data
+        The bytes to write.
+
+    Returns
+    -------
+    pathlib.Path
+        The target path.
+    """
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+    return Path(target)
+
+
+def write_text_atomic(target: str | os.PathLike[str], text: str) -> Path:
+    """Write UTF-8 ``text`` to ``target`` atomically.
+
+    Parameters
+    ----------
+    target
+        Destination path.
+    text
+        The text to write.
+
+    Returns
+    -------
+    pathlib.Path
+        The target path.
+    """
+    return write_bytes_atomic(target, text.encode("utf-8"))

@@ -1,0 +1,259 @@
+"""Quality report of a turf cut: coverage, balance, contiguity, barriers, walkability, compactness.
+
+Definitions (also in ``docs/report.md``)
+----------------------------------------
+coverage
+    Every input door is either in one turf (status ``assigned``) or unassigned with a reason.
+deviation
+    ``(size - target) / target`` where size is the turf's doors (households) or minutes and
+    target is its precinct's mean ``W / k``.
+pieces
+    Connected pieces of the turf on the street network: a canvasser may walk along streets that
+    carry the turf's own doors or have a side free of doors, and through street nodes, but not past
+    another turf's door on the same street side. 1 means contiguous.
+faces, barrier_crossings
+    Number of barrier faces (areas enclosed by busy roads, railways and rivers) the turf's doors
+    lie in; crossings = faces - 1.
+polsby_popper
+    ``4 pi A / P**2`` of the convex hull of the turf's doors (1 = a disc; low = elongated).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy import sparse
+from scipy.sparse import csgraph
+
+from knockin_geo import schema
+from knockin_geo.streets import StreetNetwork
+
+logger = logging.getLogger(__name__)
+
+#: Margin around a turf's doors within which its connecting streets are searched, in metres.
+PIECES_MARGIN_M = 300.0
+
+
+def turf_pieces(
+    doors: gpd.GeoDataFrame, network: StreetNetwork, *, margin_m: float = PIECES_MARGIN_M
+) -> pd.Series:
+    """Count the connected pieces of every turf on the street network.
+
+    Parameters
+    ----------
+    doors
+        Doors after cutting: ``turf_id``, ``edge``, ``offset_m``, ``side`` and ``chain``.
+    network
+        The street network the doors were snapped to.
+    margin_m
+        Streets farther than this from a turf's doors are not used to link its pieces.
+
+    Returns
+    -------
+    pandas.Series
+        Pieces per ``turf_id`` (1 = contiguous).
+    """
+    snapped = doors[(doors["edge"].to_numpy() >= 0) & doors[schema.TURF_ID].notna().to_numpy()]
+    if len(snapped) == 0:
+        return pd.Series([], dtype="int64", name="pieces")
+    n_nodes = len(network.nodes)
+    node_pos = pd.Index(network.nodes.index)
+    edges = network.edges
+    eu = node_pos.get_indexer(edges["u"].to_numpy())
+    ev = node_pos.get_indexer(edges["v"].to_numpy())
+    e = snapped["edge"].to_numpy(dtype=np.int64)
+    chain = snapped["chain"].to_numpy(dtype=np.int64)
+    off = snapped["offset_m"].to_numpy(dtype=float)
+    turf_codes, turf_names = pd.factorize(snapped[schema.TURF_ID].astype(str), sort=True)
+    n = len(snapped)
+    order = np.lexsort((off, chain))
+    new = np.ones(n, dtype=bool)
+    new[1:] = chain[order][1:] != chain[order][:-1]
+    end = np.ones(n, dtype=bool)
+    end[:-1] = new[1:]
+    dv = n_nodes + order  # door vertex ids, in chain order
+    cont = np.flatnonzero(~new)
+    side = snapped["side"].astype(str).to_numpy(dtype=object)
+    left = np.zeros(len(edges), dtype=bool)
+    right = np.zeros(len(edges), dtype=bool)
+    left[e[side == "left"]] = True
+    right[e[side == "right"]] = True
+    conn = np.flatnonzero(~(left & right))
+    a = np.concatenate([dv[cont - 1], dv[new], dv[end], eu[conn]])
+    b = np.concatenate([dv[cont], eu[e[order][new]], ev[e[order][end]], ev[conn]])
+    n_vert = n_nodes + n
+    owner = np.concatenate([np.full(n_nodes, -1), turf_codes])
+    vxy = np.vstack(
+        [
+            network.nodes[["x", "y"]].to_numpy(dtype=float),
+            np.column_stack([shapely.get_x(snapped.geometry.to_numpy()),
+                             shapely.get_y(snapped.geometry.to_numpy())]),
+        ]
+    )
+    pieces = np.zeros(len(turf_names), dtype=np.int64)
+    by_turf = pd.Series(np.arange(n)).groupby(turf_codes).indices
+    for t, rows in by_turf.items():
+        lo = vxy[n_nodes + rows].min(axis=0) - margin_m
+        hi = vxy[n_nodes + rows].max(axis=0) + margin_m
+        inside = (vxy >= lo).all(axis=1) & (vxy <= hi).all(axis=1)
+        allowed = inside & ((owner == -1) | (owner == t))
+        keep = allowed[a] & allowed[b]
+        m = sparse.coo_array(
+            (np.ones(keep.sum()), (a[keep], b[keep])), shape=(n_vert, n_vert)
+        ).tocsr()
+        _, lab = csgraph.connected_components(m, directed=False)
+        pieces[t] = len(np.unique(lab[n_nodes + rows]))
+    return pd.Series(pieces, index=pd.Index(turf_names, name=schema.TURF_ID), name="pieces")
+
+
+def polsby_popper(geoms: np.ndarray) -> np.ndarray:
+    """Return ``4 pi A / P**2`` of each geometry's convex hull (NaN when it has no area).
+
+    Parameters
+    ----------
+    geoms
+        Shapely geometries (typically MultiPoints of a turf's doors).
+
+    Returns
+    -------
+    numpy.ndarray
+        Values in [0, 1].
+    """
+    hull = shapely.convex_hull(geoms)
+    area = shapely.area(hull)
+    perim = shapely.length(shapely.boundary(hull))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pp = 4 * math.pi * area / perim**2
+    return np.where(area > 0, pp, np.nan)
+
+
+def quality_report(
+    doors: gpd.GeoDataFrame,
+    turfs: gpd.GeoDataFrame,
+    network: StreetNetwork,
+    *,
+    tolerance: float,
+    extra: dict[str, Any] | None = None,
+) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+    """Compute the per-turf quality table and the overall report.
+
+    Parameters
+    ----------
+    doors
+        Doors after cutting (every input door, with its status).
+    turfs
+        Turf table from :func:`knockin_geo.turfs.cut_turfs`.
+    network
+        The street network.
+    tolerance
+        The balance tolerance the cut was asked for.
+    extra
+        Entries added at the top of the report (parameters, inputs).
+
+    Returns
+    -------
+    turfs : geopandas.GeoDataFrame
+        Copy of ``turfs`` with ``pieces``, ``barrier_crossings``, ``within_tolerance`` and
+        ``polsby_popper`` added.
+    report : dict
+        JSON-ready report: ``summary``, ``unassigned`` counts by reason, ``turfs`` (one dict per
+        turf) and ``problems`` (each turf that misses a target, and why).
+    """
+    out = turfs.copy()
+    pieces = turf_pieces(doors, network).reindex(out.index, fill_value=0)
+    out["pieces"] = pieces.to_numpy(dtype=np.int64)
+    out["barrier_crossings"] = np.maximum(out["faces"].to_numpy() - 1, 0)
+    out["within_tolerance"] = np.abs(out["deviation"].to_numpy()) <= tolerance + 1e-9
+    assigned = doors[doors[schema.TURF_ID].notna()]
+    groups = assigned.groupby(schema.TURF_ID, sort=True).geometry
+    mp = groups.apply(lambda g: shapely.multipoints(g.to_numpy()))
+    pp = pd.Series(polsby_popper(mp.to_numpy()), index=mp.index.astype(str))
+    out["polsby_popper"] = np.round(pp.reindex(out.index.astype(str)).to_numpy(), 4)
+
+    status_counts = doors[schema.STATUS].value_counts().sort_index()
+    unassigned = {
+        str(k): int(v) for k, v in status_counts.items() if k != schema.STATUS_ASSIGNED
+    }
+    problems: list[dict[str, Any]] = []
+    for tid, row in out.iterrows():
+        note = str(row["note"]) if pd.notna(row["note"]) else ""
+        if not row["within_tolerance"]:
+            problems.append(
+                {
+                    schema.TURF_ID: str(tid),
+                    "problem": "size outside tolerance",
+                    "deviation": float(row["deviation"]),
+                    "why": note or "no balanced cut of its street graph was found",
+                }
+            )
+        if row["pieces"] > 1:
+            problems.append(
+                {
+                    schema.TURF_ID: str(tid),
+                    "problem": f"{int(row['pieces'])} pieces on the street network",
+                    "why": note or "its doors are not linked by streets of its own",
+                }
+            )
+        if row["barrier_crossings"] > 0:
+            problems.append(
+                {
+                    schema.TURF_ID: str(tid),
+                    "problem": f"spans {int(row['barrier_crossings'])} barrier(s)",
+                    "why": note or "unexplained",
+                    "unavoidable": bool(note),
+                }
+            )
+    n_turfs = len(out)
+    summary = {
+        "doors_in": len(doors),
+        "doors_assigned": int((doors[schema.STATUS] == schema.STATUS_ASSIGNED).sum()),
+        "doors_unassigned": int((doors[schema.STATUS] != schema.STATUS_ASSIGNED).sum()),
+        "turfs": n_turfs,
+        "precincts_cut": int(out[schema.PRECINCT_ID].nunique()) if n_turfs else 0,
+        "households": int(out["households"].sum()) if n_turfs else 0,
+        "max_abs_deviation": float(np.abs(out["deviation"]).max()) if n_turfs else 0.0,
+        "turfs_within_tolerance": int(out["within_tolerance"].sum()),
+        "turfs_connected": int((out["pieces"] == 1).sum()),
+        "turfs_spanning_barriers": int((out["barrier_crossings"] > 0).sum()),
+        "turfs_spanning_barriers_unexplained": sum(
+            1 for p in problems if p.get("unavoidable") is False
+        ),
+        "mean_doors_per_turf": float(out["doors"].mean()) if n_turfs else 0.0,
+        "mean_est_minutes": float(out["est_minutes"].mean()) if n_turfs else 0.0,
+        "mean_polsby_popper": float(np.nanmean(out["polsby_popper"])) if n_turfs else None,
+    }
+    report: dict[str, Any] = dict(extra or {})
+    report["summary"] = _round(summary)
+    report["unassigned"] = unassigned
+    report["turfs"] = [
+        _round({schema.TURF_ID: str(tid), **_row_dict(row)})
+        for tid, row in out.drop(columns="geometry").iterrows()
+    ]
+    report["problems"] = [_round(p) for p in problems]
+    return out, report
+
+
+def _row_dict(row: pd.Series) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in row.items():
+        if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
+            out[str(k)] = None
+        elif isinstance(v, np.integer | int) and not isinstance(v, bool | np.bool_):
+            out[str(k)] = int(v)
+        elif isinstance(v, np.bool_ | bool):
+            out[str(k)] = bool(v)
+        elif isinstance(v, np.floating | float):
+            out[str(k)] = float(v)
+        else:
+            out[str(k)] = str(v)
+    return out
+
+
+def _round(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in d.items()}

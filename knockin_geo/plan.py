@@ -1,0 +1,388 @@
+"""The orchestrator: from doors, precincts and streets to a :class:`TurfPlan`, and its files.
+
+``plan_turfs`` runs the stages in memory (for notebooks); ``write_plan`` writes the output
+contract (``plan.gpkg`` with layers ``doors``, ``turfs``, ``routes``, ``precincts``, and
+``report.json``) atomically and byte-for-byte reproducibly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+from pyproj import CRS
+
+from knockin_geo import __version__, schema
+from knockin_geo._errors import InputError
+from knockin_geo.barriers import barrier_lines
+from knockin_geo.crs import to_crs
+from knockin_geo.metrics import quality_report
+from knockin_geo.snap import MAX_SNAP_M, snap_doors
+from knockin_geo.streets import StreetNetwork
+from knockin_geo.turfs import TurfParams, cut_turfs
+
+logger = logging.getLogger(__name__)
+
+#: Fixed timestamp GDAL writes into GeoPackage metadata, so that outputs are byte-identical.
+GPKG_DATE = "2000-01-01T00:00:00Z"
+
+#: Columns of the ``doors`` layer, in order.
+DOOR_COLUMNS = (
+    schema.ADDRESS_ID,
+    schema.PRECINCT_ID,
+    schema.TURF_ID,
+    schema.SEQ,
+    schema.STATUS,
+    schema.HOUSENUMBER,
+    schema.STREET,
+    schema.UNIT,
+    schema.HOUSEHOLDS,
+    schema.SIDE,
+    "snap_dist_m",
+)
+
+
+@dataclass(frozen=True)
+class TurfPlan:
+    """A cut (and later routed) canvassing plan.
+
+    Attributes
+    ----------
+    doors
+        One row per input address (index ``address_id``, metric CRS): ``precinct_id``,
+        ``turf_id`` (missing when unassigned), ``seq``, ``status`` (``assigned`` or the reason),
+        the address fields and the snapping result.
+    turfs
+        One row per turf (index ``turf_id``) with its figures and footprint polygon.
+    routes
+        One row per routed turf (index ``turf_id``): ``length_m`` and the walking line. Empty
+        until routing runs.
+    precincts
+        The precincts used (metric CRS), or None.
+    report
+        The quality report (JSON-ready dict, see :mod:`knockin_geo.metrics`).
+    params
+        The turf parameters.
+    network
+        The street network.
+    """
+
+    doors: gpd.GeoDataFrame
+    turfs: gpd.GeoDataFrame
+    routes: gpd.GeoDataFrame
+    precincts: gpd.GeoDataFrame | None
+    report: dict[str, Any]
+    params: TurfParams
+    network: StreetNetwork
+
+    @property
+    def crs(self) -> CRS:
+        """The metric CRS of every layer."""
+        return self.network.crs
+
+
+def plan_turfs(
+    addresses: gpd.GeoDataFrame,
+    network: StreetNetwork,
+    *,
+    precincts: gpd.GeoDataFrame | None = None,
+    params: TurfParams | None = None,
+    max_snap_m: float = MAX_SNAP_M,
+    universe: Iterable[str] | None = None,
+    inputs: dict[str, Any] | None = None,
+) -> TurfPlan:
+    """Snap doors to the streets and cut them into turfs, in memory.
+
+    Parameters
+    ----------
+    addresses
+        Doors from :func:`knockin_geo.io.read_addresses` (any CRS). When ``precincts`` is given
+        and the doors have no ``precinct_id`` yet, they are joined to the precincts.
+    network
+        The walking network (:func:`knockin_geo.streets.load_network`); its CRS is used for all
+        computations.
+    precincts
+        Precincts from :func:`knockin_geo.io.read_precincts`, or None to cut all doors as one
+        area.
+    params
+        Turf parameters (default: 80 doors per turf, 10 % tolerance, seed 0).
+    max_snap_m
+        Doors farther than this from any walkable street stay unassigned (``no_street_nearby``).
+    universe
+        Precinct ids to cut; doors of other precincts get status ``not_in_universe``.
+    inputs
+        Description of the input files, copied into the report.
+
+    Returns
+    -------
+    TurfPlan
+        The plan. The inputs are not modified.
+    """
+    from knockin_geo.validate import join_precincts
+
+    params = params or TurfParams()
+    crs = network.crs
+    doors = to_crs(addresses, crs)
+    prec = to_crs(precincts, crs) if precincts is not None else None
+    if prec is not None and schema.PRECINCT_ID not in doors.columns:
+        doors = join_precincts(doors, prec)
+    if schema.PRECINCT_ID not in doors.columns:
+        doors[schema.PRECINCT_ID] = pd.array([pd.NA] * len(doors), dtype="string")
+    if universe is not None:
+        chosen = {str(u) for u in universe}
+        known = set(doors[schema.PRECINCT_ID].dropna().astype(str))
+        if prec is not None:
+            known |= set(prec.index.astype(str))
+        unknown = sorted(chosen - known)
+        if unknown:
+            msg = "the universe names precincts that are not in the data"
+            raise InputError(msg, [f"unknown precinct id {u!r}" for u in unknown[:50]])
+        out_of = (doors[schema.STATUS] == schema.STATUS_OK) & ~doors[schema.PRECINCT_ID].isin(
+            chosen
+        )
+        doors.loc[out_of, schema.STATUS] = "not_in_universe"
+    lines = barrier_lines(
+        network,
+        highways=params.barrier_highways,
+        railways=params.railways_are_barriers,
+        waterways=params.waterways_are_barriers,
+    )
+    snapped = snap_doors(doors, network, max_snap_m=max_snap_m, barrier_lines=lines)
+    cut_precincts = prec if not params.cross_precincts else None
+    cut = cut_turfs(snapped, network, precincts=cut_precincts, params=params)
+    extra = {
+        "knockin_geo_version": __version__,
+        "crs": crs.to_string(),
+        "params": {**dataclasses.asdict(params), "max_snap_m": max_snap_m},
+        "inputs": inputs or {},
+        "universe": sorted(str(u) for u in universe) if universe is not None else None,
+    }
+    turfs, report = quality_report(cut.doors, cut.turfs, network, tolerance=params.tolerance,
+                                   extra=extra)
+    out_doors = cut.doors.copy()
+    out_doors[schema.SEQ] = pd.array([pd.NA] * len(out_doors), dtype="Int64")
+    turfs["walk_m"] = turfs["street_m"]
+    routes = _empty_routes(crs)
+    return TurfPlan(out_doors, turfs, routes, prec, report, params, network)
+
+
+def _empty_routes(crs: CRS) -> gpd.GeoDataFrame:
+    gdf = gpd.GeoDataFrame(
+        {"length_m": pd.Series([], dtype="float64")},
+        geometry=gpd.GeoSeries([], crs=crs),
+        crs=crs,
+    )
+    gdf.index = pd.Index([], dtype="string", name=schema.TURF_ID)
+    return gdf
+
+
+def doors_layer(plan: TurfPlan) -> gpd.GeoDataFrame:
+    """Return the ``doors`` layer of the output contract (one row per input address).
+
+    Parameters
+    ----------
+    plan
+        A plan.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Columns :data:`DOOR_COLUMNS` and the door point, metric CRS.
+    """
+    d = plan.doors
+    cols: dict[str, Any] = {schema.ADDRESS_ID: d.index.astype(str).to_numpy(dtype=object)}
+    for c in DOOR_COLUMNS[1:]:
+        if c in d.columns:
+            cols[c] = d[c].to_numpy()
+        else:
+            cols[c] = [None] * len(d)
+    frame = pd.DataFrame(cols)
+    for c in (schema.PRECINCT_ID, schema.TURF_ID, schema.STATUS, schema.HOUSENUMBER,
+              schema.STREET, schema.UNIT, schema.SIDE):
+        frame[c] = frame[c].astype("string")
+    frame[schema.SEQ] = pd.array(frame[schema.SEQ], dtype="Int64")
+    frame[schema.HOUSEHOLDS] = pd.array(frame[schema.HOUSEHOLDS], dtype="Int64")
+    frame["snap_dist_m"] = pd.to_numeric(frame["snap_dist_m"], errors="coerce").round(2)
+    return gpd.GeoDataFrame(frame, geometry=d.geometry.to_numpy(), crs=d.crs)
+
+
+def turfs_layer(plan: TurfPlan) -> gpd.GeoDataFrame:
+    """Return the ``turfs`` layer of the output contract.
+
+    Parameters
+    ----------
+    plan
+        A plan.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``turf_id``, ``precinct_id``, ``doors``, ``households``, ``walk_m``, ``est_minutes``,
+        ``deviation``, ``pieces``, ``barrier_crossings``, ``polsby_popper``, ``note`` and the
+        footprint polygon.
+    """
+    t = plan.turfs
+    keep = [
+        schema.PRECINCT_ID, "doors", "households", "walk_m", "est_minutes", "deviation",
+        "pieces", "barrier_crossings", "polsby_popper", "note",
+    ]
+    frame = t[[c for c in keep if c in t.columns]].copy()
+    frame.insert(0, schema.TURF_ID, t.index.astype(str))
+    frame = frame.reset_index(drop=True)
+    return gpd.GeoDataFrame(frame, geometry=t.geometry.to_numpy(), crs=t.crs)
+
+
+def routes_layer(plan: TurfPlan) -> gpd.GeoDataFrame:
+    """Return the ``routes`` layer (``turf_id``, ``length_m``, line).
+
+    Parameters
+    ----------
+    plan
+        A plan.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per routed turf.
+    """
+    r = plan.routes
+    frame = r.drop(columns="geometry").copy()
+    frame.insert(0, schema.TURF_ID, r.index.astype(str))
+    frame = frame.reset_index(drop=True)
+    return gpd.GeoDataFrame(frame, geometry=r.geometry.to_numpy(), crs=r.crs)
+
+
+def write_plan(plan: TurfPlan, out_dir: str | os.PathLike[str]) -> list[Path]:
+    """Write ``plan.gpkg`` and ``report.json`` into ``out_dir``, atomically.
+
+    Everything is written into a temporary folder next to ``out_dir`` first, then each file is
+    moved into place with one rename: an interrupted run leaves the previous outputs (or
+    nothing), never half-written files. Same plan, same bytes.
+
+    Parameters
+    ----------
+    plan
+        The plan to write.
+    out_dir
+        Output folder (created if needed).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".knockin-", dir=out))
+    try:
+        gpkg = tmp / "plan.gpkg"
+        layers = [
+            ("doors", doors_layer(plan)),
+            ("turfs", turfs_layer(plan)),
+            ("routes", routes_layer(plan)),
+        ]
+        if plan.precincts is not None:
+            pr = plan.precincts
+            frame = pd.DataFrame({schema.PRECINCT_ID: pr.index.astype(str)})
+            if schema.NAME in pr.columns:
+                frame[schema.NAME] = pr[schema.NAME].astype("string").to_numpy()
+            layers.append(("precincts", gpd.GeoDataFrame(frame, geometry=pr.geometry.to_numpy(),
+                                                         crs=pr.crs)))
+        write_gpkg(gpkg, layers)
+        (tmp / "report.json").write_text(report_json(plan.report), encoding="utf-8")
+        written = []
+        for name in ("plan.gpkg", "report.json"):
+            os.replace(tmp / name, out / name)
+            written.append(out / name)
+        return written
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_gpkg(path: Path, layers: list[tuple[str, gpd.GeoDataFrame]]) -> Path:
+    """Write layers into one GeoPackage reproducibly (fixed GDAL timestamp, no RTree noise).
+
+    Parameters
+    ----------
+    path
+        Target file (overwritten).
+    layers
+        ``(layer name, GeoDataFrame)`` pairs, written in this order.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    if path.exists():
+        path.unlink()
+    old = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": GPKG_DATE})
+    try:
+        for name, gdf in layers:
+            frame = gdf.copy()
+            frame.geometry = shapely.set_precision(frame.geometry.to_numpy(), 0.001)
+            kind = "LineString" if name == "routes" and len(frame) == 0 else None
+            pyogrio.write_dataframe(frame, path, layer=name, driver="GPKG",
+                                    append=path.exists(), geometry_type=kind)
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": old})
+    return path
+
+
+def report_json(report: dict[str, Any]) -> str:
+    """Serialise a report deterministically (sorted keys, fixed float format)."""
+    return json.dumps(_jsonable(report), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating | float):
+        return None if not np.isfinite(obj) else round(float(obj), 6)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if obj is pd.NA:
+        return None
+    return obj
+
+
+def covered_precincts(precincts: gpd.GeoDataFrame, network: StreetNetwork) -> list[str]:
+    """Return the ids of the precincts that lie entirely inside the street network's extent.
+
+    A clipped OSM extract covers some precincts only in part; cutting those would strand the
+    doors beyond the clip. This picks the precincts the network fully covers.
+
+    Parameters
+    ----------
+    precincts
+        Precinct polygons (any CRS).
+    network
+        The street network.
+
+    Returns
+    -------
+    list of str
+        Sorted precinct ids.
+    """
+    extent = shapely.box(*network.nodes.total_bounds)
+    pr = to_crs(precincts, network.crs)
+    inside = shapely.within(pr.geometry.to_numpy(), extent)
+    return sorted(pr.index[inside].astype(str).tolist())

@@ -1,0 +1,65 @@
+"""Column names, status codes and other contracts shared by every stage.
+
+Data contracts
+--------------
+precincts
+    GeoDataFrame indexed by ``precinct_id`` (str), (Multi)Polygon geometry, optional ``name``.
+addresses (doors)
+    GeoDataFrame indexed by ``address_id`` (str, stable across runs), Point geometry (empty for rows
+    whose coordinates are unusable), columns ``housenumber`` (str), ``street`` (str), ``unit`` (str),
+    ``households`` (int >= 1), ``source_row`` (1-based data row in the input file) and ``status``
+    (one of :data:`ADDRESS_STATUSES`). After the join: ``precinct_id`` (str or missing).
+street network
+    See :class:`knockin_geo.streets.StreetNetwork`.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+PRECINCT_ID: Final = "precinct_id"
+ADDRESS_ID: Final = "address_id"
+TURF_ID: Final = "turf_id"
+SEQ: Final = "seq"
+SIDE: Final = "side"
+STATUS: Final = "status"
+HOUSENUMBER: Final = "housenumber"
+STREET: Final = "street"
+UNIT: Final = "unit"
+HOUSEHOLDS: Final = "households"
+SOURCE_ROW: Final = "source_row"
+CITY: Final = "city"
+POSTCODE: Final = "postcode"
+NAME: Final = "name"
+
+#: Status of a door that can be used by the later stages.
+STATUS_OK: Final = "ok"
+#: Status of a door that ended in a turf.
+STATUS_ASSIGNED: Final = "assigned"
+
+#: Every status a door can carry, with the reason shown to users.
+ADDRESS_STATUSES: Final[dict[str, str]] = {
+    STATUS_OK: "usable",
+    STATUS_ASSIGNED: "in a turf",
+    "missing_coordinates": "the row has an empty longitude/latitude (or x/y)",
+    "bad_coordinates": "the coordinate is not a number, or is outside the valid range",
+    "duplicate": "same id, or same number, street and position as an earlier row",
+    "outside_precincts": "the point lies in no precinct",
+    "outside_network": "the point lies outside the street network's extent",
+    "no_street_nearby": "no walkable street within max_snap_m",
+    "opted_out": "on the do-not-knock list",
+    "not_in_universe": "its precinct was not selected",
+}
+
+#: Columns of an address table that may leave the machine in volunteer-facing files.
+VOLUNTEER_ALLOWED_FIELDS: Final = (
+    ADDRESS_ID,
+    HOUSENUMBER,
+    STREET,
+    UNIT,
+    HOUSEHOLDS,
+    SEQ,
+    SIDE,
+    TURF_ID,
+    PRECINCT_ID,
+)

@@ -1,0 +1,207 @@
+"""Snap doors onto the nearest walkable street side.
+
+Each usable door (status ``ok``) is attached to the nearest edge of the walking network, with the
+position along that edge (``offset_m``, from the edge's ``u`` end), the side of the street
+(``left``/``right`` looking from ``u`` to ``v``) and the distance. A door farther than
+``max_snap_m`` from every street keeps its row with status ``no_street_nearby``.
+
+Doors do not snap across a barrier: when the straight line from a door to its nearest street
+crosses a railway, a river or a busy road (see :mod:`knockin_geo.barriers`), the nearest street
+reachable without crossing one is taken instead, if there is one within ``max_snap_m``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from knockin_geo import schema
+from knockin_geo._errors import CRSError
+from knockin_geo.streets import StreetNetwork
+
+logger = logging.getLogger(__name__)
+
+#: Default largest door-to-street distance, in metres.
+MAX_SNAP_M = 100.0
+#: Default smallest street network piece (total length, metres) that doors may snap to.
+MIN_COMPONENT_M = 250.0
+
+SNAP_COLUMNS = ("edge", "offset_m", "side", "snap_dist_m", "snap_x", "snap_y")
+
+
+def snap_doors(
+    doors: gpd.GeoDataFrame,
+    network: StreetNetwork,
+    *,
+    max_snap_m: float = MAX_SNAP_M,
+    barrier_lines: shapely.Geometry | None = None,
+    min_component_m: float = MIN_COMPONENT_M,
+) -> gpd.GeoDataFrame:
+    """Attach every usable door to the nearest walkable street side.
+
+    Parameters
+    ----------
+    doors
+        Addresses indexed by ``address_id`` with a ``status`` column, in the network's CRS.
+    network
+        The walking network.
+    max_snap_m
+        Doors farther than this from every street get status ``no_street_nearby``.
+    barrier_lines
+        Optional barrier lines (a shapely geometry in the network CRS). A door does not snap across
+        them when a street on its own side is within ``max_snap_m``.
+    min_component_m
+        Streets in a network piece shorter than this in total (an isolated stair, a footway
+        fragment cut by the extract's edge) are ignored: a door snapped there could not be
+        reached from the rest of the turf. The largest piece is always kept.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        A copy of ``doors`` with columns ``edge`` (int, -1 when not snapped), ``offset_m``,
+        ``side`` (``left``/``right``/""), ``snap_dist_m``, ``snap_x``, ``snap_y``; ``status``
+        updated. The input is not modified.
+    """
+    if doors.crs is None or not network.crs.equals(doors.crs):
+        msg = (
+            f"doors are in {doors.crs} but the network is in {network.crs.to_string()}: "
+            "reproject them first (knockin_geo.crs.to_crs)"
+        )
+        raise CRSError(msg)
+    out = doors.copy()
+    n = len(out)
+    edge = np.full(n, -1, dtype=np.int64)
+    offset = np.full(n, np.nan)
+    dist = np.full(n, np.nan)
+    snap_x = np.full(n, np.nan)
+    snap_y = np.full(n, np.nan)
+    side = np.full(n, "", dtype=object)
+
+    status = out[schema.STATUS].to_numpy(dtype=object)
+    geoms = out.geometry.to_numpy()
+    usable = (status == schema.STATUS_OK) & ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
+    idx = np.flatnonzero(usable)
+    eligible = _eligible_edges(network, min_component_m)
+    lines = network.edges.geometry.to_numpy()[eligible]
+    if len(idx) and len(lines):
+        pts = geoms[idx]
+        tree = shapely.STRtree(lines)
+        pairs, d = tree.query_nearest(
+            pts, max_distance=max_snap_m, return_distance=True, all_matches=False
+        )
+        # one match per point at most (ties broken by the tree; make it deterministic: lowest edge)
+        found = np.full(len(idx), -1, dtype=np.int64)
+        fdist = np.full(len(idx), np.nan)
+        order = np.lexsort((pairs[1], pairs[0]))
+        first = np.unique(pairs[0][order], return_index=True)[1]
+        found[pairs[0][order][first]] = pairs[1][order][first]
+        fdist[pairs[0][order][first]] = d[order][first]
+        if barrier_lines is not None and not shapely.is_empty(barrier_lines):
+            found, fdist = _avoid_barrier_crossings(
+                pts, found, fdist, lines, tree, barrier_lines, max_snap_m
+            )
+        ok = found >= 0
+        sel = idx[ok]
+        line = lines[found[ok]]
+        e = eligible[found[ok]]
+        p = pts[ok]
+        off = shapely.line_locate_point(line, p)
+        proj = shapely.line_interpolate_point(line, off)
+        edge[sel] = e
+        offset[sel] = off
+        dist[sel] = fdist[ok]
+        snap_x[sel] = shapely.get_x(proj)
+        snap_y[sel] = shapely.get_y(proj)
+        side[sel] = _side_of(line, off, p)
+        far = idx[~ok]
+        status[far] = "no_street_nearby"
+        if len(far):
+            logger.info("%d doors have no walkable street within %.0f m", len(far), max_snap_m)
+    out["edge"] = edge
+    out["offset_m"] = offset
+    out["side"] = pd.array(side, dtype="string")
+    out["snap_dist_m"] = dist
+    out["snap_x"] = snap_x
+    out["snap_y"] = snap_y
+    out[schema.STATUS] = status
+    return out
+
+
+def _eligible_edges(network: StreetNetwork, min_component_m: float) -> np.ndarray:
+    """Edge numbers in network pieces of at least ``min_component_m`` (and the largest)."""
+    comp = network.component_labels()
+    edges = network.edges
+    edge_comp = comp.reindex(edges["u"].to_numpy()).to_numpy()
+    total = pd.Series(edges["length"].to_numpy()).groupby(edge_comp).sum()
+    keep = set(total.index[total.to_numpy() >= min_component_m].tolist()) | {0}
+    return np.flatnonzero(np.isin(edge_comp, list(keep)))
+
+
+def _side_of(lines: np.ndarray, offset: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Return ``left``/``right`` for points relative to lines at the given offsets."""
+    length = shapely.length(lines)
+    step = np.minimum(1.0, length / 2)
+    a = shapely.line_interpolate_point(lines, np.clip(offset - step, 0, length))
+    b = shapely.line_interpolate_point(lines, np.clip(offset + step, 0, length))
+    ax, ay = shapely.get_x(a), shapely.get_y(a)
+    dx, dy = shapely.get_x(b) - ax, shapely.get_y(b) - ay
+    px, py = shapely.get_x(points) - ax, shapely.get_y(points) - ay
+    cross = dx * py - dy * px
+    return np.where(cross >= 0, "left", "right").astype(object)
+
+
+def _avoid_barrier_crossings(
+    pts: np.ndarray,
+    found: np.ndarray,
+    fdist: np.ndarray,
+    lines: np.ndarray,
+    tree: shapely.STRtree,
+    barrier_lines: shapely.Geometry,
+    max_snap_m: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Re-snap doors whose straight link to their street crosses a barrier."""
+    ok = np.flatnonzero(found >= 0)
+    if len(ok) == 0:
+        return found, fdist
+    near = _links(pts[ok], lines[found[ok]])
+    shapely.prepare(barrier_lines)
+    crossing = ok[shapely.intersects(barrier_lines, near)]
+    if len(crossing) == 0:
+        return found, fdist
+    found = found.copy()
+    fdist = fdist.copy()
+    cand_pt, cand_line = tree.query(pts[crossing], predicate="dwithin", distance=max_snap_m)
+    links = _links(pts[crossing][cand_pt], lines[cand_line])
+    clear = ~shapely.intersects(barrier_lines, links)
+    dists = shapely.distance(pts[crossing][cand_pt], lines[cand_line])
+    frame = pd.DataFrame({"pt": cand_pt, "line": cand_line, "d": dists})[clear]
+    frame = frame.sort_values(["pt", "d", "line"], kind="stable").drop_duplicates("pt")
+    moved = crossing[frame["pt"].to_numpy()]
+    found[moved] = frame["line"].to_numpy()
+    fdist[moved] = frame["d"].to_numpy()
+    logger.debug(
+        "%d of %d doors re-snapped to a street on their side of a barrier",
+        len(moved),
+        len(crossing),
+    )
+    return found, fdist
+
+
+def _links(points: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """Straight links from points to their projection on lines, stopping 0.5 m short.
+
+    Stopping short keeps a barrier road from counting as "crossed" by a door that snaps onto it.
+    """
+    proj = shapely.line_interpolate_point(lines, shapely.line_locate_point(lines, points))
+    p = shapely.get_coordinates(points)
+    q = shapely.get_coordinates(proj)
+    vec = q - p
+    length = np.hypot(vec[:, 0], vec[:, 1])
+    scale = np.where(length > 0.5, (length - 0.5) / np.maximum(length, 1e-9), 0.0)
+    end = p + vec * scale[:, None]
+    coords = np.stack([p, end], axis=1)
+    return shapely.linestrings(coords)

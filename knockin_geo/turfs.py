@@ -1,0 +1,1112 @@
+"""Cut doors into balanced turfs that are contiguous on the street network and respect barriers.
+
+The algorithm (why it was chosen: ``docs/turf-cutting.md``)
+-----------------------------------------------------------
+1. **Street-side graph.** Every snapped door is a vertex. The doors on one street edge and in one
+   *face* (see :mod:`knockin_geo.barriers`) are chained in order along the edge, and the chain's
+   ends are joined to the edge's two street nodes. On a quiet street both sides of the street are in
+   the same face, so one chain holds both sides (a canvasser zig-zags); on a busy road, a railway or
+   a river bank the two sides fall in different faces and become separate chains. Street nodes are
+   vertices too, one per face they touch, and streets without doors are free connectors between
+   them. By default each precinct is cut on its own graph (its doors, and door-free streets within
+   ``connector_buffer_m`` of it).
+2. **Regions and turf counts.** The connected parts of that graph are *regions*: pieces of the
+   precinct that barriers (or missing streets) separate. With ``k = max(1, round(W / N))`` turfs
+   for a precinct of weight ``W``, each region receives a number of turfs so that its mean turf
+   stays within ``tolerance`` of ``W / k``. A region that cannot (too small for a turf of its own,
+   or between two whole numbers of turfs) is merged with its neighbour across the barrier; that
+   crossing is then *unavoidable* and reported.
+3. **Recursive spanning-tree bisection.** Each region is split in two by cutting one edge of a
+   random spanning tree of its graph (as GerryChain's ``bipartition_tree``): both sides of a tree
+   cut are connected by construction. Among all tree edges of several random trees, the cut whose
+   sides best fit a whole number of turfs within tolerance is taken, ties broken by the smallest
+   moment of inertia of the doors (the most compact split). Sides are split again until every part
+   is one turf. Doors are vertices, so a long street can be divided between two turfs at the right
+   door and balance is reached at door granularity.
+
+Everything runs on numpy/scipy arrays (minimum spanning trees and searches in
+:mod:`scipy.sparse.csgraph`); randomness comes from ``numpy.random.default_rng`` seeded with
+``seed`` and the precinct id, so results do not depend on processing order.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import zlib
+from dataclasses import dataclass, field
+from typing import Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy import sparse
+from scipy.sparse import csgraph
+from scipy.spatial import cKDTree
+
+from knockin_geo import schema
+from knockin_geo._errors import InputError
+from knockin_geo.barriers import BARRIER_HIGHWAYS, barrier_faces, barrier_lines, face_index
+from knockin_geo.streets import StreetNetwork
+
+logger = logging.getLogger(__name__)
+
+ALL_AREA = "all"
+
+
+@dataclass(frozen=True)
+class TurfParams:
+    """Parameters of the turf cutter.
+
+    Parameters
+    ----------
+    doors_per_turf
+        Target doors (households when ``use_households``) per turf. Exclusive with
+        ``minutes_per_turf``.
+    minutes_per_turf
+        Target work time per turf: walking the turf's street sides at ``walk_speed_kmh`` plus
+        ``minutes_per_door`` per door.
+    tolerance
+        Largest relative deviation of a turf's size from its precinct's mean ``W / k``.
+    cross_precincts
+        Cut all doors as one area instead of precinct by precinct.
+    seed
+        Seed of the random spanning trees.
+    walk_speed_kmh
+        Walking speed used for minutes (default 4 km/h: a canvassing pace between doors).
+    minutes_per_door
+        Minutes spent per door (knock, wait, short talk; default 1.5).
+    use_households
+        Weight doors by their ``households`` column (a building with 12 flats counts 12).
+    barrier_highways
+        Road classes that are barriers.
+    railways_are_barriers, waterways_are_barriers
+        Whether railways and rivers/canals are barriers.
+    connector_buffer_m
+        Door-free streets this far outside a precinct may link its doors.
+    trees
+        Random spanning trees tried per bisection (more: better cuts, slower).
+    """
+
+    doors_per_turf: float | None = 80.0
+    minutes_per_turf: float | None = None
+    tolerance: float = 0.10
+    cross_precincts: bool = False
+    seed: int = 0
+    walk_speed_kmh: float = 4.0
+    minutes_per_door: float = 1.5
+    use_households: bool = True
+    barrier_highways: tuple[str, ...] = BARRIER_HIGHWAYS
+    railways_are_barriers: bool = True
+    waterways_are_barriers: bool = True
+    connector_buffer_m: float = 150.0
+    trees: int = 8
+
+    def __post_init__(self) -> None:
+        problems = []
+        if (self.doors_per_turf is None) == (self.minutes_per_turf is None):
+            if self.minutes_per_turf is not None:
+                problems.append("give --doors-per-turf or --minutes-per-turf, not both")
+            else:
+                problems.append("give --doors-per-turf or --minutes-per-turf")
+        for name in ("doors_per_turf", "minutes_per_turf"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                problems.append(f"{name} must be a positive number, got {value!r}")
+        if not (0 < self.tolerance < 1):
+            problems.append(f"tolerance must be between 0 and 1, got {self.tolerance!r}")
+        if not self.walk_speed_kmh > 0:
+            problems.append(f"walk_speed_kmh must be positive, got {self.walk_speed_kmh!r}")
+        if not self.minutes_per_door >= 0:
+            problems.append(f"minutes_per_door must be >= 0, got {self.minutes_per_door!r}")
+        if self.trees < 1:
+            problems.append(f"trees must be >= 1, got {self.trees!r}")
+        if problems:
+            msg = "invalid turf parameters"
+            raise InputError(msg, problems)
+
+    @property
+    def mode(self) -> Literal["doors", "minutes"]:
+        """``doors`` or ``minutes``: what a turf's size counts."""
+        return "doors" if self.doors_per_turf is not None else "minutes"
+
+    @property
+    def size(self) -> float:
+        """The target size per turf, in doors or minutes."""
+        value = self.doors_per_turf if self.doors_per_turf is not None else self.minutes_per_turf
+        return float(value)  # type: ignore[arg-type]
+
+    @property
+    def metres_per_minute(self) -> float:
+        """Walking speed in metres per minute."""
+        return self.walk_speed_kmh * 1000.0 / 60.0
+
+
+@dataclass(frozen=True)
+class TurfCut:
+    """Result of :func:`cut_turfs`.
+
+    Attributes
+    ----------
+    doors
+        Copy of the input doors with ``turf_id`` (or missing), ``face``, ``chain`` (doors on one
+        edge, in one face and one area: walked together), ``weight`` and ``status`` (``assigned``
+        for doors in a turf).
+    turfs
+        One row per turf, indexed by ``turf_id``: ``precinct_id``, ``doors``, ``households``,
+        ``weight``, ``target``, ``deviation``, ``street_m``, ``est_minutes``, ``faces``, ``note``,
+        footprint polygon.
+    faces
+        The barrier faces used (polygons, metric CRS).
+    params
+        The parameters used.
+    """
+
+    doors: gpd.GeoDataFrame
+    turfs: gpd.GeoDataFrame
+    faces: np.ndarray
+    params: TurfParams
+    notes: dict[str, list[str]] = field(default_factory=dict)
+
+
+def door_weights(doors: pd.DataFrame, edge_length: np.ndarray, params: TurfParams) -> np.ndarray:
+    """Return the size of each snapped door in the unit of the turf target.
+
+    Parameters
+    ----------
+    doors
+        Snapped doors with ``households``, ``edge`` and ``chain`` columns.
+    edge_length
+        Length of every network edge, indexed by edge number.
+    params
+        Turf parameters.
+
+    Returns
+    -------
+    numpy.ndarray
+        Doors mode: households (or 1). Minutes mode: ``minutes_per_door`` per household plus the
+        door's share of walking its street side (edge length / doors on that chain / speed).
+    """
+    hh = (
+        doors[schema.HOUSEHOLDS].to_numpy(dtype=float)
+        if params.use_households and schema.HOUSEHOLDS in doors
+        else np.ones(len(doors))
+    )
+    if params.mode == "doors":
+        return hh
+    per_chain = doors.groupby("chain", sort=False)["chain"].transform("size").to_numpy()
+    walk = edge_length[doors["edge"].to_numpy()] / per_chain / params.metres_per_minute
+    return params.minutes_per_door * hh + walk
+
+
+def cut_turfs(
+    doors: gpd.GeoDataFrame,
+    network: StreetNetwork,
+    *,
+    precincts: gpd.GeoDataFrame | None = None,
+    params: TurfParams | None = None,
+) -> TurfCut:
+    """Partition snapped doors into turfs.
+
+    Parameters
+    ----------
+    doors
+        Doors from :func:`knockin_geo.snap.snap_doors` (metric CRS, index ``address_id``), with
+        ``precinct_id`` unless ``params.cross_precincts``. Only doors with status ``ok`` are cut;
+        the others keep their status.
+    network
+        The walking network the doors were snapped to.
+    precincts
+        Precinct polygons (metric CRS, index ``precinct_id``), used to find connector streets.
+    params
+        Turf parameters (defaults: 80 doors per turf, 10 % tolerance).
+
+    Returns
+    -------
+    TurfCut
+        Labelled doors, turf table and notes. The input is not modified.
+    """
+    params = params or TurfParams()
+    out = doors.copy()
+    out[schema.TURF_ID] = pd.array([pd.NA] * len(out), dtype="string")
+    out["face"] = np.int64(-1)
+    out["weight"] = np.nan
+    out["chain"] = np.int64(-1)
+    usable = (out[schema.STATUS] == schema.STATUS_OK).to_numpy() & (out["edge"].to_numpy() >= 0)
+    per_precinct = not params.cross_precincts and schema.PRECINCT_ID in out.columns
+    if per_precinct:
+        usable &= out[schema.PRECINCT_ID].notna().to_numpy()
+    ids = np.flatnonzero(usable)
+    empty_turfs = _empty_turfs(out.crs)
+    if len(ids) == 0:
+        logger.warning("no usable doors to cut")
+        return TurfCut(out, empty_turfs, np.array([]), params)
+
+    d = out.iloc[ids]
+    pts = d.geometry.to_numpy()
+    lines = barrier_lines(
+        network,
+        highways=params.barrier_highways,
+        railways=params.railways_are_barriers,
+        waterways=params.waterways_are_barriers,
+    )
+    frame = shapely.box(*shapely.total_bounds(pts)).buffer(1000.0, join_style="mitre")
+    faces = barrier_faces(lines, frame)
+    door_face = face_index(_side_points(d), faces)
+    area = (
+        d[schema.PRECINCT_ID].astype(str).to_numpy(dtype=object)
+        if per_precinct
+        else np.full(len(d), ALL_AREA, dtype=object)
+    )
+    edge = d["edge"].to_numpy(dtype=np.int64)
+    # chain = doors on one edge, in one face, in one area (sorted along the edge)
+    chain_key = pd.DataFrame({"edge": edge, "face": door_face, "area": area})
+    chain = chain_key.groupby(["area", "edge", "face"], sort=True).ngroup().to_numpy()
+    frame_d = pd.DataFrame(
+        {
+            "edge": edge,
+            "chain": chain,
+            schema.HOUSEHOLDS: (
+                d[schema.HOUSEHOLDS].to_numpy() if schema.HOUSEHOLDS in d else np.ones(len(d))
+            ),
+        }
+    )
+    edge_len = network.edges["length"].to_numpy(dtype=float)
+    weight = door_weights(frame_d, edge_len, params)
+
+    # every edge with the faces it touches (two for a barrier road: one per side)
+    edges = network.edges
+    all_geom = edges.geometry.to_numpy()
+    mid = shapely.line_interpolate_point(all_geom, 0.5, normalized=True)
+    e_i, e_f = shapely.STRtree(faces).query(shapely.buffer(mid, 1.0), predicate="intersects")
+    srt = np.lexsort((e_f, e_i))
+    edge_faces = pd.DataFrame({"edge": e_i[srt], "face": e_f[srt]})
+    # connectors: edges with at least one side free of doors
+    side = d["side"].astype(str).to_numpy(dtype=object)
+    left = np.zeros(len(edges), dtype=bool)
+    right = np.zeros(len(edges), dtype=bool)
+    left[edge[side == "left"]] = True
+    right[edge[side == "right"]] = True
+    is_conn = ~(left & right)
+    zone_edges: dict[str, np.ndarray] = {}
+    if per_precinct:
+        zone_ids, zone = _area_zones(d, area, precincts, params.connector_buffer_m)
+        z_i, z_e = shapely.STRtree(all_geom).query(zone, predicate="intersects")
+        zone_edges = {
+            key: np.unique(z_e[rows])
+            for key, rows in pd.Series(z_i).groupby(zone_ids[z_i]).indices.items()
+        }
+    door_edges_by_area = pd.Series(edge).groupby(area).unique().to_dict()
+
+    node_pos = pd.Index(network.nodes.index)
+    eu = node_pos.get_indexer(edges["u"].to_numpy())
+    ev = node_pos.get_indexer(edges["v"].to_numpy())
+    xy = np.column_stack([shapely.get_x(pts), shapely.get_y(pts)])
+    node_xy = network.nodes[["x", "y"]].to_numpy(dtype=float)
+
+    labels = np.full(len(d), -1, dtype=np.int64)
+    turf_ids: list[str] = []
+    turf_area: list[str] = []
+    turf_target: list[float] = []
+    notes: dict[str, list[str]] = {}
+    offsets = d["offset_m"].to_numpy(dtype=float)
+    addr = d.index.to_numpy(dtype=object)
+
+    order_areas = sorted(np.unique(area).tolist())
+    area_groups = pd.Series(np.arange(len(d))).groupby(area, sort=True).indices
+    for a in order_areas:
+        members = np.sort(area_groups[a])
+        z = zone_edges.get(a, np.array([], dtype=np.int64)) if per_precinct else None
+        a_conn_pairs, a_weak_pairs = _area_links(
+            edge_faces, is_conn, z, np.asarray(door_edges_by_area[a])
+        )
+        rng = np.random.default_rng([params.seed, zlib.crc32(str(a).encode("utf-8"))])
+        part, part_notes, target = _cut_area(
+            members=members,
+            edge=edge,
+            face=door_face,
+            offset=offsets,
+            addr=addr,
+            weight=weight,
+            xy=xy,
+            conn_pairs=a_conn_pairs,
+            weak_pairs=a_weak_pairs,
+            eu=eu,
+            ev=ev,
+            edge_len=edge_len,
+            node_xy=node_xy,
+            params=params,
+            rng=rng,
+        )
+        # number turfs north to south, then west to east
+        n_parts = int(part.max()) + 1
+        cx = np.bincount(part, weights=xy[members, 0], minlength=n_parts)
+        cy = np.bincount(part, weights=xy[members, 1], minlength=n_parts)
+        cnt = np.bincount(part, minlength=n_parts)
+        cx, cy = cx / cnt, cy / cnt
+        rank = np.empty(n_parts, dtype=np.int64)
+        rank[np.lexsort((cx, -cy))] = np.arange(n_parts)
+        base = len(turf_ids)
+        width = max(2, len(str(n_parts)))
+        for r in range(n_parts):
+            tid = f"{a}-{r + 1:0{width}d}" if a != ALL_AREA else f"T{r + 1:0{max(3, width)}d}"
+            turf_ids.append(tid)
+            turf_area.append(a)
+            turf_target.append(target)
+        labels[members] = base + rank[part]
+        for p, msgs in part_notes.items():
+            notes.setdefault(turf_ids[base + rank[p]], []).extend(msgs)
+
+    tid_arr = np.array(turf_ids, dtype=object)
+    out.iloc[ids, out.columns.get_loc(schema.TURF_ID)] = tid_arr[labels]
+    out.iloc[ids, out.columns.get_loc("face")] = door_face
+    out.iloc[ids, out.columns.get_loc("weight")] = weight
+    out.iloc[ids, out.columns.get_loc("chain")] = chain
+    status = out[schema.STATUS].to_numpy(dtype=object).copy()
+    status[ids] = schema.STATUS_ASSIGNED
+    out[schema.STATUS] = status
+
+    turfs = _turf_table(out.iloc[ids], tid_arr, labels, np.array(turf_area, dtype=object),
+                        np.array(turf_target), door_face, edge, frame_d["chain"].to_numpy(),
+                        edge_len, weight, params, notes, out.crs)
+    logger.info(
+        "cut %d doors into %d turfs in %d areas", len(ids), len(turfs), len(order_areas)
+    )
+    return TurfCut(out, turfs, faces, params, notes)
+
+
+def _area_links(
+    edge_faces: pd.DataFrame,
+    is_conn: np.ndarray,
+    zone: np.ndarray | None,
+    own_door_edges: np.ndarray,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(edge, face) pairs an area may use: free connectors, and streets of other areas."""
+    e = edge_faces["edge"].to_numpy()
+    in_zone = np.ones(len(e), dtype=bool) if zone is None else np.isin(e, zone)
+    conn = in_zone & is_conn[e]
+    weak = in_zone & ~is_conn[e] & ~np.isin(e, own_door_edges)
+    return edge_faces[conn], edge_faces[weak]
+
+
+def _side_points(d: gpd.GeoDataFrame) -> np.ndarray:
+    """Points just off the street, on the door's side: where the door's face is read.
+
+    The face of a door is the face of the street side it is reached from, so a door that had to
+    snap across a barrier (no street on its own side) stays with the street that serves it.
+    """
+    sx = d["snap_x"].to_numpy(dtype=float)
+    sy = d["snap_y"].to_numpy(dtype=float)
+    px = shapely.get_x(d.geometry.to_numpy())
+    py = shapely.get_y(d.geometry.to_numpy())
+    dx, dy = px - sx, py - sy
+    dist = np.hypot(dx, dy)
+    step = np.minimum(1.0, dist / 2) / np.maximum(dist, 1e-9)
+    return shapely.points(sx + dx * step, sy + dy * step)
+
+
+def _area_zones(
+    d: gpd.GeoDataFrame,
+    area: np.ndarray,
+    precincts: gpd.GeoDataFrame | None,
+    buffer_m: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Polygons (buffered) within which door-free streets may link an area's doors."""
+    keys = np.unique(area)
+    hulls = {}
+    if precincts is not None and len(precincts):
+        pid = precincts.index.astype(str).to_numpy(dtype=object)
+        hulls = dict(zip(pid, precincts.geometry.to_numpy(), strict=True))
+    pts = d.geometry.to_numpy()
+    zones = []
+    for key in keys:
+        doors_hull = shapely.convex_hull(shapely.multipoints(pts[area == key]))
+        base = hulls.get(key)
+        geom = doors_hull if base is None else shapely.union(base, doors_hull)
+        zones.append(shapely.buffer(geom, buffer_m))
+    return keys.astype(object), np.array(zones)
+
+
+def _empty_turfs(crs: object) -> gpd.GeoDataFrame:
+    cols = {
+        schema.PRECINCT_ID: pd.Series([], dtype="string"),
+        "doors": pd.Series([], dtype="int64"),
+        "households": pd.Series([], dtype="int64"),
+        "weight": pd.Series([], dtype="float64"),
+        "target": pd.Series([], dtype="float64"),
+        "deviation": pd.Series([], dtype="float64"),
+        "street_m": pd.Series([], dtype="float64"),
+        "est_minutes": pd.Series([], dtype="float64"),
+        "faces": pd.Series([], dtype="int64"),
+        "note": pd.Series([], dtype="string"),
+    }
+    gdf = gpd.GeoDataFrame(cols, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+    gdf.index = pd.Index([], dtype="string", name=schema.TURF_ID)
+    return gdf
+
+
+def _cut_area(
+    *,
+    members: np.ndarray,
+    edge: np.ndarray,
+    face: np.ndarray,
+    offset: np.ndarray,
+    addr: np.ndarray,
+    weight: np.ndarray,
+    xy: np.ndarray,
+    conn_pairs: pd.DataFrame,
+    weak_pairs: pd.DataFrame,
+    eu: np.ndarray,
+    ev: np.ndarray,
+    edge_len: np.ndarray,
+    node_xy: np.ndarray,
+    params: TurfParams,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, dict[int, list[str]], float]:
+    """Cut one area (a precinct, or everything); return part labels per member door."""
+    n = len(members)
+    w_total = float(weight[members].sum())
+    k = max(1, round(w_total / params.size))
+    target = w_total / k
+    if k == 1:
+        return np.zeros(n, dtype=np.int64), {}, target
+
+    # --- graph: door vertices 0..n-1, then (node, face) vertices
+    m_edge = edge[members]
+    m_face = face[members]
+    m_off = offset[members]
+    order = np.lexsort((addr[members].astype(str), m_off, m_face, m_edge))
+    s_edge, s_face, s_off = m_edge[order], m_face[order], m_off[order]
+    new_chain = np.ones(n, dtype=bool)
+    new_chain[1:] = (s_edge[1:] != s_edge[:-1]) | (s_face[1:] != s_face[:-1])
+    end_chain = np.ones(n, dtype=bool)
+    end_chain[:-1] = new_chain[1:]
+    cont = np.flatnonzero(~new_chain)
+    starts = np.flatnonzero(new_chain)
+    ends = np.flatnonzero(end_chain)
+    c_edge = conn_pairs["edge"].to_numpy(dtype=np.int64)
+    c_face = conn_pairs["face"].to_numpy(dtype=np.int64)
+    w_edge = weak_pairs["edge"].to_numpy(dtype=np.int64)
+    w_face = weak_pairs["face"].to_numpy(dtype=np.int64)
+    n_faces = int(max(face.max(), *(x.max() for x in (c_face, w_face) if len(x)))) + 1
+    nf_node = np.concatenate(
+        [eu[s_edge[starts]], ev[s_edge[ends]], eu[c_edge], ev[c_edge], eu[w_edge], ev[w_edge]]
+    )
+    nf_face = np.concatenate([s_face[starts], s_face[ends], c_face, c_face, w_face, w_face])
+    uniq, inv = np.unique(nf_node.astype(np.int64) * n_faces + nf_face, return_inverse=True)
+    vid = n + inv
+    ns, ne, nc, nw = len(starts), len(ends), len(c_edge), len(w_edge)
+    cut_at = np.cumsum([ns, ne, nc, nc, nw])
+    v_start, v_end, v_cu, v_cv, v_wu, v_wv = np.split(vid, cut_at)
+    # strong links: along door chains, and streets with a door-free side
+    a = np.concatenate([order[cont - 1], order[starts], order[ends], v_cu])
+    b = np.concatenate([order[cont], v_start, v_end, v_cv])
+    length = np.concatenate(
+        [
+            np.maximum(s_off[cont] - s_off[cont - 1], 0.0),
+            s_off[starts],
+            np.maximum(edge_len[s_edge[ends]] - s_off[ends], 0.0),
+            edge_len[c_edge],
+        ]
+    )
+    n_vert = n + len(uniq)
+    v_node = uniq // n_faces
+    v_w = np.zeros(n_vert)
+    v_w[:n] = weight[members]
+    v_xy = np.vstack([xy[members], node_xy[v_node]])
+    # bridges between regions: crossing a barrier at a street node, or walking a street that
+    # carries another area's doors on both sides; heavy, so spanning trees use as few as needed
+    cross_a, cross_b = _crossings(v_node, n)
+    bridges = {
+        "weak": (v_wu, v_wv, edge_len[w_edge] + _WEAK_M),
+        "cross": (cross_a, cross_b, np.full(len(cross_a), _CROSS_M)),
+    }
+
+    # --- regions (connected parts of the strong graph) and the turfs each gets
+    adj = _sym(a, b, length, n_vert)
+    n_reg, reg = csgraph.connected_components(adj, directed=False)
+    reg_w = np.bincount(reg, weights=v_w, minlength=n_reg)
+    live = np.flatnonzero(reg_w > 0)
+    groups, group_k, merge_notes = _allocate(
+        live, reg, reg_w, k, target, params.tolerance, bridges, v_xy, n
+    )
+    part = np.full(n_vert, -1, dtype=np.int64)
+    notes: dict[int, list[str]] = {}
+    next_part = 0
+    door_reg = reg[:n]
+    for g, regs in enumerate(groups):
+        in_g = np.isin(reg, regs)
+        verts = np.flatnonzero(in_g)
+        keep = in_g[a]
+        ga, gb, gl = [a[keep]], [b[keep]], [length[keep]]
+        if len(regs) > 1:
+            for ba, bb, bl in bridges.values():
+                bk = in_g[ba] & in_g[bb]
+                ga.append(ba[bk])
+                gb.append(bb[bk])
+                gl.append(bl[bk])
+        local = np.full(n_vert, -1, dtype=np.int64)
+        local[verts] = np.arange(len(verts))
+        g_adj = _sym(local[np.concatenate(ga)], local[np.concatenate(gb)],
+                     np.concatenate(gl), len(verts))
+        g_adj = _join_pieces(g_adj, verts, v_xy, verts >= n)
+        labels = _tree_partition(
+            g_adj, v_w[verts], v_xy[verts], verts >= n, group_k[g], target, params, rng
+        )
+        labels = _repair_balance(
+            g_adj, v_w[verts], verts < n, labels, target, params.tolerance
+        )
+        part[verts] = labels + next_part
+        if g in merge_notes:
+            for p in range(group_k[g]):
+                own = door_reg[part[:n] == next_part + p]
+                if len(np.unique(own)) > 1:
+                    notes[next_part + p] = merge_notes[g]
+        next_part += group_k[g]
+    door_part = part[:n]
+    used, door_part = np.unique(door_part, return_inverse=True)
+    notes = {int(np.searchsorted(used, p)): m for p, m in notes.items() if p in used}
+    return door_part.astype(np.int64), notes, target
+
+
+#: Extra length of a link through another area's street (spanning trees avoid it).
+_WEAK_M = 1.0e4
+#: Length of a barrier crossing link (spanning trees avoid it even more).
+_CROSS_M = 1.0e5
+#: Length of a straight jump between pieces no street links (last resort).
+_JUMP_M = 1.0e7
+
+
+def _sym(a: np.ndarray, b: np.ndarray, length: np.ndarray, n: int) -> sparse.csr_array:
+    """Symmetric adjacency with link lengths (zero-length links kept as a tiny length)."""
+    keep = a != b
+    a, b, length = a[keep], b[keep], np.maximum(length[keep], 1e-3)
+    m = sparse.coo_array(
+        (np.concatenate([length, length]), (np.concatenate([a, b]), np.concatenate([b, a]))),
+        shape=(n, n),
+    ).tocsr()
+    m.sum_duplicates()
+    return m
+
+
+def _crossings(v_node: np.ndarray, n_doors: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of (node, face) vertices on the same street node: barrier crossings."""
+    if len(v_node) == 0:
+        return np.array([], dtype=np.int64), np.array([], dtype=np.int64)
+    srt = np.argsort(v_node, kind="stable")
+    sn = v_node[srt]
+    same = np.flatnonzero(sn[1:] == sn[:-1])
+    return srt[same] + n_doors, srt[same + 1] + n_doors
+
+
+def _allocate(
+    live: np.ndarray,
+    reg: np.ndarray,
+    reg_w: np.ndarray,
+    k: int,
+    target: float,
+    tol: float,
+    bridges: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+    v_xy: np.ndarray,
+    n_doors: int,
+) -> tuple[list[np.ndarray], list[int], dict[int, list[str]]]:
+    """Group regions and give each group a number of turfs within tolerance.
+
+    A group whose mean turf would miss the tolerance is merged with a neighbouring group:
+    preferably one reached through another area's street ("weak" bridge), else across a barrier,
+    else (no street at all) the nearest one.
+    """
+    groups: list[list[int]] = [[int(r)] for r in live]
+    reasons: list[list[str]] = [[] for _ in groups]
+    link_kind: dict[tuple[int, int], str] = {}
+    for kind in ("cross", "weak"):  # weak last: it wins where both exist
+        ba, bb, _ = bridges[kind]
+        for x, y in zip(reg[ba].tolist(), reg[bb].tolist(), strict=True):
+            if x != y:
+                link_kind[(min(x, y), max(x, y))] = kind
+    door_reg = reg[:n_doors]
+    reg_cent = {}
+    for r in live.tolist():
+        sel = np.flatnonzero(door_reg == r)
+        reg_cent[r] = v_xy[sel].mean(axis=0)
+
+    def kind_between(gi: list[int], gj: list[int]) -> str | None:
+        kinds = {link_kind.get((min(x, y), max(x, y))) for x in gi for y in gj} - {None}
+        if "weak" in kinds:
+            return "weak"
+        return "cross" if kinds else None
+
+    while True:
+        ws = np.array([float(reg_w[g].sum()) for g in groups])
+        ks = _largest_remainder(ws, target, k)
+        dev = np.abs(ws / np.maximum(ks, 1) - target) / target
+        bad = np.flatnonzero(dev > tol + 1e-12)
+        if len(groups) == 1 or len(bad) == 0:
+            break
+        worst = int(bad[np.lexsort((bad, -dev[bad]))[0]])
+        why = (
+            "too small for a turf of its own"
+            if ws[worst] < (1 - tol) * target
+            else "not a whole number of balanced turfs"
+        )
+        kinds = {j: kind_between(groups[worst], groups[j]) for j in range(len(groups))}
+        cw = reg_cent[groups[worst][0]]
+
+        def score(
+            j: int, cw: np.ndarray = cw, ws: np.ndarray = ws, worst: int = worst,
+            kinds: dict[int, str | None] = kinds,
+        ) -> tuple[int, float, float, int]:
+            rank = {"weak": 0, "cross": 1, None: 2}
+            merged = ws[worst] + ws[j]
+            km = max(1, round(merged / target))
+            dist = float(np.hypot(*(reg_cent[groups[j][0]] - cw)))
+            return (rank[kinds[j]], abs(merged / km - target) / target, dist, j)
+
+        best = min((j for j in range(len(groups)) if j != worst), key=score)
+        reason = {
+            "weak": f"passes through another precinct's street to reach a part that is {why}",
+            "cross": f"crosses a barrier to reach a part that is {why}",
+            None: f"includes a part no street links to the rest ({why})",
+        }[kinds[best]]
+        lo, hi = sorted((worst, best))
+        groups[lo] = sorted(groups[lo] + groups[hi])
+        reasons[lo] = [*reasons[lo], *reasons[hi], reason]
+        del groups[hi]
+        del reasons[hi]
+    ws = np.array([float(reg_w[g].sum()) for g in groups])
+    ks = _largest_remainder(ws, target, k)
+    notes = {i: sorted(set(r)) for i, r in enumerate(reasons) if r}
+    return [np.array(g) for g in groups], [int(x) for x in ks], notes
+
+
+def _largest_remainder(ws: np.ndarray, target: float, k: int) -> np.ndarray:
+    """Whole numbers of turfs per group, at least 1 each, summing to ``k`` when possible."""
+    q = ws / target
+    base = np.maximum(np.floor(q), 1).astype(np.int64)
+    rest = k - int(base.sum())
+    frac = q - np.floor(q)
+    if rest > 0:
+        order = np.lexsort((np.arange(len(q)), -frac))
+        for i in range(rest):
+            base[order[i % len(q)]] += 1
+    elif rest < 0:
+        order = np.lexsort((np.arange(len(q)), frac))
+        for i in order:
+            if rest == 0:
+                break
+            if base[i] > 1:
+                base[i] -= 1
+                rest += 1
+    return base
+
+
+def _join_pieces(
+    adj: sparse.csr_array, verts: np.ndarray, v_xy: np.ndarray, is_node: np.ndarray
+) -> sparse.csr_array:
+    """Link pieces no street joins by a (very heavy) straight jump between nearest street nodes.
+
+    Jumps end on street nodes where the pieces have some, so that node cuts can still share the
+    jump's ends between two turfs.
+    """
+    n_comp, comp = csgraph.connected_components(adj, directed=False)
+    if n_comp == 1:
+        return adj
+    xy = v_xy[verts]
+    extra_a, extra_b, extra_l = [], [], []
+    joined = comp == comp[0]
+    while not joined.all():
+        inside = np.flatnonzero(joined & is_node) if (joined & is_node).any() else np.flatnonzero(
+            joined
+        )
+        outside = np.flatnonzero(~joined & is_node)
+        if len(outside) == 0:
+            outside = np.flatnonzero(~joined)
+        dist, near = cKDTree(xy[inside]).query(xy[outside])
+        j = int(np.argmin(dist))
+        extra_a.append(int(inside[near[j]]))
+        extra_b.append(int(outside[j]))
+        extra_l.append(_JUMP_M + float(dist[j]))
+        joined |= comp == comp[outside[j]]
+    extra = _sym(np.array(extra_a), np.array(extra_b), np.array(extra_l), adj.shape[0])
+    return (adj + extra).tocsr()
+
+
+def _repair_balance(
+    adj: sparse.csr_array,
+    w: np.ndarray,
+    is_door: np.ndarray,
+    labels: np.ndarray,
+    target: float,
+    tol: float,
+) -> np.ndarray:
+    """Move doors between neighbouring turfs until every turf is within tolerance.
+
+    A local search run only when the bisection left a turf out of tolerance. A door may move to a
+    turf it touches (same street chain, or a street node both reach) if its own turf stays in one
+    piece. Each move must lower ``1000 * sum(excess) + sum(deviation**2)``, where excess is how
+    far a turf lies outside the tolerance; it stops when no such move is left.
+    """
+    lab = labels.copy()
+    doors = np.flatnonzero(is_door)
+    parts = np.unique(lab[doors])
+    k = int(parts.max()) + 1
+    pw = np.bincount(lab[doors], weights=w[doors], minlength=k)
+
+    def objective(dev: np.ndarray) -> np.ndarray:
+        return 1000.0 * np.maximum(np.abs(dev) - tol, 0).sum(axis=-1) + (dev**2).sum(axis=-1)
+
+    if (np.abs(pw[parts] - target) / target <= tol + 1e-12).all():
+        return lab
+    n = adj.shape[0]
+    coo = adj.tocoo()
+    strong = coo.data < _WEAK_M  # moves never follow a bridge between regions
+    ra, rb = coo.row[strong], coo.col[strong]
+    # door-to-door contacts: direct links, or two links through a shared street node
+    dd = sparse.coo_array(
+        (np.ones(len(ra)), (ra, rb)), shape=(n, n)
+    ).tocsr()
+    node_diag = sparse.diags_array((~is_door).astype(float))
+    two_hop = (dd @ node_diag @ dd).tocsr()
+    touch = (dd + two_hop).tocoo()
+    ta, tb = touch.row, touch.col
+    sel = is_door[ta] & is_door[tb] & (ta != tb)
+    ta, tb = ta[sel], tb[sel]
+    for _ in range(len(doors)):
+        src, dst = lab[ta], lab[tb]
+        cand = src != dst
+        ca, cs, cd = ta[cand], src[cand], dst[cand]
+        if len(ca) == 0:
+            break
+        dev = (pw - target) / target
+        base = objective(dev[None, :])[0]
+        new_s = (pw[cs] - w[ca] - target) / target
+        new_d = (pw[cd] + w[ca] - target) / target
+        delta = (
+            1000.0 * (np.maximum(np.abs(new_s) - tol, 0) + np.maximum(np.abs(new_d) - tol, 0)
+                      - np.maximum(np.abs(dev[cs]) - tol, 0) - np.maximum(np.abs(dev[cd]) - tol, 0))
+            + new_s**2 + new_d**2 - dev[cs] ** 2 - dev[cd] ** 2
+        )
+        good = np.flatnonzero(delta < -1e-12)
+        if len(good) == 0 or base <= 0:
+            break
+        moved = False
+        for i in good[np.lexsort((ca[good], delta[good]))][:50]:
+            d, s_part, d_part = int(ca[i]), int(cs[i]), int(cd[i])
+            if _stays_connected(ra, rb, is_door, lab, s_part, d, n):
+                lab[d] = d_part
+                pw[s_part] -= w[d]
+                pw[d_part] += w[d]
+                moved = True
+                break
+        if not moved:
+            break
+        if (np.abs(pw[parts] - target) / target <= tol + 1e-12).all():
+            break
+    return lab
+
+
+def _stays_connected(
+    ra: np.ndarray, rb: np.ndarray, is_door: np.ndarray, lab: np.ndarray, part: int, d: int,
+    n: int,
+) -> bool:
+    """Whether ``part`` keeps as few pieces when door ``d`` leaves it."""
+
+    def pieces(drop: int) -> int:
+        mask = ~is_door | (lab == part)
+        if drop >= 0:
+            mask[drop] = False
+        keep = mask[ra] & mask[rb]
+        m = sparse.coo_array(
+            (np.ones(int(keep.sum())), (ra[keep], rb[keep])), shape=(n, n)
+        ).tocsr()
+        _, comp = csgraph.connected_components(m, directed=False)
+        own = np.flatnonzero(is_door & (lab == part))
+        own = own[own != drop]
+        return len(np.unique(comp[own]))
+
+    return pieces(d) <= pieces(-1)
+
+
+def _tree_partition(
+    adj: sparse.csr_array,
+    w: np.ndarray,
+    xy: np.ndarray,
+    is_node: np.ndarray,
+    k: int,
+    target: float,
+    params: TurfParams,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Recursive spanning-tree bisection of a connected graph into ``k`` parts.
+
+    Street-node vertices may end up on both sides of a cut (two turfs meet at a crossroads and
+    both may walk through it); the label returned for such a vertex is one of them.
+    """
+    labels = np.zeros(adj.shape[0], dtype=np.int64)
+    stack = [(np.arange(adj.shape[0]), k, 0)]
+    next_label = 1
+    while stack:
+        verts, kk, lab = stack.pop()
+        if kk == 1:
+            labels[verts] = lab
+            continue
+        sub = adj[verts][:, verts]
+        in_a, in_b, k_a = _bisect(sub, w[verts], xy[verts], is_node[verts], kk, target, params, rng)
+        stack.append((verts[in_b], kk - k_a, next_label))
+        next_label += 1
+        stack.append((verts[in_a], k_a, lab))
+    return labels
+
+
+def _bisect(
+    adj: sparse.csr_array,
+    w: np.ndarray,
+    xy: np.ndarray,
+    is_node: np.ndarray,
+    k: int,
+    target: float,
+    params: TurfParams,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Split a connected graph in two along random spanning trees.
+
+    A cut is either a tree edge (both sides connected by construction) or a street node whose
+    tree branches are shared out between the two sides (the node then belongs to both: two
+    turfs meet at a crossroads). Cuts that give both sides a whole number of turfs within
+    tolerance come first, then the most compact (smallest moment of inertia of the doors); when
+    none is balanced, the most balanced. Node cuts are tried only when no edge cut is balanced.
+
+    Returns
+    -------
+    in_a, in_b
+        Vertex masks of the two sides (they overlap only on a shared street node).
+    k_a
+        Number of turfs side A is to hold.
+    """
+    n = adj.shape[0]
+    k1, k2 = k // 2, k - k // 2
+    splits = sorted({(k1, k2), (k2, k1)})
+    stats = np.column_stack([w, w * xy[:, 0], w * xy[:, 1], w * (xy[:, 0] ** 2 + xy[:, 1] ** 2)])
+    tot = stats.sum(axis=0)
+    triu = sparse.triu(adj, k=1).tocoo()
+    trees = []
+    best_key: tuple[float, float] | None = None
+    best_spec: tuple = ()
+    t_i = -1
+    while True:
+        t_i += 1
+        # params.trees trees; up to 4x as many while no balanced edge cut has been found
+        if t_i >= params.trees and (best_key is not None and (best_key[0] == 0 or
+                                                              t_i >= 4 * params.trees)):
+            break
+        jitter = triu.data * rng.uniform(0.5, 1.5, size=len(triu.data)) + 1e-6
+        rand = sparse.coo_array((jitter, (triu.row, triu.col)), shape=(n, n)).tocsr()
+        tree = csgraph.minimum_spanning_tree(rand)
+        tree = (tree + tree.T).tocsr()
+        root = int(rng.integers(n))
+        order, pred = csgraph.breadth_first_order(
+            tree, root, directed=False, return_predecessors=True
+        )
+        if len(order) != n:  # pragma: no cover - callers pass connected graphs
+            msg = "internal error: graph to bisect is not connected"
+            raise RuntimeError(msg)
+        depth = _depths(tree, root)
+        sub = _subtree_sums(stats, order, pred, depth)
+        trees.append((order, pred, depth, sub))
+        cand = order[1:]
+        for ka, kb in splits:
+            imb, inertia = _score(sub[cand], tot - sub[cand], ka, kb, target, params.tolerance)
+            i = int(np.lexsort((cand, inertia, imb))[0])
+            key = (float(imb[i]), float(inertia[i]))
+            if best_key is None or key < best_key:
+                best_key, best_spec = key, ("edge", t_i, int(cand[i]), (), False, ka)
+    if best_key is None:  # pragma: no cover - trees >= 1 and n >= 2
+        msg = "internal error: no cut found"
+        raise RuntimeError(msg)
+    if best_key[0] > 0:
+        for t_i, (order, pred, _depth, sub) in enumerate(trees):
+            for ka, kb in splits:
+                found = _best_node_cut(order, pred, sub, tot, is_node, ka, kb, target, params)
+                if found is not None and found[0] < best_key:
+                    best_key = found[0]
+                    best_spec = ("node", t_i, found[1], found[2], found[3], ka)
+    kind, t_i, v, kids, parent_side, ka = best_spec
+    order, pred, depth, _sub = trees[t_i]
+    if best_key[0] > 0:
+        logger.debug("no balanced cut within tolerance (best imbalance %.3f)", best_key[0])
+    in_a = np.zeros(n, dtype=bool)
+    if kind == "edge":
+        in_a[v] = True
+        _propagate(in_a, order, pred, depth)
+        return in_a, ~in_a, ka
+    in_a[list(kids)] = True
+    _propagate(in_a, order, pred, depth)
+    if parent_side:
+        below = np.zeros(n, dtype=bool)
+        below[v] = True
+        _propagate(below, order, pred, depth)
+        in_a |= ~below
+    in_b = ~in_a
+    in_a[v] = True
+    in_b[v] = True
+    return in_a, in_b, ka
+
+
+def _best_node_cut(
+    order: np.ndarray,
+    pred: np.ndarray,
+    sub: np.ndarray,
+    tot: np.ndarray,
+    is_node: np.ndarray,
+    ka: int,
+    kb: int,
+    target: float,
+    params: TurfParams,
+) -> tuple[tuple[float, float], int, tuple[int, ...], bool] | None:
+    """Best way to share a street node's tree branches between two sides (or None)."""
+    root = order[0]
+    child = order[1:]
+    parent = pred[child]
+    srt = np.argsort(parent, kind="stable")
+    parent_s, child_s = parent[srt], child[srt]
+    heads, first, count = np.unique(parent_s, return_index=True, return_counts=True)
+    best: tuple[tuple[float, float], int, tuple[int, ...], bool] | None = None
+    for h, f, c in zip(heads.tolist(), first.tolist(), count.tolist(), strict=True):
+        has_parent = h != root
+        m = c + int(has_parent)
+        if not is_node[h] or m < 3 or m > 10:
+            continue
+        kids = child_s[f : f + c]
+        branches = sub[kids]
+        if has_parent:
+            branches = np.vstack([branches, tot - sub[h]])
+        masks = (np.arange(1, 2**m - 1)[:, None] >> np.arange(m)) & 1
+        side = masks @ branches
+        imb, inertia = _score(side, tot - side, ka, kb, target, params.tolerance)
+        i = int(np.lexsort((inertia, imb))[0])
+        key = (float(imb[i]), float(inertia[i]))
+        if best is None or key < best[0]:
+            chosen = masks[i].astype(bool)
+            kids_chosen = tuple(int(x) for x in kids[chosen[:c]])
+            best = (key, int(h), kids_chosen, bool(has_parent and chosen[-1]))
+    return best
+
+
+def _score(
+    s: np.ndarray, rest: np.ndarray, ka: int, kb: int, target: float, tol: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Imbalance (0 when both sides fit their turf count) and inertia of candidate cuts."""
+    dev_a = np.abs(s[:, 0] / ka - target) / target
+    dev_b = np.abs(rest[:, 0] / kb - target) / target
+    lim_a = tol if ka == 1 else 0.8 * tol
+    lim_b = tol if kb == 1 else 0.8 * tol
+    ok = (dev_a <= lim_a) & (dev_b <= lim_b) & (s[:, 0] > 0) & (rest[:, 0] > 0)
+    imb = np.where(ok, 0.0, np.maximum(dev_a, dev_b) + 1e-9)
+    return imb, _inertia(s) + _inertia(rest)
+
+
+def _inertia(s: np.ndarray) -> np.ndarray:
+    """Moment of inertia of weighted points from sums (w, wx, wy, w(x²+y²))."""
+    wsum = np.maximum(s[:, 0], 1e-12)
+    return s[:, 3] - (s[:, 1] ** 2 + s[:, 2] ** 2) / wsum
+
+
+def _depths(tree: sparse.csr_array, root: int) -> np.ndarray:
+    """Depth of each vertex in a tree (hop count from the root, computed in scipy)."""
+    hops = csgraph.dijkstra(tree, directed=False, indices=root, unweighted=True)
+    return hops.astype(np.int64)
+
+
+def _subtree_sums(
+    stats: np.ndarray, order: np.ndarray, pred: np.ndarray, depth: np.ndarray
+) -> np.ndarray:
+    """Sum ``stats`` over every vertex's subtree, one BFS layer at a time from the deepest."""
+    acc = stats.copy()
+    layers = _layers(order, depth)
+    for layer in reversed(layers[1:]):
+        np.add.at(acc, pred[layer], acc[layer])
+    return acc
+
+
+def _propagate(side: np.ndarray, order: np.ndarray, pred: np.ndarray, depth: np.ndarray) -> None:
+    """Extend a marked vertex to its whole subtree, layer by layer from the root."""
+    for layer in _layers(order, depth)[1:]:
+        side[layer] |= side[pred[layer]]
+
+
+def _layers(order: np.ndarray, depth: np.ndarray) -> list[np.ndarray]:
+    """Split a BFS order into its depth layers."""
+    d = depth[order]
+    cuts = np.flatnonzero(d[1:] != d[:-1]) + 1
+    return np.split(order, cuts)
+
+
+def _turf_table(
+    d: gpd.GeoDataFrame,
+    tid: np.ndarray,
+    labels: np.ndarray,
+    t_area: np.ndarray,
+    t_target: np.ndarray,
+    face: np.ndarray,
+    edge: np.ndarray,
+    chain: np.ndarray,
+    edge_len: np.ndarray,
+    weight: np.ndarray,
+    params: TurfParams,
+    notes: dict[str, list[str]],
+    crs: object,
+) -> gpd.GeoDataFrame:
+    """Summarise turfs: sizes, balance, street length, minutes, footprint."""
+    n_t = len(tid)
+    doors = np.bincount(labels, minlength=n_t)
+    hh_col = (
+        d[schema.HOUSEHOLDS].to_numpy(dtype=float) if schema.HOUSEHOLDS in d else np.ones(len(d))
+    )
+    households = np.bincount(labels, weights=hh_col, minlength=n_t)
+    wsum = np.bincount(labels, weights=weight, minlength=n_t)
+    # street length carrying the turf's doors: each chain's edge length shared by door count
+    per_chain = np.bincount(chain)
+    share = edge_len[edge] / per_chain[chain]
+    street_m = np.bincount(labels, weights=share, minlength=n_t)
+    hh_for_time = hh_col if params.use_households else np.ones(len(d))
+    minutes = (
+        street_m / params.metres_per_minute
+        + np.bincount(labels, weights=hh_for_time, minlength=n_t) * params.minutes_per_door
+    )
+    n_faces = (
+        pd.DataFrame({"t": labels, "f": face}).groupby("t")["f"].nunique().reindex(
+            range(n_t), fill_value=0
+        ).to_numpy()
+    )
+    pts = d.geometry.to_numpy()
+    snap = shapely.points(d["snap_x"].to_numpy(), d["snap_y"].to_numpy())
+    both = np.concatenate([pts, snap])
+    lab2 = np.concatenate([labels, labels])
+    order = np.argsort(lab2, kind="stable")
+    splits = np.split(both[order], np.flatnonzero(np.diff(lab2[order])) + 1)
+    footprints = [
+        shapely.buffer(shapely.concave_hull(shapely.multipoints(p), ratio=0.3), 15.0)
+        for p in splits
+    ]
+    deviation = (wsum - t_target) / t_target
+    gdf = gpd.GeoDataFrame(
+        {
+            schema.PRECINCT_ID: pd.array(
+                [None if a == ALL_AREA else a for a in t_area], dtype="string"
+            ),
+            "doors": doors.astype(np.int64),
+            "households": np.round(households).astype(np.int64),
+            "weight": np.round(wsum, 3),
+            "target": np.round(t_target, 3),
+            "deviation": np.round(deviation, 4),
+            "street_m": np.round(street_m, 1),
+            "est_minutes": np.round(minutes, 1),
+            "faces": n_faces.astype(np.int64),
+            "note": pd.array(["; ".join(notes.get(t, [])) for t in tid], dtype="string"),
+        },
+        geometry=footprints,
+        crs=crs,
+    )
+    gdf.index = pd.Index(tid.astype(str), dtype="string", name=schema.TURF_ID)
+    return gdf.sort_index()
