@@ -234,7 +234,11 @@ def cut_turfs(
     out["weight"] = np.nan
     out["chain"] = np.int64(-1)
     usable = (out[schema.STATUS] == schema.STATUS_OK).to_numpy() & (out["edge"].to_numpy() >= 0)
-    per_precinct = not params.cross_precincts and schema.PRECINCT_ID in out.columns
+    per_precinct = (
+        not params.cross_precincts
+        and schema.PRECINCT_ID in out.columns
+        and bool(out[schema.PRECINCT_ID].notna().any())
+    )
     if per_precinct:
         usable &= out[schema.PRECINCT_ID].notna().to_numpy()
     ids = np.flatnonzero(usable)
@@ -555,7 +559,7 @@ def _cut_area(
             g_adj, v_w[verts], v_xy[verts], verts >= n, group_k[g], target, params, rng
         )
         labels = _repair_balance(
-            g_adj, v_w[verts], verts < n, labels, target, params.tolerance
+            g_adj, v_w[verts], v_xy[verts], verts < n, labels, target, params.tolerance
         )
         part[verts] = labels + next_part
         if g in merge_notes:
@@ -735,6 +739,7 @@ def _join_pieces(
 def _repair_balance(
     adj: sparse.csr_array,
     w: np.ndarray,
+    xy: np.ndarray,
     is_door: np.ndarray,
     labels: np.ndarray,
     target: float,
@@ -787,13 +792,14 @@ def _repair_balance(
                       - np.maximum(np.abs(dev[cs]) - tol, 0) - np.maximum(np.abs(dev[cd]) - tol, 0))
             + new_s**2 + new_d**2 - dev[cs] ** 2 - dev[cd] ** 2
         )
-        good = np.flatnonzero(delta < -1e-12)
+        out_of = np.abs(dev) > tol + 1e-12
+        good = np.flatnonzero((delta < -1e-12) & (out_of[cs] | out_of[cd]))
         if len(good) == 0 or base <= 0:
             break
         moved = False
         for i in good[np.lexsort((ca[good], delta[good]))][:50]:
             d, s_part, d_part = int(ca[i]), int(cs[i]), int(cd[i])
-            if _stays_connected(ra, rb, is_door, lab, s_part, d, n):
+            if _stays_connected(ra, rb, is_door, lab, s_part, d, xy):
                 lab[d] = d_part
                 pw[s_part] -= w[d]
                 pw[d_part] += w[d]
@@ -807,22 +813,35 @@ def _repair_balance(
 
 
 def _stays_connected(
-    ra: np.ndarray, rb: np.ndarray, is_door: np.ndarray, lab: np.ndarray, part: int, d: int,
-    n: int,
+    ra: np.ndarray,
+    rb: np.ndarray,
+    is_door: np.ndarray,
+    lab: np.ndarray,
+    part: int,
+    d: int,
+    xy: np.ndarray,
+    margin_m: float = 500.0,
 ) -> bool:
-    """Whether ``part`` keeps as few pieces when door ``d`` leaves it."""
+    """Whether ``part`` keeps as few pieces when door ``d`` leaves it.
+
+    Only the street graph within ``margin_m`` of the part's doors is searched.
+    """
+    own_all = np.flatnonzero(is_door & (lab == part))
+    lo = xy[own_all].min(axis=0) - margin_m
+    hi = xy[own_all].max(axis=0) + margin_m
+    near = (xy >= lo).all(axis=1) & (xy <= hi).all(axis=1)
+    base_mask = near & (~is_door | (lab == part))
+    link = base_mask[ra] & base_mask[rb]
+    la, lb = ra[link], rb[link]
+    n = len(xy)
 
     def pieces(drop: int) -> int:
-        mask = ~is_door | (lab == part)
-        if drop >= 0:
-            mask[drop] = False
-        keep = mask[ra] & mask[rb]
+        keep = np.ones(len(la), dtype=bool) if drop < 0 else (la != drop) & (lb != drop)
         m = sparse.coo_array(
-            (np.ones(int(keep.sum())), (ra[keep], rb[keep])), shape=(n, n)
+            (np.ones(int(keep.sum())), (la[keep], lb[keep])), shape=(n, n)
         ).tocsr()
         _, comp = csgraph.connected_components(m, directed=False)
-        own = np.flatnonzero(is_door & (lab == part))
-        own = own[own != drop]
+        own = own_all[own_all != drop]
         return len(np.unique(comp[own]))
 
     return pieces(d) <= pieces(-1)
@@ -885,8 +904,6 @@ def _bisect(
         Number of turfs side A is to hold.
     """
     n = adj.shape[0]
-    k1, k2 = k // 2, k - k // 2
-    splits = sorted({(k1, k2), (k2, k1)})
     stats = np.column_stack([w, w * xy[:, 0], w * xy[:, 1], w * (xy[:, 0] ** 2 + xy[:, 1] ** 2)])
     tot = stats.sum(axis=0)
     triu = sparse.triu(adj, k=1).tocoo()
@@ -897,7 +914,7 @@ def _bisect(
     while True:
         t_i += 1
         # params.trees trees; up to 4x as many while no balanced edge cut has been found
-        if t_i >= params.trees and (best_key is not None and (best_key[0] == 0 or
+        if t_i >= params.trees and (best_key is not None and (best_key[0] < 1 or
                                                               t_i >= 4 * params.trees)):
             break
         jitter = triu.data * rng.uniform(0.5, 1.5, size=len(triu.data)) + 1e-6
@@ -915,26 +932,24 @@ def _bisect(
         sub = _subtree_sums(stats, order, pred, depth)
         trees.append((order, pred, depth, sub))
         cand = order[1:]
-        for ka, kb in splits:
-            imb, inertia = _score(sub[cand], tot - sub[cand], ka, kb, target, params.tolerance)
-            i = int(np.lexsort((cand, inertia, imb))[0])
-            key = (float(imb[i]), float(inertia[i]))
-            if best_key is None or key < best_key:
-                best_key, best_spec = key, ("edge", t_i, int(cand[i]), (), False, ka)
+        imb, inertia, ka_arr = _score(sub[cand], tot - sub[cand], k, target, params.tolerance)
+        i = int(np.lexsort((cand, inertia, imb))[0])
+        key = (float(imb[i]), float(inertia[i]))
+        if best_key is None or key < best_key:
+            best_key, best_spec = key, ("edge", t_i, int(cand[i]), (), False, int(ka_arr[i]))
     if best_key is None:  # pragma: no cover - trees >= 1 and n >= 2
         msg = "internal error: no cut found"
         raise RuntimeError(msg)
-    if best_key[0] > 0:
-        for t_i, (order, pred, _depth, sub) in enumerate(trees):
-            for ka, kb in splits:
-                found = _best_node_cut(order, pred, sub, tot, is_node, ka, kb, target, params)
-                if found is not None and found[0] < best_key:
-                    best_key = found[0]
-                    best_spec = ("node", t_i, found[1], found[2], found[3], ka)
+    if best_key[0] >= 1:
+        for t_i, (order, pred, _depth, sub) in enumerate(trees[: params.trees]):
+            found = _best_node_cut(order, pred, sub, tot, is_node, k, target, params)
+            if found is not None and found[0] < best_key:
+                best_key = found[0]
+                best_spec = ("node", t_i, found[1], found[2], found[3], found[4])
     kind, t_i, v, kids, parent_side, ka = best_spec
     order, pred, depth, _sub = trees[t_i]
-    if best_key[0] > 0:
-        logger.debug("no balanced cut within tolerance (best imbalance %.3f)", best_key[0])
+    if best_key[0] >= 1:
+        logger.debug("no balanced cut within tolerance (best imbalance %.3f)", best_key[0] - 1)
     in_a = np.zeros(n, dtype=bool)
     if kind == "edge":
         in_a[v] = True
@@ -959,51 +974,93 @@ def _best_node_cut(
     sub: np.ndarray,
     tot: np.ndarray,
     is_node: np.ndarray,
-    ka: int,
-    kb: int,
+    k: int,
     target: float,
     params: TurfParams,
-) -> tuple[tuple[float, float], int, tuple[int, ...], bool] | None:
-    """Best way to share a street node's tree branches between two sides (or None)."""
+) -> tuple[tuple[float, float], int, tuple[int, ...], bool, int] | None:
+    """Best way to share a street node's tree branches between two sides (or None).
+
+    Vectorised over all street nodes with the same number of branches (3 to 8): every subset of
+    branches is scored at once.
+    """
     root = order[0]
     child = order[1:]
     parent = pred[child]
-    srt = np.argsort(parent, kind="stable")
+    srt = np.lexsort((child, parent))
     parent_s, child_s = parent[srt], child[srt]
     heads, first, count = np.unique(parent_s, return_index=True, return_counts=True)
-    best: tuple[tuple[float, float], int, tuple[int, ...], bool] | None = None
-    for h, f, c in zip(heads.tolist(), first.tolist(), count.tolist(), strict=True):
-        has_parent = h != root
-        m = c + int(has_parent)
-        if not is_node[h] or m < 3 or m > 10:
+    has_parent = heads != root
+    m_all = count + has_parent.astype(np.int64)
+    best: tuple[tuple[float, float], int, tuple[int, ...], bool, int] | None = None
+    for m in range(3, 9):
+        sel = np.flatnonzero(is_node[heads] & (m_all == m))
+        if len(sel) == 0:
             continue
-        kids = child_s[f : f + c]
-        branches = sub[kids]
-        if has_parent:
-            branches = np.vstack([branches, tot - sub[h]])
-        masks = (np.arange(1, 2**m - 1)[:, None] >> np.arange(m)) & 1
-        side = masks @ branches
-        imb, inertia = _score(side, tot - side, ka, kb, target, params.tolerance)
+        hp = has_parent[sel]
+        c = count[sel]
+        # branch stats: children then (when present) the parent side, padded to m
+        branches = np.zeros((len(sel), m, sub.shape[1]))
+        kid_ids = np.full((len(sel), m), -1, dtype=np.int64)
+        for j in range(m):
+            has_kid = j < c
+            rows = np.flatnonzero(has_kid)
+            kid = child_s[first[sel[rows]] + j]
+            branches[rows, j] = sub[kid]
+            kid_ids[rows, j] = kid
+        prow = np.flatnonzero(hp)
+        branches[prow, c[prow]] = tot - sub[heads[sel[prow]]]
+        masks = ((np.arange(1, 2**m - 1)[:, None] >> np.arange(m)) & 1).astype(float)
+        side = np.einsum("sm,nmk->nsk", masks, branches)
+        flat = side.reshape(-1, sub.shape[1])
+        imb, inertia, ka = _score(flat, tot - flat, k, target, params.tolerance)
         i = int(np.lexsort((inertia, imb))[0])
         key = (float(imb[i]), float(inertia[i]))
         if best is None or key < best[0]:
-            chosen = masks[i].astype(bool)
-            kids_chosen = tuple(int(x) for x in kids[chosen[:c]])
-            best = (key, int(h), kids_chosen, bool(has_parent and chosen[-1]))
+            node_i, mask_i = divmod(i, len(masks))
+            chosen = masks[mask_i].astype(bool)
+            kids = kid_ids[node_i][chosen & (kid_ids[node_i] >= 0)]
+            parent_chosen = bool(hp[node_i] and chosen[c[node_i]])
+            best = (
+                key,
+                int(heads[sel[node_i]]),
+                tuple(int(x) for x in kids),
+                parent_chosen,
+                int(ka[i]),
+            )
     return best
 
 
 def _score(
-    s: np.ndarray, rest: np.ndarray, ka: int, kb: int, target: float, tol: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Imbalance (0 when both sides fit their turf count) and inertia of candidate cuts."""
-    dev_a = np.abs(s[:, 0] / ka - target) / target
-    dev_b = np.abs(rest[:, 0] / kb - target) / target
-    lim_a = tol if ka == 1 else 0.8 * tol
-    lim_b = tol if kb == 1 else 0.8 * tol
-    ok = (dev_a <= lim_a) & (dev_b <= lim_b) & (s[:, 0] > 0) & (rest[:, 0] > 0)
-    imb = np.where(ok, 0.0, np.maximum(dev_a, dev_b) + 1e-9)
-    return imb, _inertia(s) + _inertia(rest)
+    s: np.ndarray, rest: np.ndarray, k: int, target: float, tol: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Imbalance key, inertia and turf count of side A for candidate cuts.
+
+    Side A of a cut gets the whole number of turfs nearest its weight (``round(s / mean)``,
+    between 1 and ``k - 1``), so a valley can be cut between two villages into 37 + 41 turfs
+    rather than forced into 39 + 39. A side holding ``k_s`` turfs is feasible when its weight lies
+    within ``k_s`` times the turf window ``[(1 - tol) t, (1 + tol) t]``. Among feasible cuts,
+    key 0 goes to those whose sides stay within a fifth of the tolerance of the current mean turf
+    (room for the next splits), key 0.5 to the others; infeasible cuts get 1 + their distance to
+    the window.
+    """
+    lo, hi = (1 - tol) * target, (1 + tol) * target
+    total = s[:, 0] + rest[:, 0]
+    mean = total / k
+    ka = np.clip(np.rint(s[:, 0] / np.maximum(mean, 1e-12)), 1, k - 1)
+    kb = k - ka
+    avg_a = s[:, 0] / ka
+    avg_b = rest[:, 0] / kb
+    out_a = np.maximum(lo - avg_a, avg_a - hi).clip(min=0) / target
+    out_b = np.maximum(lo - avg_b, avg_b - hi).clip(min=0) / target
+    feasible = (out_a == 0) & (out_b == 0) & (s[:, 0] > 0) & (rest[:, 0] > 0)
+    soft_a = (ka == 1) | (np.abs(avg_a - mean) <= 0.2 * tol * target)
+    soft_b = (kb == 1) | (np.abs(avg_b - mean) <= 0.2 * tol * target)
+    imb = np.where(
+        feasible,
+        np.where(soft_a & soft_b, 0.0, 0.5),
+        1.0 + np.maximum(out_a, out_b),
+    )
+    return imb, _inertia(s) + _inertia(rest), ka.astype(np.int64)
 
 
 def _inertia(s: np.ndarray) -> np.ndarray:
