@@ -580,6 +580,8 @@ _WEAK_M = 1.0e4
 _CROSS_M = 1.0e5
 #: Length of a straight jump between pieces no street links (last resort).
 _JUMP_M = 1.0e7
+#: Street nodes a piece no street links is offered as attachment points.
+_JUMP_FANOUT = 8
 
 
 def _sym(a: np.ndarray, b: np.ndarray, length: np.ndarray, n: int) -> sparse.csr_array:
@@ -708,10 +710,10 @@ def _largest_remainder(ws: np.ndarray, target: float, k: int) -> np.ndarray:
 def _join_pieces(
     adj: sparse.csr_array, verts: np.ndarray, v_xy: np.ndarray, is_node: np.ndarray
 ) -> sparse.csr_array:
-    """Link pieces no street joins by a (very heavy) straight jump between nearest street nodes.
+    """Link pieces no street joins by (very heavy) straight jumps to their nearest street nodes.
 
-    Jumps end on street nodes where the pieces have some, so that node cuts can still share the
-    jump's ends between two turfs.
+    A spanning tree keeps exactly one jump per piece; offering several nearby attachment nodes
+    lets different random trees attach the piece at different places.
     """
     n_comp, comp = csgraph.connected_components(adj, directed=False)
     if n_comp == 1:
@@ -726,11 +728,17 @@ def _join_pieces(
         outside = np.flatnonzero(~joined & is_node)
         if len(outside) == 0:
             outside = np.flatnonzero(~joined)
-        dist, near = cKDTree(xy[inside]).query(xy[outside])
+        tree = cKDTree(xy[inside])
+        dist, _near = tree.query(xy[outside])
         j = int(np.argmin(dist))
-        extra_a.append(int(inside[near[j]]))
-        extra_b.append(int(outside[j]))
-        extra_l.append(_JUMP_M + float(dist[j]))
+        # several jumps to the nearest street nodes: random spanning trees then attach the piece
+        # at different places, which leaves the bisection room to balance
+        k_near = min(_JUMP_FANOUT, len(inside))
+        d_all, n_all = tree.query(xy[outside[j]], k=k_near)
+        for dd, nn in zip(np.atleast_1d(d_all), np.atleast_1d(n_all), strict=True):
+            extra_a.append(int(inside[nn]))
+            extra_b.append(int(outside[j]))
+            extra_l.append(_JUMP_M + float(dd))
         joined |= comp == comp[outside[j]]
     extra = _sym(np.array(extra_a), np.array(extra_b), np.array(extra_l), adj.shape[0])
     return (adj + extra).tocsr()
@@ -793,16 +801,27 @@ def _repair_balance(
             + new_s**2 + new_d**2 - dev[cs] ** 2 - dev[cd] ** 2
         )
         out_of = np.abs(dev) > tol + 1e-12
-        good = np.flatnonzero((delta < -1e-12) & (out_of[cs] | out_of[cd]))
+        good = np.flatnonzero(out_of[cs] | out_of[cd])
         if len(good) == 0 or base <= 0:
             break
         moved = False
-        for i in good[np.lexsort((ca[good], delta[good]))][:50]:
+        tried: set[tuple[int, int]] = set()
+        for i in good[np.lexsort((ca[good], delta[good]))]:
             d, s_part, d_part = int(ca[i]), int(cs[i]), int(cd[i])
-            if _stays_connected(ra, rb, is_door, lab, s_part, d, xy):
-                lab[d] = d_part
-                pw[s_part] -= w[d]
-                pw[d_part] += w[d]
+            if (d, d_part) in tried:
+                continue
+            tried.add((d, d_part))
+            if len(tried) > 60:
+                break
+            group = _move_set(ra, rb, is_door, lab, s_part, d, xy)
+            gw = float(w[group].sum())
+            new_dev = dev.copy()
+            new_dev[s_part] -= gw / target
+            new_dev[d_part] += gw / target
+            if objective(new_dev[None, :])[0] < base - 1e-12:
+                lab[group] = d_part
+                pw[s_part] -= gw
+                pw[d_part] += gw
                 moved = True
                 break
         if not moved:
@@ -812,7 +831,7 @@ def _repair_balance(
     return lab
 
 
-def _stays_connected(
+def _move_set(
     ra: np.ndarray,
     rb: np.ndarray,
     is_door: np.ndarray,
@@ -821,30 +840,36 @@ def _stays_connected(
     d: int,
     xy: np.ndarray,
     margin_m: float = 500.0,
-) -> bool:
-    """Whether ``part`` keeps as few pieces when door ``d`` leaves it.
+) -> np.ndarray:
+    """Doors that must leave ``part`` with door ``d`` so that ``part`` does not break apart.
 
-    Only the street graph within ``margin_m`` of the part's doors is searched.
+    When ``d`` is the only link of a dead-end street (or a whole branch) to the rest of its turf,
+    that branch goes with it. Only the street graph within ``margin_m`` of the part is searched.
     """
-    own_all = np.flatnonzero(is_door & (lab == part))
-    lo = xy[own_all].min(axis=0) - margin_m
-    hi = xy[own_all].max(axis=0) + margin_m
+    own = np.flatnonzero(is_door & (lab == part))
+    lo = xy[own].min(axis=0) - margin_m
+    hi = xy[own].max(axis=0) + margin_m
     near = (xy >= lo).all(axis=1) & (xy <= hi).all(axis=1)
-    base_mask = near & (~is_door | (lab == part))
-    link = base_mask[ra] & base_mask[rb]
+    mask = near & (~is_door | (lab == part))
+    link = mask[ra] & mask[rb]
     la, lb = ra[link], rb[link]
     n = len(xy)
 
-    def pieces(drop: int) -> int:
-        keep = np.ones(len(la), dtype=bool) if drop < 0 else (la != drop) & (lb != drop)
+    def components(keep: np.ndarray) -> np.ndarray:
         m = sparse.coo_array(
             (np.ones(int(keep.sum())), (la[keep], lb[keep])), shape=(n, n)
         ).tocsr()
-        _, comp = csgraph.connected_components(m, directed=False)
-        own = own_all[own_all != drop]
-        return len(np.unique(comp[own]))
+        return csgraph.connected_components(m, directed=False)[1]
 
-    return pieces(d) <= pieces(-1)
+    before = components(np.ones(len(la), dtype=bool))
+    after = components((la != d) & (lb != d))
+    same = own[(before[own] == before[d]) & (own != d)]
+    if len(same) == 0:
+        return np.array([d])
+    pieces, sizes = np.unique(after[same], return_counts=True)
+    keep_piece = pieces[np.argmax(sizes)]
+    leaving = same[after[same] != keep_piece]
+    return np.concatenate([[d], leaving])
 
 
 def _tree_partition(
