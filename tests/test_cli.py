@@ -1,0 +1,143 @@
+"""The ``knockin-geo`` command line on the bundled real data: inspect, cut, demo, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyogrio
+import pytest
+
+from knockin_geo.cli.main import main
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data"
+NANTES = DATA / "nantes"
+PRECINCTS = NANTES / "precincts" / "bureaux_vote_nantes_2014.geojson"
+COMMUNE = NANTES / "addresses" / "adresses_nantes_commune_2013.csv"
+RAW = NANTES / "addresses" / "raw_address_france_nantes_2013.csv.bz2"
+PBF = NANTES / "osm" / "nantes_centre_2014-09.osm.pbf"
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("KNOCKIN_GEO_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+    monkeypatch.setenv("COLUMNS", "200")
+
+
+def test_inspect_reports_the_nantes_counts(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["-q", "inspect", "--precincts", str(PRECINCTS), "--addresses", str(COMMUNE),
+                 "--network", str(PBF)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "209 from" in out
+    assert "53,197 from" in out
+    assert "53,182" in out  # inside a precinct
+    assert "outside_precincts" in out  # the 15 others, listed with their status
+    assert "Route de Rennes" in out
+    assert "Street network" in out
+    assert "barriers: railway" in out
+    assert "largest component" in out
+
+
+def test_inspect_raw_metropole_file_through_a_column_map(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(["-q", "inspect", "--addresses", str(RAW),
+                 "--addr-column", "lon=LONG_WGS84", "--addr-column", "lat=LAT_WGS84",
+                 "--addr-column", "street=ADRESSE", "--addr-column", "housenumber=NUMERO"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "155,328 from" in out
+    assert "lon=LONG_WGS84" in out
+
+
+def test_column_map_from_a_toml_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "columns.toml"
+    cfg.write_text('[addresses]\nlon = "LONG_WGS84"\nlat = "LAT_WGS84"\nstreet = "ADRESSE"\n',
+                   encoding="utf-8")
+    code = main(["-q", "inspect", "--addresses", str(RAW), "--columns-config", str(cfg)])
+    assert code == 0
+    assert "155,328 from" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--addresses", "no/such/file.csv"], "no/such/file.csv"),
+        (["--addresses", str(COMMUNE), "--addr-column", "lon=NOPE"], "NOPE"),
+        (["--addresses", str(COMMUNE), "--addr-column", "lonLONG"], "ROLE=COLUMN"),
+        (["--addresses", str(COMMUNE), "--precincts", "missing.geojson"], "missing.geojson"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message_and_no_traceback(
+    args: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["-q", "inspect", *args])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert needle in err
+    assert "Traceback" not in err
+
+
+def test_cut_with_bad_input_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    code = main(["-q", "cut", "--addresses", str(COMMUNE), "--network", str(tmp_path / "x.pbf"),
+                 "--out", str(out)])
+    assert code == 2
+    assert not out.exists()
+    code = main(["-q", "cut", "--addresses", str(COMMUNE), "--network", str(PBF),
+                 "--doors-per-turf", "-5", "--out", str(out)])
+    assert code == 2
+    assert "doors_per_turf" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_demo_writes_the_output_contract(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    assert main(["-q", "demo", "--out", str(out)]) == 0
+    layers = dict(pyogrio.list_layers(out / "plan.gpkg"))
+    assert {"doors", "turfs", "routes", "precincts"} <= set(layers)
+    doors = pyogrio.read_dataframe(out / "plan.gpkg", layer="doors")
+    turfs = pyogrio.read_dataframe(out / "plan.gpkg", layer="turfs")
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    # every input address is a row, in a turf or with a reason
+    assert len(doors) == 53_197
+    assert doors["address_id"].is_unique
+    assigned = doors["status"] == "assigned"
+    assert doors.loc[assigned, "turf_id"].notna().all()
+    assert doors.loc[~assigned, "turf_id"].isna().all()
+    assert not (doors["status"] == "ok").any()
+    # the 22 bureaux the OSM extract covers, cut at 80 doors: k = max(1, round(n / 80)) each
+    cut = doors[assigned]
+    assert cut["precinct_id"].nunique() == 22
+    expected_k = sum(max(1, round(n / 80)) for n in cut.groupby("precinct_id").size())
+    assert len(turfs) == expected_k == report["summary"]["turfs"]
+    assert set(turfs["turf_id"]) == set(cut["turf_id"])
+    assert report["summary"]["doors_in"] == 53_197
+    assert sum(report["unassigned"].values()) + report["summary"]["doors_assigned"] == 53_197
+    # every miss is explained
+    assert report["summary"]["turfs_spanning_barriers_unexplained"] == 0
+    for problem in report["problems"]:
+        assert problem["why"]
+    assert report["summary"]["turfs_within_tolerance"] >= 0.95 * len(turfs)
+
+
+def test_same_seed_gives_byte_identical_outputs(tmp_path: Path) -> None:
+    args = ["-q", "cut", "--precincts", str(PRECINCTS), "--addresses", str(COMMUNE),
+            "--network", str(PBF), "--universe", "0101,0301,0319", "--seed", "3"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    assert main([*args, "--out", str(tmp_path / "b"), "--no-cache"]) == 0
+    for name in ("plan.gpkg", "report.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    leftovers = [p.name for p in (tmp_path / "a").iterdir() if p.name.startswith(".")]
+    assert leftovers == []
+
+
+def test_unknown_universe_precinct_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["-q", "cut", "--precincts", str(PRECINCTS), "--addresses", str(COMMUNE),
+                 "--network", str(PBF), "--universe", "0101,9999", "--out", str(tmp_path / "o")])
+    assert code == 2
+    assert "9999" in capsys.readouterr().err
