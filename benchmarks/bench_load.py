@@ -40,8 +40,8 @@ def _peak_rss_mb() -> float:
 
 
 def _child_knockin() -> dict:
-    from knockin_geo.io import read_addresses, read_precincts  # noqa: PLC0415 - timed in the child only
-    from knockin_geo.validate import join_precincts, prepare_inputs  # noqa: PLC0415 - timed in the child only
+    from knockin_geo.io import read_addresses, read_precincts
+    from knockin_geo.validate import join_precincts, prepare_inputs
 
     t0 = time.perf_counter()
     precincts = read_precincts(PRECINCTS)
@@ -60,8 +60,8 @@ def _child_knockin() -> dict:
 
 
 def _child_geopandas() -> dict:
-    import geopandas as gpd  # noqa: PLC0415 - timed in the child only
-    import pandas as pd  # noqa: PLC0415 - timed in the child only
+    import geopandas as gpd
+    import pandas as pd
 
     t0 = time.perf_counter()
     precincts = gpd.read_file(PRECINCTS)

@@ -46,7 +46,7 @@ def _peak_rss_mb() -> float:
 
 
 def _child_knockin(path: Path, cache_dir: str | None) -> dict:
-    from knockin_geo.streets import load_network  # noqa: PLC0415 - child-only import keeps each method's RSS clean
+    from knockin_geo.streets import load_network
 
     t0 = time.perf_counter()
     if cache_dir is None:
@@ -68,10 +68,10 @@ def _child_knockin(path: Path, cache_dir: str | None) -> dict:
 
 def _pbf_to_walk_xml(path: Path, out: Path) -> None:
     """Walk-filtered OSM XML: ways passing osmnx's walk filter, refs to missing nodes dropped."""
-    import osmium  # noqa: PLC0415 - child-only import keeps each method's RSS clean
-    from osmium.filter import EntityFilter, KeyFilter  # noqa: PLC0415 - child-only import keeps each method's RSS clean
+    import osmium
+    from osmium.filter import EntityFilter, KeyFilter
 
-    from knockin_geo.streets import _is_walkable  # noqa: PLC0415 - child-only import keeps each method's RSS clean
+    from knockin_geo.streets import _is_walkable
 
     locs: dict[int, tuple[float, float]] = {}
     ways: list[tuple[int, list[int], dict[str, str]]] = []
@@ -101,7 +101,7 @@ def _pbf_to_walk_xml(path: Path, out: Path) -> None:
 
 
 def _child_osmnx(path: Path) -> dict:
-    import osmnx as ox  # noqa: PLC0415 - child-only import keeps each method's RSS clean
+    import osmnx as ox
 
     with tempfile.TemporaryDirectory() as tmp:
         xml = Path(tmp) / "walk.osm"
@@ -109,7 +109,7 @@ def _child_osmnx(path: Path) -> dict:
         _pbf_to_walk_xml(path, xml)
         G = ox.graph_from_xml(xml, bidirectional=True, simplify=True, retain_all=True)
         seconds = time.perf_counter() - t0
-    import networkx as nx  # noqa: PLC0415 - child-only import keeps each method's RSS clean
+    import networkx as nx
 
     U = ox.convert.to_undirected(G)
     largest = max(nx.connected_components(U), key=len)

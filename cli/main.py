@@ -189,7 +189,8 @@ def cmd_inspect(args: argparse.Namespace, ui: _Console) -> int:
                   f"({100 * summ['largest_component_share']:.1f} %)")
         n.add_row("CRS", summ["crs"])
         for kind, count in sorted(summ["barriers"].items()):
-            detail = ", ".join(f"{k} {v}" for k, v in sorted(summ["barrier_subtypes"][kind].items()))
+            sub = summ["barrier_subtypes"][kind]
+            detail = ", ".join(f"{k} {v}" for k, v in sorted(sub.items()))
             n.add_row(f"barriers: {kind}", f"{count:,} ({detail})")
         ui.out.print(n)
     return EXIT_OK

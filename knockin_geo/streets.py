@@ -584,7 +584,7 @@ def download_network(polygon_wgs84: BaseGeometry, *, crs: Any = None) -> StreetN
     NetworkError
         The download failed or found no walkable way.
     """
-    import osmnx as ox  # noqa: PLC0415 - heavy import, only needed here
+    import osmnx as ox
 
     try:
         G = ox.graph_from_polygon(
@@ -665,8 +665,8 @@ class _Collected:
 
 def _read_osm(path: Path) -> _Collected:
     """Read walkable and barrier ways (and water relation areas) from an OSM file."""
-    import osmium  # noqa: PLC0415 - keeps `import knockin_geo.streets` light
-    from osmium.filter import EntityFilter, KeyFilter  # noqa: PLC0415
+    import osmium
+    from osmium.filter import EntityFilter, KeyFilter
 
     out = _Collected()
     fp = (
@@ -1235,7 +1235,7 @@ def _cache_key(sha: str, crs: CRS | None) -> str:
 
 def _load_graphml(path: Path, target: CRS | None, sha: str) -> StreetNetwork:
     """Load an osmnx GraphML file."""
-    import osmnx as ox  # noqa: PLC0415 - heavy import, only needed here
+    import osmnx as ox
 
     try:
         G = ox.load_graphml(path)
@@ -1251,7 +1251,7 @@ def _load_graphml(path: Path, target: CRS | None, sha: str) -> StreetNetwork:
 
 def _to_undirected(G: nx.MultiDiGraph) -> nx.MultiGraph:
     """Convert an osmnx MultiDiGraph to a MultiGraph (reciprocal edges merged), G unchanged."""
-    import osmnx as ox  # noqa: PLC0415
+    import osmnx as ox
 
     return ox.convert.to_undirected(G)
 

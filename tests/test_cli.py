@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pyogrio
 import pytest
-
 from knockin_geo.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,8 +25,18 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
 
 
 def test_inspect_reports_the_nantes_counts(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["-q", "inspect", "--precincts", str(PRECINCTS), "--addresses", str(COMMUNE),
-                 "--network", str(PBF)])
+    code = main(
+        [
+            "-q",
+            "inspect",
+            "--precincts",
+            str(PRECINCTS),
+            "--addresses",
+            str(COMMUNE),
+            "--network",
+            str(PBF),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "209 from" in out
@@ -43,9 +52,22 @@ def test_inspect_reports_the_nantes_counts(capsys: pytest.CaptureFixture[str]) -
 def test_inspect_raw_metropole_file_through_a_column_map(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    code = main(["-q", "inspect", "--addresses", str(RAW),
-                 "--addr-column", "lon=LONG_WGS84", "--addr-column", "lat=LAT_WGS84",
-                 "--addr-column", "street=ADRESSE", "--addr-column", "housenumber=NUMERO"])
+    code = main(
+        [
+            "-q",
+            "inspect",
+            "--addresses",
+            str(RAW),
+            "--addr-column",
+            "lon=LONG_WGS84",
+            "--addr-column",
+            "lat=LAT_WGS84",
+            "--addr-column",
+            "street=ADRESSE",
+            "--addr-column",
+            "housenumber=NUMERO",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "155,328 from" in out
@@ -54,8 +76,9 @@ def test_inspect_raw_metropole_file_through_a_column_map(
 
 def test_column_map_from_a_toml_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg = tmp_path / "columns.toml"
-    cfg.write_text('[addresses]\nlon = "LONG_WGS84"\nlat = "LAT_WGS84"\nstreet = "ADRESSE"\n',
-                   encoding="utf-8")
+    cfg.write_text(
+        '[addresses]\nlon = "LONG_WGS84"\nlat = "LAT_WGS84"\nstreet = "ADRESSE"\n', encoding="utf-8"
+    )
     code = main(["-q", "inspect", "--addresses", str(RAW), "--columns-config", str(cfg)])
     assert code == 0
     assert "155,328 from" in capsys.readouterr().out
@@ -80,14 +103,38 @@ def test_bad_input_exits_2_with_a_message_and_no_traceback(
     assert "Traceback" not in err
 
 
-def test_cut_with_bad_input_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cut_with_bad_input_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "out"
-    code = main(["-q", "cut", "--addresses", str(COMMUNE), "--network", str(tmp_path / "x.pbf"),
-                 "--out", str(out)])
+    code = main(
+        [
+            "-q",
+            "cut",
+            "--addresses",
+            str(COMMUNE),
+            "--network",
+            str(tmp_path / "x.pbf"),
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 2
     assert not out.exists()
-    code = main(["-q", "cut", "--addresses", str(COMMUNE), "--network", str(PBF),
-                 "--doors-per-turf", "-5", "--out", str(out)])
+    code = main(
+        [
+            "-q",
+            "cut",
+            "--addresses",
+            str(COMMUNE),
+            "--network",
+            str(PBF),
+            "--doors-per-turf",
+            "-5",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 2
     assert "doors_per_turf" in capsys.readouterr().err
     assert not out.exists()
@@ -124,8 +171,20 @@ def test_demo_writes_the_output_contract(tmp_path: Path) -> None:
 
 
 def test_same_seed_gives_byte_identical_outputs(tmp_path: Path) -> None:
-    args = ["-q", "cut", "--precincts", str(PRECINCTS), "--addresses", str(COMMUNE),
-            "--network", str(PBF), "--universe", "0101,0301,0319", "--seed", "3"]
+    args = [
+        "-q",
+        "cut",
+        "--precincts",
+        str(PRECINCTS),
+        "--addresses",
+        str(COMMUNE),
+        "--network",
+        str(PBF),
+        "--universe",
+        "0101,0301,0319",
+        "--seed",
+        "3",
+    ]
     assert main([*args, "--out", str(tmp_path / "a")]) == 0
     assert main([*args, "--out", str(tmp_path / "b"), "--no-cache"]) == 0
     for name in ("plan.gpkg", "report.json"):
@@ -137,7 +196,21 @@ def test_same_seed_gives_byte_identical_outputs(tmp_path: Path) -> None:
 def test_unknown_universe_precinct_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main(["-q", "cut", "--precincts", str(PRECINCTS), "--addresses", str(COMMUNE),
-                 "--network", str(PBF), "--universe", "0101,9999", "--out", str(tmp_path / "o")])
+    code = main(
+        [
+            "-q",
+            "cut",
+            "--precincts",
+            str(PRECINCTS),
+            "--addresses",
+            str(COMMUNE),
+            "--network",
+            str(PBF),
+            "--universe",
+            "0101,9999",
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     assert code == 2
     assert "9999" in capsys.readouterr().err

@@ -3,7 +3,8 @@
 Writes ``data/liechtenstein/municipalities.geojson`` (EPSG:4326; columns ``municipality_id``,
 ``name``): the ``boundary=administrative`` + ``admin_level=8`` multipolygons assembled by
 pyosmium from relations (closed ways with the same tags are small unnamed
-exclave fragments and are left out). Derived from OpenStreetMap data, ODbL 1.0, © OpenStreetMap contributors.
+exclave fragments and are left out). Derived from OpenStreetMap data, ODbL 1.0,
+© OpenStreetMap contributors.
 
 Run from the repository root::
 
@@ -26,7 +27,9 @@ OUT = ROOT / "data" / "liechtenstein" / "municipalities.geojson"
 def main() -> None:
     """Assemble the admin_level 8 areas and write them."""
     rows = []
-    fp = osmium.FileProcessor(str(PBF)).with_areas().with_filter(osmium.filter.KeyFilter("boundary"))
+    fp = (
+        osmium.FileProcessor(str(PBF)).with_areas().with_filter(osmium.filter.KeyFilter("boundary"))
+    )
     wkb = osmium.geom.WKBFactory()
     for obj in fp:
         if not obj.is_area() or obj.from_way():
