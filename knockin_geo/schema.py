@@ -8,7 +8,8 @@ addresses (doors)
     GeoDataFrame indexed by ``address_id`` (str, stable across runs), Point geometry (empty for rows
     whose coordinates are unusable), columns ``housenumber`` (str), ``street`` (str),
     ``unit`` (str), ``households`` (int >= 1), ``source_row`` (1-based data row in the input
-    file) and ``status`` (one of :data:`ADDRESS_STATUSES`). After the join: ``precinct_id`` (str or missing).
+    file) and ``status`` (one of :data:`ADDRESS_STATUSES`). After the join: ``precinct_id``
+    (str or missing).
 street network
     See :class:`knockin_geo.streets.StreetNetwork`.
 """
