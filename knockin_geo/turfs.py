@@ -107,9 +107,15 @@ class TurfParams:
         problems = []
         if (self.doors_per_turf is None) == (self.minutes_per_turf is None):
             if self.minutes_per_turf is not None:
-                problems.append("give --doors-per-turf or --minutes-per-turf, not both")
+                problems.append(
+                    "give doors_per_turf (--doors-per-turf) or minutes_per_turf "
+                    "(--minutes-per-turf), not both"
+                )
             else:
-                problems.append("give --doors-per-turf or --minutes-per-turf")
+                problems.append(
+                    "give doors_per_turf (--doors-per-turf) or minutes_per_turf "
+                    "(--minutes-per-turf)"
+                )
         for name in ("doors_per_turf", "minutes_per_turf"):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value > 0):
@@ -168,6 +174,24 @@ class TurfCut:
     faces: np.ndarray
     params: TurfParams
     notes: dict[str, list[str]] = field(default_factory=dict)
+
+
+def turf_count(weight: float, size: float) -> int:
+    """Return the number of turfs of an area: ``max(1, round(weight / size))``, halves up.
+
+    Parameters
+    ----------
+    weight
+        The area's total size (doors, households or minutes).
+    size
+        The target size of one turf.
+
+    Returns
+    -------
+    int
+        At least 1.
+    """
+    return max(1, math.floor(weight / size + 0.5))
 
 
 def door_weights(doors: pd.DataFrame, edge_length: np.ndarray, params: TurfParams) -> np.ndarray:
@@ -255,7 +279,13 @@ def cut_turfs(
         railways=params.railways_are_barriers,
         waterways=params.waterways_are_barriers,
     )
+    # the frame closes the faces: the doors' extent + 1 km, cut to the street data's extent, so
+    # a barrier running to the edge of a clipped extract still separates its two sides
     frame = shapely.box(*shapely.total_bounds(pts)).buffer(1000.0, join_style="mitre")
+    if len(network.nodes):
+        frame = shapely.intersection(frame, shapely.box(*network.nodes.total_bounds))
+    if shapely.is_empty(frame) or shapely.area(frame) <= 0:
+        frame = shapely.box(*shapely.total_bounds(pts)).buffer(1000.0, join_style="mitre")
     faces = barrier_faces(lines, frame)
     door_face = face_index(_side_points(d), faces)
     area = (
@@ -471,9 +501,9 @@ def _cut_area(
     """Cut one area (a precinct, or everything); return part labels per member door."""
     n = len(members)
     w_total = float(weight[members].sum())
-    k = max(1, round(w_total / params.size))
+    k = turf_count(w_total, params.size)
     target = w_total / k
-    if k == 1:
+    if k == 1 and len(np.unique(face[members])) == 1 and n < 2:
         return np.zeros(n, dtype=np.int64), {}, target
 
     # --- graph: door vertices 0..n-1, then (node, face) vertices
@@ -493,7 +523,7 @@ def _cut_area(
     c_face = conn_pairs["face"].to_numpy(dtype=np.int64)
     w_edge = weak_pairs["edge"].to_numpy(dtype=np.int64)
     w_face = weak_pairs["face"].to_numpy(dtype=np.int64)
-    n_faces = int(max(face.max(), *(x.max() for x in (c_face, w_face) if len(x)))) + 1
+    n_faces = int(max([face.max(), *(x.max() for x in (c_face, w_face) if len(x))])) + 1
     nf_node = np.concatenate(
         [eu[s_edge[starts]], ev[s_edge[ends]], eu[c_edge], ev[c_edge], eu[w_edge], ev[w_edge]]
     )
@@ -650,7 +680,8 @@ def _allocate(
         bad = np.flatnonzero(dev > tol + 1e-12)
         if len(groups) == 1 or len(bad) == 0:
             break
-        worst = int(bad[np.lexsort((bad, -dev[bad]))[0]])
+        # the worst group first; on a tie, the smaller one (it is usually the cause)
+        worst = int(bad[np.lexsort((bad, ws[bad], -np.round(dev[bad], 9)))[0]])
         why = (
             "too small for a turf of its own"
             if ws[worst] < (1 - tol) * target
@@ -665,7 +696,7 @@ def _allocate(
         ) -> tuple[int, float, float, int]:
             rank = {"weak": 0, "cross": 1, None: 2}
             merged = ws[worst] + ws[j]
-            km = max(1, round(merged / target))
+            km = turf_count(merged, target)
             dist = float(np.hypot(*(reg_cent[groups[j][0]] - cw)))
             return (rank[kinds[j]], abs(merged / km - target) / target, dist, j)
 

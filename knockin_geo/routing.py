@@ -1,0 +1,462 @@
+"""Walking routes through each turf: an order of its doors and the path along the streets.
+
+The cost model (what makes a route one a volunteer can follow)
+--------------------------------------------------------------
+Every door sits on a street edge at an offset from the edge's ``u`` end, on the ``left`` or
+``right`` side. The cost of walking from door *a* to door *b* is:
+
+* same edge, and the street is quiet (or both doors are on the same side): the distance along the
+  street, ``|offset_a - offset_b|``. Quiet streets are swept in one pass, zig-zagging between sides,
+  so house numbers come in order along the street;
+* same edge, a busy street (``busy_highways``: trunk, primary, secondary by default), opposite
+  sides: walk to the nearer end of the block, cross there (``crossing_m`` is added), come back on
+  the other side. This is what makes a route sweep one side of a busy street (odd numbers) and then
+  the other (even numbers);
+* different edges: the shortest walk along the network between the two doors' positions
+  (Dijkstra in :mod:`scipy.sparse.csgraph`, on the turf's neighbourhood only).
+
+An open route (default) or a loop (``loop=True``) through all doors minimising that cost is found
+with LKH (through ``elkai``), which measured best on these matrices (``benchmarks/bench_routes.py``).
+The route line runs along the streets through every door's snapped point. ``length_m`` is the
+street length of the route; ``walk_m`` adds the walk from the street to each door and back;
+``est_minutes = walk_m / speed + households * minutes_per_door``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import elkai
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy import sparse
+from scipy.sparse import csgraph
+from shapely.ops import substring
+
+from knockin_geo import schema
+from knockin_geo._errors import InputError
+from knockin_geo.streets import StreetNetwork
+
+logger = logging.getLogger(__name__)
+
+#: Road classes walked one side at a time by default.
+BUSY_HIGHWAYS: tuple[str, ...] = (
+    "motorway",
+    "motorway_link",
+    "trunk",
+    "trunk_link",
+    "primary",
+    "primary_link",
+    "secondary",
+    "secondary_link",
+)
+
+
+#: Largest cost handed to LKH, in metres (LKH works in 32-bit integers).
+_MAX_COST_M = 2.0e5
+#: Fixed extra cost of a jump between pieces no street links, in metres.
+_GAP_M = 2000.0
+
+
+@dataclass(frozen=True)
+class RouteParams:
+    """Parameters of the walking routes.
+
+    Parameters
+    ----------
+    busy_highways
+        Road classes whose two sides are walked separately, crossing only at intersections.
+    crossing_m
+        Extra cost, in metres of walking, of crossing a busy street at an intersection (waiting
+        for the lights). Default 30 m (about 30 s).
+    loop
+        Return to the start at the end.
+    start
+        ``(x, y)`` of a fixed start (campaign office, transit stop) in the plan's CRS; by default
+        the route starts at the end nearest to ``start_hint``.
+    start_hint
+        ``(x, y)`` used to orient open routes when there is no ``start`` (the plan uses the centre
+        of all its doors, where volunteers usually gather).
+    walk_speed_kmh
+        Walking speed (default 4 km/h).
+    minutes_per_door
+        Minutes per household (default 1.5).
+    margin_m
+        Streets farther than this from a turf's doors are not used by its route.
+    runs
+        LKH runs per turf (more: rarely better, slower).
+    """
+
+    busy_highways: tuple[str, ...] = BUSY_HIGHWAYS
+    crossing_m: float = 30.0
+    loop: bool = False
+    start: tuple[float, float] | None = None
+    start_hint: tuple[float, float] | None = None
+    walk_speed_kmh: float = 4.0
+    minutes_per_door: float = 1.5
+    margin_m: float = 300.0
+    runs: int = 1
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not (math.isfinite(self.crossing_m) and self.crossing_m >= 0):
+            problems.append(f"crossing_m must be >= 0, got {self.crossing_m!r}")
+        if not self.walk_speed_kmh > 0:
+            problems.append(f"walk_speed_kmh must be positive, got {self.walk_speed_kmh!r}")
+        if not self.minutes_per_door >= 0:
+            problems.append(f"minutes_per_door must be >= 0, got {self.minutes_per_door!r}")
+        if self.runs < 1:
+            problems.append(f"runs must be >= 1, got {self.runs!r}")
+        if problems:
+            msg = "invalid route parameters"
+            raise InputError(msg, problems)
+
+    @property
+    def metres_per_minute(self) -> float:
+        """Walking speed in metres per minute."""
+        return self.walk_speed_kmh * 1000.0 / 60.0
+
+
+@dataclass(frozen=True)
+class _Paths:
+    """Shortest paths from the end nodes of a turf's edges (``ends``, global positions).
+
+    ``nodes``: global positions of the local window's nodes; ``src``: column of each end node in
+    it; ``dist`` / ``pred``: Dijkstra results, one row per end node, one column per local node.
+    """
+
+    nodes: np.ndarray
+    ends: np.ndarray
+    src: np.ndarray
+    dist: np.ndarray
+    pred: np.ndarray
+
+    def row(self, node: np.ndarray) -> np.ndarray:
+        """Rows of ``dist`` for global end nodes."""
+        return np.searchsorted(self.ends, node)
+
+
+@dataclass(frozen=True)
+class _Stops:
+    """Positions of the stops of one turf on the network (doors, then an optional start)."""
+
+    edge: np.ndarray
+    offset: np.ndarray
+    side: np.ndarray
+    busy: np.ndarray
+    xy: np.ndarray
+
+
+def route_turfs(
+    doors: gpd.GeoDataFrame, network: StreetNetwork, params: RouteParams | None = None
+) -> tuple[gpd.GeoDataFrame, pd.Series]:
+    """Route every turf.
+
+    Parameters
+    ----------
+    doors
+        Cut doors (``turf_id``, ``edge``, ``offset_m``, ``side``, ``snap_x``, ``snap_y``,
+        ``snap_dist_m``, ``households``), metric CRS, index ``address_id``.
+    network
+        The street network the doors were snapped to.
+    params
+        Route parameters.
+
+    Returns
+    -------
+    routes : geopandas.GeoDataFrame
+        Index ``turf_id``: ``length_m``, ``walk_m``, ``est_minutes``, ``doors``, ``crossings``
+        (busy-street crossings), ``start_address_id`` and the route LineString.
+    seq : pandas.Series
+        Walk order (1..n within each turf) per ``address_id``; missing for unassigned doors.
+    """
+    params = params or RouteParams()
+    assigned = doors[doors[schema.TURF_ID].notna() & (doors["edge"].to_numpy() >= 0)]
+    seq = pd.Series(pd.array([pd.NA] * len(doors), dtype="Int64"), index=doors.index, name="seq")
+    if len(assigned) == 0:
+        return _empty_routes(doors.crs), seq
+    ctx = _Context(network, params)
+    rows: list[dict[str, Any]] = []
+    geoms = []
+    order_all: dict[str, int] = {}
+    for tid, turf in assigned.groupby(schema.TURF_ID, sort=True):
+        order, line, info = ctx.route(turf)
+        for pos, aid in enumerate(turf.index.to_numpy()[order]):
+            order_all[aid] = pos + 1
+        hh = turf[schema.HOUSEHOLDS].to_numpy(dtype=float) if schema.HOUSEHOLDS in turf else None
+        households = float(hh.sum()) if hh is not None else float(len(turf))
+        access = 2.0 * float(np.nansum(turf["snap_dist_m"].to_numpy(dtype=float)))
+        walk = info["length_m"] + access
+        rows.append(
+            {
+                schema.TURF_ID: str(tid),
+                "doors": len(turf),
+                "length_m": round(info["length_m"], 1),
+                "walk_m": round(walk, 1),
+                "est_minutes": round(
+                    walk / params.metres_per_minute + households * params.minutes_per_door, 1
+                ),
+                "crossings": int(info["crossings"]),
+                "start_address_id": str(turf.index[order[0]]),
+            }
+        )
+        geoms.append(line)
+    routes = gpd.GeoDataFrame(rows, geometry=geoms, crs=doors.crs).set_index(schema.TURF_ID)
+    routes.index = routes.index.astype("string")
+    ids = pd.Index(list(order_all))
+    seq.loc[ids] = np.array(list(order_all.values()), dtype=np.int64)
+    return routes, seq
+
+
+def _empty_routes(crs: object) -> gpd.GeoDataFrame:
+    gdf = gpd.GeoDataFrame(
+        {
+            "doors": pd.Series([], dtype="int64"),
+            "length_m": pd.Series([], dtype="float64"),
+            "walk_m": pd.Series([], dtype="float64"),
+            "est_minutes": pd.Series([], dtype="float64"),
+            "crossings": pd.Series([], dtype="int64"),
+            "start_address_id": pd.Series([], dtype="string"),
+        },
+        geometry=gpd.GeoSeries([], crs=crs),
+        crs=crs,
+    )
+    gdf.index = pd.Index([], dtype="string", name=schema.TURF_ID)
+    return gdf
+
+
+class _Context:
+    """Network arrays shared by all turfs of a plan."""
+
+    def __init__(self, network: StreetNetwork, params: RouteParams) -> None:
+        self.params = params
+        self.net = network
+        self.mat, node_ids = network.csr()
+        self.node_ids = node_ids
+        edges = network.edges
+        self.eu = np.searchsorted(node_ids, edges["u"].to_numpy(dtype=np.int64))
+        self.ev = np.searchsorted(node_ids, edges["v"].to_numpy(dtype=np.int64))
+        self.length = edges["length"].to_numpy(dtype=float)
+        self.geom = edges.geometry.to_numpy()
+        self.busy = np.isin(edges["highway"].to_numpy(dtype=object), list(params.busy_highways))
+        self.node_xy = network.nodes[["x", "y"]].to_numpy(dtype=float)
+        # shortest edge between two nodes, to draw node-to-node steps
+        a = np.minimum(self.eu, self.ev)
+        b = np.maximum(self.eu, self.ev)
+        order = np.lexsort((self.length, b, a))
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = (a[order][1:] != a[order][:-1]) | (b[order][1:] != b[order][:-1])
+        keep = order[first]
+        self.pair_edge = dict(zip(zip(a[keep].tolist(), b[keep].tolist(), strict=True),
+                                  keep.tolist(), strict=True))
+
+    # -- one turf -------------------------------------------------------------------------
+    def route(self, turf: gpd.GeoDataFrame) -> tuple[np.ndarray, shapely.LineString, dict]:
+        """Order and path of one turf's doors."""
+        p = self.params
+        edge = turf["edge"].to_numpy(dtype=np.int64)
+        stops = _Stops(
+            edge=edge,
+            offset=turf["offset_m"].to_numpy(dtype=float),
+            side=turf["side"].astype(str).to_numpy(dtype=object),
+            busy=self.busy[edge],
+            xy=np.column_stack([turf["snap_x"].to_numpy(float), turf["snap_y"].to_numpy(float)]),
+        )
+        n = len(turf)
+        start_stop = None
+        if p.start is not None:
+            stops, start_stop = self._with_start(stops, p.start)
+        paths = self._local_paths(stops)
+        cost, via = self._cost_matrix(stops, paths)
+        order = self._solve(cost, fixed_start=start_stop)
+        if start_stop is None and not p.loop and p.start_hint is not None and len(order) > 1:
+            hint = np.asarray(p.start_hint, dtype=float)
+            first, last = stops.xy[order[0]], stops.xy[order[-1]]
+            if np.hypot(*(last - hint)) < np.hypot(*(first - hint)):
+                order = order[::-1]
+        line, length, crossings = self._draw(stops, order, paths, via)
+        door_order = np.array([o for o in order if o < n], dtype=np.int64)
+        return door_order, line, {"length_m": length, "crossings": crossings}
+
+    def _with_start(
+        self, stops: _Stops, start: tuple[float, float]
+    ) -> tuple[_Stops, int]:
+        pt = shapely.Point(start)
+        tree = shapely.STRtree(self.geom)
+        e = int(tree.query_nearest(pt, all_matches=False)[0])
+        off = float(shapely.line_locate_point(self.geom[e], pt))
+        snap = shapely.line_interpolate_point(self.geom[e], off)
+        stops = _Stops(
+            edge=np.append(stops.edge, e),
+            offset=np.append(stops.offset, off),
+            side=np.append(stops.side, "start"),
+            busy=np.append(stops.busy, False),
+            xy=np.vstack([stops.xy, [snap.x, snap.y]]),
+        )
+        return stops, len(stops.edge) - 1
+
+    def _local_paths(self, stops: _Stops) -> _Paths:
+        """Shortest paths from the end nodes of the stops' edges, on the local window."""
+        m = self.params.margin_m
+        lo = stops.xy.min(axis=0) - m
+        hi = stops.xy.max(axis=0) + m
+        inside = np.flatnonzero(((self.node_xy >= lo) & (self.node_xy <= hi)).all(axis=1))
+        ends = np.unique(np.concatenate([self.eu[stops.edge], self.ev[stops.edge]]))
+        nodes = np.union1d(inside, ends)
+        sub = self.mat[nodes][:, nodes]
+        src = np.searchsorted(nodes, ends)
+        dist, pred = csgraph.dijkstra(sub, directed=False, indices=src, return_predecessors=True)
+        return _Paths(nodes=nodes, ends=ends, src=src, dist=dist, pred=pred)
+
+    def _cost_matrix(self, stops: _Stops, paths: _Paths) -> tuple[np.ndarray, np.ndarray]:
+        """Door-to-door walking cost, and which end nodes each step leaves and arrives by."""
+        e = stops.edge
+        length = self.length[e]
+        end_nodes = np.stack([self.eu[e], self.ev[e]], axis=1)  # (n, 2) global node positions
+        to_end = np.stack([stops.offset, length - stops.offset], axis=1)  # (n, 2)
+        rows = paths.row(end_nodes)  # (n, 2) rows in dist
+        cols = paths.src[rows]  # column of each end node in the local window
+        dist = paths.dist
+        n = len(e)
+        # d[i, a, j, b] = to_end[i, a] + dist(end a of i -> end b of j) + to_end[j, b]
+        combo = np.full((n, n, 4), np.inf)
+        for a in range(2):
+            for b in range(2):
+                dd = dist[rows[:, a]][:, cols[:, b]]
+                combo[:, :, 2 * a + b] = to_end[:, a][:, None] + dd + to_end[:, b][None, :]
+        via = np.argmin(combo, axis=2)
+        cost = np.min(combo, axis=2)
+        same_edge = e[:, None] == e[None, :]
+        busy = stops.busy[:, None] & stops.busy[None, :]
+        opposite = stops.side[:, None] != stops.side[None, :]
+        along = same_edge & ~(busy & opposite)
+        cost = np.where(along, np.abs(stops.offset[:, None] - stops.offset[None, :]), cost)
+        via = np.where(along, -1, via)
+        # crossing a busy street between its two sides (same block): add the crossing cost
+        cross = same_edge & busy & opposite
+        cost = np.where(cross, cost + self.params.crossing_m, cost)
+        np.fill_diagonal(cost, 0.0)
+        np.fill_diagonal(via, -1)
+        # pieces no street links (within the window): a straight jump, made expensive so the
+        # route makes as few as it must; drawn as a straight segment and counted as a gap
+        gap = ~np.isfinite(cost)
+        if gap.any():
+            straight = np.hypot(*(stops.xy[:, None, :] - stops.xy[None, :, :]).transpose(2, 0, 1))
+            cost = np.where(gap, 3.0 * straight + _GAP_M, cost)
+            via = np.where(gap, -2, via)
+        return cost, via
+
+    def _solve(self, cost: np.ndarray, *, fixed_start: int | None) -> np.ndarray:
+        """Order of the stops: LKH on the cost matrix (open path through a dummy stop)."""
+        n = len(cost)
+        if n == 1:
+            return np.zeros(1, dtype=np.int64)
+        p = self.params
+        # any constant larger than the spread of costs keeps the fixed start at one end
+        big = min(_MAX_COST_M / 2, 10.0 * float(cost.max()) + 1.0)
+        if p.loop:
+            m = cost
+            dummy = None
+        else:
+            # a dummy stop at distance 0 from every stop (or only from the fixed start) turns the
+            # tour into an open path
+            m = np.zeros((n + 1, n + 1))
+            m[:n, :n] = cost
+            if fixed_start is not None:
+                m[n, :n] = big
+                m[:n, n] = big
+                m[n, fixed_start] = 0.0
+                m[fixed_start, n] = 0.0
+            dummy = n
+        order = _lkh(m, p.runs)
+        if dummy is not None:
+            k = int(np.flatnonzero(order == dummy)[0])
+            order = np.concatenate([order[k + 1 :], order[:k]])
+            if fixed_start is not None and order[0] != fixed_start:
+                order = order[::-1]
+        elif fixed_start is not None:
+            k = int(np.flatnonzero(order == fixed_start)[0])
+            order = np.concatenate([order[k:], order[:k]])
+        return order.astype(np.int64)
+
+    def _draw(
+        self, stops: _Stops, order: np.ndarray, paths: _Paths, via: np.ndarray
+    ) -> tuple[shapely.LineString, float, int]:
+        """The route line along the streets, its length and its busy-street crossings."""
+        coords: list[np.ndarray] = [stops.xy[order[0]][None, :]]
+        crossings = 0
+        gaps = 0
+        for i, j in zip(order[:-1].tolist(), order[1:].tolist(), strict=True):
+            ei, ej = int(stops.edge[i]), int(stops.edge[j])
+            v = int(via[i, j])
+            if v == -2:
+                gaps += 1
+                coords.append(stops.xy[j][None, :])
+                continue
+            if v < 0:
+                if ei == ej and i != j:
+                    coords.append(_piece(self.geom[ei], stops.offset[i], stops.offset[j]))
+                continue
+            a, b = divmod(v, 2)
+            na = int(self.eu[ei] if a == 0 else self.ev[ei])
+            nb = int(self.eu[ej] if b == 0 else self.ev[ej])
+            end_a = 0.0 if a == 0 else self.length[ei]
+            end_b = 0.0 if b == 0 else self.length[ej]
+            coords.append(_piece(self.geom[ei], stops.offset[i], end_a))
+            if ei == ej and stops.busy[i] and stops.side[i] != stops.side[j]:
+                crossings += 1
+            ra = int(paths.row(np.array([na]))[0])
+            rb = int(paths.row(np.array([nb]))[0])
+            path = _node_path(paths.pred[ra], int(paths.src[rb]), paths.nodes)
+            for x, y in zip(path[:-1], path[1:], strict=True):
+                coords.append(self._step(x, y))
+            coords.append(_piece(self.geom[ej], end_b, stops.offset[j]))
+        pts = np.vstack(coords)
+        keep = np.ones(len(pts), dtype=bool)
+        keep[1:] = np.any(np.abs(np.diff(pts, axis=0)) > 1e-6, axis=1)
+        pts = pts[keep]
+        if len(pts) < 2:
+            pts = np.vstack([pts, pts])
+        line = shapely.LineString(pts)
+        if gaps:
+            logger.info("a route jumps %d time(s) between pieces no street links", gaps)
+        return line, float(line.length), crossings
+
+    def _step(self, x: int, y: int) -> np.ndarray:
+        """Coordinates of the shortest edge from node x to node y (global positions)."""
+        e = self.pair_edge[(min(x, y), max(x, y))]
+        c = shapely.get_coordinates(self.geom[e])
+        return c if self.eu[e] == x else c[::-1]
+
+
+def _node_path(pred_row: np.ndarray, target: int, local_nodes: np.ndarray) -> list[int]:
+    """Global node positions from the Dijkstra source to ``target`` (local column)."""
+    path = [target]
+    while pred_row[path[-1]] >= 0:
+        path.append(int(pred_row[path[-1]]))
+    return [int(local_nodes[k]) for k in reversed(path)]
+
+
+def _piece(line: shapely.LineString, start: float, end: float) -> np.ndarray:
+    """Coordinates of a line between two offsets (reversed when end < start)."""
+    if abs(end - start) < 1e-9:
+        return shapely.get_coordinates(shapely.line_interpolate_point(line, start))
+    if start <= end:
+        return shapely.get_coordinates(substring(line, start, end))
+    return shapely.get_coordinates(substring(line, end, start))[::-1]
+
+
+def _lkh(m: np.ndarray, runs: int) -> np.ndarray:
+    """Solve a TSP on a cost matrix with LKH (elkai); return the tour without the closing stop."""
+    n = len(m)
+    if n <= 3:
+        return np.arange(n)
+    # LKH multiplies costs by its precision (100) in 32-bit ints: keep decimetres under 2e6
+    scaled = np.rint(np.minimum(m, _MAX_COST_M) * 10).astype(np.int64)
+    tour = elkai.DistanceMatrix(scaled.tolist()).solve_tsp(runs=runs)
+    return np.asarray(tour[:-1], dtype=np.int64)
