@@ -30,6 +30,7 @@ from knockin_geo._errors import InputError
 from knockin_geo.barriers import barrier_lines
 from knockin_geo.crs import to_crs
 from knockin_geo.metrics import quality_report
+from knockin_geo.routing import RouteParams, route_turfs
 from knockin_geo.snap import MAX_SNAP_M, snap_doors
 from knockin_geo.streets import StreetNetwork
 from knockin_geo.turfs import TurfParams, cut_turfs
@@ -103,6 +104,8 @@ def plan_turfs(
     max_snap_m: float = MAX_SNAP_M,
     universe: Iterable[str] | None = None,
     inputs: dict[str, Any] | None = None,
+    route: bool = True,
+    route_params: RouteParams | None = None,
 ) -> TurfPlan:
     """Snap doors to the streets and cut them into turfs, in memory.
 
@@ -125,6 +128,11 @@ def plan_turfs(
         Precinct ids to cut; doors of other precincts get status ``not_in_universe``.
     inputs
         Description of the input files, copied into the report.
+    route
+        Compute the walking route of every turf (``seq`` and the ``routes`` layer).
+    route_params
+        Route parameters; by default the turf parameters' walking speed and minutes per door,
+        and open routes starting at the end nearest the centre of all the plan's doors.
 
     Returns
     -------
@@ -170,23 +178,44 @@ def plan_turfs(
         "inputs": inputs or {},
         "universe": sorted(str(u) for u in universe) if universe is not None else None,
     }
-    turfs, report = quality_report(cut.doors, cut.turfs, network, tolerance=params.tolerance,
-                                   extra=extra)
     out_doors = cut.doors.copy()
     out_doors[schema.SEQ] = pd.array([pd.NA] * len(out_doors), dtype="Int64")
-    turfs["walk_m"] = turfs["street_m"]
+    turf_table = cut.turfs.copy()
+    turf_table["walk_m"] = turf_table["street_m"]
     routes = _empty_routes(crs)
+    if route and len(turf_table):
+        rp = route_params or _default_route_params(out_doors, params)
+        extra["route_params"] = dataclasses.asdict(rp)
+        routes, seq = route_turfs(out_doors, network, rp)
+        out_doors[schema.SEQ] = seq
+        turf_table["walk_m"] = routes["walk_m"].reindex(turf_table.index).to_numpy()
+        turf_table["est_minutes"] = routes["est_minutes"].reindex(turf_table.index).to_numpy()
+        turf_table["route_m"] = routes["length_m"].reindex(turf_table.index).to_numpy()
+    turfs, report = quality_report(out_doors, turf_table, network, tolerance=params.tolerance,
+                                   extra=extra)
     return TurfPlan(out_doors, turfs, routes, prec, report, params, network)
 
 
-def _empty_routes(crs: CRS) -> gpd.GeoDataFrame:
-    gdf = gpd.GeoDataFrame(
-        {"length_m": pd.Series([], dtype="float64")},
-        geometry=gpd.GeoSeries([], crs=crs),
-        crs=crs,
+def _default_route_params(doors: gpd.GeoDataFrame, params: TurfParams) -> RouteParams:
+    """Route parameters matching the turf parameters; open routes start near the doors' centre."""
+    assigned = doors[doors[schema.TURF_ID].notna()]
+    hint = None
+    if len(assigned):
+        hint = (
+            float(np.mean(shapely.get_x(assigned.geometry.to_numpy()))),
+            float(np.mean(shapely.get_y(assigned.geometry.to_numpy()))),
+        )
+    return RouteParams(
+        walk_speed_kmh=params.walk_speed_kmh,
+        minutes_per_door=params.minutes_per_door,
+        start_hint=hint,
     )
-    gdf.index = pd.Index([], dtype="string", name=schema.TURF_ID)
-    return gdf
+
+
+def _empty_routes(crs: CRS) -> gpd.GeoDataFrame:
+    from knockin_geo.routing import _empty_routes as empty
+
+    return empty(crs)
 
 
 def doors_layer(plan: TurfPlan) -> gpd.GeoDataFrame:
@@ -236,8 +265,8 @@ def turfs_layer(plan: TurfPlan) -> gpd.GeoDataFrame:
     """
     t = plan.turfs
     keep = [
-        schema.PRECINCT_ID, "doors", "households", "walk_m", "est_minutes", "deviation",
-        "pieces", "barrier_crossings", "polsby_popper", "note",
+        schema.PRECINCT_ID, "doors", "households", "walk_m", "route_m", "est_minutes",
+        "deviation", "pieces", "barrier_crossings", "polsby_popper", "note",
     ]
     frame = t[[c for c in keep if c in t.columns]].copy()
     frame.insert(0, schema.TURF_ID, t.index.astype(str))
