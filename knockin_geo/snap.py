@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 MAX_SNAP_M = 100.0
 #: Default smallest street network piece (total length, metres) that doors may snap to.
 MIN_COMPONENT_M = 250.0
+#: Default extra distance a door may snap to reach a street of its own name.
+NAME_SLACK_M = 40.0
 
 SNAP_COLUMNS = ("edge", "offset_m", "side", "snap_dist_m", "snap_x", "snap_y")
 
@@ -40,6 +42,7 @@ def snap_doors(
     max_snap_m: float = MAX_SNAP_M,
     barrier_lines: shapely.Geometry | None = None,
     min_component_m: float = MIN_COMPONENT_M,
+    name_slack_m: float = NAME_SLACK_M,
 ) -> gpd.GeoDataFrame:
     """Attach every usable door to the nearest walkable street side.
 
@@ -58,6 +61,9 @@ def snap_doors(
         Streets in a network piece shorter than this in total (an isolated stair, a footway
         fragment cut by the extract's edge) are ignored: a door snapped there could not be
         reached from the rest of the turf. The largest piece is always kept.
+    name_slack_m
+        A door whose ``street`` matches the name of a street at most this much farther than the
+        nearest one snaps to its own street (a corner house of "Rue A" is canvassed in Rue A).
 
     Returns
     -------
@@ -90,20 +96,15 @@ def snap_doors(
     if len(idx) and len(lines):
         pts = geoms[idx]
         tree = shapely.STRtree(lines)
-        pairs, d = tree.query_nearest(
-            pts, max_distance=max_snap_m, return_distance=True, all_matches=False
+        door_names = (
+            normalize_name(out[schema.STREET].to_numpy(dtype=object)[idx])
+            if schema.STREET in out.columns
+            else np.full(len(idx), "", dtype=object)
         )
-        # one match per point at most (ties broken by the tree; make it deterministic: lowest edge)
-        found = np.full(len(idx), -1, dtype=np.int64)
-        fdist = np.full(len(idx), np.nan)
-        order = np.lexsort((pairs[1], pairs[0]))
-        first = np.unique(pairs[0][order], return_index=True)[1]
-        found[pairs[0][order][first]] = pairs[1][order][first]
-        fdist[pairs[0][order][first]] = d[order][first]
-        if barrier_lines is not None and not shapely.is_empty(barrier_lines):
-            found, fdist = _avoid_barrier_crossings(
-                pts, found, fdist, lines, tree, barrier_lines, max_snap_m
-            )
+        edge_names = normalize_name(network.edges["name"].to_numpy(dtype=object)[eligible])
+        found, fdist = _choose_edges(
+            pts, lines, tree, door_names, edge_names, barrier_lines, max_snap_m, name_slack_m
+        )
         ok = found >= 0
         sel = idx[ok]
         line = lines[found[ok]]
@@ -154,41 +155,72 @@ def _side_of(lines: np.ndarray, offset: np.ndarray, points: np.ndarray) -> np.nd
     return np.where(cross >= 0, "left", "right").astype(object)
 
 
-def _avoid_barrier_crossings(
+def _choose_edges(
     pts: np.ndarray,
-    found: np.ndarray,
-    fdist: np.ndarray,
     lines: np.ndarray,
     tree: shapely.STRtree,
-    barrier_lines: shapely.Geometry,
+    door_names: np.ndarray,
+    edge_names: np.ndarray,
+    barrier_lines: shapely.Geometry | None,
     max_snap_m: float,
+    name_slack_m: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Re-snap doors whose straight link to their street crosses a barrier."""
-    ok = np.flatnonzero(found >= 0)
-    if len(ok) == 0:
+    """Pick each door's street among the candidates within ``max_snap_m``.
+
+    Order of preference: a street reached without crossing a barrier; then the door's own street
+    (same normalised name) if it is at most ``name_slack_m`` farther than the nearest; then the
+    nearest (ties: the lowest edge number).
+    """
+    found = np.full(len(pts), -1, dtype=np.int64)
+    fdist = np.full(len(pts), np.nan)
+    pi, li = tree.query(pts, predicate="dwithin", distance=max_snap_m)
+    if len(pi) == 0:
         return found, fdist
-    near = _links(pts[ok], lines[found[ok]])
-    shapely.prepare(barrier_lines)
-    crossing = ok[shapely.intersects(barrier_lines, near)]
-    if len(crossing) == 0:
-        return found, fdist
-    found = found.copy()
-    fdist = fdist.copy()
-    cand_pt, cand_line = tree.query(pts[crossing], predicate="dwithin", distance=max_snap_m)
-    links = _links(pts[crossing][cand_pt], lines[cand_line])
-    clear = ~shapely.intersects(barrier_lines, links)
-    dists = shapely.distance(pts[crossing][cand_pt], lines[cand_line])
-    frame = pd.DataFrame({"pt": cand_pt, "line": cand_line, "d": dists})[clear]
-    frame = frame.sort_values(["pt", "d", "line"], kind="stable").drop_duplicates("pt")
-    moved = crossing[frame["pt"].to_numpy()]
-    found[moved] = frame["line"].to_numpy()
-    fdist[moved] = frame["d"].to_numpy()
+    d = shapely.distance(pts[pi], lines[li])
+    nearest = pd.Series(d).groupby(pi).transform("min").to_numpy()
+    same_name = (door_names[pi] != "") & (door_names[pi] == edge_names[li])
+    named = same_name & (d <= nearest + name_slack_m)
+    crosses = np.zeros(len(pi), dtype=bool)
+    if barrier_lines is not None and not shapely.is_empty(barrier_lines):
+        shapely.prepare(barrier_lines)
+        crosses = shapely.intersects(barrier_lines, _links(pts[pi], lines[li]))
+        # a door with no street on its own side keeps its nearest street, crossing or not
+        any_clear = pd.Series(~crosses).groupby(pi).transform("any").to_numpy()
+        crosses &= any_clear
+    far = d > nearest + max(name_slack_m, 1.0)
+    frame = pd.DataFrame(
+        {"pt": pi, "line": li, "d": d, "cross": crosses, "far": far, "unnamed": ~named}
+    )
+    frame = frame.sort_values(["pt", "cross", "far", "unnamed", "d", "line"], kind="stable")
+    first = frame.drop_duplicates("pt")
+    found[first["pt"].to_numpy()] = first["line"].to_numpy()
+    fdist[first["pt"].to_numpy()] = first["d"].to_numpy()
     logger.debug(
-        "%d of %d doors re-snapped to a street on their side of a barrier",
-        len(moved),
-        len(crossing),
+        "snapped %d doors, %d of them on a street of their own name",
+        len(first),
+        int((~first["unnamed"]).sum()),
     )
     return found, fdist
+
+
+def normalize_name(names: np.ndarray) -> np.ndarray:
+    """Normalise street names for matching: lower case, no accents, hyphens and quotes as spaces.
+
+    Parameters
+    ----------
+    names
+        Street names (any objects; missing values become ``""``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Normalised names (object dtype).
+    """
+    s = pd.Series(names, dtype="object").fillna("").astype(str)
+    s = s.str.normalize("NFKD").str.encode("ascii", "ignore").str.decode("ascii")
+    s = s.str.lower().str.replace(r"[-'’`.,]", " ", regex=True)
+    s = s.str.replace(r"\s+", " ", regex=True).str.strip()
+    return s.to_numpy(dtype=object)
 
 
 def _links(points: np.ndarray, lines: np.ndarray) -> np.ndarray:

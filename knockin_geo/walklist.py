@@ -1,0 +1,431 @@
+"""Printable walk lists: one HTML page per turf, doors in walk order, for paper or a phone.
+
+Each page holds the turf's figures, a small map drawn from our own street data (inline SVG: no
+tiles, no script, prints and works offline), and the doors in walk order grouped by street and
+side, with a box per result code (not home, contacted, refused, moved, come back) and a notes
+column. Only the fields volunteers need leave the machine: house number, unit, street, households,
+walk order, turf and precinct ids (``knockin_geo.schema.VOLUNTEER_ALLOWED_FIELDS``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+import numpy as np
+import pandas as pd
+import shapely
+
+from knockin_geo import schema
+
+if TYPE_CHECKING:
+    from knockin_geo.plan import TurfPlan
+
+logger = logging.getLogger(__name__)
+
+#: Result codes printed as check boxes, in order (code, French label, English label).
+RESULT_CODES: tuple[tuple[str, str, str], ...] = (
+    ("not_home", "Absent", "Not home"),
+    ("contacted", "Contact", "Contacted"),
+    ("refused", "Refus", "Refused"),
+    ("moved", "Déménagé", "Moved"),
+    ("come_back", "Repasser", "Come back"),
+)
+
+LABELS: dict[str, dict[str, str]] = {
+    "fr": {
+        "title": "Liste de porte-à-porte",
+        "turf": "Secteur",
+        "precinct": "Bureau de vote",
+        "doors": "Portes",
+        "households": "Foyers",
+        "route": "Parcours",
+        "time": "Durée estimée",
+        "start": "Départ",
+        "volunteer": "Militant·e",
+        "date": "Date",
+        "seq": "N° ordre",
+        "number": "N°",
+        "unit": "Log.",
+        "hh": "Foyers",
+        "notes": "Notes",
+        "odd": "côté impair",
+        "even": "côté pair",
+        "left": "côté gauche",
+        "right": "côté droit",
+        "both": "les deux côtés",
+        "total": "Total",
+        "minutes": "min",
+        "map": "Plan du secteur (parcours en bleu, départ en vert)",
+        "no_street": "(voie sans nom)",
+        "credit": "Fond : © contributeurs OpenStreetMap (ODbL)",
+        "index": "Listes de porte-à-porte",
+    },
+    "en": {
+        "title": "Canvassing walk list",
+        "turf": "Turf",
+        "precinct": "Precinct",
+        "doors": "Doors",
+        "households": "Households",
+        "route": "Route",
+        "time": "Estimated time",
+        "start": "Start",
+        "volunteer": "Volunteer",
+        "date": "Date",
+        "seq": "Order",
+        "number": "No.",
+        "unit": "Unit",
+        "hh": "Households",
+        "notes": "Notes",
+        "odd": "odd side",
+        "even": "even side",
+        "left": "left side",
+        "right": "right side",
+        "both": "both sides",
+        "total": "Total",
+        "minutes": "min",
+        "map": "Turf map (route in blue, start in green)",
+        "no_street": "(unnamed street)",
+        "credit": "Streets: © OpenStreetMap contributors (ODbL)",
+        "index": "Canvassing walk lists",
+    },
+}
+
+_TEMPLATE = """<!DOCTYPE html>
+<html lang="{{ lang }}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ L.title }} {{ turf_id }}</title>
+<style>
+@page { size: A4; margin: 12mm; }
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0 auto;
+       max-width: 190mm; padding: 8px; color: #111; font-size: 14px; }
+h1 { font-size: 20px; margin: 4px 0; }
+.meta { display: grid; grid-template-columns: repeat(auto-fit, minmax(130px, 1fr)); gap: 4px 12px;
+        margin: 6px 0 10px; }
+.meta div span { display: block; color: #555; font-size: 12px; }
+.fill { border-bottom: 1px solid #999; min-height: 1.4em; }
+figure { margin: 0 0 10px; }
+figure svg { width: 100%; height: auto; max-height: 95mm; border: 1px solid #ccc; }
+figcaption { font-size: 12px; color: #555; }
+table { border-collapse: collapse; width: 100%; }
+th, td { border: 1px solid #bbb; padding: 4px 3px; text-align: center; }
+th { background: #f0f0f0; font-size: 12px; }
+td.num { font-weight: 600; font-size: 15px; }
+td.notes { min-width: 70px; }
+tr.street th { text-align: left; background: #dde6f5; font-size: 13px; }
+.box { display: inline-block; width: 16px; height: 16px; border: 1.5px solid #333; }
+tfoot td { font-weight: 600; }
+.scroll { overflow-x: auto; }
+@media print { .scroll { overflow: visible; } tr { page-break-inside: avoid; }
+               thead { display: table-header-group; } }
+</style>
+</head>
+<body>
+<h1>{{ L.title }} — {{ L.turf }} {{ turf_id }}</h1>
+<div class="meta">
+  {% if precinct_id %}<div><span>{{ L.precinct }}</span>{{ precinct_id }}</div>{% endif %}
+  <div><span>{{ L.doors }}</span>{{ n_doors }}</div>
+  <div><span>{{ L.households }}</span>{{ n_households }}</div>
+  <div><span>{{ L.route }}</span>{{ route_km }} km</div>
+  <div><span>{{ L.time }}</span>{{ minutes }} {{ L.minutes }}</div>
+  <div><span>{{ L.start }}</span>{{ start }}</div>
+  <div><span>{{ L.volunteer }}</span><div class="fill"></div></div>
+  <div><span>{{ L.date }}</span><div class="fill"></div></div>
+</div>
+<figure>{{ svg }}<figcaption>{{ L.map }}. {{ L.credit }}</figcaption></figure>
+<div class="scroll">
+<table>
+<thead><tr><th>{{ L.seq }}</th><th>{{ L.number }}</th><th>{{ L.unit }}</th><th>{{ L.hh }}</th>
+{% for code in codes %}<th>{{ code }}</th>{% endfor %}<th>{{ L.notes }}</th></tr></thead>
+<tbody>
+{% for group in groups %}
+<tr class="street"><th colspan="{{ 5 + codes|length }}">{{ group.street }} — {{ group.side }}</th></tr>
+{% for d in group.doors %}
+<tr><td>{{ d.seq }}</td><td class="num">{{ d.number }}</td><td>{{ d.unit }}</td>
+<td>{{ d.households }}</td>
+{% for code in codes %}<td><span class="box"></span></td>{% endfor %}<td class="notes"></td></tr>
+{% endfor %}
+{% endfor %}
+</tbody>
+<tfoot><tr><td colspan="3">{{ L.total }}</td><td>{{ n_households }}</td>
+{% for code in codes %}<td></td>{% endfor %}<td></td></tr></tfoot>
+</table>
+</div>
+</body>
+</html>
+"""
+
+_INDEX = """<!DOCTYPE html>
+<html lang="{{ lang }}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ L.index }}</title>
+<style>body{font-family:system-ui,sans-serif;max-width:800px;margin:auto;padding:8px}
+td,th{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left}
+a{font-size:16px}</style></head>
+<body><h1>{{ L.index }}</h1><table>
+<tr><th>{{ L.turf }}</th><th>{{ L.precinct }}</th><th>{{ L.doors }}</th><th>{{ L.route }}</th>
+<th>{{ L.time }}</th></tr>
+{% for t in turfs %}<tr><td><a href="{{ t.file }}">{{ t.turf_id }}</a></td>
+<td>{{ t.precinct_id }}</td><td>{{ t.doors }}</td><td>{{ t.km }} km</td>
+<td>{{ t.minutes }} {{ L.minutes }}</td></tr>{% endfor %}
+</table></body></html>
+"""
+
+_ENV = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+
+_NUMBER = re.compile(r"^\s*(\d+)")
+
+
+def house_parity(number: str) -> str | None:
+    """Return ``odd``/``even`` for a house number such as ``12``, ``12 bis``, ``7B``; else None.
+
+    Parameters
+    ----------
+    number
+        House number as written.
+
+    Returns
+    -------
+    str or None
+        The parity of its leading integer.
+    """
+    m = _NUMBER.match(number or "")
+    if not m:
+        return None
+    return "odd" if int(m.group(1)) % 2 else "even"
+
+
+def walk_list_html(plan: TurfPlan, turf_id: str, *, lang: str = "fr") -> str:
+    """Return the walk list of one turf as a self-contained HTML page.
+
+    Parameters
+    ----------
+    plan
+        A routed plan.
+    turf_id
+        The turf.
+    lang
+        ``fr`` or ``en``.
+
+    Returns
+    -------
+    str
+        The HTML page.
+    """
+    if lang not in LABELS:
+        msg = f"unknown language {lang!r}: use one of {sorted(LABELS)}"
+        raise ValueError(msg)
+    labels = LABELS[lang]
+    d = plan.doors[plan.doors[schema.TURF_ID] == turf_id]
+    if len(d) == 0:
+        msg = f"no turf {turf_id!r} in this plan"
+        raise KeyError(msg)
+    d = d.sort_values([schema.SEQ], kind="stable", na_position="last")
+    t = plan.turfs.loc[turf_id]
+    route = plan.routes.geometry.get(turf_id) if len(plan.routes) else None
+    groups = _groups(d, labels)
+    first = d.iloc[0]
+    start = f"{first.get(schema.HOUSENUMBER, '')} {first.get(schema.STREET, '')}".strip()
+    minutes = t.get("est_minutes", np.nan)
+    length = (
+        float(plan.routes.loc[turf_id, "length_m"]) if route is not None else float(t["walk_m"])
+    )
+    codes = [fr if lang == "fr" else en for _, fr, en in RESULT_CODES]
+    html = _ENV.from_string(_TEMPLATE).render(
+        lang=lang,
+        L=labels,
+        turf_id=turf_id,
+        precinct_id=_text(t.get(schema.PRECINCT_ID)),
+        n_doors=len(d),
+        n_households=int(d[schema.HOUSEHOLDS].sum()) if schema.HOUSEHOLDS in d else len(d),
+        route_km=f"{length / 1000:.1f}",
+        minutes=f"{minutes:.0f}" if pd.notna(minutes) else "?",
+        start=start,
+        groups=groups,
+        codes=codes,
+        svg=jinja2.utils.markupsafe.Markup(_svg_map(plan, d, route)),
+    )
+    return html
+
+
+def walk_lists(plan: TurfPlan, out_dir: Path, *, lang: str = "fr") -> list[Path]:
+    """Write one walk list per turf and an index into ``out_dir`` (no atomicity here).
+
+    Parameters
+    ----------
+    plan
+        A routed plan.
+    out_dir
+        Folder to write into (created).
+    lang
+        ``fr`` or ``en``.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written, the index last.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    rows = []
+    for tid in sorted(plan.turfs.index.astype(str)):
+        name = f"{_safe(tid)}.html"
+        (out_dir / name).write_text(walk_list_html(plan, tid, lang=lang), encoding="utf-8")
+        written.append(out_dir / name)
+        t = plan.turfs.loc[tid]
+        length = (
+            float(plan.routes.loc[tid, "length_m"]) if tid in plan.routes.index
+            else float(t["walk_m"])
+        )
+        rows.append({
+            "file": name,
+            schema.TURF_ID: tid,
+            schema.PRECINCT_ID: _text(t.get(schema.PRECINCT_ID)),
+            "doors": int(t["doors"]),
+            "km": f"{length / 1000:.1f}",
+            "minutes": f"{float(t['est_minutes']):.0f}",
+        })
+    index = _ENV.from_string(_INDEX).render(lang=lang, L=LABELS[lang], turfs=rows)
+    (out_dir / "index.html").write_text(index, encoding="utf-8")
+    written.append(out_dir / "index.html")
+    return written
+
+
+def _groups(d: pd.DataFrame, labels: dict[str, str]) -> list[dict[str, Any]]:
+    """Consecutive runs of doors on the same street (and street side, where walked apart).
+
+    A run is labelled with its side: odd or even when all its house numbers share a parity,
+    else left or right when all its doors are on one side, else both sides (a quiet street swept
+    in one pass).
+    """
+    street = (
+        d[schema.STREET].fillna("").astype(str).to_numpy()
+        if schema.STREET in d
+        else np.full(len(d), "", dtype=object)
+    )
+    numbers = d[schema.HOUSENUMBER].fillna("").astype(str).to_numpy()
+    sides = d[schema.SIDE].fillna("").astype(str).to_numpy()
+    chain = d["chain"].to_numpy() if "chain" in d else np.zeros(len(d))
+    groups: list[dict[str, Any]] = []
+    key = None
+    for i in range(len(d)):
+        name = street[i] or labels["no_street"]
+        k = (name, chain[i])
+        if k != key:
+            groups.append({"street": name, "doors": [], "sides": set()})
+            key = k
+        groups[-1]["sides"].add(sides[i])
+        groups[-1]["doors"].append(
+            {
+                "seq": _text(d[schema.SEQ].iloc[i]),
+                "number": numbers[i],
+                "unit": _text(d[schema.UNIT].iloc[i]) if schema.UNIT in d else "",
+                "households": _text(d[schema.HOUSEHOLDS].iloc[i]) if schema.HOUSEHOLDS in d else 1,
+            }
+        )
+    for g in groups:
+        parities = {house_parity(x["number"]) for x in g["doors"]}
+        sides_here = g.pop("sides")
+        if len(parities) == 1 and None not in parities:
+            g["side"] = labels[parities.pop()]
+        elif len(sides_here) == 1 and next(iter(sides_here)) in ("left", "right"):
+            g["side"] = labels[next(iter(sides_here))]
+        else:
+            g["side"] = labels["both"]
+    return groups
+
+
+def _svg_map(plan: TurfPlan, d: pd.DataFrame, route: shapely.Geometry | None) -> str:
+    """A small static map: nearby streets, the route, numbered doors, the start."""
+    pts = np.column_stack([d["snap_x"].to_numpy(float), d["snap_y"].to_numpy(float)])
+    door_xy = np.column_stack(
+        [shapely.get_x(d.geometry.to_numpy()), shapely.get_y(d.geometry.to_numpy())]
+    )
+    allxy = np.vstack([pts, door_xy])
+    lo = allxy.min(axis=0) - 40
+    hi = allxy.max(axis=0) + 40
+    span = np.maximum(hi - lo, 1.0)
+    width = 600.0
+    scale = width / span[0]
+    height = max(200.0, min(900.0, span[1] * scale))
+    scale = min(scale, height / span[1])
+
+    def tx(xy: np.ndarray) -> np.ndarray:
+        return np.column_stack([(xy[:, 0] - lo[0]) * scale, (hi[1] - xy[:, 1]) * scale])
+
+    box = shapely.box(lo[0], lo[1], hi[0], hi[1])
+    edges = plan.network.edges
+    near = shapely.STRtree(edges.geometry.to_numpy()).query(box, predicate="intersects")
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {span[0] * scale:.0f} '
+        f'{span[1] * scale:.0f}" role="img">',
+        '<rect width="100%" height="100%" fill="#fbfbf8"/>',
+    ]
+    for g in edges.geometry.to_numpy()[np.sort(near)]:
+        c = tx(shapely.get_coordinates(shapely.intersection(g, box)))
+        if len(c) >= 2:
+            parts.append(
+                f'<polyline points="{_pts(c)}" fill="none" stroke="#b9b9b9" stroke-width="3"/>'
+            )
+    if route is not None and not shapely.is_empty(route):
+        c = tx(shapely.get_coordinates(route))
+        parts.append(
+            f'<polyline points="{_pts(c)}" fill="none" stroke="#1f5fbf" stroke-width="2.5" '
+            'stroke-opacity="0.85"/>'
+        )
+    dxy = tx(door_xy)
+    seqs = d[schema.SEQ].to_numpy()
+    for k, (x, y) in enumerate(dxy):
+        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.2" fill="#c0392b"/>')
+        if pd.notna(seqs[k]):
+            parts.append(
+                f'<text x="{x + 4:.1f}" y="{y - 3:.1f}" font-size="9" fill="#222">'
+                f"{int(seqs[k])}</text>"
+            )
+    if len(dxy):
+        x, y = dxy[0]
+        parts.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="7" fill="none" stroke="#1e8e3e" '
+            'stroke-width="3"/>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _pts(c: np.ndarray) -> str:
+    return " ".join(f"{x:.1f},{y:.1f}" for x, y in c)
+
+
+def _text(value: Any) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _safe(name: str) -> str:
+    """A file-name-safe version of a turf id."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+def turf_file_names(turf_ids: Iterable[str]) -> dict[str, str]:
+    """Map turf ids to the walk list file names used by :func:`walk_lists`.
+
+    Parameters
+    ----------
+    turf_ids
+        Turf ids.
+
+    Returns
+    -------
+    dict
+        ``turf_id -> file name``.
+    """
+    return {t: f"{_safe(t)}.html" for t in turf_ids}
