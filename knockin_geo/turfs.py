@@ -210,7 +210,8 @@ def door_weights(doors: pd.DataFrame, edge_length: np.ndarray, params: TurfParam
     -------
     numpy.ndarray
         Doors mode: households (or 1). Minutes mode: ``minutes_per_door`` per household plus the
-        door's share of walking its street side (edge length / doors on that chain / speed).
+        door's share of walking its street side (edge length / doors on that chain / speed) plus
+        the walk from the street to the door and back (``2 * snap_dist_m / speed``, when known).
     """
     hh = (
         doors[schema.HOUSEHOLDS].to_numpy(dtype=float)
@@ -220,8 +221,10 @@ def door_weights(doors: pd.DataFrame, edge_length: np.ndarray, params: TurfParam
     if params.mode == "doors":
         return hh
     per_chain = doors.groupby("chain", sort=False)["chain"].transform("size").to_numpy()
-    walk = edge_length[doors["edge"].to_numpy()] / per_chain / params.metres_per_minute
-    return params.minutes_per_door * hh + walk
+    walk = edge_length[doors["edge"].to_numpy()] / per_chain
+    if "snap_dist_m" in doors:
+        walk = walk + 2.0 * np.nan_to_num(doors["snap_dist_m"].to_numpy(dtype=float))
+    return params.minutes_per_door * hh + walk / params.metres_per_minute
 
 
 def cut_turfs(
@@ -304,6 +307,7 @@ def cut_turfs(
             schema.HOUSEHOLDS: (
                 d[schema.HOUSEHOLDS].to_numpy() if schema.HOUSEHOLDS in d else np.ones(len(d))
             ),
+            "snap_dist_m": d["snap_dist_m"].to_numpy(dtype=float),
         }
     )
     edge_len = network.edges["length"].to_numpy(dtype=float)
@@ -1183,8 +1187,11 @@ def _turf_table(
     share = edge_len[edge] / per_chain[chain]
     street_m = np.bincount(labels, weights=share, minlength=n_t)
     hh_for_time = hh_col if params.use_households else np.ones(len(d))
+    access = np.bincount(
+        labels, weights=2.0 * np.nan_to_num(d["snap_dist_m"].to_numpy(dtype=float)), minlength=n_t
+    )
     minutes = (
-        street_m / params.metres_per_minute
+        (street_m + access) / params.metres_per_minute
         + np.bincount(labels, weights=hh_for_time, minlength=n_t) * params.minutes_per_door
     )
     n_faces = (

@@ -176,8 +176,9 @@ def expected_weights(doors: pd.DataFrame, network: StreetNetwork, params: TurfPa
     key = pd.DataFrame({"area": area, "edge": a["edge"], "face": a["face"]})
     per_chain = key.groupby(["area", "edge", "face"])["edge"].transform("size")
     length = network.edges["length"].to_numpy()[a["edge"].to_numpy()]
+    access = 2.0 * a["snap_dist_m"].astype(float).to_numpy()
     mpm = params.walk_speed_kmh * 1000 / 60
-    return params.minutes_per_door * hh + length / per_chain / mpm
+    return params.minutes_per_door * hh + (length / per_chain + access) / mpm
 
 
 def check_plan(
@@ -702,17 +703,23 @@ def test_minutes_mode_balances_estimated_time():
     """Turfs sized as one-hour shifts (walking + time at the door) instead of door counts."""
     net, doors, pr = grid_neighbourhood()
     params = TurfParams(doors_per_turf=None, minutes_per_turf=60)
-    plan = plan_turfs(doors, net, precincts=pr, params=params)
+    plan = plan_turfs(doors, net, precincts=pr, params=params, route=False)
     turfs = check_plan(plan, doors)  # weights recomputed in minutes there
     w = expected_weights(plan.doors, net, params)
     total = float(w.sum())
-    # 600 doors * 1.5 min + 6 km of street at 4 km/h = 990 min
-    assert total == pytest.approx(990.0)
-    assert len(turfs) == 17  # 16.5 turfs: halves round up
+    # 600 doors x 1.5 min + 6 km of street at 4 km/h + 600 x 2 x 8 m from the street to the door
+    assert total == pytest.approx(990.0 + 600 * 16 / (4000 / 60))
+    assert len(turfs) == k_for(total / 60)
     assert turfs["within_tolerance"].all()
     target = total / len(turfs)
+    # before routing, the turf's minutes are the cut's own estimate
     np.testing.assert_allclose(turfs["est_minutes"], turfs["weight"], atol=0.1)
     assert (np.abs(turfs["est_minutes"] - target) <= 0.10 * target + 0.1).all()
+    # after routing, minutes come from the real route: never less, and the deadhead between
+    # streets stays modest on a grid
+    routed = plan_turfs(doors, net, precincts=pr, params=params).turfs
+    assert (routed["est_minutes"] >= routed["weight"] - 0.5).all()
+    assert (routed["est_minutes"] <= 1.3 * routed["weight"]).all()
 
 
 # ------------------------------------------------------------------------------------------------
