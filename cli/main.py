@@ -228,9 +228,48 @@ def _add_cut_args(p: argparse.ArgumentParser) -> None:
                    help="minutes spent per door (1.5)")
     p.add_argument("--max-snap-m", type=float, default=100.0,
                    help="largest door-to-street distance (100 m)")
+    p.add_argument("--loop", action="store_true", help="routes return to their start")
+    p.add_argument("--start", metavar="LON,LAT",
+                   help="start every route at this point (campaign office, transit stop)")
+    p.add_argument("--crossing-m", type=float, default=30.0,
+                   help="cost of crossing a busy street, in metres of walking (30)")
+    p.add_argument("--no-route", action="store_true", help="cut only; no routes or walk lists")
+    p.add_argument("--lang", choices=("fr", "en"), default="fr", help="walk list language")
     p.add_argument("--universe",
                    help="precincts to cut: comma-separated ids, @FILE (one id per line), or "
                         "'covered' (those the street network covers entirely)")
+
+
+def _route_params(args: argparse.Namespace, params: Any, network: Any) -> Any:
+    """Route parameters from the flags; None lets the plan choose its defaults."""
+    from pyproj import Transformer
+
+    from knockin_geo.routing import RouteParams
+
+    if not (args.loop or args.start or args.crossing_m != 30.0):
+        return None
+    start = None
+    if args.start:
+        try:
+            lon, lat = (float(x) for x in args.start.split(","))
+        except ValueError:
+            msg = (
+                "--start expects LON,LAT in degrees (for example -1.5536,47.2173), "
+                f"got {args.start!r}"
+            )
+            raise InputError(msg) from None
+        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+            msg = f"--start {args.start!r} is not a longitude,latitude pair"
+            raise InputError(msg)
+        tr = Transformer.from_crs(4326, network.crs, always_xy=True)
+        start = tr.transform(lon, lat)
+    return RouteParams(
+        loop=args.loop,
+        start=start,
+        crossing_m=args.crossing_m,
+        walk_speed_kmh=params.walk_speed_kmh,
+        minutes_per_door=params.minutes_per_door,
+    )
 
 
 def _universe(value: str | None, precincts: Any, network: Any) -> list[str] | None:
@@ -268,11 +307,13 @@ def _run_cut(args: argparse.Namespace, ui: _Console, network_path: str) -> int:
         "network": Path(network_path).name,
         "network_sha256": net.source_sha256,
     }
-    with ui.step("snapping doors and cutting turfs"):
+    route_params = _route_params(args, params, net)
+    with ui.step("snapping doors, cutting and routing turfs"):
         p = kplan.plan_turfs(addresses, net, precincts=precincts, params=params,
-                             max_snap_m=args.max_snap_m, universe=universe, inputs=inputs)
+                             max_snap_m=args.max_snap_m, universe=universe, inputs=inputs,
+                             route=not args.no_route, route_params=route_params)
     with ui.step(f"writing {args.out}"):
-        files = kplan.write_plan(p, args.out)
+        files = kplan.write_plan(p, args.out, lang=args.lang)
     summ = p.report["summary"]
     t = Table(title="Turfs", show_header=False)
     t.add_row("doors in", f"{summ['doors_in']:,}")
@@ -295,8 +336,12 @@ def _run_cut(args: argparse.Namespace, ui: _Console, network_path: str) -> int:
         for prob in p.report["problems"]:
             pt.add_row(prob[schema.TURF_ID], prob["problem"], prob["why"])
         ui.out.print(pt)
+    lists = [f for f in files if f.parent.name == "walklists"]
     for f in files:
-        ui.out.print(f"wrote {f}")
+        if f.parent.name != "walklists":
+            ui.out.print(f"wrote {f}")
+    if lists:
+        ui.out.print(f"wrote {len(lists) - 1} walk lists in {lists[0].parent} (index.html)")
     return EXIT_OK
 
 
@@ -317,7 +362,8 @@ def cmd_demo(args: argparse.Namespace, ui: _Console) -> int:
         precincts_crs=None, encoding=None, strict=False, no_cache=args.no_cache,
         doors_per_turf=args.doors_per_turf, minutes_per_turf=None, tolerance=0.10,
         seed=args.seed, cross_precincts=False, walk_speed_kmh=4.0, minutes_per_door=1.5,
-        max_snap_m=100.0, universe="covered", out=args.out,
+        max_snap_m=100.0, universe="covered", out=args.out, loop=False, start=None,
+        crossing_m=30.0, no_route=False, lang=args.lang,
     )
     ui.out.print(
         "[bold]knockin_geo demo[/bold]: central Nantes, the bureaux de vote the 2014 OSM extract "
@@ -354,6 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--doors-per-turf", type=float, default=80.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-cache", action="store_true", help="rebuild the street network")
+    p.add_argument("--lang", choices=("fr", "en"), default="fr", help="walk list language")
     p.set_defaults(func=cmd_demo)
     return parser
 

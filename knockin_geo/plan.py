@@ -294,8 +294,14 @@ def routes_layer(plan: TurfPlan) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(frame, geometry=r.geometry.to_numpy(), crs=r.crs)
 
 
-def write_plan(plan: TurfPlan, out_dir: str | os.PathLike[str]) -> list[Path]:
-    """Write ``plan.gpkg`` and ``report.json`` into ``out_dir``, atomically.
+def write_plan(
+    plan: TurfPlan,
+    out_dir: str | os.PathLike[str],
+    *,
+    walk_lists: bool = True,
+    lang: str = "fr",
+) -> list[Path]:
+    """Write ``plan.gpkg``, ``report.json`` and ``walklists/`` into ``out_dir``, atomically.
 
     Everything is written into a temporary folder next to ``out_dir`` first, then each file is
     moved into place with one rename: an interrupted run leaves the previous outputs (or
@@ -307,6 +313,11 @@ def write_plan(plan: TurfPlan, out_dir: str | os.PathLike[str]) -> list[Path]:
         The plan to write.
     out_dir
         Output folder (created if needed).
+    walk_lists
+        Also write one printable walk list per turf (``walklists/<turf_id>.html`` and an
+        ``index.html``), when the plan is routed.
+    lang
+        Language of the walk lists (``fr`` or ``en``).
 
     Returns
     -------
@@ -332,10 +343,21 @@ def write_plan(plan: TurfPlan, out_dir: str | os.PathLike[str]) -> list[Path]:
                                                          crs=pr.crs)))
         write_gpkg(gpkg, layers)
         (tmp / "report.json").write_text(report_json(plan.report), encoding="utf-8")
+        lists: list[Path] = []
+        if walk_lists and len(plan.routes):
+            from knockin_geo.walklist import walk_lists as write_lists
+
+            lists = write_lists(plan, tmp / "walklists", lang=lang)
         written = []
         for name in ("plan.gpkg", "report.json"):
             os.replace(tmp / name, out / name)
             written.append(out / name)
+        if lists:
+            target = out / "walklists"
+            if target.exists():
+                os.replace(target, tmp / "walklists.old")
+            os.replace(tmp / "walklists", target)
+            written += [target / p.name for p in lists]
         return written
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

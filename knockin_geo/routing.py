@@ -16,7 +16,8 @@ Every door sits on a street edge at an offset from the edge's ``u`` end, on the 
   (Dijkstra in :mod:`scipy.sparse.csgraph`, on the turf's neighbourhood only).
 
 An open route (default) or a loop (``loop=True``) through all doors minimising that cost is found
-with LKH (through ``elkai``), which measured best on these matrices (``benchmarks/bench_routes.py``).
+with LKH (through ``elkai``), which measured best on these matrices
+(``benchmarks/bench_routes.py``).
 The route line runs along the streets through every door's snapped point. ``length_m`` is the
 street length of the route; ``walk_m`` adds the walk from the street to each door and back;
 ``est_minutes = walk_m / speed + households * minutes_per_door``.
@@ -24,6 +25,7 @@ street length of the route; ``walk_m`` adds the walk from the street to each doo
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from dataclasses import dataclass
@@ -34,7 +36,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from scipy import sparse
 from scipy.sparse import csgraph
 from shapely.ops import substring
 
@@ -387,7 +388,7 @@ class _Context:
     def _draw(
         self, stops: _Stops, order: np.ndarray, paths: _Paths, via: np.ndarray
     ) -> tuple[shapely.LineString, float, int]:
-        """The route line along the streets, its length and its busy-street crossings."""
+        """Draw the route line along the streets; return it, its length and its crossings."""
         coords: list[np.ndarray] = [stops.xy[order[0]][None, :]]
         crossings = 0
         gaps = 0
@@ -413,7 +414,7 @@ class _Context:
             ra = int(paths.row(np.array([na]))[0])
             rb = int(paths.row(np.array([nb]))[0])
             path = _node_path(paths.pred[ra], int(paths.src[rb]), paths.nodes)
-            for x, y in zip(path[:-1], path[1:], strict=True):
+            for x, y in itertools.pairwise(path):
                 coords.append(self._step(x, y))
             coords.append(_piece(self.geom[ej], end_b, stops.offset[j]))
         pts = np.vstack(coords)

@@ -145,7 +145,8 @@ tfoot td { font-weight: 600; }
 {% for code in codes %}<th>{{ code }}</th>{% endfor %}<th>{{ L.notes }}</th></tr></thead>
 <tbody>
 {% for group in groups %}
-<tr class="street"><th colspan="{{ 5 + codes|length }}">{{ group.street }} — {{ group.side }}</th></tr>
+<tr class="street"><th colspan="{{ 5 + codes|length }}">{{ group.street }} —
+{{ group.side }}</th></tr>
 {% for d in group.doors %}
 <tr><td>{{ d.seq }}</td><td class="num">{{ d.number }}</td><td>{{ d.unit }}</td>
 <td>{{ d.households }}</td>
@@ -326,7 +327,9 @@ def _groups(d: pd.DataFrame, labels: dict[str, str]) -> list[dict[str, Any]]:
                 "seq": _text(d[schema.SEQ].iloc[i]),
                 "number": numbers[i],
                 "unit": _text(d[schema.UNIT].iloc[i]) if schema.UNIT in d else "",
-                "households": _text(d[schema.HOUSEHOLDS].iloc[i]) if schema.HOUSEHOLDS in d else 1,
+                "households": (
+                    _text(d[schema.HOUSEHOLDS].iloc[i]) if schema.HOUSEHOLDS in d else 1
+                ),
             }
         )
     for g in groups:
@@ -342,7 +345,7 @@ def _groups(d: pd.DataFrame, labels: dict[str, str]) -> list[dict[str, Any]]:
 
 
 def _svg_map(plan: TurfPlan, d: pd.DataFrame, route: shapely.Geometry | None) -> str:
-    """A small static map: nearby streets, the route, numbered doors, the start."""
+    """Draw a small static map: nearby streets, the route, numbered doors, the start."""
     pts = np.column_stack([d["snap_x"].to_numpy(float), d["snap_y"].to_numpy(float)])
     door_xy = np.column_stack(
         [shapely.get_x(d.geometry.to_numpy()), shapely.get_y(d.geometry.to_numpy())]
@@ -411,7 +414,7 @@ def _text(value: Any) -> str:
 
 
 def _safe(name: str) -> str:
-    """A file-name-safe version of a turf id."""
+    """Return a file-name-safe version of a turf id."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
