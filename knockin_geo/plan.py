@@ -299,7 +299,10 @@ def write_plan(
     out_dir: str | os.PathLike[str],
     *,
     walk_lists: bool = True,
+    maps: bool = True,
+    exports: bool = True,
     lang: str = "fr",
+    canvassers: pd.DataFrame | None = None,
 ) -> list[Path]:
     """Write ``plan.gpkg``, ``report.json`` and ``walklists/`` into ``out_dir``, atomically.
 
@@ -316,8 +319,15 @@ def write_plan(
     walk_lists
         Also write one printable walk list per turf (``walklists/<turf_id>.html`` and an
         ``index.html``), when the plan is routed.
+    maps
+        Also write the director's map (``map.html``) and one phone map per turf (``maps/``).
+    exports
+        Also write the assignment files (``exports/``: CSV, GeoJSON, GPX, KML, app JSON).
     lang
-        Language of the walk lists (``fr`` or ``en``).
+        Language of the walk lists and volunteer maps (``fr`` or ``en``).
+    canvassers
+        Canvassers (:func:`knockin_geo.export.read_canvassers`) to assign turfs to; their
+        packets are written under ``exports/``.
 
     Returns
     -------
@@ -343,24 +353,42 @@ def write_plan(
                                                          crs=pr.crs)))
         write_gpkg(gpkg, layers)
         (tmp / "report.json").write_text(report_json(plan.report), encoding="utf-8")
-        lists: list[Path] = []
-        if walk_lists and len(plan.routes):
-            from knockin_geo.walklist import walk_lists as write_lists
+        if len(plan.routes):
+            if walk_lists:
+                from knockin_geo.walklist import walk_lists as write_lists
 
-            lists = write_lists(plan, tmp / "walklists", lang=lang)
-        written = []
-        for name in ("plan.gpkg", "report.json"):
-            os.replace(tmp / name, out / name)
-            written.append(out / name)
-        if lists:
-            target = out / "walklists"
-            if target.exists():
-                os.replace(target, tmp / "walklists.old")
-            os.replace(tmp / "walklists", target)
-            written += [target / p.name for p in lists]
-        return written
+                write_lists(plan, tmp / "walklists", lang=lang)
+            if maps:
+                from knockin_geo.maps import write_maps
+
+                write_maps(plan, tmp, lang=lang)
+        elif maps and len(plan.turfs):
+            from knockin_geo.maps import director_map, save_map
+
+            save_map(director_map(plan), tmp / "map.html")
+        if exports and len(plan.turfs):
+            from knockin_geo.export import write_exports
+
+            write_exports(plan, tmp, canvassers=canvassers)
+        return _move_into_place(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _move_into_place(tmp: Path, out: Path) -> list[Path]:
+    """Move every file and folder built in ``tmp`` into ``out``, each with one rename."""
+    written: list[Path] = []
+    for item in sorted(tmp.iterdir()):
+        target = out / item.name
+        if item.is_dir():
+            if target.exists():
+                os.replace(target, tmp / f".{item.name}.old")
+            os.replace(item, target)
+            written += sorted(p for p in target.rglob("*") if p.is_file())
+        else:
+            os.replace(item, target)
+            written.append(target)
+    return written
 
 
 def write_gpkg(path: Path, layers: list[tuple[str, gpd.GeoDataFrame]]) -> Path:

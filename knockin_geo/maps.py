@@ -1,0 +1,635 @@
+"""HTML maps: the field director's overview (folium) and one phone map per volunteer turf.
+
+Both open with no network: Leaflet's JavaScript and CSS are inlined from the
+``django-js-lib-leaflet`` package (Leaflet 1.9.4 as static files, no other dependency), and the
+streets are drawn from our own network data, so the map is readable without tiles. OpenStreetMap
+tiles are an optional layer, off by default, for when the phone is online.
+
+Volunteer maps carry only the allow-listed fields (house number, street, unit, households, walk
+order, turf and precinct ids): no names, phones or e-mails, whatever the address file holds.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import html
+import json
+import logging
+import re
+from importlib.resources import files
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import folium
+import geopandas as gpd
+import jinja2
+import networkx as nx
+import numpy as np
+import pandas as pd
+import shapely
+from branca.element import Element, MacroElement, Template
+
+from knockin_geo import schema
+from knockin_geo._atomic import write_text_atomic
+from knockin_geo.crs import WGS84
+
+if TYPE_CHECKING:
+    from knockin_geo.plan import TurfPlan
+
+logger = logging.getLogger(__name__)
+
+#: Qualitative palette for turfs (ColorBrewer Set1/Dark2-like, readable on a light map).
+PALETTE: tuple[str, ...] = (
+    "#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#a65628",
+    "#f781bf", "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e",
+)
+
+OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+OSM_ATTRIBUTION = (
+    '© <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
+)
+
+
+@functools.cache
+def leaflet_assets() -> tuple[str, str]:
+    """Return Leaflet's JavaScript and CSS, the CSS images inlined as data URIs.
+
+    Returns
+    -------
+    tuple of str
+        ``(javascript, css)`` ready to inline in ``<script>`` and ``<style>`` elements.
+    """
+    root = files("js_lib_leaflet") / "static" / "js_lib_leaflet"
+    js = (root / "leaflet.js").read_text(encoding="utf-8")
+    js = re.sub(r"//# sourceMappingURL=.*$", "", js, flags=re.MULTILINE)
+    css = (root / "leaflet.css").read_text(encoding="utf-8")
+
+    def inline(match: re.Match[str]) -> str:
+        data = (root / "images" / Path(match.group(1)).name).read_bytes()
+        return f"url(data:image/png;base64,{base64.b64encode(data).decode('ascii')})"
+
+    css = re.sub(r"url\((images/[^)]+\.png)\)", inline, css)
+    return js, css
+
+
+def turf_colors(turfs: gpd.GeoDataFrame, *, gap_m: float = 30.0) -> dict[str, str]:
+    """Give each turf a colour so that neighbouring turfs never share one.
+
+    Parameters
+    ----------
+    turfs
+        Turfs with footprint polygons, metric CRS.
+    gap_m
+        Turfs whose footprints are closer than this are neighbours.
+
+    Returns
+    -------
+    dict
+        ``turf_id -> #rrggbb``. Greedy colouring (largest degree first), deterministic.
+    """
+    ids = [str(t) for t in turfs.index]
+    g = nx.Graph()
+    g.add_nodes_from(sorted(ids))
+    geoms = turfs.geometry.to_numpy()
+    if len(geoms):
+        a, b = shapely.STRtree(geoms).query(shapely.buffer(geoms, gap_m), "intersects")
+        g.add_edges_from((ids[i], ids[j]) for i, j in zip(a, b, strict=True) if i != j)
+    coloring = nx.greedy_color(g, strategy="largest_first")
+    n_colors = max(coloring.values(), default=-1) + 1
+    palette = list(PALETTE)
+    while len(palette) < n_colors:  # more colours than the palette: spread extra hues
+        h = len(palette) * 0.618034 % 1.0
+        palette.append(_hsv_hex(h, 0.65, 0.85))
+    return {t: palette[c] for t, c in coloring.items()}
+
+
+def _hsv_hex(h: float, s: float, v: float) -> str:
+    import colorsys
+
+    r, g, b = colorsys.hsv_to_rgb(h, s, v)
+    return f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
+
+
+def _to_wgs84(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    out = frame.to_crs(WGS84)
+    out.geometry = shapely.set_precision(out.geometry.to_numpy(), 1e-6)
+    return out
+
+
+def _geojson(frame: gpd.GeoDataFrame, props: list[str]) -> dict[str, Any]:
+    """Return a compact GeoJSON FeatureCollection with the given properties (EPSG:4326)."""
+    feats = []
+    geoms = shapely.to_geojson(frame.geometry.to_numpy())
+    cols = {p: frame[p].tolist() for p in props}
+    for i, g in enumerate(geoms):
+        if g is None:
+            continue
+        feats.append(
+            {
+                "type": "Feature",
+                "properties": {p: _plain(cols[p][i]) for p in props},
+                "geometry": json.loads(g),
+            }
+        )
+    return {"type": "FeatureCollection", "features": feats}
+
+
+def _plain(v: Any) -> Any:
+    if v is None or v is pd.NA:
+        return None
+    if isinstance(v, float | np.floating):
+        return None if np.isnan(v) else round(float(v), 3)
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.bool_):
+        return bool(v)
+    return v if isinstance(v, int | str | bool) else str(v)
+
+
+class _InlineLeaflet(MacroElement):
+    """Puts Leaflet's JS and CSS inline in the page header (instead of CDN links)."""
+
+    _template = Template("")
+
+    def render(self, **kwargs: Any) -> None:
+        js, css = leaflet_assets()
+        figure = self.get_root()
+        figure.header.add_child(Element(f"<style>{css}</style>"), name="leaflet_css_inline")
+        figure.header.add_child(Element(f"<script>{js}</script>"), name="leaflet_js_inline")
+        super().render(**kwargs)
+
+
+_LEGEND = """{% macro html(this, kwargs) %}
+<div style="position:absolute; bottom:24px; right:10px; z-index:1000; background:white;
+ padding:8px 10px; border:1px solid #999; border-radius:4px; font:12px sans-serif;
+ box-shadow:0 1px 4px rgba(0,0,0,.3);">
+<b>{{ this.title }}</b><br>
+<span style="display:inline-block;width:14px;height:10px;background:#4daf4a;opacity:.45;
+ border:2px solid #4daf4a"></span> {{ this.labels.turf }}<br>
+<span style="display:inline-block;width:14px;border-top:3px solid #333"></span>
+ {{ this.labels.route }}<br>
+<span style="display:inline-block;width:8px;height:8px;border-radius:50%;background:#377eb8">
+</span> {{ this.labels.door }}<br>
+<span style="display:inline-block;width:8px;height:8px;border-radius:50%;background:#fff;
+ border:2px solid #555"></span> {{ this.labels.unassigned }}<br>
+<span style="display:inline-block;width:14px;border-top:2px dashed #222"></span>
+ {{ this.labels.precinct }}<br>
+<span style="color:#666">{{ this.labels.summary }}</span>
+</div>
+{% endmacro %}"""
+
+
+class _Legend(MacroElement):
+    _template = Template(_LEGEND)
+
+    def __init__(self, title: str, labels: dict[str, str]) -> None:
+        super().__init__()
+        self._name = "Legend"
+        self.title = title
+        self.labels = labels
+
+
+def director_map(
+    plan: TurfPlan, *, include_unassigned: bool = True, streets: bool = True
+) -> folium.Map:
+    """Build the field director's map of a plan.
+
+    Parameters
+    ----------
+    plan
+        A plan (routed or not).
+    include_unassigned
+        Show doors left out of turfs (except those outside the chosen universe), with the reason.
+    streets
+        Draw the street network of the area (readable without tiles).
+
+    Returns
+    -------
+    folium.Map
+        Layers: streets, precincts, turfs (coloured so that neighbours differ, with a popup of
+        their figures), turf labels, routes, doors (one GeoJSON layer), unassigned doors, and an
+        optional OpenStreetMap background (off: it needs the network). Layer control, legend and
+        scale bar. No CDN: opens offline.
+    """
+    turfs = plan.turfs
+    doors = plan.doors
+    assigned = doors[doors[schema.TURF_ID].notna()]
+    colors = turf_colors(turfs)
+    area_geom = (
+        shapely.union_all(turfs.geometry.to_numpy()) if len(turfs)
+        else shapely.box(*doors.total_bounds)
+    )
+    minx, miny, maxx, maxy = gpd.GeoSeries([area_geom], crs=plan.crs).to_crs(WGS84).total_bounds
+    m = folium.Map(
+        location=[(miny + maxy) / 2, (minx + maxx) / 2],
+        tiles=None,
+        control_scale=True,
+        prefer_canvas=True,
+        zoom_start=14,
+    )
+    m.default_js = []
+    m.default_css = []
+    m.add_child(_InlineLeaflet())
+    m.fit_bounds([[miny, minx], [maxy, maxx]])
+    folium.TileLayer(
+        OSM_TILES, attr=OSM_ATTRIBUTION, name="OpenStreetMap (online)", overlay=True, show=False
+    ).add_to(m)
+
+    if streets:
+        hull = shapely.buffer(area_geom, 200.0)
+        edges = plan.network.edges
+        near = shapely.STRtree(edges.geometry.to_numpy()).query(hull, "intersects")
+        e = _to_wgs84(edges.iloc[np.sort(near)][["highway", "name", "geometry"]])
+        folium.GeoJson(
+            _geojson(e, ["highway", "name"]),
+            name="Streets",
+            style_function=lambda f: {"color": "#9a9a9a", "weight": 2, "opacity": 0.8},
+            interactive=False,
+        ).add_to(m)
+
+    if plan.precincts is not None and len(turfs):
+        used = set(turfs[schema.PRECINCT_ID].dropna().astype(str))
+        pr = plan.precincts[plan.precincts.index.astype(str).isin(used)]
+        pr = _to_wgs84(pr.assign(**{schema.PRECINCT_ID: pr.index.astype(str)}))
+        folium.GeoJson(
+            _geojson(pr, [schema.PRECINCT_ID]),
+            name="Precincts",
+            style_function=lambda f: {
+                "color": "#222", "weight": 2, "dashArray": "6 4", "fillOpacity": 0,
+            },
+            tooltip=folium.GeoJsonTooltip([schema.PRECINCT_ID], aliases=["precinct"]),
+        ).add_to(m)
+
+    if len(turfs):
+        t = turfs.copy()
+        t[schema.TURF_ID] = t.index.astype(str)
+        t["color"] = [colors[x] for x in t[schema.TURF_ID]]
+        t["km"] = np.round(t["walk_m"].to_numpy(dtype=float) / 1000, 2)
+        t["balance"] = [f"{100 * x:+.1f} %" for x in t["deviation"].to_numpy(dtype=float)]
+        props = [schema.TURF_ID, schema.PRECINCT_ID, "doors", "households", "km",
+                 "est_minutes", "balance", "pieces", "barrier_crossings", "note", "color"]
+        props = [p for p in props if p in t.columns]
+        tw = _to_wgs84(t[[*props, "geometry"]])
+        folium.GeoJson(
+            _geojson(tw, props),
+            name="Turfs",
+            style_function=lambda f: {
+                "color": f["properties"]["color"], "weight": 2,
+                "fillColor": f["properties"]["color"], "fillOpacity": 0.25,
+            },
+            popup=folium.GeoJsonPopup(
+                [p for p in props if p != "color"],
+                aliases=["turf", "precinct", "doors", "households", "km", "minutes", "balance",
+                         "pieces", "barriers", "note"][: len(props) - 1],
+            ),
+        ).add_to(m)
+        labels = folium.FeatureGroup(name="Turf labels")
+        rep = _to_wgs84(
+            gpd.GeoDataFrame(
+                {schema.TURF_ID: t[schema.TURF_ID]},
+                geometry=shapely.point_on_surface(t.geometry.to_numpy()),
+                crs=t.crs,
+            )
+        )
+        for tid, pt in zip(rep[schema.TURF_ID], rep.geometry, strict=True):
+            folium.Marker(
+                [pt.y, pt.x],
+                icon=folium.DivIcon(
+                    html=f'<div class="kg-turf-label">{html.escape(tid)}</div>',
+                    icon_size=(60, 16), icon_anchor=(30, 8),
+                ),
+            ).add_to(labels)
+        labels.add_to(m)
+        m.get_root().header.add_child(Element(
+            "<style>.kg-turf-label{font:600 11px sans-serif;color:#111;text-align:center;"
+            "text-shadow:0 0 3px #fff,0 0 3px #fff;white-space:nowrap}</style>"
+        ))
+
+    if len(plan.routes):
+        r = plan.routes.copy()
+        r[schema.TURF_ID] = r.index.astype(str)
+        r["color"] = [colors.get(x, "#333") for x in r[schema.TURF_ID]]
+        rw = _to_wgs84(r[[schema.TURF_ID, "length_m", "color", "geometry"]])
+        folium.GeoJson(
+            _geojson(rw, [schema.TURF_ID, "length_m", "color"]),
+            name="Routes",
+            style_function=lambda f: {"color": "#222", "weight": 2, "opacity": 0.85},
+            tooltip=folium.GeoJsonTooltip([schema.TURF_ID, "length_m"], aliases=["turf", "m"]),
+        ).add_to(m)
+
+    if len(assigned):
+        d = assigned[[schema.TURF_ID, schema.SEQ, schema.HOUSENUMBER, schema.STREET,
+                      "geometry"]].copy()
+        d[schema.TURF_ID] = d[schema.TURF_ID].astype(str)
+        d["color"] = [colors[x] for x in d[schema.TURF_ID]]
+        dw = _to_wgs84(d)
+        props = [schema.TURF_ID, schema.SEQ, schema.HOUSENUMBER, schema.STREET, "color"]
+        folium.GeoJson(
+            _geojson(dw, props),
+            name="Doors",
+            marker=folium.CircleMarker(radius=3, weight=1, fill=True, fill_opacity=0.9),
+            style_function=lambda f: {
+                "color": f["properties"]["color"], "fillColor": f["properties"]["color"],
+            },
+            tooltip=folium.GeoJsonTooltip(props[:-1], aliases=["turf", "order", "no.", "street"]),
+        ).add_to(m)
+
+    if include_unassigned:
+        un = doors[
+            doors[schema.TURF_ID].isna()
+            & ~doors[schema.STATUS].isin(["not_in_universe"])
+            & ~shapely.is_missing(doors.geometry.to_numpy())
+        ]
+        if len(un):
+            u = un[[schema.STATUS, schema.HOUSENUMBER, schema.STREET, "geometry"]].copy()
+            u["reason"] = u[schema.STATUS].map(schema.ADDRESS_STATUSES).fillna("")
+            uw = _to_wgs84(u)
+            folium.GeoJson(
+                _geojson(uw, [schema.STATUS, "reason", schema.HOUSENUMBER, schema.STREET]),
+                name=f"Unassigned doors ({len(u)})",
+                marker=folium.CircleMarker(radius=4, weight=2, fill=True, fill_opacity=1),
+                style_function=lambda f: {"color": "#555", "fillColor": "#fff"},
+                tooltip=folium.GeoJsonTooltip(
+                    [schema.STATUS, "reason", schema.HOUSENUMBER, schema.STREET],
+                    aliases=["status", "why", "no.", "street"],
+                ),
+            ).add_to(m)
+
+    summ = plan.report.get("summary", {})
+    _Legend(
+        "knockin_geo",
+        {
+            "turf": "turf (neighbours in different colours)",
+            "route": "walking route",
+            "door": "door (turf colour)",
+            "unassigned": "door left out (see why)",
+            "precinct": "precinct boundary",
+            "summary": f"{summ.get('turfs', len(turfs))} turfs, "
+                       f"{summ.get('doors_assigned', len(assigned))} doors",
+        },
+    ).add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+    return m
+
+
+def save_map(m: folium.Map, path: str | Path) -> Path:
+    """Write a folium map to ``path`` atomically (one self-contained HTML file).
+
+    Parameters
+    ----------
+    m
+        The map.
+    path
+        Target file.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+    """
+    page = m.get_root().render()
+    # folium names elements with random ids: make them stable so the same plan gives the same
+    # bytes
+    return write_text_atomic(path, _stable_ids(page))
+
+
+def _stable_ids(html: str) -> str:
+    """Replace folium's random element ids (32 hex digits) by sequential ones."""
+    mapping: dict[str, str] = {}
+
+    def repl(m: re.Match[str]) -> str:
+        key = m.group(0)
+        if key not in mapping:
+            mapping[key] = f"{len(mapping):032x}"
+        return mapping[key]
+
+    return re.sub(r"(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])", repl, html)
+
+
+# ----------------------------------------------------------------------------------------------
+# volunteer maps
+# ----------------------------------------------------------------------------------------------
+_VOLUNTEER = """<!DOCTYPE html>
+<html lang="{{ lang }}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1, maximum-scale=5">
+<meta name="robots" content="noindex">
+<title>{{ L.turf }} {{ meta.turf_id }}</title>
+<style>{{ css }}</style>
+<style>
+html, body { height: 100%; margin: 0; font-family: system-ui, -apple-system, Roboto, sans-serif; }
+#map { position: absolute; top: 48px; bottom: 0; left: 0; right: 0; background: #f7f6f2; }
+#bar { position: absolute; top: 0; left: 0; right: 0; height: 48px; display: flex;
+       align-items: center; gap: 6px; padding: 0 6px; background: #1f3b63; color: #fff;
+       box-sizing: border-box; z-index: 1000; }
+#bar .t { flex: 1; font-size: 15px; line-height: 1.1; overflow: hidden; }
+#bar .t small { display: block; opacity: .85; font-size: 12px; }
+button.kg { min-width: 44px; min-height: 44px; font-size: 15px; border: 0; border-radius: 6px;
+            background: #fff; color: #1f3b63; font-weight: 600; padding: 0 10px; }
+#panel { position: absolute; left: 0; right: 0; bottom: 0; max-height: 55%; overflow-y: auto;
+         background: #fff; z-index: 1001; box-shadow: 0 -2px 8px rgba(0,0,0,.3);
+         display: none; }
+#panel.open { display: block; }
+#panel ol { list-style: none; margin: 0; padding: 0; }
+#panel li { min-height: 48px; display: flex; align-items: center; gap: 10px;
+            padding: 4px 12px; border-bottom: 1px solid #e3e3e3; font-size: 16px; cursor: pointer; }
+#panel li b { min-width: 32px; height: 32px; border-radius: 16px; background: #c0392b;
+              color: #fff; display: inline-flex; align-items: center; justify-content: center;
+              font-size: 13px; }
+#panel li.street { min-height: 32px; background: #eef2f8; font-weight: 600; font-size: 14px;
+                   cursor: default; }
+.kg-door { background: #c0392b; color: #fff; border-radius: 12px; font: 600 11px sans-serif;
+           text-align: center; line-height: 22px; border: 2px solid #fff;
+           box-shadow: 0 0 2px rgba(0,0,0,.6); }
+.kg-start { background: #1e8e3e; }
+</style>
+</head>
+<body>
+<div id="bar">
+  <div class="t">{{ L.turf }} {{ meta.turf_id }}
+    <small>{{ meta.doors }} {{ L.doors }} · {{ meta.km }} km · {{ meta.minutes }} min</small></div>
+  <button class="kg" id="locate" type="button" aria-label="{{ L.locate }}">{{ L.locate }}</button>
+  <button class="kg" id="list" type="button">{{ L.list }}</button>
+</div>
+<div id="map"></div>
+<div id="panel" aria-label="{{ L.list }}"><ol id="doors"></ol></div>
+<script>{{ js }}</script>
+<script>
+var DATA = {{ data }};
+var map = L.map("map", {zoomControl: true, preferCanvas: false});
+L.control.scale({imperial: false}).addTo(map);
+var streets = L.geoJSON(DATA.streets, {style: {color: "#a5a5a5", weight: 3}, interactive: false});
+streets.addTo(map);
+var turf = L.geoJSON(DATA.turf, {style: {color: "#1f3b63", weight: 2, fillOpacity: 0.06}});
+turf.addTo(map);
+var route = L.geoJSON(DATA.route, {style: {color: "#1f5fbf", weight: 4, opacity: 0.8}});
+route.addTo(map);
+var tiles = L.tileLayer(DATA.tiles, {attribution: DATA.attribution, maxZoom: 19});
+L.control.layers(null, {"{{ L.tiles }}": tiles}, {collapsed: true}).addTo(map);
+var markers = {};
+DATA.doors.forEach(function (d, i) {
+  var icon = L.divIcon({className: "kg-door" + (i === 0 ? " kg-start" : ""),
+                        html: String(d.seq), iconSize: [24, 24], iconAnchor: [12, 12]});
+  var label = d.seq + ". " + d.housenumber + (d.unit ? " (" + d.unit + ")" : "") + " " + d.street +
+              (d.households > 1 ? " · " + d.households + " {{ L.households }}" : "");
+  markers[d.seq] = L.marker([d.lat, d.lon], {icon: icon, title: label, keyboard: true})
+    .bindPopup(label).addTo(map);
+});
+map.fitBounds(turf.getBounds().extend(route.getBounds()), {padding: [16, 16]});
+var list = document.getElementById("doors");
+var lastStreet = null;
+DATA.doors.forEach(function (d) {
+  if (d.street !== lastStreet) {
+    var h = document.createElement("li"); h.className = "street"; h.textContent = d.street;
+    list.appendChild(h); lastStreet = d.street;
+  }
+  var li = document.createElement("li");
+  var b = document.createElement("b"); b.textContent = d.seq; li.appendChild(b);
+  li.appendChild(document.createTextNode(d.housenumber + (d.unit ? " (" + d.unit + ")" : "") +
+    (d.households > 1 ? "  · " + d.households + " {{ L.households }}" : "")));
+  li.addEventListener("click", function () {
+    map.setView([d.lat, d.lon], 18); markers[d.seq].openPopup();
+  });
+  list.appendChild(li);
+});
+document.getElementById("list").addEventListener("click", function () {
+  document.getElementById("panel").classList.toggle("open");
+});
+var me = null, meCircle = null;
+document.getElementById("locate").addEventListener("click", function () {
+  if (!navigator.geolocation) { alert("{{ L.no_gps }}"); return; }
+  navigator.geolocation.getCurrentPosition(function (p) {
+    var ll = [p.coords.latitude, p.coords.longitude];
+    if (me) { me.setLatLng(ll); meCircle.setLatLng(ll).setRadius(p.coords.accuracy); }
+    else {
+      me = L.circleMarker(ll, {radius: 8, color: "#fff", weight: 3, fillColor: "#2979ff",
+                               fillOpacity: 1}).addTo(map);
+      meCircle = L.circle(ll, {radius: p.coords.accuracy, weight: 1, fillOpacity: 0.1}).addTo(map);
+    }
+    map.setView(ll, Math.max(map.getZoom(), 17));
+  }, function () { alert("{{ L.no_gps }}"); }, {enableHighAccuracy: true, timeout: 15000});
+});
+</script>
+</body>
+</html>
+"""
+
+VOLUNTEER_LABELS = {
+    "fr": {"turf": "Secteur", "doors": "portes", "locate": "Où suis-je ?", "list": "Liste",
+           "tiles": "Fond OpenStreetMap (en ligne)", "households": "foyers",
+           "no_gps": "Position indisponible"},
+    "en": {"turf": "Turf", "doors": "doors", "locate": "Where am I?", "list": "List",
+           "tiles": "OpenStreetMap background (online)", "households": "households",
+           "no_gps": "Position unavailable"},
+}
+
+#: Door fields a volunteer map may show (all in ``schema.VOLUNTEER_ALLOWED_FIELDS``).
+VOLUNTEER_DOOR_FIELDS = (schema.SEQ, schema.HOUSENUMBER, schema.STREET, schema.UNIT,
+                         schema.HOUSEHOLDS)
+
+
+def volunteer_map_html(plan: TurfPlan, turf_id: str, *, lang: str = "fr") -> str:
+    """Return the phone map of one turf as one self-contained HTML page.
+
+    Parameters
+    ----------
+    plan
+        A routed plan.
+    turf_id
+        The turf.
+    lang
+        ``fr`` or ``en``.
+
+    Returns
+    -------
+    str
+        HTML with Leaflet inlined, the turf's streets, route and numbered doors, a "where am I"
+        button and a list panel in walk order. Opens offline.
+    """
+    if lang not in VOLUNTEER_LABELS:
+        msg = f"unknown language {lang!r}: use one of {sorted(VOLUNTEER_LABELS)}"
+        raise ValueError(msg)
+    d = plan.doors[plan.doors[schema.TURF_ID] == turf_id]
+    if len(d) == 0:
+        msg = f"no turf {turf_id!r} in this plan"
+        raise KeyError(msg)
+    d = d.sort_values(schema.SEQ, kind="stable", na_position="last")
+    t = plan.turfs.loc[[turf_id]]
+    route = plan.routes.loc[[turf_id]] if turf_id in plan.routes.index else None
+    box = shapely.buffer(shapely.box(*d.total_bounds), 150.0)
+    edges = plan.network.edges
+    near = shapely.STRtree(edges.geometry.to_numpy()).query(box, "intersects")
+    e = _to_wgs84(edges.iloc[np.sort(near)][["geometry"]].assign(
+        geometry=shapely.intersection(edges.geometry.to_numpy()[np.sort(near)], box)))
+    dw = _to_wgs84(d[["geometry"]])
+    doors = []
+    for (_, row), pt in zip(d.iterrows(), dw.geometry, strict=True):
+        rec = {f: _plain(row.get(f)) for f in VOLUNTEER_DOOR_FIELDS}
+        rec[schema.SEQ] = int(row[schema.SEQ]) if pd.notna(row[schema.SEQ]) else None
+        rec["lon"] = round(pt.x, 6)
+        rec["lat"] = round(pt.y, 6)
+        doors.append(rec)
+    walk_m = float(t["walk_m"].iloc[0])
+    minutes = float(t["est_minutes"].iloc[0])
+    data = {
+        "streets": _geojson(e, []),
+        "turf": _geojson(_to_wgs84(t[["geometry"]]), []),
+        "route": _geojson(_to_wgs84(route[["geometry"]]), []) if route is not None
+        else {"type": "FeatureCollection", "features": []},
+        "doors": doors,
+        "tiles": OSM_TILES,
+        "attribution": OSM_ATTRIBUTION,
+    }
+    js, css = leaflet_assets()
+    meta = {
+        "turf_id": turf_id,
+        "doors": len(d),
+        "km": f"{walk_m / 1000:.1f}",
+        "minutes": f"{minutes:.0f}",
+    }
+    env = jinja2.Environment(autoescape=True)
+    return env.from_string(_VOLUNTEER).render(
+        lang=lang,
+        L=VOLUNTEER_LABELS[lang],
+        meta=meta,
+        css=jinja2.utils.markupsafe.Markup(css),
+        js=jinja2.utils.markupsafe.Markup(js),
+        data=jinja2.utils.markupsafe.Markup(_script_json(data)),
+    )
+
+
+def _script_json(obj: Any) -> str:
+    """JSON safe to embed in a ``<script>`` element."""
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def write_maps(plan: TurfPlan, out_dir: str | Path, *, lang: str = "fr") -> list[Path]:
+    """Write ``map.html`` (director) and ``maps/<turf_id>.html`` (volunteers) into ``out_dir``.
+
+    Parameters
+    ----------
+    plan
+        A routed plan.
+    out_dir
+        Output folder.
+    lang
+        Language of the volunteer maps.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written (each written atomically).
+    """
+    from knockin_geo.walklist import turf_file_names
+
+    out = Path(out_dir)
+    written = [save_map(director_map(plan), out / "map.html")]
+    names = turf_file_names(plan.turfs.index.astype(str))
+    for tid in sorted(names):
+        written.append(
+            write_text_atomic(out / "maps" / names[tid], volunteer_map_html(plan, tid, lang=lang))
+        )
+    return written

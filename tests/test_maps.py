@@ -1,0 +1,172 @@
+"""The director map and the volunteer maps, opened as a person would: headless Chromium, offline.
+
+Chromium comes from Debian (``apt-get install chromium``, done by ``.ci/run``) and is driven by
+Playwright. Screenshots land in ``tests/artifacts/`` for a human to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from knockin_geo import io, schema, streets
+from knockin_geo.maps import director_map, turf_colors, volunteer_map_html, write_maps
+from knockin_geo.plan import TurfPlan, covered_precincts, plan_turfs
+
+NANTES = Path(__file__).resolve().parents[1] / "data" / "nantes"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROME_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+COUNT_JS = """() => {
+  const m = Object.values(window).find(v => v instanceof L.Map);
+  let turfs = 0, doors = 0, unassigned = 0, routes = 0;
+  m.eachLayer(l => {
+    const p = l.feature && l.feature.properties;
+    if (!p) return;
+    if (l instanceof L.CircleMarker) { if (p.turf_id) doors++; else if (p.status) unassigned++; }
+    else if (l instanceof L.Polygon && p.turf_id && 'doors' in p) turfs++;
+    else if (l instanceof L.Polyline && !(l instanceof L.Polygon) && 'length_m' in p) routes++;
+  });
+  return {turfs, doors, unassigned, routes};
+}"""
+
+
+@pytest.fixture(scope="module")
+def plan() -> TurfPlan:
+    precincts = io.read_precincts(NANTES / "precincts" / "bureaux_vote_nantes_2014.geojson")
+    doors = io.read_addresses(NANTES / "addresses" / "adresses_nantes_commune_2013.csv")
+    # personal data that must never reach a map
+    doors = doors.assign(first_name="Zyxwvut", phone="+33 6 98 76 54 32", email="zyx@example.org")
+    net = streets.load_network(NANTES / "osm" / "nantes_centre_2014-09.osm.pbf", cache=False)
+    return plan_turfs(doors, net, precincts=precincts, universe=covered_precincts(precincts, net))
+
+
+@pytest.fixture(scope="module")
+def written(plan: TurfPlan, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("maps")
+    write_maps(plan, out, lang="fr")
+    return out
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed: .ci/run must apt-get install chromium")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS)
+        yield b
+        b.close()
+
+
+def _open(browser, path: Path, width: int, height: int, **ctx):
+    context = browser.new_context(viewport={"width": width, "height": height}, **ctx)
+    requests: list[str] = []
+
+    def block(route) -> None:
+        requests.append(route.request.url)
+        route.abort()
+
+    context.route("**/*", lambda route: route.continue_()
+                  if route.request.url.startswith("file:") else block(route))
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(path.as_uri(), wait_until="load")
+    page.wait_for_timeout(300)
+    return context, page, errors, requests
+
+
+def test_turf_colours_differ_between_neighbours(plan: TurfPlan) -> None:
+    colors = turf_colors(plan.turfs)
+    t = plan.turfs
+    geoms = t.geometry.buffer(15)
+    for i, a in enumerate(t.index):
+        for j in range(i + 1, len(t)):
+            if geoms.iloc[i].intersects(geoms.iloc[j]):
+                assert colors[a] != colors[t.index[j]], (a, t.index[j])
+
+
+def test_director_map_offline(browser, plan: TurfPlan, written: Path) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    context, page, errors, requests = _open(browser, written / "map.html", 1300, 900)
+    counts = page.evaluate(COUNT_JS)
+    page.screenshot(path=str(ARTIFACTS / "director_map.png"))
+    context.close()
+    assert errors == []
+    assert requests == []  # nothing fetched: no CDN, tiles off by default
+    assigned = plan.doors[schema.TURF_ID].notna()
+    assert counts["turfs"] == len(plan.turfs)
+    assert counts["doors"] == int(assigned.sum())
+    assert counts["routes"] == len(plan.routes)
+    shown_unassigned = (~assigned & (plan.doors[schema.STATUS] != "not_in_universe")).sum()
+    assert counts["unassigned"] == int(shown_unassigned)
+    html = (written / "map.html").read_text(encoding="utf-8")
+    assert "leaflet-control-scale" in html or "control_scale" in html or "L.control.scale" in html
+
+
+def test_volunteer_map_offline_on_a_phone(browser, plan: TurfPlan, written: Path) -> None:
+    tid = plan.turfs.index[0]
+    n = int((plan.doors[schema.TURF_ID] == tid).sum())
+    context, page, errors, requests = _open(
+        browser, written / "maps" / f"{tid}.html", 390, 760,
+        geolocation={"latitude": 47.2125, "longitude": -1.5600}, permissions=["geolocation"],
+        is_mobile=True, has_touch=True,
+    )
+    assert page.locator(".kg-door").count() == n
+    page.screenshot(path=str(ARTIFACTS / "volunteer_map.png"))
+    page.click("#list")
+    rows = page.locator("#panel li:not(.street)")
+    assert rows.count() == n
+    assert rows.first.locator("b").inner_text() == "1"
+    page.screenshot(path=str(ARTIFACTS / "volunteer_map_list.png"))
+    page.click("#list")
+    page.click("#locate")
+    page.wait_for_timeout(300)
+    located = page.evaluate(
+        "() => { let k = 0; const m = Object.values(window).find(v => v instanceof L.Map);"
+        " m.eachLayer(l => { if (l instanceof L.Circle) k++; }); return k; }"
+    )
+    context.close()
+    assert located == 1
+    assert errors == []
+    assert requests == []
+    # touch targets: the buttons are at least 44 px
+    html = (written / "maps" / f"{tid}.html").read_text(encoding="utf-8")
+    assert "min-height: 44px" in html
+
+
+def test_maps_carry_no_personal_data(plan: TurfPlan, written: Path) -> None:
+    for path in [written / "map.html", *sorted((written / "maps").iterdir())]:
+        data = path.read_bytes()
+        for secret in (b"Zyxwvut", b"98 76 54 32", b"zyx@example.org"):
+            assert secret not in data, path.name
+
+
+def test_volunteer_map_holds_only_its_turf(plan: TurfPlan) -> None:
+    tid, other = plan.turfs.index[:2]
+    html = volunteer_map_html(plan, tid)
+    mine = plan.doors[plan.doors[schema.TURF_ID] == tid]
+    others = plan.doors[plan.doors[schema.TURF_ID] == other]
+    assert f'"{tid}' not in html or tid in html
+    only_other = set(others[schema.STREET]) - set(mine[schema.STREET])
+    for street in list(only_other)[:5]:
+        assert f'"street":"{street}"' not in html
+
+
+def test_director_map_is_deterministic(plan: TurfPlan, tmp_path: Path) -> None:
+    from knockin_geo.maps import save_map
+
+    a = save_map(director_map(plan), tmp_path / "a.html").read_bytes()
+    b = save_map(director_map(plan), tmp_path / "b.html").read_bytes()
+    assert a == b
