@@ -16,8 +16,9 @@ Methods (comparison)
 knockin_geo cut_turfs      ``cut_turfs`` alone, on the snapped doors (``TurfParams()`` defaults:
                            80 doors per turf, tolerance 10 %, seed 0)
 knockin_geo plan_turfs     the whole in-memory pipeline: reprojection, barrier lines, snapping,
-                           cut and quality report (time and RSS only; its labels are checked to
-                           be identical to ``cut_turfs``)
+                           cut and quality report, with ``route=False`` when plan_turfs has that
+                           option (routing is benchmarked elsewhere); time and RSS only, its
+                           labels are checked to be identical to ``cut_turfs``
 k-means-constrained        ``KMeansConstrained`` on projected x/y with ``n_init=1`` (it reproduces
                            the anchors' 0.4 s at 2k and 21-32 s at 12.5k; the library default
                            ``n_init=10`` is ~10x slower: ``--kmc-n-init``), ``max_iter=300``,
@@ -116,7 +117,7 @@ CLIQUE_MAX = 20  # door-free street clusters with more end doors use a Delaunay 
 DATASETS = ("s2k", "full")
 METHODS = (
     ("cut", "knockin_geo cut_turfs"),
-    ("plan", "knockin_geo plan_turfs (snap+cut+report)"),
+    ("plan", "knockin_geo plan_turfs (snap+cut+report, no routing)"),
     ("kmc82", "k-means-constrained (0.8-1.2 x target)"),
     ("kmc91", "k-means-constrained (0.9-1.1 x target)"),
     ("skater", "spopt Skater (street-adjacency W, floor 0.8 x target)"),
@@ -382,9 +383,15 @@ def _child_compare(spec: dict[str, Any]) -> dict[str, Any]:
             ref.to_pickle(work / f"ref_{ds}.pkl")
             res["notes"] = sum(len(v) for v in cut.notes.values())
         else:
+            import inspect
+
             addr = addresses.loc[ids]
+            kw: dict[str, Any] = {"params": params}
+            if "route" in inspect.signature(plan_turfs).parameters:
+                kw["route"] = False
+            res["plan_kwargs"] = sorted(kw)
             res["rss_before_mb"] = _peak_rss_mb()
-            times, plan = _timed(lambda: plan_turfs(addr, net, params=params), repeat)
+            times, plan = _timed(lambda: plan_turfs(addr, net, **kw), repeat)
             res["peak_rss_mb"] = _peak_rss_mb()
             d = plan.doors[plan.doors["turf_id"].notna()]
             pd.Series(d["turf_id"].astype(str).to_numpy(), index=d.index).to_pickle(
@@ -511,6 +518,7 @@ def child_main(spec: dict[str, Any]) -> None:
 def run_child(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
     out = Path(spec["work"]) / f"out_{os.getpid()}_{time.monotonic_ns()}.json"
     spec = {**spec, "out": str(out)}
+    load = os.getloadavg()[0]
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(
@@ -518,13 +526,17 @@ def run_child(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
             capture_output=True, text=True, timeout=timeout, cwd=ROOT, check=False,
         )
     except subprocess.TimeoutExpired:
-        return {"status": "timeout", "limit_s": timeout, "wall_s": time.perf_counter() - t0}
+        return {"status": "timeout", "limit_s": timeout, "wall_s": time.perf_counter() - t0,
+                "load_before": load, "load_after": os.getloadavg()[0]}
     if proc.returncode != 0 or not out.is_file():
         tail = (proc.stderr or "").strip().splitlines()[-3:]
-        return {"status": "error", "error": " | ".join(tail), "wall_s": time.perf_counter() - t0}
+        return {"status": "error", "error": " | ".join(tail), "wall_s": time.perf_counter() - t0,
+                "load_before": load}
     res = json.loads(out.read_text())
     res["status"] = "ok"
     res["wall_s"] = time.perf_counter() - t0
+    res["load_before"] = load
+    res["load_after"] = os.getloadavg()[0]
     if res.get("times"):
         res["time_s"] = statistics.median(res["times"])
     return res
@@ -594,6 +606,26 @@ def _time_cell(r: dict[str, Any]) -> str:
     return _fmt_t(r["time_s"]) + ("" if reps > 1 else " (1 run)")
 
 
+def _load(r: dict[str, Any]) -> str:
+    """1-min load average before -> after the method's subprocess (contention hint)."""
+    if "load_before" not in r:
+        return ""
+    after = r.get("load_after")
+    return f"{r['load_before']:.1f}" + (f"->{after:.1f}" if after is not None else "")
+
+
+def _git_state() -> dict[str, Any]:
+    def git(*a: str) -> str:
+        try:
+            return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True,
+                                  check=False).stdout.strip()
+        except OSError:
+            return ""
+
+    dirty = [ln[3:] for ln in git("status", "--porcelain", "knockin_geo").splitlines()]
+    return {"head": git("rev-parse", "--short", "HEAD"), "dirty_package_files": dirty}
+
+
 def _status(r: dict[str, Any]) -> str:
     return "error: " + r["error"] if r["status"] == "error" else _time_cell(r)
 
@@ -652,7 +684,7 @@ def compare(work: Path, net: Any, args: argparse.Namespace) -> dict[str, Any]:
 
 def print_compare(res: dict[str, Any]) -> None:
     headers = ["method", "time", "k", "sizes", "balance", "±10%", "connected", "mean pcs",
-               "spanning", "PP", "peak RSS", "+Δ"]
+               "spanning", "PP", "peak RSS", "+Δ", "load"]
     for ds, block in res.items():
         print(f"\n=== {ds}: n = {block['n']} doors, k = {block['k']} "
               f"(target {block['n'] / block['k']:.1f} doors/turf) ===")
@@ -667,9 +699,9 @@ def print_compare(res: dict[str, Any]) -> None:
                              f"{q['size_min']}-{q['size_max']}", f"{q['balance']:.3f}",
                              f"{q['within_10']:.0%}", f"{q['connected']:.1%}",
                              f"{q['mean_pieces']:.2f}", str(q["spanning"]), f"{q['mean_pp']:.3f}",
-                             rss, delta])
+                             rss, delta, _load(r)])
             else:
-                rows.append([r["label"], _time_cell(r), *[""] * 8, rss, delta])
+                rows.append([r["label"], _time_cell(r), *[""] * 8, rss, delta, _load(r)])
         print(_table(headers, rows))
         sk = block["methods"].get("skater", {})
         notes = []
@@ -725,9 +757,9 @@ def aims(res: dict[str, Any]) -> dict[str, Any]:
             sp_cut = kmc["time_s"] / m["cut"]["time_s"]
             extra = ""
             if m.get("plan", {}).get("time_s"):
-                extra = f"; full plan_turfs {kmc['time_s'] / m['plan']['time_s']:.0f}x"
+                extra = f"; plan_turfs {kmc['time_s'] / m['plan']['time_s']:.1f}x"
             a[">= 10x faster than k-means-constrained"] = (
-                sp_cut >= 10, f"cut_turfs {sp_cut:.0f}x{extra}")
+                sp_cut >= 10, f"cut_turfs {sp_cut:.1f}x{extra}")
         out[ds] = a
     return out
 
@@ -756,11 +788,11 @@ def scaling(work: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
 def print_scaling(rows: list[dict[str, Any]]) -> dict[str, Any]:
     print("\n=== scaling: knockin_geo cut_turfs only (80 doors/turf) ===")
     headers = ["case", "doors", "areas", "k", "time", "doors/s", "µs/door", "peak RSS", "+Δ",
-               "balance", "±10%", "connected", "spanning"]
+               "balance", "±10%", "connected", "spanning", "load"]
     table = []
     for r in rows:
         if r["status"] != "ok":
-            table.append([r["name"], "", "", "", _time_cell(r), *[""] * 8])
+            table.append([r["name"], "", "", "", _time_cell(r), *[""] * 8, _load(r)])
             continue
         t = r["time_s"]
         table.append([
@@ -768,7 +800,7 @@ def print_scaling(rows: list[dict[str, Any]]) -> dict[str, Any]:
             f"{r['doors'] / t:,.0f}", f"{t / r['doors'] * 1e6:.0f}",
             f"{r['peak_rss_mb']:.0f} MB", f"{r['peak_rss_mb'] - r['rss_before_mb']:.0f} MB",
             f"{r['balance']:.3f}", f"{r['within_10']:.0%}",
-            f"{r['connected']:.1%}" if "connected" in r else "", str(r["spanning"]),
+            f"{r['connected']:.1%}" if "connected" in r else "", str(r["spanning"]), _load(r),
         ])
     print(_table(headers, table))
     growth: dict[str, Any] = {}
@@ -831,6 +863,7 @@ def main() -> None:
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "versions": _versions(),
+        "git": _git_state(),
         "data": {"addresses": str(ADDRESSES.relative_to(ROOT)), "pbf": str(PBF.relative_to(ROOT)),
                  "doors_per_turf": DOORS_PER_TURF, "subset": SUBSET_N,
                  "tile_dx_m": TILE_DX_M},
@@ -843,6 +876,10 @@ def main() -> None:
         print(f"Liechtenstein: {len(snapped)} doors, {result['data']['doors_usable']} usable "
               f"after snapping; network {len(net.nodes)} nodes / {len(net.edges)} edges; "
               f"{os.cpu_count()} CPUs")
+        print(f"git {result['git']['head']}, uncommitted package files: "
+              f"{', '.join(result['git']['dirty_package_files']) or 'none'}")
+        print("'load' = 1-min load average before->after each subprocess (the benchmark itself "
+              f"adds ~1; clearly above 1 on {os.cpu_count()} CPUs = other work shared them)")
         if not args.skip_compare:
             cmp_res = compare(work, net, args)
             print_compare(cmp_res)

@@ -235,6 +235,9 @@ def _add_cut_args(p: argparse.ArgumentParser) -> None:
                    help="cost of crossing a busy street, in metres of walking (30)")
     p.add_argument("--no-route", action="store_true", help="cut only; no routes or walk lists")
     p.add_argument("--lang", choices=("fr", "en"), default="fr", help="walk list language")
+    p.add_argument("--canvassers", metavar="CSV",
+                   help="canvassers (canvasser_id, name, team, lon, lat, capacity): assign turfs "
+                        "and write one packet per canvasser")
     p.add_argument("--universe",
                    help="precincts to cut: comma-separated ids, @FILE (one id per line), or "
                         "'covered' (those the street network covers entirely)")
@@ -312,8 +315,13 @@ def _run_cut(args: argparse.Namespace, ui: _Console, network_path: str) -> int:
         p = kplan.plan_turfs(addresses, net, precincts=precincts, params=params,
                              max_snap_m=args.max_snap_m, universe=universe, inputs=inputs,
                              route=not args.no_route, route_params=route_params)
+    canvassers = None
+    if getattr(args, "canvassers", None):
+        from knockin_geo.export import read_canvassers
+
+        canvassers = read_canvassers(args.canvassers)
     with ui.step(f"writing {args.out}"):
-        files = kplan.write_plan(p, args.out, lang=args.lang)
+        files = kplan.write_plan(p, args.out, lang=args.lang, canvassers=canvassers)
     summ = p.report["summary"]
     t = Table(title="Turfs", show_header=False)
     t.add_row("doors in", f"{summ['doors_in']:,}")
@@ -336,12 +344,15 @@ def _run_cut(args: argparse.Namespace, ui: _Console, network_path: str) -> int:
         for prob in p.report["problems"]:
             pt.add_row(prob[schema.TURF_ID], prob["problem"], prob["why"])
         ui.out.print(pt)
-    lists = [f for f in files if f.parent.name == "walklists"]
+    out_dir = Path(args.out)
+    groups: dict[str, list[Path]] = {}
     for f in files:
-        if f.parent.name != "walklists":
-            ui.out.print(f"wrote {f}")
-    if lists:
-        ui.out.print(f"wrote {len(lists) - 1} walk lists in {lists[0].parent} (index.html)")
+        rel = f.relative_to(out_dir)
+        groups.setdefault(rel.parts[0] if len(rel.parts) > 1 else "", []).append(rel)
+    for rel in groups.pop("", []):
+        ui.out.print(f"wrote {out_dir / rel}")
+    for folder, items in sorted(groups.items()):
+        ui.out.print(f"wrote {out_dir / folder}/ ({len(items)} files)")
     return EXIT_OK
 
 
@@ -363,7 +374,7 @@ def cmd_demo(args: argparse.Namespace, ui: _Console) -> int:
         doors_per_turf=args.doors_per_turf, minutes_per_turf=None, tolerance=0.10,
         seed=args.seed, cross_precincts=False, walk_speed_kmh=4.0, minutes_per_door=1.5,
         max_snap_m=100.0, universe="covered", out=args.out, loop=False, start=None,
-        crossing_m=30.0, no_route=False, lang=args.lang,
+        crossing_m=30.0, no_route=False, lang=args.lang, canvassers=None,
     )
     ui.out.print(
         "[bold]knockin_geo demo[/bold]: central Nantes, the bureaux de vote the 2014 OSM extract "

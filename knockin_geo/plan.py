@@ -367,9 +367,20 @@ def write_plan(
 
             save_map(director_map(plan), tmp / "map.html")
         if exports and len(plan.turfs):
-            from knockin_geo.export import write_exports
+            from knockin_geo.export import assign_canvassers, write_exports, write_packets
 
-            write_exports(plan, tmp, canvassers=canvassers)
+            assignment = None
+            if canvassers is not None:
+                assignment = assign_canvassers(plan, canvassers)
+            write_exports(plan, tmp, canvassers=canvassers, assignment=assignment)
+            if assignment is not None:
+                from knockin_geo.maps import volunteer_map_html
+
+                def map_file(tid: str) -> dict[str, bytes]:
+                    page = volunteer_map_html(plan, tid, lang=lang)
+                    return {f"{tid}-map.html": page.encode("utf-8")}
+
+                write_packets(plan, tmp, assignment, canvassers, lang=lang, extra_files=map_file)
         return _move_into_place(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -151,6 +151,8 @@ class _Stops:
     side: np.ndarray
     busy: np.ndarray
     xy: np.ndarray
+    name: np.ndarray | None = None
+    direction: np.ndarray | None = None
 
 
 def route_turfs(
@@ -238,6 +240,7 @@ class _Context:
         self.params = params
         self.net = network
         self.mat, node_ids = network.csr()
+        self.node_xy = network.nodes[["x", "y"]].to_numpy(dtype=float)
         self.node_ids = node_ids
         edges = network.edges
         self.eu = np.searchsorted(node_ids, edges["u"].to_numpy(dtype=np.int64))
@@ -245,7 +248,11 @@ class _Context:
         self.length = edges["length"].to_numpy(dtype=float)
         self.geom = edges.geometry.to_numpy()
         self.busy = np.isin(edges["highway"].to_numpy(dtype=object), list(params.busy_highways))
-        self.node_xy = network.nodes[["x", "y"]].to_numpy(dtype=float)
+        self.name = edges["name"].fillna("").astype(str).to_numpy(dtype=object)
+        start = self.node_xy_of(self.eu)
+        vec = self.node_xy_of(self.ev) - start
+        norm = np.maximum(np.hypot(vec[:, 0], vec[:, 1]), 1e-9)
+        self.direction = vec / norm[:, None]
         # shortest edge between two nodes, to draw node-to-node steps
         a = np.minimum(self.eu, self.ev)
         b = np.maximum(self.eu, self.ev)
@@ -255,6 +262,10 @@ class _Context:
         keep = order[first]
         self.pair_edge = dict(zip(zip(a[keep].tolist(), b[keep].tolist(), strict=True),
                                   keep.tolist(), strict=True))
+
+    def node_xy_of(self, pos: np.ndarray) -> np.ndarray:
+        """Coordinates of nodes given by position."""
+        return self.node_xy[pos]
 
     # -- one turf -------------------------------------------------------------------------
     def route(self, turf: gpd.GeoDataFrame) -> tuple[np.ndarray, shapely.LineString, dict]:
@@ -267,20 +278,22 @@ class _Context:
             side=turf["side"].astype(str).to_numpy(dtype=object),
             busy=self.busy[edge],
             xy=np.column_stack([turf["snap_x"].to_numpy(float), turf["snap_y"].to_numpy(float)]),
+            name=self.name[edge],
+            direction=self.direction[edge],
         )
         n = len(turf)
         start_stop = None
         if p.start is not None:
             stops, start_stop = self._with_start(stops, p.start)
         paths = self._local_paths(stops)
-        cost, via = self._cost_matrix(stops, paths)
+        cost, via, side_change = self._cost_matrix(stops, paths)
         order = self._solve(cost, fixed_start=start_stop)
         if start_stop is None and not p.loop and p.start_hint is not None and len(order) > 1:
             hint = np.asarray(p.start_hint, dtype=float)
             first, last = stops.xy[order[0]], stops.xy[order[-1]]
             if np.hypot(*(last - hint)) < np.hypot(*(first - hint)):
                 order = order[::-1]
-        line, length, crossings = self._draw(stops, order, paths, via)
+        line, length, crossings = self._draw(stops, order, paths, via, side_change)
         door_order = np.array([o for o in order if o < n], dtype=np.int64)
         return door_order, line, {"length_m": length, "crossings": crossings}
 
@@ -298,6 +311,8 @@ class _Context:
             side=np.append(stops.side, "start"),
             busy=np.append(stops.busy, False),
             xy=np.vstack([stops.xy, [snap.x, snap.y]]),
+            name=np.append(stops.name, ""),
+            direction=np.vstack([stops.direction, self.direction[e]]),
         )
         return stops, len(stops.edge) - 1
 
@@ -314,8 +329,15 @@ class _Context:
         dist, pred = csgraph.dijkstra(sub, directed=False, indices=src, return_predecessors=True)
         return _Paths(nodes=nodes, ends=ends, src=src, dist=dist, pred=pred)
 
-    def _cost_matrix(self, stops: _Stops, paths: _Paths) -> tuple[np.ndarray, np.ndarray]:
-        """Door-to-door walking cost, and which end nodes each step leaves and arrives by."""
+    def _cost_matrix(
+        self, stops: _Stops, paths: _Paths
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Door-to-door walking cost, the end nodes each step goes by, and side changes.
+
+        A side change is a move between the two sides of one busy street: on the same block, or
+        on two blocks of the same named street (sides compared along the street's direction).
+        It costs ``crossing_m`` more and is counted as a crossing.
+        """
         e = stops.edge
         length = self.length[e]
         end_nodes = np.stack([self.eu[e], self.ev[e]], axis=1)  # (n, 2) global node positions
@@ -338,9 +360,16 @@ class _Context:
         along = same_edge & ~(busy & opposite)
         cost = np.where(along, np.abs(stops.offset[:, None] - stops.offset[None, :]), cost)
         via = np.where(along, -1, via)
-        # crossing a busy street between its two sides (same block): add the crossing cost
-        cross = same_edge & busy & opposite
-        cost = np.where(cross, cost + self.params.crossing_m, cost)
+        # crossing a busy street between its two sides: same block, or two blocks of the same
+        # street (left of one block is left of the next when they run the same way)
+        names = stops.name if stops.name is not None else np.full(n, "", dtype=object)
+        dirs = stops.direction if stops.direction is not None else np.zeros((n, 2))
+        same_street = (names[:, None] == names[None, :]) & (names[:, None] != "")
+        aligned = (dirs @ dirs.T) >= 0
+        flipped = (stops.side[:, None] != stops.side[None, :]) ^ ~aligned
+        side_change = busy & ((same_edge & opposite) | (~same_edge & same_street & flipped))
+        np.fill_diagonal(side_change, False)
+        cost = np.where(side_change, cost + self.params.crossing_m, cost)
         np.fill_diagonal(cost, 0.0)
         np.fill_diagonal(via, -1)
         # pieces no street links (within the window): a straight jump, made expensive so the
@@ -350,7 +379,7 @@ class _Context:
             straight = np.hypot(*(stops.xy[:, None, :] - stops.xy[None, :, :]).transpose(2, 0, 1))
             cost = np.where(gap, 3.0 * straight + _GAP_M, cost)
             via = np.where(gap, -2, via)
-        return cost, via
+        return cost, via, side_change
 
     def _solve(self, cost: np.ndarray, *, fixed_start: int | None) -> np.ndarray:
         """Order of the stops: LKH on the cost matrix (open path through a dummy stop)."""
@@ -386,13 +415,22 @@ class _Context:
         return order.astype(np.int64)
 
     def _draw(
-        self, stops: _Stops, order: np.ndarray, paths: _Paths, via: np.ndarray
+        self,
+        stops: _Stops,
+        order: np.ndarray,
+        paths: _Paths,
+        via: np.ndarray,
+        side_change: np.ndarray,
     ) -> tuple[shapely.LineString, float, int]:
         """Draw the route line along the streets; return it, its length and its crossings."""
         coords: list[np.ndarray] = [stops.xy[order[0]][None, :]]
         crossings = 0
         gaps = 0
-        for i, j in zip(order[:-1].tolist(), order[1:].tolist(), strict=True):
+        steps = order.tolist()
+        if self.params.loop and len(steps) > 1:
+            steps.append(steps[0])  # the way back to the start
+        for i, j in itertools.pairwise(steps):
+            crossings += int(side_change[i, j])
             ei, ej = int(stops.edge[i]), int(stops.edge[j])
             v = int(via[i, j])
             if v == -2:
@@ -409,8 +447,6 @@ class _Context:
             end_a = 0.0 if a == 0 else self.length[ei]
             end_b = 0.0 if b == 0 else self.length[ej]
             coords.append(_piece(self.geom[ei], stops.offset[i], end_a))
-            if ei == ej and stops.busy[i] and stops.side[i] != stops.side[j]:
-                crossings += 1
             ra = int(paths.row(np.array([na]))[0])
             rb = int(paths.row(np.array([nb]))[0])
             path = _node_path(paths.pred[ra], int(paths.src[rb]), paths.nodes)
@@ -422,7 +458,14 @@ class _Context:
         keep[1:] = np.any(np.abs(np.diff(pts, axis=0)) > 1e-6, axis=1)
         pts = pts[keep]
         if len(pts) < 2:
-            pts = np.vstack([pts, pts])
+            # a single stop: a short piece of its street, so the line stays a valid geometry
+            e = int(stops.edge[order[0]])
+            off = float(stops.offset[order[0]])
+            pts = _piece(self.geom[e], max(off - 1.0, 0.0), min(off + 1.0, self.length[e]))
+            if len(pts) < 2:  # pragma: no cover - zero-length edge
+                pts = np.vstack([pts[:1], pts[:1] + np.array([0.01, 0.0])])
+            line = shapely.LineString(pts)
+            return line, 0.0, crossings
         line = shapely.LineString(pts)
         if gaps:
             logger.info("a route jumps %d time(s) between pieces no street links", gaps)

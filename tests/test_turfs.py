@@ -826,9 +826,12 @@ def test_same_seed_same_plan_and_same_bytes(scenario, tmp_path):
     write_plan(first, tmp_path / "one")
     write_plan(second, tmp_path / "two")
     write_plan(first, tmp_path / "one_again")
-    for name in ("plan.gpkg", "report.json"):
+    files = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one").rglob("*")
+                   if p.is_file())
+    assert {"plan.gpkg", "report.json", "map.html"} <= {str(f) for f in files}
+    for name in files:
         data = (tmp_path / "one" / name).read_bytes()
         assert data == (tmp_path / "two" / name).read_bytes(), name
         assert data == (tmp_path / "one_again" / name).read_bytes(), name
-    # nothing left behind but the two files
-    assert sorted(p.name for p in (tmp_path / "one").iterdir()) == ["plan.gpkg", "report.json"]
+    # nothing half-written left behind
+    assert not any(part.startswith(".") for f in files for part in f.parts)

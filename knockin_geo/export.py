@@ -1,0 +1,1333 @@
+"""Exports of a plan for the campaign's other tools, and packets for each canvasser.
+
+:func:`write_exports` writes ``out_dir/exports/``:
+
+* ``assignments.csv`` and ``unassigned.csv`` for the contact database (director-facing);
+* ``doors.geojson``, ``turfs.geojson``, ``routes.geojson`` (RFC 7946, EPSG:4326) for web maps;
+* ``gpx/<turf>.gpx`` (GPX 1.1: the route as a track, the doors as numbered waypoints) for
+  phone navigation apps (OsmAnd, Organic Maps, ...);
+* ``turfs.kml`` (one folder per turf: footprint, route, doors) for Google My Maps / Earth;
+* ``app/turfs.json`` for the canvasser app (JSON Schema: ``docs/app-turfs.schema.json``);
+* ``manifest.json``: every file with its size and SHA-256.
+
+The folder is built in a temporary folder inside ``out_dir`` and swapped in with one rename, so
+an interrupted run never leaves half-written files. Same plan, same bytes: there are no
+timestamps, and every number is formatted at a fixed precision.
+
+:func:`read_canvassers` reads the volunteers, :func:`assign_canvassers` gives each one turfs near
+home (balanced: everyone gets one before anyone gets two) and :func:`write_packets` writes one
+folder per canvasser with only their walk lists and GPX files.
+
+Privacy: the volunteer-facing files (GPX, KML, app JSON, packets) carry only the fields of
+:data:`knockin_geo.schema.VOLUNTEER_ALLOWED_FIELDS`, coordinates, ids and counts; the CSV files
+carry only their listed columns. No other input column is ever written, whatever the address
+table holds.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import tempfile
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS, Transformer
+from scipy.optimize import linear_sum_assignment
+
+from knockin_geo import __version__, schema
+from knockin_geo._errors import InputError
+from knockin_geo.walklist import turf_file_names, walk_list_html
+
+if TYPE_CHECKING:
+    from knockin_geo.plan import TurfPlan
+
+logger = logging.getLogger(__name__)
+
+#: Name of the exports folder inside the output folder.
+EXPORTS_DIR = "exports"
+#: Name of the packets folder inside the output folder.
+PACKETS_DIR = "packets"
+#: Decimal places of every longitude/latitude written (about 1 cm).
+COORD_DECIMALS = 7
+#: Version of ``app/turfs.json``; bump on any incompatible change of its schema.
+APP_SCHEMA_VERSION = 1
+#: Attribution required by the OpenStreetMap licence for the street-derived routes.
+OSM_ATTRIBUTION = "© OpenStreetMap contributors (ODbL)"
+OSM_LICENSE_URL = "https://opendatacommons.org/licenses/odbl/1-0/"
+
+GPX_NS = "http://www.topografix.com/GPX/1/1"
+GPX_XSD = "http://www.topografix.com/GPX/1/1/gpx.xsd"
+KML_NS = "http://www.opengis.net/kml/2.2"
+XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+
+#: Columns of ``assignments.csv`` (``canvasser_id`` is appended when canvassers are given).
+ASSIGNMENT_COLUMNS: tuple[str, ...] = (
+    schema.ADDRESS_ID,
+    schema.TURF_ID,
+    schema.PRECINCT_ID,
+    schema.SEQ,
+    schema.SIDE,
+    schema.HOUSENUMBER,
+    schema.STREET,
+    "lon",
+    "lat",
+)
+#: Columns of ``unassigned.csv``.
+UNASSIGNED_COLUMNS: tuple[str, ...] = (
+    schema.ADDRESS_ID,
+    schema.PRECINCT_ID,
+    schema.STATUS,
+    "reason",
+    schema.HOUSENUMBER,
+    schema.STREET,
+    "lon",
+    "lat",
+)
+#: Properties of the features of ``doors.geojson``.
+DOOR_PROPERTIES: tuple[str, ...] = (
+    schema.ADDRESS_ID,
+    schema.TURF_ID,
+    schema.PRECINCT_ID,
+    schema.SEQ,
+    schema.SIDE,
+    schema.HOUSENUMBER,
+    schema.STREET,
+)
+#: Properties of the features of ``turfs.geojson`` (those present in the plan).
+TURF_PROPERTIES: tuple[str, ...] = (
+    schema.TURF_ID,
+    schema.PRECINCT_ID,
+    "doors",
+    "households",
+    "walk_m",
+    "route_m",
+    "est_minutes",
+    "deviation",
+    "pieces",
+    "barrier_crossings",
+    "polsby_popper",
+    "note",
+)
+#: Properties of the features of ``routes.geojson``.
+ROUTE_PROPERTIES: tuple[str, ...] = (schema.TURF_ID, "length_m", "walk_m", "est_minutes")
+#: Canvasser id column.
+CANVASSER_ID = "canvasser_id"
+#: Columns of the frame returned by :func:`read_canvassers` (index ``canvasser_id``).
+CANVASSER_COLUMNS: tuple[str, ...] = ("name", "team", "lon", "lat", "capacity")
+#: Extra cost of a canvasser's second, third, ... slot (metres), at least; see
+#: :func:`assign_canvassers`.
+SLOT_PENALTY_M = 1e6
+
+#: Characters not allowed in XML 1.0 documents (control characters but tab/newline/return).
+_XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+_README = {
+    "fr": {
+        "title": "Dossier de porte-à-porte",
+        "for": "Pour",
+        "team": "Équipe",
+        "turfs": "Vos secteurs",
+        "none": "Aucun secteur ne vous est attribué pour cette fois.",
+        "doors": "portes",
+        "households": "foyers",
+        "minutes": "min",
+        "files": "Fichiers",
+        "html": "liste de porte-à-porte à imprimer ou ouvrir sur le téléphone",
+        "gpx": "parcours et portes pour une application GPS (OsmAnd, Organic Maps...)",
+        "total": "Total",
+    },
+    "en": {
+        "title": "Canvassing packet",
+        "for": "For",
+        "team": "Team",
+        "turfs": "Your turfs",
+        "none": "No turf is assigned to you this time.",
+        "doors": "doors",
+        "households": "households",
+        "minutes": "min",
+        "files": "Files",
+        "html": "walk list to print or open on your phone",
+        "gpx": "route and doors for a GPS app (OsmAnd, Organic Maps...)",
+        "total": "Total",
+    },
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# write_exports
+# ---------------------------------------------------------------------------------------------
+
+
+def write_exports(
+    plan: TurfPlan,
+    out_dir: str | os.PathLike[str],
+    *,
+    canvassers: pd.DataFrame | None = None,
+    assignment: pd.Series | None = None,
+) -> list[Path]:
+    """Write every export of a plan into ``out_dir/exports/``, atomically and reproducibly.
+
+    The files are built in a temporary folder inside ``out_dir``, then the whole folder replaces
+    ``out_dir/exports`` (the previous exports, if any, are removed): an interrupted run leaves the
+    previous exports or nothing, never half-written files. The same plan gives byte-identical
+    files (no timestamps; fixed number formats).
+
+    Parameters
+    ----------
+    plan
+        A routed plan (an unrouted plan is exported without walk order or route lines).
+    out_dir
+        Output folder (created if needed).
+    canvassers
+        Canvassers (:func:`read_canvassers`). When given, turfs are assigned with
+        :func:`assign_canvassers` and ``canvasser_id`` is added to ``assignments.csv`` and
+        ``app/turfs.json``.
+    assignment
+        A ready ``turf_id -> canvasser_id`` assignment to use instead of computing one (e.g.
+        edited by hand); needs ``canvassers`` only for checking the ids.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written (final paths), sorted, ``manifest.json`` included.
+
+    Raises
+    ------
+    InputError
+        The assignment names unknown turfs or canvassers.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if assignment is None and canvassers is not None:
+        assignment = assign_canvassers(plan, canvassers)
+    if assignment is not None:
+        assignment = _check_assignment(plan, assignment, canvassers)
+    tmp = Path(tempfile.mkdtemp(prefix=".knockin-exports-", dir=out))
+    try:
+        build = tmp / EXPORTS_DIR
+        files = _build_exports(plan, build, assignment)
+        relative = sorted(p.relative_to(build).as_posix() for p in files)
+        (build / "manifest.json").write_bytes(_manifest(build, relative))
+        relative = sorted([*relative, "manifest.json"])
+        target = out / EXPORTS_DIR
+        if target.exists():
+            os.replace(target, tmp / f"{EXPORTS_DIR}.old")
+        os.replace(build, target)
+        logger.info("wrote %d export files into %s", len(relative), target)
+        return [target / r for r in relative]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _build_exports(plan: TurfPlan, build: Path, assignment: pd.Series | None) -> list[Path]:
+    """Write every export file (but the manifest) into ``build``; return their paths."""
+    build.mkdir(parents=True)
+    doors = _door_table(plan)
+    assigned = _assigned(doors)
+    routes = _route_table(plan)
+    if not len(plan.routes) and len(plan.turfs):
+        logger.warning("the plan is not routed: exports carry no walk order and no route lines")
+    written: list[Path] = []
+
+    def put(rel: str, data: bytes) -> None:
+        path = build / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        written.append(path)
+
+    put("assignments.csv", _assignments_csv(assignment, assigned))
+    put("unassigned.csv", _unassigned_csv(doors))
+    put("doors.geojson", _feature_collection(_door_features(assigned)))
+    put("turfs.geojson", _feature_collection(_turf_features(plan)))
+    put("routes.geojson", _feature_collection(_route_features(plan, routes)))
+    names = gpx_file_names(plan.turfs.index.astype(str))
+    by_turf = dict(tuple(assigned.groupby(schema.TURF_ID, sort=True)))
+    for tid in sorted(names):
+        put(f"gpx/{names[tid]}", _gpx(plan, tid, by_turf.get(tid, assigned.iloc[:0]), routes))
+    put("turfs.kml", _kml(plan, by_turf, routes))
+    put("app/turfs.json", _app_json(plan, by_turf, routes, assignment))
+    return written
+
+
+def _manifest(build: Path, relative: Iterable[str]) -> bytes:
+    entries = []
+    for rel in sorted(relative):
+        data = (build / rel).read_bytes()
+        entries.append(
+            {"path": rel, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+        )
+    doc = {"generated_by": f"knockin_geo {__version__}", "files": entries}
+    return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def gpx_file_names(turf_ids: Iterable[str]) -> dict[str, str]:
+    """Map turf ids to GPX file names (the walk list name with ``.gpx``).
+
+    Parameters
+    ----------
+    turf_ids
+        Turf ids.
+
+    Returns
+    -------
+    dict
+        ``turf_id -> file name``.
+    """
+    return {t: Path(n).stem + ".gpx" for t, n in turf_file_names(turf_ids).items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# tables: only the allowed columns are ever copied out of the plan
+# ---------------------------------------------------------------------------------------------
+
+
+def _lonlat_transformer(crs: CRS | Any) -> Transformer:
+    return Transformer.from_crs(CRS.from_user_input(crs), CRS.from_epsg(4326), always_xy=True)
+
+
+def _to_wgs84(geoms: np.ndarray, crs: CRS | Any) -> np.ndarray:
+    """Reproject an array of geometries to EPSG:4326 (lon, lat)."""
+    tr = _lonlat_transformer(crs)
+
+    def f(xy: np.ndarray) -> np.ndarray:
+        if not len(xy):
+            return xy
+        lon, lat = tr.transform(xy[:, 0], xy[:, 1])
+        return np.column_stack([lon, lat])
+
+    return shapely.transform(np.asarray(geoms, dtype=object), f)
+
+
+def _str_col(frame: pd.DataFrame, col: str) -> np.ndarray:
+    """Return a column as an object array of str ('' for missing; all '' when absent)."""
+    if col not in frame.columns:
+        return np.full(len(frame), "", dtype=object)
+    return np.array([_text(v) for v in frame[col].to_numpy(dtype=object)], dtype=object)
+
+
+def _door_table(plan: TurfPlan) -> pd.DataFrame:
+    """Every door with only the exportable columns, lon/lat in EPSG:4326, in plan order."""
+    d = plan.doors
+    geoms = d.geometry.to_numpy()
+    lon = np.full(len(d), np.nan)
+    lat = np.full(len(d), np.nan)
+    usable = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    if usable.any():
+        tr = _lonlat_transformer(d.crs)
+        lon[usable], lat[usable] = tr.transform(
+            shapely.get_x(geoms[usable]), shapely.get_y(geoms[usable])
+        )
+    seq = (
+        pd.array(d[schema.SEQ].to_numpy(dtype=object), dtype="Int64")
+        if schema.SEQ in d.columns
+        else pd.array([pd.NA] * len(d), dtype="Int64")
+    )
+    households = (
+        pd.array(d[schema.HOUSEHOLDS].to_numpy(dtype=object), dtype="Int64")
+        if schema.HOUSEHOLDS in d.columns
+        else pd.array([1] * len(d), dtype="Int64")
+    )
+    turf = d[schema.TURF_ID] if schema.TURF_ID in d.columns else pd.Series(pd.NA, index=d.index)
+    return pd.DataFrame(
+        {
+            schema.ADDRESS_ID: d.index.astype(str).to_numpy(dtype=object),
+            schema.TURF_ID: np.array(
+                [None if pd.isna(t) else str(t) for t in turf.to_numpy(dtype=object)],
+                dtype=object,
+            ),
+            schema.PRECINCT_ID: _str_col(d, schema.PRECINCT_ID),
+            schema.SEQ: seq,
+            schema.STATUS: _str_col(d, schema.STATUS),
+            schema.SIDE: _str_col(d, schema.SIDE),
+            schema.HOUSENUMBER: _str_col(d, schema.HOUSENUMBER),
+            schema.STREET: _str_col(d, schema.STREET),
+            schema.UNIT: _str_col(d, schema.UNIT),
+            schema.HOUSEHOLDS: households,
+            "lon": lon,
+            "lat": lat,
+        }
+    )
+
+
+def _assigned(doors: pd.DataFrame) -> pd.DataFrame:
+    """Return the doors in a turf, sorted by turf id, then walk order (then address id)."""
+    a = doors[doors[schema.TURF_ID].notna()]
+    return a.sort_values(
+        [schema.TURF_ID, schema.SEQ, schema.ADDRESS_ID], kind="stable", na_position="last"
+    ).reset_index(drop=True)
+
+
+def _route_table(plan: TurfPlan) -> dict[str, shapely.Geometry]:
+    """``turf_id -> route line in EPSG:4326`` for the routed turfs."""
+    r = plan.routes
+    if not len(r):
+        return {}
+    lines = _to_wgs84(r.geometry.to_numpy(), r.crs)
+    return {
+        str(t): g
+        for t, g in zip(r.index.astype(str), lines, strict=True)
+        if g is not None and not shapely.is_empty(g)
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# CSV
+# ---------------------------------------------------------------------------------------------
+
+
+def _csv_bytes(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> bytes:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(list(header))
+    w.writerows(rows)
+    return buf.getvalue().encode("utf-8")
+
+
+def _coord_text(x: float) -> str:
+    return "" if not math.isfinite(x) else f"{x:.{COORD_DECIMALS}f}"
+
+
+def _assignments_csv(assignment: pd.Series | None, a: pd.DataFrame) -> bytes:
+    header = list(ASSIGNMENT_COLUMNS)
+    who: Mapping[str, Any] = {}
+    if assignment is not None:
+        header.append(CANVASSER_ID)
+        who = assignment.to_dict()
+    rows = []
+    for r in a.itertuples(index=False):
+        row = [
+            r.address_id,
+            r.turf_id,
+            r.precinct_id,
+            _text(r.seq),
+            r.side,
+            r.housenumber,
+            r.street,
+            _coord_text(r.lon),
+            _coord_text(r.lat),
+        ]
+        if assignment is not None:
+            row.append(_text(who.get(r.turf_id)))
+        rows.append(row)
+    return _csv_bytes(header, rows)
+
+
+def _unassigned_csv(doors: pd.DataFrame) -> bytes:
+    u = doors[doors[schema.TURF_ID].isna()]
+    rows = [
+        [
+            r.address_id,
+            r.precinct_id,
+            r.status,
+            schema.ADDRESS_STATUSES.get(r.status, ""),
+            r.housenumber,
+            r.street,
+            _coord_text(r.lon),
+            _coord_text(r.lat),
+        ]
+        for r in u.itertuples(index=False)
+    ]
+    return _csv_bytes(UNASSIGNED_COLUMNS, rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# GeoJSON (RFC 7946)
+# ---------------------------------------------------------------------------------------------
+
+
+def _round_coords(obj: Any) -> Any:
+    if isinstance(obj, list | tuple):
+        return [_round_coords(v) for v in obj]
+    return round(float(obj), COORD_DECIMALS)
+
+
+def _geojson_geometry(g: shapely.Geometry | None) -> dict[str, Any] | None:
+    """GeoJSON geometry of a lon/lat geometry: counter-clockwise shells, 7 decimals."""
+    if g is None or shapely.is_empty(g):
+        return None
+    g = shapely.orient_polygons(g)
+    geo = json.loads(shapely.to_geojson(g))
+    if "coordinates" in geo:
+        geo["coordinates"] = _round_coords(geo["coordinates"])
+    return geo
+
+
+def _json_value(v: Any, decimals: int = 3) -> Any:
+    """Return a JSON-ready scalar: None for missing/non-finite, ints, rounded floats."""
+    if v is None or v is pd.NA:
+        return None
+    if isinstance(v, bool | np.bool_):
+        return bool(v)
+    if isinstance(v, int | np.integer):
+        return int(v)
+    if isinstance(v, float | np.floating):
+        return round(float(v), decimals) if math.isfinite(v) else None
+    if pd.isna(v):
+        return None
+    return str(v)
+
+
+def _feature(props: dict[str, Any], geometry: dict[str, Any] | None) -> dict[str, Any]:
+    return {"type": "Feature", "properties": props, "geometry": geometry}
+
+
+def _feature_collection(features: list[dict[str, Any]]) -> bytes:
+    """One feature per line, so that diffs between plans stay readable."""
+    lines = [json.dumps(f, ensure_ascii=False, separators=(",", ":")) for f in features]
+    body = ",\n".join(lines)
+    text = '{"type":"FeatureCollection","features":[\n' + body + ("\n" if lines else "") + "]}\n"
+    return text.encode("utf-8")
+
+
+def _door_features(a: pd.DataFrame) -> list[dict[str, Any]]:
+    feats = []
+    for r in a.itertuples(index=False):
+        props = {
+            schema.ADDRESS_ID: r.address_id,
+            schema.TURF_ID: r.turf_id,
+            schema.PRECINCT_ID: r.precinct_id or None,
+            schema.SEQ: _json_value(r.seq),
+            schema.SIDE: r.side or None,
+            schema.HOUSENUMBER: r.housenumber,
+            schema.STREET: r.street,
+        }
+        geom = None
+        if math.isfinite(r.lon) and math.isfinite(r.lat):
+            geom = {"type": "Point", "coordinates": _round_coords([r.lon, r.lat])}
+        feats.append(_feature(props, geom))
+    return feats
+
+
+def _turf_features(plan: TurfPlan) -> list[dict[str, Any]]:
+    t = plan.turfs
+    ids = t.index.astype(str)
+    order = np.argsort(ids.to_numpy(dtype=str), kind="stable")
+    shapes = _to_wgs84(t.geometry.to_numpy(), t.crs) if len(t) else np.array([], dtype=object)
+    feats = []
+    for i in order:
+        row = t.iloc[i]
+        props: dict[str, Any] = {schema.TURF_ID: str(ids[i])}
+        for c in TURF_PROPERTIES[1:]:
+            if c in t.columns:
+                props[c] = _json_value(row[c], 4 if c in ("deviation", "polsby_popper") else 1)
+        feats.append(_feature(props, _geojson_geometry(shapes[i])))
+    return feats
+
+
+def _route_features(plan: TurfPlan, routes: dict[str, shapely.Geometry]) -> list[dict[str, Any]]:
+    r = plan.routes
+    feats = []
+    for tid in sorted(routes):
+        row = r.loc[tid]
+        props: dict[str, Any] = {schema.TURF_ID: tid}
+        for c in ROUTE_PROPERTIES[1:]:
+            if c in r.columns:
+                props[c] = _json_value(row[c], 1)
+        feats.append(_feature(props, _geojson_geometry(routes[tid])))
+    return feats
+
+
+# ---------------------------------------------------------------------------------------------
+# GPX 1.1 and KML 2.2 (hand-written with ElementTree: exact element order, no timestamps)
+# ---------------------------------------------------------------------------------------------
+
+
+def _xml_text(value: Any) -> str:
+    """Text safe for XML 1.0 (control characters dropped)."""
+    return _XML_BAD.sub("", _text(value))
+
+
+def _sub(parent: ET.Element, tag: str, text: Any = None, **attrs: str) -> ET.Element:
+    el = ET.SubElement(parent, tag, attrs)
+    if text is not None:
+        el.text = _xml_text(text)
+    return el
+
+
+def _xml_bytes(root: ET.Element, one_line: tuple[str, ...] = ()) -> bytes:
+    """Serialise an XML tree, indented, but each element named in ``one_line`` on one line."""
+    ET.indent(root, space=" ")
+    for tag in one_line:
+        for el in root.iter(tag):
+            for sub in el.iter():
+                if sub is not el and sub.tail is not None and not sub.tail.strip():
+                    sub.tail = None
+                if len(sub) and sub.text is not None and not sub.text.strip():
+                    sub.text = None
+    buf = io.BytesIO()
+    ET.ElementTree(root).write(buf, encoding="UTF-8", xml_declaration=True)
+    return buf.getvalue() + b"\n"
+
+
+def door_label(seq: Any, housenumber: Any, street: Any) -> str:
+    """Return the label of a door on maps and GPS apps: ``"seq. housenumber street"``.
+
+    Parameters
+    ----------
+    seq
+        Walk order (missing when the plan is not routed).
+    housenumber, street
+        Address fields.
+
+    Returns
+    -------
+    str
+        For example ``"12. 7 bis Rue de la Paix"``.
+    """
+    address = " ".join(x for x in (_text(housenumber), _text(street)) if x)
+    s = _text(seq)
+    return f"{s}. {address}" if s else address
+
+
+def _door_desc(households: Any, unit: Any) -> str:
+    hh = _text(households) or "1"
+    desc = f"households: {hh}"
+    if _text(unit):
+        desc += f"; unit: {_text(unit)}"
+    return desc
+
+
+def _turf_summary(plan: TurfPlan, tid: str, n_doors: int) -> str:
+    t = plan.turfs.loc[tid]
+    parts = [f"turf {tid}"]
+    if _text(t.get(schema.PRECINCT_ID)):
+        parts.append(f"precinct {_text(t.get(schema.PRECINCT_ID))}")
+    parts.append(f"{n_doors} doors")
+    if "households" in t.index:
+        parts.append(f"{_text(t['households'])} households")
+    minutes = t.get("est_minutes", np.nan)
+    if pd.notna(minutes):
+        parts.append(f"about {float(minutes):.0f} min")
+    return ", ".join(parts)
+
+
+def _gpx(
+    plan: TurfPlan, tid: str, doors: pd.DataFrame, routes: dict[str, shapely.Geometry]
+) -> bytes:
+    """One turf as GPX 1.1: metadata, doors as waypoints in walk order, the route as a track."""
+    root = ET.Element(
+        "gpx",
+        {
+            "xmlns": GPX_NS,
+            "xmlns:xsi": XSI_NS,
+            "xsi:schemaLocation": f"{GPX_NS} {GPX_XSD}",
+            "version": "1.1",
+            "creator": "knockin_geo",
+        },
+    )
+    route = routes.get(tid)
+    meta = _sub(root, "metadata")
+    _sub(meta, "name", f"Turf {tid}")
+    _sub(meta, "desc", f"{_turf_summary(plan, tid, len(doors))}. Streets: {OSM_ATTRIBUTION}")
+    cr = _sub(meta, "copyright", author="OpenStreetMap contributors")
+    _sub(cr, "license", OSM_LICENSE_URL)
+    xy = [np.column_stack([doors["lon"].to_numpy(float), doors["lat"].to_numpy(float)])]
+    if route is not None:
+        xy.append(shapely.get_coordinates(route))
+    allxy = np.vstack(xy)
+    allxy = allxy[np.isfinite(allxy).all(axis=1)]
+    if len(allxy):
+        lo = allxy.min(axis=0)
+        hi = allxy.max(axis=0)
+        _sub(
+            meta,
+            "bounds",
+            minlat=_coord_text(lo[1]),
+            minlon=_coord_text(lo[0]),
+            maxlat=_coord_text(hi[1]),
+            maxlon=_coord_text(hi[0]),
+        )
+    for r in doors.itertuples(index=False):
+        if not (math.isfinite(r.lon) and math.isfinite(r.lat)):
+            continue
+        wpt = _sub(root, "wpt", lat=_coord_text(r.lat), lon=_coord_text(r.lon))
+        _sub(wpt, "name", door_label(r.seq, r.housenumber, r.street))
+        _sub(wpt, "desc", _door_desc(r.households, r.unit))
+        _sub(wpt, "type", "door")
+    if route is not None:
+        trk = _sub(root, "trk")
+        _sub(trk, "name", tid)
+        _sub(trk, "desc", f"Route of turf {tid}")
+        for part in shapely.get_parts(route):
+            seg = _sub(trk, "trkseg")
+            for lon, lat in shapely.get_coordinates(part):
+                _sub(seg, "trkpt", lat=_coord_text(lat), lon=_coord_text(lon))
+    return _xml_bytes(root, ("wpt",))
+
+
+def _kml_coords(xy: np.ndarray) -> str:
+    return " ".join(f"{_coord_text(x)},{_coord_text(y)}" for x, y in xy)
+
+
+def _kml_geometry(parent: ET.Element, g: shapely.Geometry) -> None:
+    kind = shapely.get_type_id(g)
+    if kind == 0:  # Point
+        pt = _sub(parent, "Point")
+        _sub(pt, "coordinates", _kml_coords(shapely.get_coordinates(g)))
+    elif kind == 1:  # LineString
+        ls = _sub(parent, "LineString")
+        _sub(ls, "tessellate", "1")
+        _sub(ls, "coordinates", _kml_coords(shapely.get_coordinates(g)))
+    elif kind == 3:  # Polygon
+        g = shapely.orient_polygons(g)
+        poly = _sub(parent, "Polygon")
+        for i, ring in enumerate([g.exterior, *g.interiors]):
+            b = _sub(poly, "outerBoundaryIs" if i == 0 else "innerBoundaryIs")
+            lr = _sub(b, "LinearRing")
+            _sub(lr, "coordinates", _kml_coords(shapely.get_coordinates(ring)))
+    else:  # multi-part or collection
+        multi = _sub(parent, "MultiGeometry")
+        for part in shapely.get_parts(g):
+            _kml_geometry(multi, part)
+
+
+def _kml_data(parent: ET.Element, values: dict[str, Any]) -> None:
+    ext = _sub(parent, "ExtendedData")
+    for k, v in values.items():
+        data = _sub(ext, "Data", name=k)
+        _sub(data, "value", _text(v))
+
+
+def _kml_style(doc: ET.Element, sid: str, kind: str, color: str, width: str = "3") -> None:
+    style = _sub(doc, "Style", id=sid)
+    if kind == "poly":
+        ls = _sub(style, "LineStyle")
+        _sub(ls, "color", color)
+        _sub(ls, "width", "2")
+        ps = _sub(style, "PolyStyle")
+        _sub(ps, "color", "33" + color[2:])
+    elif kind == "line":
+        ls = _sub(style, "LineStyle")
+        _sub(ls, "color", color)
+        _sub(ls, "width", width)
+    else:
+        ic = _sub(style, "IconStyle")
+        _sub(ic, "color", color)
+        _sub(ic, "scale", "0.8")
+
+
+def _kml(
+    plan: TurfPlan, by_turf: dict[str, pd.DataFrame], routes: dict[str, shapely.Geometry]
+) -> bytes:
+    """All turfs as KML 2.2: one Folder per turf with its footprint, route and doors."""
+    root = ET.Element("kml", {"xmlns": KML_NS})
+    doc = _sub(root, "Document")
+    _sub(doc, "name", "Canvassing turfs")
+    _sub(doc, "description", f"knockin_geo {__version__}. Streets: {OSM_ATTRIBUTION}")
+    _kml_style(doc, "turf", "poly", "ff7f3f00")
+    _kml_style(doc, "route", "line", "ffbf5f1f")
+    _kml_style(doc, "door", "point", "ff2b39c0")
+    t = plan.turfs
+    ids = t.index.astype(str)
+    shapes = _to_wgs84(t.geometry.to_numpy(), t.crs) if len(t) else np.array([], dtype=object)
+    shape_of = dict(zip(ids, shapes, strict=True))
+    for tid in sorted(ids):
+        row = t.loc[tid]
+        doors = by_turf.get(tid)
+        n = 0 if doors is None else len(doors)
+        folder = _sub(doc, "Folder")
+        _sub(folder, "name", tid)
+        _sub(folder, "description", _turf_summary(plan, tid, n))
+        shape = shape_of[tid]
+        if shape is not None and not shapely.is_empty(shape):
+            pm = _sub(folder, "Placemark")
+            _sub(pm, "name", f"Turf {tid}")
+            _sub(pm, "description", _turf_summary(plan, tid, n))
+            _sub(pm, "styleUrl", "#turf")
+            _kml_data(pm, {
+                schema.TURF_ID: tid,
+                schema.PRECINCT_ID: row.get(schema.PRECINCT_ID),
+                "doors": n,
+                "households": row.get("households"),
+                "est_minutes": _text(_json_value(row.get("est_minutes"), 0)),
+            })
+            _kml_geometry(pm, shape)
+        if tid in routes:
+            pm = _sub(folder, "Placemark")
+            _sub(pm, "name", f"Route {tid}")
+            _sub(pm, "styleUrl", "#route")
+            _kml_data(pm, {schema.TURF_ID: tid})
+            _kml_geometry(pm, routes[tid])
+        if doors is None:
+            continue
+        for r in doors.itertuples(index=False):
+            if not (math.isfinite(r.lon) and math.isfinite(r.lat)):
+                continue
+            pm = _sub(folder, "Placemark")
+            _sub(pm, "name", door_label(r.seq, r.housenumber, r.street))
+            _sub(pm, "description", _door_desc(r.households, r.unit))
+            _sub(pm, "styleUrl", "#door")
+            _kml_data(pm, {
+                schema.TURF_ID: tid,
+                schema.SEQ: r.seq,
+                schema.ADDRESS_ID: r.address_id,
+                schema.HOUSENUMBER: r.housenumber,
+                schema.STREET: r.street,
+                schema.UNIT: r.unit,
+                schema.HOUSEHOLDS: r.households,
+            })
+            _kml_geometry(pm, shapely.Point(r.lon, r.lat))
+    return _xml_bytes(root, ("Placemark",))
+
+
+# ---------------------------------------------------------------------------------------------
+# app JSON
+# ---------------------------------------------------------------------------------------------
+
+
+def _app_json(
+    plan: TurfPlan,
+    by_turf: dict[str, pd.DataFrame],
+    routes: dict[str, shapely.Geometry],
+    assignment: pd.Series | None,
+) -> bytes:
+    t = plan.turfs
+    who = assignment.to_dict() if assignment is not None else {}
+    turfs = []
+    for tid in sorted(t.index.astype(str)):
+        row = t.loc[tid]
+        doors = by_turf.get(tid)
+        route = routes.get(tid)
+        coords = (
+            _round_coords(shapely.get_coordinates(route).tolist()) if route is not None else []
+        )
+        doors_list = []
+        if doors is not None:
+            for r in doors.itertuples(index=False):
+                if not (math.isfinite(r.lon) and math.isfinite(r.lat)):
+                    continue
+                doors_list.append({
+                    schema.SEQ: _json_value(r.seq),
+                    schema.ADDRESS_ID: r.address_id,
+                    schema.HOUSENUMBER: r.housenumber,
+                    schema.STREET: r.street,
+                    schema.UNIT: r.unit,
+                    schema.HOUSEHOLDS: _json_value(r.households) or 1,
+                    schema.SIDE: r.side,
+                    "lon": round(float(r.lon), COORD_DECIMALS),
+                    "lat": round(float(r.lat), COORD_DECIMALS),
+                })
+        item: dict[str, Any] = {
+            schema.TURF_ID: tid,
+            schema.PRECINCT_ID: _text(row.get(schema.PRECINCT_ID)) or None,
+            "doors": len(doors_list),
+            "households": int(sum(d[schema.HOUSEHOLDS] for d in doors_list)),
+            "walk_m": _json_value(row.get("walk_m"), 1),
+            "est_minutes": _json_value(row.get("est_minutes"), 1),
+            "route": coords,
+            "doors_list": doors_list,
+        }
+        cid = who.get(tid)
+        if cid is not None and not pd.isna(cid):
+            item[CANVASSER_ID] = str(cid)
+        turfs.append(item)
+    doc = {
+        "schema_version": APP_SCHEMA_VERSION,
+        "generated_by": f"knockin_geo {__version__}",
+        "crs": "EPSG:4326",
+        "attribution": OSM_ATTRIBUTION,
+        "turfs": turfs,
+    }
+    return (json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+
+
+# ---------------------------------------------------------------------------------------------
+# canvassers
+# ---------------------------------------------------------------------------------------------
+
+
+def read_canvassers(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read the canvassers from a CSV file.
+
+    Columns (case-insensitive; other columns are ignored and never copied): ``canvasser_id``
+    (or ``id``, required), ``name`` (display name), ``team``, ``lon`` and ``lat`` (home, WGS 84
+    degrees, optional, both or neither) and ``capacity`` (turfs they can take, whole number
+    >= 0, default 1). The delimiter (``,``, ``;`` or tab) is detected; the file is UTF-8 (with
+    or without BOM) or, failing that, Windows-1252.
+
+    Parameters
+    ----------
+    path
+        The CSV file.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``canvasser_id`` (str, sorted), columns ``name``, ``team`` (str, '' when
+        absent), ``lon``, ``lat`` (float, NaN without a home) and ``capacity`` (int).
+
+    Raises
+    ------
+    InputError
+        Missing or unreadable file, no id column, and, naming the row (1-based data row, the
+        header is row 0) and column: empty or duplicate ids, bad capacity, bad or half-given
+        coordinates.
+    """
+    p = Path(path)
+    if not p.is_file():
+        msg = f"canvassers file {p} does not exist or is not a file"
+        raise InputError(msg, path=str(p))
+    raw = p.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("cp1252", errors="replace")
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        msg = f"canvassers file {p} is empty"
+        raise InputError(msg, path=str(p))
+    delimiter = max((",", ";", "\t"), key=lines[0].count)
+    records = list(csv.reader(lines, delimiter=delimiter))
+    header = [h.strip().lower() for h in records[0]]
+    body = records[1:]
+    if CANVASSER_ID in header:
+        id_col = CANVASSER_ID
+    elif "id" in header:
+        id_col = "id"
+    else:
+        msg = (
+            f"canvassers file {p}: no column 'canvasser_id' (or 'id'); "
+            f"columns are {', '.join(repr(h) for h in header)}"
+        )
+        raise InputError(msg, path=str(p))
+    pos = {h: i for i, h in reversed(list(enumerate(header)))}
+
+    def cell(row: list[str], col: str) -> str:
+        i = pos.get(col)
+        return row[i].strip() if i is not None and i < len(row) else ""
+
+    problems: list[str] = []
+    has_home = "lon" in pos or "lat" in pos
+    seen: dict[str, int] = {}
+    out: dict[str, list[Any]] = {c: [] for c in (CANVASSER_ID, *CANVASSER_COLUMNS)}
+    for k, row in enumerate(body, start=1):
+        cid = cell(row, id_col)
+        if not cid:
+            problems.append(f"row {k}, column {id_col!r}: empty id")
+            continue
+        if cid in seen:
+            problems.append(
+                f"row {k}, column {id_col!r}: duplicate id {cid!r} (first in row {seen[cid]})"
+            )
+            continue
+        seen[cid] = k
+        cap_raw = cell(row, "capacity")
+        capacity = 1
+        if cap_raw:
+            try:
+                value = float(cap_raw)
+            except ValueError:
+                value = math.nan
+            if not (math.isfinite(value) and value >= 0 and value.is_integer()):
+                problems.append(
+                    f"row {k}, column 'capacity': {cap_raw!r} is not a whole number >= 0"
+                )
+                continue
+            capacity = int(value)
+        lon = lat = math.nan
+        if has_home:
+            lon_raw, lat_raw = cell(row, "lon"), cell(row, "lat")
+            if bool(lon_raw) != bool(lat_raw):
+                missing = "lon" if not lon_raw else "lat"
+                problems.append(
+                    f"row {k}, column {missing!r}: empty while "
+                    f"{'lat' if missing == 'lon' else 'lon'!r} is given (give both or neither)"
+                )
+                continue
+            if lon_raw:
+                lon, lat = _float(lon_raw), _float(lat_raw)
+                bad = [
+                    (c, v)
+                    for c, v, x, lim in (("lon", lon_raw, lon, 180), ("lat", lat_raw, lat, 90))
+                    if not (math.isfinite(x) and -lim <= x <= lim)
+                ]
+                if bad:
+                    problems += [
+                        f"row {k}, column {c!r}: {v!r} is not a valid coordinate" for c, v in bad
+                    ]
+                    continue
+        out[CANVASSER_ID].append(cid)
+        out["name"].append(cell(row, "name"))
+        out["team"].append(cell(row, "team"))
+        out["lon"].append(lon)
+        out["lat"].append(lat)
+        out["capacity"].append(capacity)
+    if problems:
+        msg = f"canvassers file {p}: {len(problems)} problem(s)"
+        raise InputError(msg, problems, path=str(p))
+    if not out[CANVASSER_ID]:
+        msg = f"canvassers file {p} lists no canvasser"
+        raise InputError(msg, path=str(p))
+    frame = pd.DataFrame(
+        {
+            "name": pd.array(out["name"], dtype="string"),
+            "team": pd.array(out["team"], dtype="string"),
+            "lon": np.asarray(out["lon"], dtype=float),
+            "lat": np.asarray(out["lat"], dtype=float),
+            "capacity": np.asarray(out["capacity"], dtype=np.int64),
+        },
+        index=pd.Index(out[CANVASSER_ID], dtype="string", name=CANVASSER_ID),
+    )
+    return frame.sort_index()
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text.replace(",", "."))
+    except ValueError:
+        return math.nan
+
+
+def _normalise_canvassers(canvassers: pd.DataFrame) -> pd.DataFrame:
+    """Accept a frame indexed by id, or with a ``canvasser_id``/``id`` column; check it."""
+    c = canvassers
+    for col in (CANVASSER_ID, "id"):
+        if col in c.columns:
+            c = c.set_index(col)
+            break
+    ids = [str(i) for i in c.index]
+    if any(not i or i == "<NA>" for i in ids) or len(set(ids)) != len(ids):
+        msg = "canvassers: ids must be non-empty and unique"
+        raise InputError(msg)
+    n = len(c)
+    cap = c["capacity"] if "capacity" in c.columns else pd.Series(1, index=c.index)
+    cap = pd.to_numeric(cap, errors="coerce").fillna(1).to_numpy(float)
+    if (cap < 0).any() or not np.all(np.floor(cap) == cap):
+        msg = "canvassers: capacity must hold whole numbers >= 0"
+        raise InputError(msg)
+    lon = pd.to_numeric(c["lon"], errors="coerce") if "lon" in c.columns else np.full(n, np.nan)
+    lat = pd.to_numeric(c["lat"], errors="coerce") if "lat" in c.columns else np.full(n, np.nan)
+    out = pd.DataFrame(
+        {
+            "name": [_text(v) for v in c["name"]] if "name" in c.columns else [""] * n,
+            "team": [_text(v) for v in c["team"]] if "team" in c.columns else [""] * n,
+            "lon": np.asarray(lon, dtype=float),
+            "lat": np.asarray(lat, dtype=float),
+            "capacity": cap.astype(np.int64),
+        },
+        index=pd.Index(ids, dtype="string", name=CANVASSER_ID),
+    )
+    return out.sort_index()
+
+
+def _turf_starts(plan: TurfPlan, ids: list[str]) -> np.ndarray:
+    """Where each turf starts, in the plan CRS: the route's first point, else its centroid."""
+    xy = np.full((len(ids), 2), np.nan)
+    r = plan.routes
+    for k, tid in enumerate(ids):
+        g = r.geometry.get(tid) if len(r) else None
+        if g is not None and not shapely.is_empty(g):
+            xy[k] = shapely.get_coordinates(g)[0]
+            continue
+        shape = plan.turfs.geometry.loc[tid]
+        if shape is not None and not shapely.is_empty(shape):
+            c = shapely.centroid(shape)
+            xy[k] = (shapely.get_x(c), shapely.get_y(c))
+    return xy
+
+
+def assign_canvassers(plan: TurfPlan, canvassers: pd.DataFrame) -> pd.Series:
+    """Give each turf a canvasser: near their home, and balanced.
+
+    Each canvasser is expanded into ``capacity`` slots (at most one per turf). The cost of a slot
+    for a turf is the straight-line distance in metres from the canvasser's home to where the turf
+    starts (the route's first point, else the footprint's centroid); for a canvasser without a
+    home it is a constant, the same for every turf (the largest home distance), so those turfs
+    are filled by balance only. The ``k``-th slot (from 0) costs ``k`` times a penalty larger than
+    any sum of distances, so that everyone gets one turf before anyone gets two. The assignment
+    minimising the total cost is found with :func:`scipy.optimize.linear_sum_assignment`;
+    canvassers and turfs are sorted by id first, so the result is deterministic. Turfs beyond the
+    total capacity stay unassigned (logged).
+
+    Parameters
+    ----------
+    plan
+        A plan.
+    canvassers
+        From :func:`read_canvassers` (or a frame with ``canvasser_id``/``id`` as index or
+        column, optional ``lon``, ``lat`` (WGS 84) and ``capacity``). Not modified.
+
+    Returns
+    -------
+    pandas.Series
+        ``turf_id -> canvasser_id`` for every turf (sorted by turf id), ``<NA>`` when unassigned;
+        string dtype, named ``canvasser_id``.
+
+    Raises
+    ------
+    InputError
+        Empty or duplicate canvasser ids, bad capacity.
+    """
+    c = _normalise_canvassers(canvassers)
+    turf_ids = sorted(plan.turfs.index.astype(str))
+    result = pd.Series(
+        pd.array([pd.NA] * len(turf_ids), dtype="string"),
+        index=pd.Index(turf_ids, dtype="string", name=schema.TURF_ID),
+        name=CANVASSER_ID,
+    )
+    if not turf_ids:
+        return result
+    n_turfs = len(turf_ids)
+    starts = _turf_starts(plan, turf_ids)
+    home = np.isfinite(c["lon"].to_numpy()) & np.isfinite(c["lat"].to_numpy())
+    dist = np.zeros((len(c), n_turfs))
+    if home.any():
+        tr = Transformer.from_crs(CRS.from_epsg(4326), plan.crs, always_xy=True)
+        hx, hy = tr.transform(c["lon"].to_numpy()[home], c["lat"].to_numpy()[home])
+        d = np.hypot(hx[:, None] - starts[None, :, 0], hy[:, None] - starts[None, :, 1])
+        finite = np.isfinite(d)
+        fallback = float(d[finite].max()) if finite.any() else 0.0
+        dist[home] = np.where(finite, d, fallback)
+        dist[~home] = fallback
+    penalty = max(SLOT_PENALTY_M, (float(dist.max()) + 1.0) * (n_turfs + 1))
+    rows: list[int] = []
+    slot: list[int] = []
+    for i, cap in enumerate(c["capacity"].to_numpy()):
+        for k in range(min(int(cap), n_turfs)):
+            rows.append(i)
+            slot.append(k)
+    if not rows:
+        logger.warning("no canvasser has any capacity: all %d turfs stay unassigned", n_turfs)
+        return result
+    cost = dist[np.asarray(rows)] + penalty * np.asarray(slot, dtype=float)[:, None]
+    r_idx, t_idx = linear_sum_assignment(cost)
+    ids = c.index.to_numpy(dtype=object)
+    for r, t in zip(r_idx, t_idx, strict=True):
+        result.iloc[t] = str(ids[rows[r]])
+    left = result.index[result.isna()].tolist()
+    if left:
+        logger.warning(
+            "%d turf(s) stay unassigned: the canvassers' capacity (%d) is smaller than the "
+            "number of turfs (%d): %s",
+            len(left), len(rows), n_turfs, ", ".join(left),
+        )
+    return result
+
+
+def _check_assignment(
+    plan: TurfPlan, assignment: pd.Series, canvassers: pd.DataFrame | None
+) -> pd.Series:
+    """Return the assignment as ``turf_id -> canvasser_id`` strings; check its ids."""
+    a = pd.Series(
+        pd.array([_text(v) or pd.NA for v in assignment.to_numpy(dtype=object)],
+                 dtype="string"),
+        index=pd.Index([str(i) for i in assignment.index], dtype="string", name=schema.TURF_ID),
+        name=CANVASSER_ID,
+    )
+    unknown_turfs = sorted(set(a.index) - set(plan.turfs.index.astype(str)))
+    problems = [f"unknown turf id {t!r}" for t in unknown_turfs]
+    if canvassers is not None:
+        known = set(_normalise_canvassers(canvassers).index)
+        problems += [
+            f"turf {t!r}: unknown canvasser id {v!r}"
+            for t, v in a.dropna().items()
+            if v not in known
+        ]
+    if problems:
+        msg = "the assignment does not match the plan or the canvassers"
+        raise InputError(msg, problems)
+    return a
+
+
+# ---------------------------------------------------------------------------------------------
+# packets
+# ---------------------------------------------------------------------------------------------
+
+
+def safe_folder_name(name: str) -> str:
+    """Return a file-system-safe folder name for an id (no separators, no leading dot).
+
+    Parameters
+    ----------
+    name
+        An id, e.g. a canvasser id.
+
+    Returns
+    -------
+    str
+        Letters, digits, ``_``, ``.`` and ``-`` only; never empty, ``.`` or ``..``.
+    """
+    safe = _SAFE.sub("_", name)
+    if not safe or safe.startswith("."):
+        safe = "_" + safe
+    return safe
+
+
+def write_packets(
+    plan: TurfPlan,
+    out_dir: str | os.PathLike[str],
+    assignment: pd.Series,
+    canvassers: pd.DataFrame,
+    *,
+    lang: str = "fr",
+    extra_files: Callable[[str], Mapping[str, bytes]] | None = None,
+) -> list[Path]:
+    """Write one packet folder per canvasser, ``out_dir/packets/<canvasser_id>/``.
+
+    A packet holds only that canvasser's turfs: for each, the walk list
+    (:func:`knockin_geo.walklist.walk_list_html`, ``<turf>.html``) and the GPX file
+    (``<turf>.gpx``, as in the exports), plus a ``README.txt`` listing the turfs, doors and
+    minutes. Every canvasser gets a folder (its README says when no turf is assigned). The
+    ``packets`` folder is built in a temporary folder and swapped in whole.
+
+    Parameters
+    ----------
+    plan
+        A routed plan.
+    out_dir
+        Output folder (created if needed).
+    assignment
+        ``turf_id -> canvasser_id`` (:func:`assign_canvassers`); missing values are skipped.
+    canvassers
+        The canvassers (:func:`read_canvassers`); their ``name`` and ``team`` head the README.
+    lang
+        Language of the walk lists and README (``fr`` or ``en``).
+    extra_files
+        Hook for more per-turf files (e.g. volunteer maps): called with a turf id, returns
+        ``{file name: bytes}`` to add to the packet of that turf's canvasser. Names must be
+        plain file names that do not clash with the other files of the packet.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written (final paths), sorted.
+
+    Raises
+    ------
+    InputError
+        The assignment names unknown turfs or canvassers.
+    ValueError
+        Unknown language, two canvasser ids with the same folder name, or a bad extra file name.
+    """
+    if lang not in _README:
+        msg = f"unknown language {lang!r}: use one of {sorted(_README)}"
+        raise ValueError(msg)
+    c = _normalise_canvassers(canvassers)
+    a = _check_assignment(plan, assignment, c)
+    folders = {cid: safe_folder_name(cid) for cid in c.index}
+    if len(set(folders.values())) != len(folders):
+        msg = "two canvasser ids map to the same packet folder name; make the ids distinct"
+        raise ValueError(msg)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    doors = _assigned(_door_table(plan))
+    by_turf = dict(tuple(doors.groupby(schema.TURF_ID, sort=True)))
+    routes = _route_table(plan)
+    html_names = turf_file_names(plan.turfs.index.astype(str))
+    gpx_names = gpx_file_names(plan.turfs.index.astype(str))
+    tmp = Path(tempfile.mkdtemp(prefix=".knockin-packets-", dir=out))
+    try:
+        build = tmp / PACKETS_DIR
+        build.mkdir()
+        relative: list[str] = []
+        for cid in c.index:
+            folder = build / folders[cid]
+            folder.mkdir()
+            turfs = sorted(a.index[(a == cid).fillna(False).to_numpy(bool)].tolist())
+            files: dict[str, bytes] = {}
+            for tid in turfs:
+                d = by_turf.get(tid, doors.iloc[:0])
+                files[html_names[tid]] = walk_list_html(plan, tid, lang=lang).encode("utf-8")
+                files[gpx_names[tid]] = _gpx(plan, tid, d, routes)
+                if extra_files is not None:
+                    for name, data in extra_files(tid).items():
+                        if name != Path(name).name or name in files or name == "README.txt" \
+                                or name.startswith("."):
+                            msg = f"extra file name {name!r} for turf {tid!r} is not usable"
+                            raise ValueError(msg)
+                        files[name] = bytes(data)
+            files["README.txt"] = _readme(plan, cid, c.loc[cid], turfs, by_turf, html_names,
+                                          gpx_names, lang)
+            for name in sorted(files):
+                (folder / name).write_bytes(files[name])
+                relative.append(f"{folders[cid]}/{name}")
+        target = out / PACKETS_DIR
+        if target.exists():
+            os.replace(target, tmp / f"{PACKETS_DIR}.old")
+        os.replace(build, target)
+        logger.info("wrote %d packets into %s", len(c), target)
+        return [target / r for r in sorted(relative)]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _readme(
+    plan: TurfPlan,
+    cid: str,
+    who: pd.Series,
+    turfs: list[str],
+    by_turf: dict[str, pd.DataFrame],
+    html_names: dict[str, str],
+    gpx_names: dict[str, str],
+    lang: str,
+) -> bytes:
+    L = _README[lang]
+    name = _text(who.get("name"))
+    lines = [L["title"], "=" * len(L["title"]), ""]
+    lines.append(f"{L['for']}: {name} ({cid})" if name else f"{L['for']}: {cid}")
+    if _text(who.get("team")):
+        lines.append(f"{L['team']}: {_text(who.get('team'))}")
+    lines.append("")
+    if not turfs:
+        lines.append(L["none"])
+    else:
+        lines.append(f"{L['turfs']}:")
+        total_doors = total_hh = 0
+        total_min = 0.0
+        for tid in turfs:
+            t = plan.turfs.loc[tid]
+            d = by_turf.get(tid)
+            n = 0 if d is None else len(d)
+            hh = 0 if d is None else int(pd.to_numeric(d[schema.HOUSEHOLDS]).fillna(1).sum())
+            minutes = float(t.get("est_minutes", np.nan))
+            total_doors += n
+            total_hh += hh
+            total_min += minutes if math.isfinite(minutes) else 0.0
+            mtext = f"{minutes:.0f}" if math.isfinite(minutes) else "?"
+            lines.append(
+                f"  - {tid}: {n} {L['doors']}, {hh} {L['households']}, {mtext} {L['minutes']}"
+            )
+        lines.append(
+            f"  {L['total']}: {total_doors} {L['doors']}, {total_hh} {L['households']}, "
+            f"{total_min:.0f} {L['minutes']}"
+        )
+        lines += ["", f"{L['files']}:"]
+        for tid in turfs:
+            lines.append(f"  - {html_names[tid]}: {L['html']}")
+            lines.append(f"  - {gpx_names[tid]}: {L['gpx']}")
+    lines += ["", OSM_ATTRIBUTION, ""]
+    return "\n".join(lines).encode("utf-8")
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def _text(value: Any) -> str:
+    """Return a value as text: '' for missing, integers without a decimal point."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return ""
+    if isinstance(value, float | np.floating):
+        if not math.isfinite(value):
+            return ""
+        if float(value).is_integer():
+            return str(int(value))
+        return str(float(value))
+    if isinstance(value, np.integer):
+        return str(int(value))
+    return str(value)
