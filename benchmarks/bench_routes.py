@@ -100,12 +100,16 @@ def cut(inputs: tuple, doors_per_turf: float) -> tuple:
 def stops_of(ctx: _Context, turf) -> _Stops:
     """The turf's stops, exactly as ``_Context.route`` builds them (no fixed start)."""
     edge = turf["edge"].to_numpy(dtype=np.int64)
+    extra = {}
+    if hasattr(ctx, "name") and hasattr(ctx, "direction"):  # street names, block directions
+        extra = {"name": ctx.name[edge], "direction": ctx.direction[edge]}
     return _Stops(
         edge=edge,
         offset=turf["offset_m"].to_numpy(dtype=float),
         side=turf["side"].astype(str).to_numpy(dtype=object),
         busy=ctx.busy[edge],
         xy=np.column_stack([turf["snap_x"].to_numpy(float), turf["snap_y"].to_numpy(float)]),
+        **extra,
     )
 
 
@@ -224,7 +228,7 @@ def bench_turf(ctx: _Context, ctx10: _Context, turf, args) -> dict[str, Any]:
     stops = stops_of(ctx, turf)
     t0 = time.perf_counter()
     paths = ctx._local_paths(stops)
-    cost, _ = ctx._cost_matrix(stops, paths)
+    cost = ctx._cost_matrix(stops, paths)[0]
     t_matrix = time.perf_counter() - t0
     n = len(cost)
     res: dict[str, Any] = {"doors": n, "matrix_s": t_matrix, "methods": {}}

@@ -595,6 +595,9 @@ def _cut_area(
         labels = _repair_balance(
             g_adj, v_w[verts], v_xy[verts], verts < n, labels, target, params.tolerance
         )
+        labels = _recombine(
+            g_adj, v_w[verts], v_xy[verts], verts < n, labels, target, params, rng
+        )
         part[verts] = labels + next_part
         if g in merge_notes:
             for p in range(group_k[g]):
@@ -616,6 +619,8 @@ _CROSS_M = 1.0e5
 _JUMP_M = 1.0e7
 #: Street nodes a piece no street links is offered as attachment points.
 _JUMP_FANOUT = 8
+#: Most turfs re-cut together when one is still out of tolerance.
+_RECOMBINE_MAX = 4
 
 
 def _sym(a: np.ndarray, b: np.ndarray, length: np.ndarray, n: int) -> sparse.csr_array:
@@ -863,6 +868,83 @@ def _repair_balance(
             break
         if (np.abs(pw[parts] - target) / target <= tol + 1e-12).all():
             break
+    return lab
+
+
+def _recombine(
+    adj: sparse.csr_array,
+    w: np.ndarray,
+    xy: np.ndarray,
+    is_door: np.ndarray,
+    labels: np.ndarray,
+    target: float,
+    params: TurfParams,
+    rng: np.random.Generator,
+    *,
+    attempts: int = 12,
+) -> np.ndarray:
+    """Re-cut a turf still out of tolerance together with its neighbours (ReCom-style).
+
+    The turf and the turfs its doors touch are merged and cut again into as many turfs by the
+    spanning-tree bisection, with fresh random trees; the new cut is kept only if every one of
+    those turfs is then within tolerance.
+    """
+    tol = params.tolerance
+    doors = np.flatnonzero(is_door)
+    lab = labels.copy()
+    coo = adj.tocoo()
+    # turfs meet where their doors reach the same street nodes, possibly through door-free
+    # streets, barrier crossings or jumps: label the pieces of the node-only graph
+    nn = ~is_door[coo.row] & ~is_door[coo.col]
+    node_graph = sparse.coo_array(
+        (np.ones(int(nn.sum())), (coo.row[nn], coo.col[nn])), shape=adj.shape
+    ).tocsr()
+    _, node_piece = csgraph.connected_components(node_graph, directed=False)
+    dn = is_door[coo.row] & ~is_door[coo.col]
+    door_v, node_v = coo.row[dn], coo.col[dn]
+    dd = is_door[coo.row] & is_door[coo.col]
+    for _ in range(attempts):
+        pw = np.bincount(lab[doors], weights=w[doors], minlength=int(lab.max()) + 1)
+        dev = np.abs(pw / target - 1)
+        bad = np.flatnonzero((dev > tol + 1e-12) & (pw > 0))
+        if len(bad) == 0:
+            break
+        t = int(bad[np.argmax(dev[bad])])
+        pieces = np.unique(node_piece[node_v[lab[door_v] == t]])
+        touching = lab[door_v[np.isin(node_piece[node_v], pieces)]]
+        direct = lab[coo.col[dd][lab[coo.row[dd]] == t]]
+        group = np.union1d(np.unique(np.concatenate([touching, direct])), [t])
+        if len(group) < 2:
+            break
+        if len(group) > _RECOMBINE_MAX:
+            # the nearest neighbours only (by door centroid)
+            cx = np.bincount(lab[doors], weights=xy[doors, 0], minlength=len(pw))
+            cy = np.bincount(lab[doors], weights=xy[doors, 1], minlength=len(pw))
+            cnt = np.maximum(np.bincount(lab[doors], minlength=len(pw)), 1)
+            cx, cy = cx / cnt, cy / cnt
+            others = group[group != t]
+            dist = np.hypot(cx[others] - cx[t], cy[others] - cy[t])
+            others = others[np.lexsort((others, dist))][: _RECOMBINE_MAX - 1]
+            group = np.union1d(others, [t])
+        in_group = is_door & np.isin(lab, group)
+        verts = np.flatnonzero(in_group | ~is_door)
+        sub = adj[verts][:, verts]
+        # the connected piece holding the group's doors (street nodes elsewhere are dropped)
+        _, comp = csgraph.connected_components(sub, directed=False)
+        door_comps = np.unique(comp[in_group[verts]])
+        if len(door_comps) != 1:
+            break
+        keep = comp == door_comps[0]
+        verts = verts[keep]
+        sub = sub[keep][:, keep]
+        new = _tree_partition(
+            sub, w[verts], xy[verts], ~is_door[verts], len(group), target, params, rng
+        )
+        vd = is_door[verts]
+        new_w = np.bincount(new[vd], weights=w[verts][vd], minlength=len(group))
+        if not (np.abs(new_w / target - 1) <= tol + 1e-12).all():
+            break
+        lab[verts[vd]] = group[new[vd]]
     return lab
 
 

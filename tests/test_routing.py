@@ -354,9 +354,9 @@ def test_loop_in_a_cul_de_sac_comes_back() -> None:
     ("layout", "side"),
     [("ring", "both"), ("busy", "both"), ("quiet", "left")],
 )
-def test_loop_returns_to_start_cases_that_work(layout: str, side: str) -> None:
-    """``loop=True`` where the last door's snapped point happens to be the start's (first and
-    last doors facing each other): the line is closed and not shorter than the open route."""
+def test_loop_closed_on_other_layouts(layout: str, side: str) -> None:
+    """``loop=True`` round a block, along a busy street and along a quiet one: the line is
+    closed and not shorter than the open route."""
     if layout == "ring":
         net = ring_street()
         doors = concat_doors(
@@ -443,6 +443,7 @@ def test_one_door_route_is_a_valid_line() -> None:
     _, row = route_one_turf(net, doors_along(net, 0, 1, side="left"))
     assert shapely.is_valid(row.geometry)
     assert not shapely.set_precision(row.geometry, 0.001).is_empty
+    assert row["length_m"] == 0.0
 
 
 def test_doors_on_unconnected_street_pieces() -> None:
