@@ -107,8 +107,11 @@ def _read_inputs(args: argparse.Namespace, ui: _Console) -> tuple[Any, Any]:
 def _add_input_args(p: argparse.ArgumentParser, *, network_required: bool) -> None:
     p.add_argument("--precincts", help="precinct polygons (GeoJSON, GeoPackage, Shapefile...)")
     p.add_argument("--addresses", required=True, help="address points (CSV, BAN, OGR layer)")
-    p.add_argument("--network", required=network_required,
-                   help="street network: .osm.pbf, .osm, .osm.bz2 or .graphml")
+    net = p.add_mutually_exclusive_group(required=network_required)
+    net.add_argument("--network", help="street network: .osm.pbf, .osm, .osm.bz2 or .graphml")
+    net.add_argument("--download", action="store_true",
+                     help="download the walking network for the precincts' (or doors') extent "
+                          "from OpenStreetMap with osmnx (needs the internet)")
     p.add_argument("--precinct-id", help="precinct id column (detected when omitted)")
     p.add_argument("--address-id", help="address id column (detected when omitted)")
     p.add_argument("--addr-column", action="append", metavar="ROLE=COLUMN",
@@ -123,9 +126,20 @@ def _add_input_args(p: argparse.ArgumentParser, *, network_required: bool) -> No
     p.add_argument("--no-cache", action="store_true", help="rebuild the street network")
 
 
-def _load_network(args: argparse.Namespace, ui: _Console, path: str) -> Any:
+def _load_network(
+    args: argparse.Namespace, ui: _Console, path: str | None, extent: Any = None
+) -> Any:
     from knockin_geo import streets
 
+    if path is None:
+        import shapely
+
+        if extent is None or len(extent) == 0:
+            msg = "--download needs precincts or addresses to know which area to download"
+            raise InputError(msg)
+        area = shapely.box(*extent.to_crs(4326).total_bounds).buffer(0.005)
+        with ui.step("downloading the street network from OpenStreetMap"):
+            return streets.download_network(area)
     with ui.step(f"loading street network {path}"):
         return streets.load_network(path, cache=not args.no_cache)
 
@@ -177,8 +191,9 @@ def cmd_inspect(args: argparse.Namespace, ui: _Console) -> int:
             b.add_row(str(aid), str(row[schema.SOURCE_ROW]), str(row[schema.STATUS]),
                       str(row[schema.HOUSENUMBER]), str(row[schema.STREET]))
         ui.out.print(b)
-    if args.network:
-        net = _load_network(args, ui, args.network)
+    if args.network or getattr(args, "download", False):
+        net = _load_network(args, ui, args.network,
+                            extent=precincts if precincts is not None else addresses)
         summ = net.summary()
         n = Table(title="Street network", show_header=False)
         n.add_row("nodes / edges", f"{summ['nodes']:,} / {summ['edges']:,}")
@@ -238,6 +253,12 @@ def _add_cut_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--canvassers", metavar="CSV",
                    help="canvassers (canvasser_id, name, team, lon, lat, capacity): assign turfs "
                         "and write one packet per canvasser")
+    p.add_argument("--db", metavar="URL",
+                   help="also write the plan into PostGIS, e.g. postgresql://user@host/campaign "
+                        "(password from PGPASSWORD or ~/.pgpass, not on the command line)")
+    p.add_argument("--db-schema", default="public", help="database schema (public)")
+    p.add_argument("--db-prefix", default="knockin_", help="table name prefix (knockin_)")
+    p.add_argument("--plan-id", help="id of this plan in the database (derived when omitted)")
     p.add_argument("--universe",
                    help="precincts to cut: comma-separated ids, @FILE (one id per line), or "
                         "'covered' (those the street network covers entirely)")
@@ -301,13 +322,22 @@ def _run_cut(args: argparse.Namespace, ui: _Console, network_path: str) -> int:
     from knockin_geo import plan as kplan
 
     params = _turf_params(args)
+    if getattr(args, "db", None):
+        from knockin_geo import db
+
+        with ui.step(f"checking {db.mask_url(args.db)}"):
+            db.check_database(args.db)
     precincts, addresses = _read_inputs(args, ui)
-    net = _load_network(args, ui, network_path)
+    extent = precincts if precincts is not None else addresses
+    if precincts is not None and args.universe and args.universe != "covered":
+        chosen = set(_universe(args.universe, precincts, None) or [])
+        extent = precincts[precincts.index.astype(str).isin(chosen)]
+    net = _load_network(args, ui, network_path, extent=extent)
     universe = _universe(args.universe, precincts, net)
     inputs = {
         "precincts": Path(args.precincts).name if args.precincts else None,
         "addresses": Path(args.addresses).name,
-        "network": Path(network_path).name,
+        "network": Path(network_path).name if network_path else "osmnx download",
         "network_sha256": net.source_sha256,
     }
     route_params = _route_params(args, params, net)
@@ -322,6 +352,13 @@ def _run_cut(args: argparse.Namespace, ui: _Console, network_path: str) -> int:
         canvassers = read_canvassers(args.canvassers)
     with ui.step(f"writing {args.out}"):
         files = kplan.write_plan(p, args.out, lang=args.lang, canvassers=canvassers)
+    if getattr(args, "db", None):
+        from knockin_geo import db
+
+        with ui.step(f"writing {db.mask_url(args.db)}"):
+            counts = db.write_postgis(p, args.db, db_schema=args.db_schema,
+                                      prefix=args.db_prefix, plan_id=args.plan_id)
+        ui.out.print("database: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     summ = p.report["summary"]
     t = Table(title="Turfs", show_header=False)
     t.add_row("doors in", f"{summ['doors_in']:,}")
@@ -361,6 +398,7 @@ def cmd_cut(args: argparse.Namespace, ui: _Console) -> int:
     return _run_cut(args, ui, args.network)
 
 
+
 def cmd_demo(args: argparse.Namespace, ui: _Console) -> int:
     """Run the pipeline on the bundled central Nantes sample."""
     data = _data_dir(args.data)
@@ -374,7 +412,8 @@ def cmd_demo(args: argparse.Namespace, ui: _Console) -> int:
         doors_per_turf=args.doors_per_turf, minutes_per_turf=None, tolerance=0.10,
         seed=args.seed, cross_precincts=False, walk_speed_kmh=4.0, minutes_per_door=1.5,
         max_snap_m=100.0, universe="covered", out=args.out, loop=False, start=None,
-        crossing_m=30.0, no_route=False, lang=args.lang, canvassers=None,
+        crossing_m=30.0, no_route=False, lang=args.lang, canvassers=None, db=None,
+        db_schema="public", db_prefix="knockin_", plan_id=None, download=False,
     )
     ui.out.print(
         "[bold]knockin_geo demo[/bold]: central Nantes, the bureaux de vote the 2014 OSM extract "

@@ -549,6 +549,29 @@ def write_postgis(
     return counts
 
 
+def check_database(url: str) -> str:
+    """Connect once and check PostGIS, so a command can fail before any work is done.
+
+    Parameters
+    ----------
+    url
+        Database URL (see :func:`write_postgis`).
+
+    Returns
+    -------
+    str
+        The PostGIS version.
+
+    Raises
+    ------
+    InputError
+        Bad URL, unreachable server or no PostGIS (the message masks the password).
+    """
+    _require()
+    with _connect(url) as (_engine, conn, parsed):
+        return _check_postgis(conn, parsed)
+
+
 def list_plan_ids(url: str, *, db_schema: str = "public", prefix: str = "knockin_") -> list[str]:
     """Return the plan ids stored in ``{prefix}doors``, sorted.
 

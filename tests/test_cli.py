@@ -215,3 +215,23 @@ def test_unknown_universe_precinct_is_refused(
     )
     assert code == 2
     assert "9999" in capsys.readouterr().err
+
+
+def test_cut_into_postgis(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    url = os.environ.get("KNOCKIN_TEST_DB")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("KNOCKIN_TEST_DB is not set: .ci/run must start PostGIS")
+        pytest.skip("KNOCKIN_TEST_DB not set (eval \"$(bash .ci/start-postgis.sh)\")")
+    from knockin_geo.db import read_postgis_plan
+
+    code = main(["-q", "cut", "--precincts", str(PRECINCTS), "--addresses", str(COMMUNE),
+                 "--network", str(PBF), "--universe", "0101", "--out", str(tmp_path / "o"),
+                 "--db", url, "--db-prefix", "cli_test_", "--plan-id", "cli-test"])
+    assert code == 0
+    assert "database:" in capsys.readouterr().out
+    layers = read_postgis_plan(url, prefix="cli_test_", plan_id="cli-test")
+    gpkg = pyogrio.read_dataframe(tmp_path / "o" / "plan.gpkg", layer="turfs")
+    assert len(layers["turfs"]) == len(gpkg)

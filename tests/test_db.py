@@ -235,10 +235,12 @@ def test_existing_table_with_other_srid_is_refused(plan: TurfPlan, db_url: str, 
 def test_unknown_database_is_input_error(db_url: str) -> None:
     from sqlalchemy.engine import make_url
 
+    assert db.check_database(db_url).startswith("3.")
     url = make_url(db_url).set(database="no_such_db_knockin", password=SECRET)
-    with pytest.raises(InputError, match="no_such_db_knockin") as info:
-        db.read_postgis_plan(url.render_as_string(hide_password=False))
-    assert SECRET not in str(info.value)
+    for call in (db.check_database, db.read_postgis_plan, db.list_plan_ids):
+        with pytest.raises(InputError, match="no_such_db_knockin") as info:
+            call(url.render_as_string(hide_password=False))
+        assert SECRET not in str(info.value)
 
 
 # ---- no database needed ------------------------------------------------------------------------
