@@ -30,7 +30,14 @@ from pyproj import CRS
 
 from knockin_geo import schema
 from knockin_geo._errors import CRSError, InputError, MissingDependencyError
-from knockin_geo.plan import TurfPlan, doors_layer, report_json, routes_layer, turfs_layer
+from knockin_geo.plan import (
+    TurfPlan,
+    doors_layer,
+    precincts_layer,
+    report_json,
+    routes_layer,
+    turfs_layer,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection, Engine
@@ -204,30 +211,6 @@ def _check_names(db_schema: str, prefix: str) -> None:
 # --------------------------------------------------------------------------------------------
 # Layers and plan id
 # --------------------------------------------------------------------------------------------
-
-
-def precincts_layer(plan: TurfPlan) -> gpd.GeoDataFrame:
-    """Return the ``precincts`` layer, built exactly as :func:`~knockin_geo.plan.write_plan` does.
-
-    Parameters
-    ----------
-    plan
-        A plan.
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        ``precinct_id``, ``name`` (when the precincts have one) and the polygon; no rows when
-        the plan has no precincts.
-    """
-    pr = plan.precincts
-    if pr is None:
-        frame = pd.DataFrame({schema.PRECINCT_ID: pd.Series([], dtype="string")})
-        return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([], crs=plan.crs), crs=plan.crs)
-    frame = pd.DataFrame({schema.PRECINCT_ID: pr.index.astype(str)})
-    if schema.NAME in pr.columns:
-        frame[schema.NAME] = pr[schema.NAME].astype("string").to_numpy()
-    return gpd.GeoDataFrame(frame, geometry=pr.geometry.to_numpy(), crs=pr.crs)
 
 
 def plan_layers(plan: TurfPlan) -> dict[str, gpd.GeoDataFrame]:

@@ -274,6 +274,30 @@ def turfs_layer(plan: TurfPlan) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(frame, geometry=t.geometry.to_numpy(), crs=t.crs)
 
 
+def precincts_layer(plan: TurfPlan) -> gpd.GeoDataFrame:
+    """Return the ``precincts`` layer of the output contract.
+
+    Parameters
+    ----------
+    plan
+        A plan.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``precinct_id``, ``name`` (when the precincts have one) and the polygon; no rows when
+        the plan has no precincts.
+    """
+    pr = plan.precincts
+    if pr is None:
+        frame = pd.DataFrame({schema.PRECINCT_ID: pd.Series([], dtype="string")})
+        return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([], crs=plan.crs), crs=plan.crs)
+    frame = pd.DataFrame({schema.PRECINCT_ID: pr.index.astype(str)})
+    if schema.NAME in pr.columns:
+        frame[schema.NAME] = pr[schema.NAME].astype("string").to_numpy()
+    return gpd.GeoDataFrame(frame, geometry=pr.geometry.to_numpy(), crs=pr.crs)
+
+
 def routes_layer(plan: TurfPlan) -> gpd.GeoDataFrame:
     """Return the ``routes`` layer (``turf_id``, ``length_m``, line).
 
@@ -345,12 +369,7 @@ def write_plan(
             ("routes", routes_layer(plan)),
         ]
         if plan.precincts is not None:
-            pr = plan.precincts
-            frame = pd.DataFrame({schema.PRECINCT_ID: pr.index.astype(str)})
-            if schema.NAME in pr.columns:
-                frame[schema.NAME] = pr[schema.NAME].astype("string").to_numpy()
-            layers.append(("precincts", gpd.GeoDataFrame(frame, geometry=pr.geometry.to_numpy(),
-                                                         crs=pr.crs)))
+            layers.append(("precincts", precincts_layer(plan)))
         write_gpkg(gpkg, layers)
         (tmp / "report.json").write_text(report_json(plan.report), encoding="utf-8")
         if len(plan.routes):

@@ -22,7 +22,7 @@ import shapely
 
 from knockin_geo import db, io, streets
 from knockin_geo._errors import InputError, MissingDependencyError
-from knockin_geo.plan import TurfPlan, plan_turfs, write_plan
+from knockin_geo.plan import TurfPlan, plan_turfs, precincts_layer, write_plan
 from knockin_geo.turfs import TurfParams
 
 NANTES = Path(__file__).resolve().parents[1] / "data" / "nantes"
@@ -302,10 +302,10 @@ def test_default_plan_id_is_stable(plan: TurfPlan) -> None:
 
 
 def test_layers_match_write_plan(plan: TurfPlan, tmp_path: Path) -> None:
-    """db.precincts_layer mirrors the precincts layer write_plan builds inline."""
+    """The precincts layer read back from plan.gpkg is precincts_layer(plan)."""
     write_plan(plan, tmp_path, walk_lists=False, maps=False, exports=False)
     want = gpd.read_file(tmp_path / "plan.gpkg", layer="precincts")
-    got = db.precincts_layer(plan)
+    got = precincts_layer(plan)
     got = got.set_geometry(shapely.set_precision(got.geometry.to_numpy(), 0.001))
     _assert_same_layer(got, want, "precincts")
     assert isinstance(got, pd.DataFrame)
