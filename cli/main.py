@@ -253,6 +253,16 @@ def _add_cut_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--canvassers", metavar="CSV",
                    help="canvassers (canvasser_id, name, team, lon, lat, capacity): assign turfs "
                         "and write one packet per canvasser")
+    p.add_argument("--opt-outs", metavar="CSV",
+                   help="do-not-knock list (address_id, or housenumber + street): those doors "
+                        "stay out of every turf and volunteer file")
+    p.add_argument("--pseudonymize", action="store_true",
+                   help="volunteer files carry keyed pseudonyms (HMAC-SHA256) instead of address "
+                        "ids; secret from $KNOCKIN_GEO_SECRET or --secret-file")
+    p.add_argument("--secret-file", metavar="FILE", help="file holding the campaign secret")
+    p.add_argument("--lock-maps", action="store_true",
+                   help="encrypt every volunteer map with the access code in "
+                        "$KNOCKIN_GEO_MAP_CODE (opened in the browser with the code)")
     p.add_argument("--db", metavar="URL",
                    help="also write the plan into PostGIS, e.g. postgresql://user@host/campaign "
                         "(password from PGPASSWORD or ~/.pgpass, not on the command line)")
@@ -341,17 +351,34 @@ def _run_cut(args: argparse.Namespace, ui: _Console, network_path: str) -> int:
         "network_sha256": net.source_sha256,
     }
     route_params = _route_params(args, params, net)
+    opt_outs = secret = map_code = None
+    if getattr(args, "opt_outs", None):
+        from knockin_geo.privacy import read_opt_outs
+
+        opt_outs = read_opt_outs(args.opt_outs)
+    if getattr(args, "pseudonymize", False) or getattr(args, "secret_file", None):
+        from knockin_geo.privacy import load_secret
+
+        secret = load_secret(key_file=args.secret_file)
+    if getattr(args, "lock_maps", False):
+        map_code = os.environ.get("KNOCKIN_GEO_MAP_CODE", "")
+        if len(map_code) < 6:
+            msg = "--lock-maps needs an access code of 6+ characters in $KNOCKIN_GEO_MAP_CODE"
+            raise InputError(msg)
     with ui.step("snapping doors, cutting and routing turfs"):
         p = kplan.plan_turfs(addresses, net, precincts=precincts, params=params,
                              max_snap_m=args.max_snap_m, universe=universe, inputs=inputs,
-                             route=not args.no_route, route_params=route_params)
+                             route=not args.no_route, route_params=route_params,
+                             opt_outs=opt_outs)
     canvassers = None
     if getattr(args, "canvassers", None):
         from knockin_geo.export import read_canvassers
 
         canvassers = read_canvassers(args.canvassers)
     with ui.step(f"writing {args.out}"):
-        files = kplan.write_plan(p, args.out, lang=args.lang, canvassers=canvassers)
+        files = kplan.write_plan(p, args.out, lang=args.lang, canvassers=canvassers,
+                                 secret=secret, map_code=map_code,
+                                 audit_log=Path(args.out) / "audit.jsonl")
     if getattr(args, "db", None):
         from knockin_geo import db
 
@@ -414,6 +441,7 @@ def cmd_demo(args: argparse.Namespace, ui: _Console) -> int:
         max_snap_m=100.0, universe="covered", out=args.out, loop=False, start=None,
         crossing_m=30.0, no_route=False, lang=args.lang, canvassers=None, db=None,
         db_schema="public", db_prefix="knockin_", plan_id=None, download=False,
+        opt_outs=None, pseudonymize=False, secret_file=None, lock_maps=False,
     )
     ui.out.print(
         "[bold]knockin_geo demo[/bold]: central Nantes, the bureaux de vote the 2014 OSM extract "

@@ -178,6 +178,7 @@ def write_exports(
     *,
     canvassers: pd.DataFrame | None = None,
     assignment: pd.Series | None = None,
+    pseudonyms: Mapping[str, str] | None = None,
 ) -> list[Path]:
     """Write every export of a plan into ``out_dir/exports/``, atomically and reproducibly.
 
@@ -199,6 +200,11 @@ def write_exports(
     assignment
         A ready ``turf_id -> canvasser_id`` assignment to use instead of computing one (e.g.
         edited by hand); needs ``canvassers`` only for checking the ids.
+    pseudonyms
+        ``address_id -> pseudonymous id`` (:func:`knockin_geo.privacy.pseudonymize`). When
+        given, the volunteer-facing files (GPX, KML, ``app/turfs.json``) carry the pseudonym in
+        place of the address id, and ``assignments.csv`` (director-facing) gets a ``pseudo_id``
+        column: the mapping stays with the director.
 
     Returns
     -------
@@ -219,7 +225,7 @@ def write_exports(
     tmp = Path(tempfile.mkdtemp(prefix=".knockin-exports-", dir=out))
     try:
         build = tmp / EXPORTS_DIR
-        files = _build_exports(plan, build, assignment)
+        files = _build_exports(plan, build, assignment, pseudonyms)
         relative = sorted(p.relative_to(build).as_posix() for p in files)
         (build / "manifest.json").write_bytes(_manifest(build, relative))
         relative = sorted([*relative, "manifest.json"])
@@ -233,11 +239,23 @@ def write_exports(
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _build_exports(plan: TurfPlan, build: Path, assignment: pd.Series | None) -> list[Path]:
+def _build_exports(
+    plan: TurfPlan,
+    build: Path,
+    assignment: pd.Series | None,
+    pseudonyms: Mapping[str, str] | None = None,
+) -> list[Path]:
     """Write every export file (but the manifest) into ``build``; return their paths."""
     build.mkdir(parents=True)
     doors = _door_table(plan)
     assigned = _assigned(doors)
+    volunteer = assigned
+    if pseudonyms is not None:
+        pseudo = assigned[schema.ADDRESS_ID].map(pseudonyms)
+        if pseudo.isna().any():
+            msg = "some assigned doors have no pseudonymous id"
+            raise InputError(msg)
+        volunteer = assigned.assign(**{schema.ADDRESS_ID: pseudo.to_numpy(dtype=object)})
     routes = _route_table(plan)
     if not len(plan.routes) and len(plan.turfs):
         logger.warning("the plan is not routed: exports carry no walk order and no route lines")
@@ -249,15 +267,15 @@ def _build_exports(plan: TurfPlan, build: Path, assignment: pd.Series | None) ->
         path.write_bytes(data)
         written.append(path)
 
-    put("assignments.csv", _assignments_csv(assignment, assigned))
+    put("assignments.csv", _assignments_csv(assignment, assigned, pseudonyms))
     put("unassigned.csv", _unassigned_csv(doors))
     put("doors.geojson", _feature_collection(_door_features(assigned)))
     put("turfs.geojson", _feature_collection(_turf_features(plan)))
     put("routes.geojson", _feature_collection(_route_features(plan, routes)))
     names = gpx_file_names(plan.turfs.index.astype(str))
-    by_turf = dict(tuple(assigned.groupby(schema.TURF_ID, sort=True)))
+    by_turf = dict(tuple(volunteer.groupby(schema.TURF_ID, sort=True)))
     for tid in sorted(names):
-        put(f"gpx/{names[tid]}", _gpx(plan, tid, by_turf.get(tid, assigned.iloc[:0]), routes))
+        put(f"gpx/{names[tid]}", _gpx(plan, tid, by_turf.get(tid, volunteer.iloc[:0]), routes))
     put("turfs.kml", _kml(plan, by_turf, routes))
     put("app/turfs.json", _app_json(plan, by_turf, routes, assignment))
     return written
@@ -401,12 +419,16 @@ def _coord_text(x: float) -> str:
     return "" if not math.isfinite(x) else f"{x:.{COORD_DECIMALS}f}"
 
 
-def _assignments_csv(assignment: pd.Series | None, a: pd.DataFrame) -> bytes:
+def _assignments_csv(
+    assignment: pd.Series | None, a: pd.DataFrame, pseudonyms: Mapping[str, str] | None = None
+) -> bytes:
     header = list(ASSIGNMENT_COLUMNS)
     who: Mapping[str, Any] = {}
     if assignment is not None:
         header.append(CANVASSER_ID)
         who = assignment.to_dict()
+    if pseudonyms is not None:
+        header.append("pseudo_id")
     rows = []
     for r in a.itertuples(index=False):
         row = [
@@ -422,6 +444,8 @@ def _assignments_csv(assignment: pd.Series | None, a: pd.DataFrame) -> bytes:
         ]
         if assignment is not None:
             row.append(_text(who.get(r.turf_id)))
+        if pseudonyms is not None:
+            row.append(pseudonyms[r.address_id])
         rows.append(row)
     return _csv_bytes(header, rows)
 

@@ -606,7 +606,45 @@ def _script_json(obj: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def write_maps(plan: TurfPlan, out_dir: str | Path, *, lang: str = "fr") -> list[Path]:
+def volunteer_page(
+    plan: TurfPlan, turf_id: str, *, lang: str = "fr", map_code: str | None = None
+) -> str:
+    """Return a turf's phone map, locked with ``map_code`` when one is given.
+
+    Parameters
+    ----------
+    plan
+        A routed plan.
+    turf_id
+        The turf.
+    lang
+        ``fr`` or ``en``.
+    map_code
+        Access code; the page is then encrypted (:func:`knockin_geo.privacy.lock_html`). The salt
+        and nonce are derived from the page and the code, so the same plan gives the same bytes
+        while two different pages never share a nonce.
+
+    Returns
+    -------
+    str
+        The HTML page.
+    """
+    html_page = volunteer_map_html(plan, turf_id, lang=lang)
+    if map_code is None:
+        return html_page
+    import hashlib
+
+    from knockin_geo.privacy import lock_html
+
+    body = html_page.encode("utf-8")
+    salt = hashlib.sha256(b"knockin-salt|" + turf_id.encode("utf-8") + b"|" + body).digest()[:16]
+    iv = hashlib.sha256(b"knockin-iv|" + map_code.encode("utf-8") + b"|" + body).digest()[:12]
+    return lock_html(html_page, map_code, lang=lang, salt=salt, iv=iv)
+
+
+def write_maps(
+    plan: TurfPlan, out_dir: str | Path, *, lang: str = "fr", map_code: str | None = None
+) -> list[Path]:
     """Write ``map.html`` (director) and ``maps/<turf_id>.html`` (volunteers) into ``out_dir``.
 
     Parameters
@@ -617,6 +655,8 @@ def write_maps(plan: TurfPlan, out_dir: str | Path, *, lang: str = "fr") -> list
         Output folder.
     lang
         Language of the volunteer maps.
+    map_code
+        Lock every volunteer map with this access code (see :func:`volunteer_page`).
 
     Returns
     -------
@@ -630,6 +670,9 @@ def write_maps(plan: TurfPlan, out_dir: str | Path, *, lang: str = "fr") -> list
     names = turf_file_names(plan.turfs.index.astype(str))
     for tid in sorted(names):
         written.append(
-            write_text_atomic(out / "maps" / names[tid], volunteer_map_html(plan, tid, lang=lang))
+            write_text_atomic(
+                out / "maps" / names[tid],
+                volunteer_page(plan, tid, lang=lang, map_code=map_code),
+            )
         )
     return written

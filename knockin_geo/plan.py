@@ -106,6 +106,7 @@ def plan_turfs(
     inputs: dict[str, Any] | None = None,
     route: bool = True,
     route_params: RouteParams | None = None,
+    opt_outs: pd.DataFrame | None = None,
 ) -> TurfPlan:
     """Snap doors to the streets and cut them into turfs, in memory.
 
@@ -133,6 +134,9 @@ def plan_turfs(
     route_params
         Route parameters; by default the turf parameters' walking speed and minutes per door,
         and open routes starting at the end nearest the centre of all the plan's doors.
+    opt_outs
+        A do-not-knock list (:func:`knockin_geo.privacy.read_opt_outs`): those doors get status
+        ``opted_out``, stay out of every turf and every volunteer file, and are counted.
 
     Returns
     -------
@@ -162,6 +166,11 @@ def plan_turfs(
             chosen
         )
         doors.loc[out_of, schema.STATUS] = "not_in_universe"
+    n_opted_out = 0
+    if opt_outs is not None:
+        from knockin_geo.privacy import apply_opt_outs
+
+        doors, n_opted_out = apply_opt_outs(doors, opt_outs)
     lines = barrier_lines(
         network,
         highways=params.barrier_highways,
@@ -177,6 +186,7 @@ def plan_turfs(
         "params": {**dataclasses.asdict(params), "max_snap_m": max_snap_m},
         "inputs": inputs or {},
         "universe": sorted(str(u) for u in universe) if universe is not None else None,
+        "opted_out": n_opted_out,
     }
     out_doors = cut.doors.copy()
     out_doors[schema.SEQ] = pd.array([pd.NA] * len(out_doors), dtype="Int64")
@@ -327,6 +337,9 @@ def write_plan(
     exports: bool = True,
     lang: str = "fr",
     canvassers: pd.DataFrame | None = None,
+    secret: bytes | None = None,
+    map_code: str | None = None,
+    audit_log: str | os.PathLike[str] | None = None,
 ) -> list[Path]:
     """Write ``plan.gpkg``, ``report.json`` and ``walklists/`` into ``out_dir``, atomically.
 
@@ -351,7 +364,17 @@ def write_plan(
         Language of the walk lists and volunteer maps (``fr`` or ``en``).
     canvassers
         Canvassers (:func:`knockin_geo.export.read_canvassers`) to assign turfs to; their
-        packets are written under ``exports/``.
+        packets are written under ``packets/``.
+    secret
+        Campaign secret (:func:`knockin_geo.privacy.load_secret`): volunteer-facing exports then
+        carry keyed pseudonyms instead of address ids; ``exports/assignments.csv`` keeps the
+        mapping for the director.
+    map_code
+        Access code that locks every volunteer map (AES-GCM, opened in the browser with the
+        code; :func:`knockin_geo.privacy.lock_html`).
+    audit_log
+        Append a record of this export (files with sha256, turfs, recipients, user, time) to
+        this JSON-lines file.
 
     Returns
     -------
@@ -380,7 +403,7 @@ def write_plan(
             if maps:
                 from knockin_geo.maps import write_maps
 
-                write_maps(plan, tmp, lang=lang)
+                write_maps(plan, tmp, lang=lang, map_code=map_code)
         elif maps and len(plan.turfs):
             from knockin_geo.maps import director_map, save_map
 
@@ -391,18 +414,52 @@ def write_plan(
             assignment = None
             if canvassers is not None:
                 assignment = assign_canvassers(plan, canvassers)
-            write_exports(plan, tmp, canvassers=canvassers, assignment=assignment)
+            pseudonyms = None
+            if secret is not None:
+                from knockin_geo.privacy import pseudonymize
+
+                ids = plan.doors.index.astype(str)
+                pseudonyms = dict(zip(ids, pseudonymize(ids, secret), strict=True))
+            write_exports(plan, tmp, canvassers=canvassers, assignment=assignment,
+                          pseudonyms=pseudonyms)
             if assignment is not None:
-                from knockin_geo.maps import volunteer_map_html
+                from knockin_geo.maps import volunteer_page
 
                 def map_file(tid: str) -> dict[str, bytes]:
-                    page = volunteer_map_html(plan, tid, lang=lang)
+                    page = volunteer_page(plan, tid, lang=lang, map_code=map_code)
                     return {f"{tid}-map.html": page.encode("utf-8")}
 
                 write_packets(plan, tmp, assignment, canvassers, lang=lang, extra_files=map_file)
-        return _move_into_place(tmp, out)
+        written = _move_into_place(tmp, out)
+        if audit_log is not None:
+            _audit(plan, out, written, audit_log, canvassers)
+        return written
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _audit(
+    plan: TurfPlan,
+    out: Path,
+    written: list[Path],
+    log: str | os.PathLike[str],
+    canvassers: pd.DataFrame | None,
+) -> None:
+    """One audit record for the whole export, and one per canvasser packet."""
+    from knockin_geo.privacy import append_audit
+
+    turfs = plan.turfs.index.astype(str).tolist()
+    append_audit(log, action="export", files=[p for p in written
+                                              if "packets" not in p.relative_to(out).parts],
+                 turfs=turfs, extra={"out_dir": str(out)})
+    if canvassers is None:
+        return
+    packets = out / "packets"
+    for folder in sorted(p for p in packets.iterdir() if p.is_dir()) if packets.is_dir() else []:
+        files = sorted(folder.iterdir())
+        mine = sorted({f.name.split(".")[0].removesuffix("-map") for f in files
+                       if f.suffix in (".html", ".gpx")})
+        append_audit(log, action="packet", files=files, turfs=mine, recipient=folder.name)
 
 
 def _move_into_place(tmp: Path, out: Path) -> list[Path]:

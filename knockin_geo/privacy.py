@@ -1,0 +1,426 @@
+"""Privacy by default: pseudonymous ids, opt-outs, personal-column detection, audit log, locks.
+
+The Knockin lesson: the files handed to volunteers are where personal data leaks. knockin_geo's
+volunteer-facing outputs (phone maps, walk lists, GPX, KML, the canvasser-app JSON, packets)
+carry only the fields in :data:`knockin_geo.schema.VOLUNTEER_ALLOWED_FIELDS`; this module adds:
+
+* :func:`pseudonymize`: a keyed hash (HMAC-SHA256) of ``address_id`` with a campaign secret, so a
+  volunteer file never holds the contact database's ids; the director's files keep the mapping;
+* :func:`read_opt_outs` / :func:`apply_opt_outs`: a do-not-knock list by address id or by
+  address; those doors get status ``opted_out`` and never reach a turf or a volunteer file;
+* :func:`personal_columns`: columns that look personal by name or by content;
+* :func:`append_audit`: one JSON line per export (who, which turfs, which files with sha256,
+  when);
+* :func:`lock_html`: a volunteer page encrypted with a passphrase (PBKDF2-SHA256 + AES-256-GCM),
+  opened in the browser with WebCrypto, so a forwarded file shows nothing without the code.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import getpass
+import hashlib
+import hmac
+import json
+import logging
+import os
+import re
+import secrets
+import unicodedata
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from knockin_geo import schema
+from knockin_geo._errors import InputError
+
+logger = logging.getLogger(__name__)
+
+#: Environment variable holding the campaign secret for pseudonymous ids.
+SECRET_ENV = "KNOCKIN_GEO_SECRET"
+#: Length of a pseudonymous id (hex characters of the HMAC).
+PSEUDO_ID_LENGTH = 16
+#: PBKDF2 iterations for locked pages (OWASP 2023 recommendation for PBKDF2-HMAC-SHA256).
+PBKDF2_ITERATIONS = 600_000
+
+_PERSONAL_NAME = re.compile(
+    r"(^|_)(first_?name|last_?name|given_?name|family_?name|surname|name|nom|prenom|"
+    r"nom_?naissance|full_?name|contact|phone|telephone|tel|mobile|portable|cell|e_?mail|"
+    r"courriel|mail|birth|date_?of_?birth|dob|naissance|age|sex|gender|genre|party|parti|"
+    r"affiliation|vanid|voter_?id|score|support|religion|ethni)",
+    re.IGNORECASE,
+)
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+_PHONE = re.compile(r"^\+?[\d\s().-]{8,}$")
+_DATE = re.compile(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}$")
+
+
+def load_secret(*, env: str = SECRET_ENV, key_file: str | os.PathLike[str] | None = None) -> bytes:
+    """Return the campaign secret used for pseudonymous ids.
+
+    Parameters
+    ----------
+    env
+        Environment variable to read first.
+    key_file
+        A file holding the secret (its bytes, stripped), used when the variable is unset.
+
+    Returns
+    -------
+    bytes
+        The secret (at least 16 bytes).
+
+    Raises
+    ------
+    InputError
+        No secret, or one too short to be safe.
+    """
+    value: bytes | None = None
+    if os.environ.get(env):
+        value = os.environ[env].encode("utf-8")
+    elif key_file is not None:
+        path = Path(key_file)
+        if not path.is_file():
+            msg = f"secret key file not found: {path}"
+            raise InputError(msg, path=str(path))
+        value = path.read_bytes().strip()
+    if not value:
+        msg = (
+            f"no campaign secret: set {env} or give a key file (create one with "
+            "`python -c \"import secrets; print(secrets.token_hex(32))\" > campaign.key`)"
+        )
+        raise InputError(msg)
+    if len(value) < 16:
+        msg = f"the campaign secret is too short ({len(value)} bytes): use at least 16"
+        raise InputError(msg)
+    return value
+
+
+def new_secret() -> str:
+    """Return a fresh random campaign secret (64 hex characters)."""
+    return secrets.token_hex(32)
+
+
+def pseudonymize(
+    ids: Iterable[Any], secret: bytes, *, length: int = PSEUDO_ID_LENGTH
+) -> np.ndarray:
+    """Return keyed pseudonyms of ids: ``HMAC-SHA256(secret, id)``, hex, truncated.
+
+    The same id and secret always give the same pseudonym; another secret gives unrelated ones;
+    without the secret the ids cannot be recovered or checked against a guess.
+
+    Parameters
+    ----------
+    ids
+        The ids (converted to ``str``).
+    secret
+        The campaign secret (:func:`load_secret`).
+    length
+        Hex characters kept (16 = 64 bits; collisions are checked).
+
+    Returns
+    -------
+    numpy.ndarray
+        Pseudonymous ids (object dtype), in the input order.
+    """
+    if not secret:
+        msg = "an empty secret gives no protection"
+        raise InputError(msg)
+    out = np.array(
+        [
+            hmac.new(secret, str(i).encode("utf-8"), hashlib.sha256).hexdigest()[:length]
+            for i in ids
+        ],
+        dtype=object,
+    )
+    if len(set(out.tolist())) != len(out) and len(set(map(str, ids))) == len(out):
+        msg = "pseudonym collision: use a longer length"
+        raise InputError(msg)
+    return out
+
+
+def _normalize_address(number: pd.Series, street: pd.Series) -> pd.Series:
+    def norm(s: pd.Series) -> pd.Series:
+        s = s.fillna("").astype(str).map(
+            lambda x: unicodedata.normalize("NFKD", x).encode("ascii", "ignore").decode("ascii")
+        )
+        return s.str.lower().str.replace(r"[^a-z0-9]+", " ", regex=True).str.strip()
+
+    return norm(number) + "|" + norm(street)
+
+
+def read_opt_outs(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a do-not-knock list.
+
+    Parameters
+    ----------
+    path
+        CSV with an ``address_id`` column, or ``housenumber`` and ``street`` columns (case and
+        accents ignored), or both. Other columns (a reason, a date) are ignored and never copied.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``address_id`` and ``address_key`` (normalised "number|street"), strings.
+    """
+    p = Path(path)
+    if not p.is_file():
+        msg = f"opt-out file not found: {p}"
+        raise InputError(msg, path=str(p))
+    try:
+        frame = pd.read_csv(p, dtype=str, keep_default_na=False, sep=None, engine="python")
+    except Exception as exc:
+        msg = f"cannot read the opt-out file {p}: {exc}"
+        raise InputError(msg, path=str(p)) from exc
+    cols = {c.lower().strip(): c for c in frame.columns}
+    has_id = "address_id" in cols
+    has_addr = "housenumber" in cols and "street" in cols
+    if not (has_id or has_addr):
+        msg = (
+            f"the opt-out file {p} needs an address_id column, or housenumber and street "
+            f"columns; it has {list(frame.columns)}"
+        )
+        raise InputError(msg, path=str(p))
+    out = pd.DataFrame(index=frame.index)
+    out["address_id"] = frame[cols["address_id"]].str.strip() if has_id else ""
+    out["address_key"] = (
+        _normalize_address(frame[cols["housenumber"]], frame[cols["street"]]) if has_addr else ""
+    )
+    return out
+
+
+def apply_opt_outs(doors: pd.DataFrame, opt_outs: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Mark opted-out doors: status ``opted_out`` (they never reach a turf).
+
+    Parameters
+    ----------
+    doors
+        Doors indexed by ``address_id`` with ``housenumber``, ``street`` and ``status``.
+    opt_outs
+        From :func:`read_opt_outs`.
+
+    Returns
+    -------
+    tuple
+        A copy of ``doors`` with the statuses updated, and how many doors were opted out.
+    """
+    out = doors.copy()
+    ids = set(opt_outs["address_id"].astype(str)) - {""}
+    keys = set(opt_outs["address_key"].astype(str)) - {"", "|"}
+    hit = out.index.astype(str).isin(ids)
+    if keys:
+        key = _normalize_address(out[schema.HOUSENUMBER], out[schema.STREET])
+        hit |= key.isin(keys).to_numpy()
+    status = out[schema.STATUS].to_numpy(dtype=object).copy()
+    status[hit] = "opted_out"
+    out[schema.STATUS] = status
+    n = int(hit.sum())
+    matched_ids = len(ids & set(out.index.astype(str)))
+    if len(ids) > matched_ids:
+        logger.warning("%d opt-out ids match no address", len(ids) - matched_ids)
+    logger.info("%d doors opted out", n)
+    return out, n
+
+
+def personal_columns(frame: pd.DataFrame, *, sample: int = 200) -> dict[str, str]:
+    """Return the columns that look personal, by name or by content, with the reason.
+
+    Parameters
+    ----------
+    frame
+        Any table (a voter or contact file).
+    sample
+        Values per column inspected.
+
+    Returns
+    -------
+    dict
+        ``column -> reason`` (``name`` or ``content: e-mails/phone numbers/dates``).
+    """
+    out: dict[str, str] = {}
+    for col in frame.columns:
+        name = str(col)
+        if name in (schema.ADDRESS_ID, schema.HOUSENUMBER, schema.STREET, schema.UNIT,
+                    schema.HOUSEHOLDS, schema.PRECINCT_ID, schema.TURF_ID, "geometry"):
+            continue
+        if _PERSONAL_NAME.search(name.replace("-", "_").replace(" ", "_")):
+            out[name] = "name"
+            continue
+        values = frame[col].dropna().astype(str).str.strip()
+        values = values[values != ""].head(sample)
+        if len(values) == 0:
+            continue
+        for pattern, what in ((_EMAIL, "e-mails"), (_PHONE, "phone numbers"), (_DATE, "dates")):
+            if values.str.match(pattern).mean() > 0.5:
+                out[name] = f"content: {what}"
+                break
+    return out
+
+
+def append_audit(
+    log_path: str | os.PathLike[str],
+    *,
+    action: str,
+    files: Iterable[str | os.PathLike[str]],
+    turfs: Iterable[str] = (),
+    recipient: str | None = None,
+    user: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Append one record to the audit log (JSON lines): who exported what, to whom, when.
+
+    Parameters
+    ----------
+    log_path
+        The log file (created if missing; only ever appended to).
+    action
+        What happened (``export``, ``packet``...).
+    files
+        Files handed out: their paths, sizes and sha256 are recorded.
+    turfs
+        Turf ids concerned.
+    recipient
+        Canvasser id the files are for, if any.
+    user
+        Who ran the export (default: the operating-system user).
+    extra
+        More fields to record.
+
+    Returns
+    -------
+    dict
+        The record written.
+    """
+    recs = []
+    for f in files:
+        p = Path(f)
+        if p.is_file():
+            recs.append({"path": str(p), "bytes": p.stat().st_size,
+                         "sha256": hashlib.sha256(p.read_bytes()).hexdigest()})
+    record = {
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "user": user or _user(),
+        "action": action,
+        "recipient": recipient,
+        "turfs": sorted(str(t) for t in turfs),
+        "files": recs,
+        **dict(extra or {}),
+    }
+    path = Path(log_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+    return record
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # pragma: no cover - no user database (containers)
+        return "unknown"
+
+
+_LOCKED = """<!DOCTYPE html>
+<html lang="{lang}">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex"><title>{title}</title>
+<style>
+body{{font-family:system-ui,sans-serif;margin:0;display:flex;min-height:100vh;
+align-items:center;justify-content:center;background:#1f3b63}}
+form{{background:#fff;padding:24px;border-radius:8px;width:min(90vw,360px)}}
+input,button{{font-size:18px;width:100%;min-height:48px;box-sizing:border-box;margin-top:10px}}
+button{{background:#1f3b63;color:#fff;border:0;border-radius:6px}}
+#err{{color:#b00020;min-height:1.4em}}
+</style></head>
+<body>
+<form id="f"><b>{prompt}</b>
+<input id="code" type="password" autocomplete="off" autofocus aria-label="{prompt}">
+<button type="submit">{open}</button><div id="err" role="alert"></div></form>
+<script>
+var LOCK = {payload};
+function b64(s) {{ return Uint8Array.from(atob(s), function (c) {{ return c.charCodeAt(0); }}); }}
+document.getElementById("f").addEventListener("submit", async function (ev) {{
+  ev.preventDefault();
+  var err = document.getElementById("err");
+  err.textContent = "";
+  try {{
+    var pass = new TextEncoder().encode(document.getElementById("code").value);
+    var base = await crypto.subtle.importKey("raw", pass, "PBKDF2", false, ["deriveKey"]);
+    var key = await crypto.subtle.deriveKey(
+      {{name: "PBKDF2", salt: b64(LOCK.salt), iterations: LOCK.iterations, hash: "SHA-256"}},
+      base, {{name: "AES-GCM", length: 256}}, false, ["decrypt"]);
+    var plain = await crypto.subtle.decrypt({{name: "AES-GCM", iv: b64(LOCK.iv)}}, key,
+                                            b64(LOCK.data));
+    var html = new TextDecoder().decode(plain);
+    document.open(); document.write(html); document.close();
+  }} catch (e) {{ err.textContent = "{wrong}"; }}
+}});
+</script></body></html>
+"""
+
+_LOCK_LABELS = {
+    "fr": {"prompt": "Code d'accès", "open": "Ouvrir", "wrong": "Code incorrect",
+           "title": "Carte protégée"},
+    "en": {"prompt": "Access code", "open": "Open", "wrong": "Wrong code",
+           "title": "Protected map"},
+}
+
+
+def lock_html(
+    html: str,
+    passphrase: str,
+    *,
+    lang: str = "fr",
+    iterations: int = PBKDF2_ITERATIONS,
+    salt: bytes | None = None,
+    iv: bytes | None = None,
+) -> str:
+    """Encrypt an HTML page so that it opens only with a passphrase.
+
+    The page is encrypted with AES-256-GCM under a key derived from the passphrase with
+    PBKDF2-HMAC-SHA256 (``iterations``, random 16-byte salt); the result is a small page that asks
+    for the code and decrypts in the browser with WebCrypto. Nothing of the original page is
+    readable without the code. Give ``salt`` and ``iv`` only for reproducible tests.
+
+    Parameters
+    ----------
+    html
+        The page to protect.
+    passphrase
+        The access code given to the volunteer (at least 6 characters).
+    lang
+        ``fr`` or ``en`` for the prompt.
+    iterations
+        PBKDF2 iterations.
+    salt, iv
+        Fixed salt (16 bytes) and nonce (12 bytes); random by default.
+
+    Returns
+    -------
+    str
+        The locked page.
+    """
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
+
+    if len(passphrase) < 6:
+        msg = "the access code must have at least 6 characters"
+        raise InputError(msg)
+    salt = salt if salt is not None else secrets.token_bytes(16)
+    iv = iv if iv is not None else secrets.token_bytes(12)
+    kdf = PBKDF2HMAC(algorithm=hashes.SHA256(), length=32, salt=salt, iterations=iterations)
+    key = kdf.derive(passphrase.encode("utf-8"))
+    data = AESGCM(key).encrypt(iv, html.encode("utf-8"), None)
+    payload = {
+        "salt": base64.b64encode(salt).decode("ascii"),
+        "iv": base64.b64encode(iv).decode("ascii"),
+        "iterations": iterations,
+        "data": base64.b64encode(data).decode("ascii"),
+    }
+    labels = _LOCK_LABELS.get(lang, _LOCK_LABELS["en"])
+    return _LOCKED.format(lang=lang, payload=json.dumps(payload), **labels)
