@@ -427,27 +427,134 @@ def cmd_cut(args: argparse.Namespace, ui: _Console) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, ui: _Console) -> int:
-    """Run the pipeline on the bundled central Nantes sample."""
+    """Run the pipeline on the bundled central Nantes sample.
+
+    Results -> priority precincts -> turfs: the 2014 first-round results score every bureau
+    (mobilisation potential for the list that won, abstainers x its share); among the bureaux the
+    OSM extract covers entirely, the 10 best are cut into turfs, routed and exported.
+    """
+    from knockin_geo import io, streets, target
+
     data = _data_dir(args.data)
     nantes = data / "nantes"
+    out = Path(args.out)
+    precincts_path = nantes / "precincts" / "bureaux_vote_nantes_2014.geojson"
+    with ui.step("scoring the bureaux from the 2014 results"):
+        precincts = io.read_precincts(precincts_path)
+        net = streets.load_network(nantes / "osm" / "nantes_centre_2014-09.osm.pbf",
+                                   cache=not args.no_cache)
+        from knockin_geo.plan import covered_precincts
+
+        targ = argparse.Namespace(
+            results=str(nantes / "results" / "municipales2014_t1_par_bureau.csv"),
+            layout="auto", commune=None, score="mobilisation", support="rolland",
+            choices=None, formula=None, by_voters=False, top=args.top, threshold=None,
+            ids=None, among=covered_precincts(precincts, net),
+        )
+        scored, report, universe = _targeting(targ, _Console(quiet=True), precincts)
+        target.write_targeting(scored, out / "targeting", universe=universe, join_report=report)
+    _print_targeting(ui, scored, report, universe)
     demo = argparse.Namespace(
-        precincts=str(nantes / "precincts" / "bureaux_vote_nantes_2014.geojson"),
+        precincts=str(out / "targeting" / "precincts_scored.gpkg"),
         addresses=str(nantes / "addresses" / "adresses_nantes_commune_2013.csv"),
         network=str(nantes / "osm" / "nantes_centre_2014-09.osm.pbf"),
         precinct_id=None, address_id=None, addr_column=None, columns_config=None, crs=None,
         precincts_crs=None, encoding=None, strict=False, no_cache=args.no_cache,
         doors_per_turf=args.doors_per_turf, minutes_per_turf=None, tolerance=0.10,
         seed=args.seed, cross_precincts=False, walk_speed_kmh=4.0, minutes_per_door=1.5,
-        max_snap_m=100.0, universe="covered", out=args.out, loop=False, start=None,
+        max_snap_m=100.0, universe=",".join(universe), out=args.out, loop=False, start=None,
         crossing_m=30.0, no_route=False, lang=args.lang, canvassers=None, db=None,
         db_schema="public", db_prefix="knockin_", plan_id=None, download=False,
         opt_outs=None, pseudonymize=False, secret_file=None, lock_maps=False,
     )
     ui.out.print(
-        "[bold]knockin_geo demo[/bold]: central Nantes, the bureaux de vote the 2014 OSM extract "
-        "covers entirely (data © OpenStreetMap contributors, Ville de Nantes, ODbL)"
+        f"[bold]knockin_geo demo[/bold]: central Nantes, the {len(universe)} priority bureaux de "
+        "vote among those the 2014 OSM extract covers entirely (data © OpenStreetMap "
+        "contributors, Ville de Nantes, ODbL)"
     )
     return _run_cut(demo, ui, demo.network)
+
+
+def _targeting(args: argparse.Namespace, ui: _Console, precincts: Any) -> tuple[Any, Any, list]:
+    """Read results, join, score, pick the universe (shared by ``target`` and ``demo``)."""
+    from knockin_geo import target
+
+    with ui.step(f"reading results {args.results}"):
+        results = target.read_results(args.results, layout=args.layout)
+    ind = target.indicators(results)
+    joined, report = target.join_results(precincts, ind, commune=args.commune)
+    choices = [c.strip() for c in args.choices.split(",")] if args.choices else None
+    support = [c.strip() for c in args.support.split(",")] if args.support else None
+    scored = target.score(joined, args.score, support=support, choices=choices,
+                          formula=args.formula, by_voters=args.by_voters)
+    pool = scored
+    if args.among:
+        keep = set(args.among)
+        pool = scored[scored.index.astype(str).isin(keep)]
+    ids = [x.strip() for x in args.ids.split(",")] if args.ids else None
+    if args.top is None and args.threshold is None and ids is None:
+        args.top = 10
+    universe = target.pick_universe(pool, top=args.top, threshold=args.threshold, ids=ids)
+    return scored, report, universe
+
+
+def cmd_target(args: argparse.Namespace, ui: _Console) -> int:
+    """Score precincts from election results and choose where to knock."""
+    from knockin_geo import io, target
+
+    with ui.step(f"reading precincts {args.precincts}"):
+        precincts = io.read_precincts(args.precincts, id_column=args.precinct_id,
+                                      crs=args.precincts_crs)
+    args.among = None
+    scored, report, universe = _targeting(args, ui, precincts)
+    with ui.step(f"writing {args.out}"):
+        files = target.write_targeting(scored, args.out, universe=universe, join_report=report,
+                                       scheme=args.scheme, k=args.classes)
+    _print_targeting(ui, scored, report, universe)
+    for f in files:
+        ui.out.print(f"wrote {f}")
+    return EXIT_OK
+
+
+def _print_targeting(ui: _Console, scored: Any, report: dict, universe: list) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"Priority: {scored.attrs.get('formulas', {}).get('score', 'score')}")
+    for c in ("rank", "precinct", "name", "score", "turnout", "registered"):
+        t.add_column(c, justify="right" if c not in ("precinct", "name") else "left")
+    top = scored[scored["rank"] > 0].sort_values("rank").head(10)
+    for pid, row in top.iterrows():
+        t.add_row(str(row["rank"]), str(pid), str(row.get("name", "")),
+                  f"{row['score']:,.1f}", f"{100 * row['turnout']:.1f} %",
+                  f"{int(row['registered']):,}")
+    ui.out.print(t)
+    ui.out.print(
+        f"results joined to {report['matched']} precincts; unmatched precincts: "
+        f"{len(report['unmatched_precincts'])}, unmatched result rows: "
+        f"{len(report['unmatched_results'])}"
+    )
+    ui.out.print(f"universe ({len(universe)}): {', '.join(universe)}")
+
+
+def _add_target_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--layout", default="auto",
+                   help="results layout: auto, nantes, fr2024, fr2017, us_wide, us_long, csv")
+    p.add_argument("--commune", help="INSEE code when results carry it and precincts do not")
+    p.add_argument("--score", default="mobilisation",
+                   choices=("mobilisation", "persuasion", "formula"),
+                   help="mobilisation = abstainers x support share; persuasion = closeness of "
+                        "the race; formula = --formula")
+    p.add_argument("--support", help="choice(s) whose share measures support (comma-separated)")
+    p.add_argument("--choices", help="the two choices for persuasion (comma-separated)")
+    p.add_argument("--formula", help="safe expression over indicators, e.g. "
+                                     "'abstainers * share_rolland / registered'")
+    p.add_argument("--by-voters", action="store_true", help="persuasion weighted by voters")
+    p.add_argument("--top", type=int, help="universe: the N best precincts (default 10)")
+    p.add_argument("--threshold", type=float, help="universe: precincts scoring at least this")
+    p.add_argument("--ids", help="universe: these precinct ids (comma-separated)")
+    p.add_argument("--scheme", default="quantiles", choices=("quantiles", "natural_breaks"),
+                   help="choropleth classes")
+    p.add_argument("--classes", type=int, default=5, help="number of choropleth classes")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -472,10 +579,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=cmd_cut)
 
+    p = sub.add_parser("target", help="score precincts from election results; pick a universe")
+    p.add_argument("--precincts", required=True, help="precinct polygons")
+    p.add_argument("--precinct-id", help="precinct id column (detected when omitted)")
+    p.add_argument("--precincts-crs", help="CRS of the precinct file when it has none")
+    p.add_argument("--results", required=True, help="results per precinct (CSV)")
+    _add_target_args(p)
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=cmd_target)
+
     p = sub.add_parser("demo", help="run on the bundled Nantes sample")
     p.add_argument("--out", default="demo-out", help="output folder (default demo-out)")
     p.add_argument("--data", help="the repository's data/ folder (found automatically)")
     p.add_argument("--doors-per-turf", type=float, default=80.0)
+    p.add_argument("--top", type=int, default=10, help="priority bureaux to cut (10)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-cache", action="store_true", help="rebuild the street network")
     p.add_argument("--lang", choices=("fr", "en"), default="fr", help="walk list language")

@@ -261,6 +261,17 @@ def director_map(
             tooltip=folium.GeoJsonTooltip([schema.PRECINCT_ID], aliases=["precinct"]),
         ).add_to(m)
 
+    if plan.precincts is not None and "score" in plan.precincts.columns:
+        # the precincts came from `knockin-geo target`: show their priority as a choropleth
+        pr = plan.precincts[pd.to_numeric(plan.precincts["score"], errors="coerce").notna()]
+        if len(pr) >= 2:
+            layer, legend = choropleth_layer(
+                pr, "score", name="Priority score", show=False,
+                tooltip_fields=tuple(c for c in ("rank", "turnout") if c in pr.columns),
+            )
+            layer.add_to(m)
+            legend.add_to(m)
+
     if len(turfs):
         t = turfs.copy()
         t[schema.TURF_ID] = t.index.astype(str)
@@ -676,3 +687,152 @@ def write_maps(
             )
         )
     return written
+
+
+# ----------------------------------------------------------------------------------------------
+# choropleths (electoral cartography)
+# ----------------------------------------------------------------------------------------------
+#: Sequential palette for choropleth classes (ColorBrewer YlOrRd, light to dark).
+CHOROPLETH_COLORS: tuple[str, ...] = (
+    "#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026", "#800026",
+)
+
+
+def choropleth_layer(
+    precincts: gpd.GeoDataFrame,
+    column: str,
+    *,
+    scheme: str = "quantiles",
+    k: int = 5,
+    name: str | None = None,
+    tooltip_fields: tuple[str, ...] = (),
+    show: bool = True,
+) -> tuple[folium.GeoJson, MacroElement]:
+    """Return a choropleth GeoJSON layer of a precinct indicator and its legend.
+
+    Parameters
+    ----------
+    precincts
+        Precincts (any CRS, index ``precinct_id``) with the numeric ``column``.
+    column
+        The indicator or score to map.
+    scheme
+        ``quantiles`` or ``natural_breaks`` (:func:`knockin_geo.target.classify`).
+    k
+        Number of classes.
+    name
+        Layer name (default: the column).
+    tooltip_fields
+        Other columns shown on hover.
+    show
+        Whether the layer is on when the map opens.
+
+    Returns
+    -------
+    tuple
+        The layer and a legend element with the class bounds; add both to a map.
+    """
+    from knockin_geo.target import classify
+
+    values = pd.to_numeric(precincts[column], errors="coerce").to_numpy(dtype=float)
+    finite = np.isfinite(values)
+    cls = classify(values[finite], scheme, k)
+    klass = np.full(len(values), -1)
+    klass[finite] = np.asarray(cls.yb)
+    n = int(cls.k)
+    colors = [CHOROPLETH_COLORS[round(i * (len(CHOROPLETH_COLORS) - 1) / max(n - 1, 1))]
+              for i in range(n)]
+    frame = precincts.copy()
+    frame[schema.PRECINCT_ID] = frame.index.astype(str)
+    frame["value"] = np.round(values, 4)
+    frame["color"] = [colors[c] if c >= 0 else "#cccccc" for c in klass]
+    props = [schema.PRECINCT_ID, "value", "color", *[f for f in tooltip_fields if f in frame]]
+    fw = _to_wgs84(frame[[*props, "geometry"]])
+    layer = folium.GeoJson(
+        _geojson(fw, props),
+        name=name or column,
+        show=show,
+        style_function=lambda f: {
+            "color": "#555", "weight": 1, "fillColor": f["properties"]["color"],
+            "fillOpacity": 0.7,
+        },
+        tooltip=folium.GeoJsonTooltip(
+            [p for p in props if p != "color"],
+            aliases=["precinct", column, *[f for f in tooltip_fields if f in frame]],
+        ),
+    )
+    lower = [float(np.nanmin(values[finite]))] + [float(b) for b in cls.bins[:-1]]
+    rows = "".join(
+        f'<div><span style="display:inline-block;width:14px;height:10px;background:{c};'
+        f'border:1px solid #777"></span> {lo:,.3g} – {hi:,.3g}</div>'
+        for c, lo, hi in zip(colors, lower, cls.bins, strict=True)
+    )
+    legend = _HtmlLegend(
+        f"<b>{html.escape(name or column)}</b> ({html.escape(scheme.replace('_', ' '))})"
+        f"{rows}"
+    )
+    return layer, legend
+
+
+class _HtmlLegend(MacroElement):
+    """A fixed box with arbitrary (already escaped) HTML, bottom left above the scale bar."""
+
+    _template = Template(
+        """{% macro html(this, kwargs) %}
+<div style="position:absolute; bottom:60px; left:10px; z-index:1000; background:white;
+ padding:6px 8px; border:1px solid #999; border-radius:4px; font:12px sans-serif;
+ box-shadow:0 1px 4px rgba(0,0,0,.3);">{{ this.body }}</div>
+{% endmacro %}"""
+    )
+
+    def __init__(self, body: str) -> None:
+        super().__init__()
+        self._name = "HtmlLegend"
+        self.body = body
+
+
+def choropleth_map(
+    precincts: gpd.GeoDataFrame,
+    column: str,
+    *,
+    scheme: str = "quantiles",
+    k: int = 5,
+    tooltip_fields: tuple[str, ...] = (),
+    title: str | None = None,
+) -> folium.Map:
+    """Return an offline choropleth map of one precinct indicator.
+
+    Parameters
+    ----------
+    precincts
+        Precincts with the indicator.
+    column
+        The indicator or score.
+    scheme, k
+        Classification (see :func:`choropleth_layer`).
+    tooltip_fields
+        Other columns shown on hover.
+    title
+        Legend title.
+
+    Returns
+    -------
+    folium.Map
+        Leaflet inlined (no CDN), OpenStreetMap background optional and off.
+    """
+    minx, miny, maxx, maxy = precincts.to_crs(WGS84).total_bounds
+    m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], tiles=None,
+                   control_scale=True, zoom_start=12)
+    m.default_js = []
+    m.default_css = []
+    m.add_child(_InlineLeaflet())
+    m.fit_bounds([[miny, minx], [maxy, maxx]])
+    folium.TileLayer(
+        OSM_TILES, attr=OSM_ATTRIBUTION, name="OpenStreetMap (online)", overlay=True, show=False
+    ).add_to(m)
+    layer, legend = choropleth_layer(precincts, column, scheme=scheme, k=k, name=title,
+                                     tooltip_fields=tooltip_fields)
+    layer.add_to(m)
+    legend.add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+    return m

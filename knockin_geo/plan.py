@@ -500,7 +500,10 @@ def write_gpkg(path: Path, layers: list[tuple[str, gpd.GeoDataFrame]]) -> Path:
     try:
         for name, gdf in layers:
             frame = gdf.copy()
-            frame.geometry = shapely.set_precision(frame.geometry.to_numpy(), 0.001)
+            # a millimetre: 0.001 in a metric CRS, 1e-8 degree in a geographic one
+            grid = 1e-8 if frame.crs is not None and CRS.from_user_input(frame.crs).is_geographic \
+                else 0.001
+            frame.geometry = shapely.set_precision(frame.geometry.to_numpy(), grid)
             kind = "LineString" if name == "routes" and len(frame) == 0 else None
             pyogrio.write_dataframe(frame, path, layer=name, driver="GPKG",
                                     append=path.exists(), geometry_type=kind)

@@ -2207,3 +2207,86 @@ def choropleth_png(
         fig.savefig(tmp, format="png", metadata={"Software": None})
     logger.info("wrote choropleth of %s (%s, %d classes) to %s", column, scheme, n_classes, target)
     return target
+
+
+def write_targeting(
+    scored: gpd.GeoDataFrame,
+    out_dir: PathLike,
+    *,
+    universe: Sequence[str],
+    join_report: Mapping[str, Any] | None = None,
+    scheme: str = "quantiles",
+    k: int = 5,
+) -> list[Path]:
+    """Write the targeting outputs into ``out_dir``, atomically.
+
+    Files: ``ranking.csv`` (one row per precinct by rank: id, name, rank, score and the
+    indicators), ``precincts_scored.gpkg`` (layer ``precincts``: the precincts with their
+    indicators and score, ready for ``knockin-geo cut --precincts``), ``choropleth.html``
+    (offline map of the score), ``choropleth.png`` (for reports), ``universe.txt`` (the chosen
+    precinct ids, one per line: ``knockin-geo cut --universe @universe.txt``) and
+    ``targeting.json`` (formulas, join report, universe).
+
+    Parameters
+    ----------
+    scored
+        Output of :func:`score`.
+    out_dir
+        Output folder.
+    universe
+        The chosen precinct ids (:func:`pick_universe`).
+    join_report
+        The report of :func:`join_results`.
+    scheme, k
+        Choropleth classification.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+    """
+    import json
+    import tempfile
+
+    from knockin_geo.maps import choropleth_map, save_map
+    from knockin_geo.plan import _move_into_place, write_gpkg
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".knockin-target-", dir=out))
+    try:
+        frame = scored.copy()
+        frame.index = frame.index.astype(str)
+        frame.index.name = schema.PRECINCT_ID
+        ordered = frame.assign(_r=frame["rank"].replace(0, np.iinfo(np.int64).max)).sort_values(
+            ["_r"], kind="stable").drop(columns="_r")
+        table = pd.DataFrame(ordered.drop(columns="geometry"))
+        table.insert(0, schema.PRECINCT_ID, table.index)
+        table.round(6).to_csv(tmp / "ranking.csv", index=False, encoding="utf-8")
+        layer = gpd.GeoDataFrame(
+            pd.DataFrame(ordered.drop(columns="geometry")).reset_index(),
+            geometry=ordered.geometry.to_numpy(),
+            crs=ordered.crs,
+        )
+        write_gpkg(tmp / "precincts_scored.gpkg", [("precincts", layer)])
+        fields = tuple(c for c in ("name", "rank", "turnout", "abstainers") if c in frame)
+        save_map(choropleth_map(frame, "score", scheme=scheme, k=k, tooltip_fields=fields,
+                                title="priority score"), tmp / "choropleth.html")
+        choropleth_png(frame, "score", tmp / "choropleth.png", scheme=scheme, k=k,
+                       title="priority score")
+        (tmp / "universe.txt").write_text("".join(f"{u}\n" for u in universe), encoding="utf-8")
+        info = {
+            "formulas": dict(scored.attrs.get("formulas", {})),
+            "join_report": dict(join_report or {}),
+            "universe": list(universe),
+            "classification": {"scheme": scheme, "k": k},
+        }
+        (tmp / "targeting.json").write_text(
+            json.dumps(info, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n",
+            encoding="utf-8",
+        )
+        return _move_into_place(tmp, out)
+    finally:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -6,6 +6,8 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pyogrio
 import pytest
 from knockin_geo.cli.main import main
@@ -156,9 +158,16 @@ def test_demo_writes_the_output_contract(tmp_path: Path) -> None:
     assert doors.loc[assigned, "turf_id"].notna().all()
     assert doors.loc[~assigned, "turf_id"].isna().all()
     assert not (doors["status"] == "ok").any()
-    # the 22 bureaux the OSM extract covers, cut at 80 doors: k = max(1, round(n / 80)) each
+    # results -> priority: the 10 best-scoring bureaux among those the OSM extract covers
+    universe = (out / "targeting" / "universe.txt").read_text(encoding="utf-8").split()
+    assert len(universe) == 10
+    ranking = pd.read_csv(out / "targeting" / "ranking.csv", dtype={"precinct_id": str})
+    assert len(ranking) == 209
+    ranks = ranking.set_index("precinct_id").loc[universe, "rank"].tolist()
+    assert ranks == sorted(ranks)  # the universe comes in priority order
+    # cut at 80 doors: k = max(1, round(n / 80)) per bureau
     cut = doors[assigned]
-    assert cut["precinct_id"].nunique() == 22
+    assert set(cut["precinct_id"]) == set(universe)
     expected_k = sum(max(1, math.floor(n / 80 + 0.5)) for n in cut.groupby("precinct_id").size())
     assert len(turfs) == expected_k == report["summary"]["turfs"]
     assert set(turfs["turf_id"]) == set(cut["turf_id"])
@@ -235,3 +244,43 @@ def test_cut_into_postgis(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     layers = read_postgis_plan(url, prefix="cli_test_", plan_id="cli-test")
     gpkg = pyogrio.read_dataframe(tmp_path / "o" / "plan.gpkg", layer="turfs")
     assert len(layers["turfs"]) == len(gpkg)
+
+
+def test_target_scores_precincts_and_feeds_cut(tmp_path: Path, capsys) -> None:
+    results = NANTES / "results" / "municipales2014_t1_par_bureau.csv"
+    out = tmp_path / "target"
+    code = main(["-q", "target", "--precincts", str(PRECINCTS), "--results", str(results),
+                 "--score", "mobilisation", "--support", "rolland", "--top", "5",
+                 "--out", str(out)])
+    text = capsys.readouterr().out
+    assert code == 0
+    assert "results joined to 209 precincts" in text
+    for name in ("ranking.csv", "precincts_scored.gpkg", "choropleth.html", "choropleth.png",
+                 "universe.txt", "targeting.json"):
+        assert (out / name).is_file(), name
+    ranking = pd.read_csv(out / "ranking.csv", dtype={"precinct_id": str})
+    assert list(ranking["rank"][:5]) == [1, 2, 3, 4, 5]
+    # turnout is votants / inscrits, exactly
+    raw = pd.read_csv(results, dtype={"code_bv": str}).set_index("code_bv")
+    r = ranking.set_index("precinct_id")
+    assert np.allclose(r["voters"] / r["registered"], r["turnout"], atol=1e-6)
+    assert (r.loc[raw.index, "registered"] == raw["inscrits"]).all()
+    universe = (out / "universe.txt").read_text(encoding="utf-8").split()
+    assert universe == list(ranking["precinct_id"][:5])
+    # the scored precincts and the universe feed the cut directly
+    code = main(["-q", "cut", "--precincts", str(out / "precincts_scored.gpkg"),
+                 "--addresses", str(COMMUNE), "--network", str(PBF), "--no-route",
+                 "--universe", "@" + str(out / "universe.txt"), "--out", str(tmp_path / "cut")])
+    assert code == 0
+    doors = pyogrio.read_dataframe(tmp_path / "cut" / "plan.gpkg", layer="doors")
+    assert set(doors.loc[doors["status"] == "assigned", "precinct_id"]) <= set(universe)
+
+
+def test_target_bad_formula_exits_2(tmp_path: Path, capsys) -> None:
+    results = NANTES / "results" / "municipales2014_t1_par_bureau.csv"
+    code = main(["-q", "target", "--precincts", str(PRECINCTS), "--results", str(results),
+                 "--score", "formula", "--formula", "__import__('os').system('x')",
+                 "--out", str(tmp_path / "t")])
+    assert code == 2
+    assert "Traceback" not in capsys.readouterr().err
+    assert not (tmp_path / "t" / "ranking.csv").exists()

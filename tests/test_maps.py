@@ -170,3 +170,30 @@ def test_director_map_is_deterministic(plan: TurfPlan, tmp_path: Path) -> None:
     a = save_map(director_map(plan), tmp_path / "a.html").read_bytes()
     b = save_map(director_map(plan), tmp_path / "b.html").read_bytes()
     assert a == b
+
+
+def test_choropleth_offline(browser, tmp_path: Path) -> None:
+    from knockin_geo import target
+    from knockin_geo.maps import choropleth_map, save_map
+
+    precincts = io.read_precincts(NANTES / "precincts" / "bureaux_vote_nantes_2014.geojson")
+    ind = target.indicators(
+        target.read_results(NANTES / "results" / "municipales2014_t1_par_bureau.csv")
+    )
+    joined, _ = target.join_results(precincts, ind)
+    scored = target.score(joined, "mobilisation", support="rolland")
+    path = save_map(
+        choropleth_map(scored, "score", scheme="natural_breaks", tooltip_fields=("rank",)),
+        tmp_path / "choropleth.html",
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    context, page, errors, requests = _open(browser, path, 1100, 900)
+    n = page.evaluate(
+        "() => { const m = Object.values(window).find(v => v instanceof L.Map); let k = 0;"
+        " m.eachLayer(l => { if (l instanceof L.Polygon && l.feature) k++; }); return k; }"
+    )
+    page.screenshot(path=str(ARTIFACTS / "choropleth.png"))
+    context.close()
+    assert errors == []
+    assert requests == []
+    assert n == 209
