@@ -813,7 +813,9 @@ def _repair_balance(
         return lab
     n = adj.shape[0]
     coo = adj.tocoo()
-    strong = coo.data < _WEAK_M  # moves never follow a bridge between regions
+    # moves follow the precinct's own streets and the barrier crossings of a merged group, never
+    # another precinct's streets or a straight jump (the turf would no longer be one piece)
+    strong = (coo.data < _WEAK_M) | (coo.data == _CROSS_M)
     ra, rb = coo.row[strong], coo.col[strong]
     # door-to-door contacts: direct links, or two links through a shared street node
     dd = sparse.coo_array(
