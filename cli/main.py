@@ -557,6 +557,42 @@ def _add_target_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--classes", type=int, default=5, help="number of choropleth classes")
 
 
+def cmd_batch(args: argparse.Namespace, ui: _Console) -> int:
+    """Plan every area of a campaign file, one output folder per area."""
+    from rich.table import Table
+
+    from knockin_geo import batch
+
+    campaign = batch.load_campaign(args.campaign)
+    failed = None
+    with contextlib.ExitStack() as stack:
+        progress = None if ui.quiet else stack.enter_context(batch.rich_progress(ui.err))
+        try:
+            result = batch.run_campaign(campaign, args.out, workers=args.workers,
+                                        scheduler=args.scheduler, use_dask=args.dask,
+                                        resume=args.resume, progress=progress)
+        except batch.CampaignError as exc:
+            result, failed = exc.result, exc
+    t = Table(title=f"Campaign: {len(result.areas)} areas")
+    for c in ("area", "status", "doors", "assigned", "turfs", "within tol.", "connected"):
+        t.add_column(c, justify="left" if c in ("area", "status") else "right")
+    for a in result.areas:
+        s = a.summary
+        if a.status == "failed":
+            t.add_row(a.name, "[red]failed[/red]", "", "", "", "", "")
+            continue
+        t.add_row(a.name, a.status, f"{s['doors']:,}", f"{s['assigned']:,}", f"{s['turfs']:,}",
+                  f"{s['within_tolerance']:,}", f"{s['connected']:,}")
+    ui.out.print(t)
+    for f in result.files:
+        ui.out.print(f"wrote {f}")
+    if failed is not None:
+        print(f"knockin-geo: error: {failed}", file=sys.stderr)
+        inputs_only = all(a.input_error for a in result.areas if a.status == "failed")
+        return EXIT_INPUT if inputs_only else EXIT_INTERNAL
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of ``knockin-geo``."""
     parser = argparse.ArgumentParser(
@@ -587,6 +623,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_target_args(p)
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=cmd_target)
+
+    p = sub.add_parser("batch", help="plan every area of a campaign file (TOML), one folder each")
+    p.add_argument("campaign", help="campaign file: [defaults] and [[areas]] (docs/batch.md)")
+    p.add_argument("--out", required=True, help="output folder (one sub-folder per area)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="areas planned at once, each in its own process (default 1)")
+    p.add_argument("--resume", action="store_true",
+                   help="skip the areas whose inputs, parameters and version are unchanged")
+    p.add_argument("--dask", action="store_true",
+                   help="run on a local Dask cluster of --workers processes (dask[distributed])")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run on this Dask scheduler (tcp://host:8786); its workers must see the "
+                        "input files and --out at the same paths")
+    p.set_defaults(func=cmd_batch)
 
     p = sub.add_parser("demo", help="run on the bundled Nantes sample")
     p.add_argument("--out", default="demo-out", help="output folder (default demo-out)")

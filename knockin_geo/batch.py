@@ -1,0 +1,1219 @@
+"""Batch runs: one campaign file, many areas, one output folder per area.
+
+A *campaign* is a TOML file with a ``[defaults]`` table of cut parameters and one ``[[areas]]``
+entry per area (a city, a county, a district), each with its own precincts, addresses and street
+network (see ``docs/batch.md`` and ``data/campaign_example.toml``)::
+
+    [defaults]
+    doors_per_turf = 80
+    seed = 0
+
+    [[areas]]
+    name = "nantes"
+    precincts = "nantes/precincts/bureaux_vote_nantes_2014.geojson"
+    addresses = "nantes/addresses/adresses_nantes_commune_2013.csv"
+    network = "nantes/osm/nantes_centre_2014-09.osm.pbf"
+    universe = "covered"
+
+:func:`load_campaign` reads and checks the file (every problem listed at once);
+:func:`run_campaign` plans every area with :func:`knockin_geo.plan.plan_turfs` and writes it with
+:func:`knockin_geo.plan.write_plan` into ``out_dir/<name>/``, then writes
+``campaign_summary.json``, ``campaign_summary.csv`` and a campaign-wide director map
+``campaign_map.html``. Areas run one after the other, in worker processes
+(``workers > 1``) or on a Dask cluster (``use_dask`` / ``scheduler``); the files are the same
+bytes whichever way they ran (except ``campaign_timings.json``, which holds durations).
+
+Every area folder is built in ``out_dir/.tmp-<name>`` and renamed into place in one step, with
+its resume record ``.knockin-area.json`` (input hashes, effective parameters, package version,
+files) written last: an interrupted run leaves complete areas or none, and ``resume=True`` skips
+the areas whose record still matches.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import csv
+import dataclasses
+import hashlib
+import io as _io
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import time
+import tomllib
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from knockin_geo import __version__
+from knockin_geo._atomic import write_bytes_atomic, write_text_atomic
+from knockin_geo._errors import InputError, KnockinGeoError, MissingDependencyError
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "AreaOptions",
+    "AreaResult",
+    "AreaSpec",
+    "Campaign",
+    "CampaignError",
+    "CampaignResult",
+    "ProgressEvent",
+    "load_campaign",
+    "parse_campaign",
+    "rich_progress",
+    "run_campaign",
+]
+
+#: Resume record written last into every area folder.
+RECORD_NAME = ".knockin-area.json"
+#: Files written at the top of the output folder.
+SUMMARY_JSON = "campaign_summary.json"
+SUMMARY_CSV = "campaign_summary.csv"
+TIMINGS_JSON = "campaign_timings.json"
+CAMPAIGN_MAP = "campaign_map.html"
+#: Above this many assigned doors in the whole campaign, the campaign map shows turfs only.
+MAP_DOOR_LIMIT = 50_000
+#: Street networks kept in memory per process (areas are scheduled grouped by network).
+NETWORK_MEMO_SIZE = 4
+#: Version of the resume record's layout.
+RECORD_VERSION = 1
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+_RESERVED = {n.casefold() for n in (SUMMARY_JSON, SUMMARY_CSV, TIMINGS_JSON, CAMPAIGN_MAP)}
+_FILE_KEYS = ("precincts", "addresses", "network", "canvassers")
+_TOP_KEYS = ("defaults", "areas")
+
+
+class CampaignError(KnockinGeoError, RuntimeError):
+    """Some areas of a campaign failed; the others were written.
+
+    Attributes
+    ----------
+    result
+        The :class:`CampaignResult` (failed areas have ``status == "failed"``).
+    """
+
+    def __init__(self, message: str, result: CampaignResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+# --------------------------------------------------------------------------------------------
+# campaign description
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AreaOptions:
+    """Effective cut parameters of one area (the ``[defaults]`` with the area's overrides).
+
+    The names and defaults are those of ``knockin-geo cut``'s flags. ``doors_per_turf`` and
+    ``minutes_per_turf`` form a pair: an area that sets either replaces the defaults' pair; with
+    neither set anywhere, 80 doors per turf.
+    """
+
+    doors_per_turf: float | None = None
+    minutes_per_turf: float | None = None
+    tolerance: float = 0.10
+    seed: int = 0
+    cross_precincts: bool = False
+    walk_speed_kmh: float = 4.0
+    minutes_per_door: float = 1.5
+    max_snap_m: float = 100.0
+    lang: str = "fr"
+    loop: bool = False
+    start: tuple[float, float] | None = None
+    crossing_m: float = 30.0
+    route: bool = True
+    universe: tuple[str, ...] | Literal["covered"] | None = None
+    precinct_id: str | None = None
+    precincts_crs: str | None = None
+    address_columns: tuple[tuple[str, str], ...] = ()
+    crs: str | None = None
+    encoding: str | None = None
+    strict: bool = False
+    walk_lists: bool = True
+    maps: bool = True
+    exports: bool = True
+
+    def turf_params(self) -> Any:
+        """Return the :class:`knockin_geo.turfs.TurfParams` of these options."""
+        from knockin_geo.turfs import TurfParams
+
+        doors, minutes = self.doors_per_turf, self.minutes_per_turf
+        if doors is None and minutes is None:
+            doors = 80.0
+        return TurfParams(
+            doors_per_turf=doors,
+            minutes_per_turf=minutes,
+            tolerance=self.tolerance,
+            cross_precincts=self.cross_precincts,
+            seed=self.seed,
+            walk_speed_kmh=self.walk_speed_kmh,
+            minutes_per_door=self.minutes_per_door,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (used in the resume record)."""
+        d = dataclasses.asdict(self)
+        d["start"] = list(self.start) if self.start is not None else None
+        d["universe"] = list(self.universe) if isinstance(self.universe, tuple) else self.universe
+        d["address_columns"] = dict(self.address_columns)
+        return d
+
+
+@dataclass(frozen=True)
+class AreaSpec:
+    """One area of a campaign: its input files (absolute paths) and options."""
+
+    name: str
+    addresses: Path
+    network: Path
+    precincts: Path | None = None
+    canvassers: Path | None = None
+    options: AreaOptions = field(default_factory=AreaOptions)
+
+    def files(self) -> dict[str, Path]:
+        """Input files by role (only those given)."""
+        out = {"addresses": self.addresses, "network": self.network}
+        if self.precincts is not None:
+            out["precincts"] = self.precincts
+        if self.canvassers is not None:
+            out["canvassers"] = self.canvassers
+        return dict(sorted(out.items()))
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """A checked campaign: its areas, in the file's order (names unique)."""
+
+    areas: tuple[AreaSpec, ...]
+    source: Path | None = None
+
+    def area(self, name: str) -> AreaSpec:
+        """Return the area called ``name``."""
+        for a in self.areas:
+            if a.name == name:
+                return a
+        raise KeyError(name)
+
+
+# ---- parsing --------------------------------------------------------------------------------
+_Check = Callable[[Any], Any]
+
+
+def _number(positive: bool = False, minimum: float | None = None) -> _Check:
+    def check(v: Any) -> float:
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise ValueError(f"expected a number, got {v!r}")
+        if positive and not v > 0:
+            raise ValueError(f"must be positive, got {v!r}")
+        if minimum is not None and v < minimum:
+            raise ValueError(f"must be >= {minimum:g}, got {v!r}")
+        return float(v)
+
+    return check
+
+
+def _integer(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ValueError(f"expected an integer, got {v!r}")
+    return int(v)
+
+
+def _boolean(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError(f"expected true or false, got {v!r}")
+    return v
+
+
+def _string(v: Any) -> str:
+    if not isinstance(v, str) or not v.strip():
+        raise ValueError(f"expected a non-empty string, got {v!r}")
+    return v.strip()
+
+
+def _crs_value(v: Any) -> str:
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"EPSG:{v}"
+    return _string(v)
+
+
+def _lang(v: Any) -> str:
+    if v not in ("fr", "en"):
+        raise ValueError(f'expected "fr" or "en", got {v!r}')
+    return str(v)
+
+
+def _start(v: Any) -> tuple[float, float]:
+    if not isinstance(v, list) or len(v) != 2:
+        raise ValueError(f"expected [lon, lat] in degrees, got {v!r}")
+    lon, lat = (_number()(x) for x in v)
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        raise ValueError(f"{v!r} is not a [longitude, latitude] pair")
+    return (lon, lat)
+
+
+def _universe(v: Any) -> tuple[str, ...] | Literal["covered"]:
+    if v == "covered":
+        return "covered"
+    if isinstance(v, str):
+        items = [x.strip() for x in v.split(",") if x.strip()]
+    elif isinstance(v, list):
+        bad = [x for x in v if not isinstance(x, str)]
+        if bad:
+            raise ValueError(
+                f"precinct ids must be quoted strings (ids like \"0101\" keep their zeros), got "
+                f"{bad[0]!r}"
+            )
+        items = [x.strip() for x in v if x.strip()]
+    else:
+        raise ValueError(f'expected a list of precinct ids or "covered", got {v!r}')
+    if not items:
+        raise ValueError("the universe is empty")
+    return tuple(sorted(set(items)))
+
+
+def _columns(v: Any) -> tuple[tuple[str, str], ...]:
+    from knockin_geo.io import ADDRESS_ROLES
+
+    if not isinstance(v, dict):
+        raise ValueError(f'expected a table of role = "column", got {v!r}')
+    problems = []
+    for role, col in v.items():
+        if role not in ADDRESS_ROLES:
+            problems.append(f"unknown role {role!r} (roles: {', '.join(ADDRESS_ROLES)})")
+        elif not isinstance(col, str):
+            problems.append(f"{role}: the column name must be a string, got {col!r}")
+    if problems:
+        raise ValueError("; ".join(problems))
+    return tuple(sorted((str(k), str(c)) for k, c in v.items()))
+
+
+#: Every parameter key of ``[defaults]`` and ``[[areas]]``, with its check.
+PARAM_KEYS: dict[str, _Check] = {
+    "doors_per_turf": _number(positive=True),
+    "minutes_per_turf": _number(positive=True),
+    "tolerance": _number(),
+    "seed": _integer,
+    "cross_precincts": _boolean,
+    "walk_speed_kmh": _number(positive=True),
+    "minutes_per_door": _number(minimum=0),
+    "max_snap_m": _number(positive=True),
+    "lang": _lang,
+    "loop": _boolean,
+    "start": _start,
+    "crossing_m": _number(minimum=0),
+    "route": _boolean,
+    "universe": _universe,
+    "precinct_id": _string,
+    "precincts_crs": _crs_value,
+    "address_columns": _columns,
+    "crs": _crs_value,
+    "encoding": _string,
+    "strict": _boolean,
+    "walk_lists": _boolean,
+    "maps": _boolean,
+    "exports": _boolean,
+}
+_SIZE_KEYS = ("doors_per_turf", "minutes_per_turf")
+
+
+def _close(key: str, known: Sequence[str]) -> str:
+    import difflib
+
+    m = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {m[0]!r}?)" if m else ""
+
+
+def load_campaign(path: str | os.PathLike[str]) -> Campaign:
+    """Read and check a campaign TOML file.
+
+    Parameters
+    ----------
+    path
+        The campaign file. Relative input paths are relative to its folder.
+
+    Returns
+    -------
+    Campaign
+        The areas with absolute paths and their effective options.
+
+    Raises
+    ------
+    InputError
+        Missing or unparsable file, or any problem in it (unknown keys, missing input files,
+        duplicate or unsafe area names, bad values): all listed, each naming the area and key.
+    """
+    p = Path(path)
+    if not p.is_file():
+        msg = f"campaign file not found: {p}"
+        raise InputError(msg, path=str(p))
+    try:
+        doc = tomllib.loads(p.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        msg = f"cannot parse campaign file {p}: {exc}"
+        raise InputError(msg, path=str(p)) from exc
+    return parse_campaign(doc, p.resolve().parent, source=p)
+
+
+def parse_campaign(
+    doc: Mapping[str, Any], base_dir: str | os.PathLike[str], *, source: Path | None = None
+) -> Campaign:
+    """Check a campaign given as a dict (the parsed TOML); see :func:`load_campaign`.
+
+    Parameters
+    ----------
+    doc
+        ``{"defaults": {...}, "areas": [{...}, ...]}``.
+    base_dir
+        Folder relative input paths are resolved against.
+    source
+        The file it came from (for messages).
+
+    Returns
+    -------
+    Campaign
+        The checked campaign.
+    """
+    base = Path(base_dir)
+    where = str(source) if source is not None else "campaign"
+    problems: list[str] = []
+    for key in doc:
+        if key not in _TOP_KEYS:
+            problems.append(f"unknown top-level key {key!r}{_close(key, _TOP_KEYS)}; "
+                            "expected [defaults] and [[areas]]")
+    defaults_raw = doc.get("defaults", {})
+    if not isinstance(defaults_raw, dict):
+        problems.append("[defaults] must be a table")
+        defaults_raw = {}
+    areas_raw = doc.get("areas", [])
+    if not isinstance(areas_raw, list) or not all(isinstance(a, dict) for a in areas_raw):
+        problems.append("areas must be [[areas]] tables")
+        areas_raw = []
+    if not areas_raw and isinstance(doc.get("areas", []), list):
+        problems.append("the campaign has no [[areas]]")
+
+    defaults, default_files = _check_table(defaults_raw, "[defaults]", base, problems,
+                                           allow_name=False)
+    seen: dict[str, int] = {}
+    areas: list[AreaSpec] = []
+    for i, raw in enumerate(areas_raw, start=1):
+        name = raw.get("name")
+        label = f"area {name!r}" if isinstance(name, str) else f"area #{i}"
+        if name is None:
+            problems.append(f"area #{i}: key 'name' is missing")
+        elif not isinstance(name, str) or not _NAME_RE.match(name):
+            problems.append(
+                f"{label}: key 'name' must be a folder-safe name (letters, digits, '_', '.', "
+                f"'-'; not starting with '.' or '-'; at most 100 characters), got {name!r}"
+            )
+        elif name.casefold() in _RESERVED:
+            problems.append(f"{label}: key 'name' {name!r} is reserved for campaign files")
+        elif name.casefold() in seen:
+            problems.append(
+                f"{label}: duplicate area name (also area #{seen[name.casefold()]}; names must "
+                "be unique, ignoring case)"
+            )
+        else:
+            seen[name.casefold()] = i
+        params, files = _check_table(raw, label, base, problems, allow_name=True)
+        merged = {k: v for k, v in defaults.items()
+                  if not (k in _SIZE_KEYS and any(s in params for s in _SIZE_KEYS))}
+        merged.update(params)
+        all_files = {**default_files, **files}
+        for role in ("addresses", "network"):
+            if role not in all_files and role not in raw and role not in defaults_raw:
+                problems.append(f"{label}: key {role!r} is missing")
+        try:
+            options = AreaOptions(**merged)
+        except TypeError as exc:  # pragma: no cover - keys are checked above
+            problems.append(f"{label}: {exc}")
+            continue
+        if "doors_per_turf" in merged and "minutes_per_turf" in merged:
+            problems.append(f"{label}: give doors_per_turf or minutes_per_turf, not both")
+        else:
+            try:
+                options.turf_params()
+            except InputError as exc:
+                problems += [f"{label}: {msg}" for msg in exc.problems or [exc.headline]]
+        if isinstance(name, str) and "addresses" in all_files and "network" in all_files:
+            areas.append(AreaSpec(
+                name=name,
+                addresses=all_files["addresses"],
+                network=all_files["network"],
+                precincts=all_files.get("precincts"),
+                canvassers=all_files.get("canvassers"),
+                options=options,
+            ))
+    for a in areas:
+        o = a.options
+        if o.universe == "covered" and a.precincts is None:
+            problems.append(f"area {a.name!r}: key 'universe' = \"covered\" needs 'precincts'")
+    if problems:
+        msg = f"{where} has {len(problems)} problem(s)"
+        raise InputError(msg, problems, path=str(source) if source else None)
+    return Campaign(areas=tuple(areas), source=source)
+
+
+def _check_table(
+    raw: Mapping[str, Any], label: str, base: Path, problems: list[str], *, allow_name: bool
+) -> tuple[dict[str, Any], dict[str, Path]]:
+    """Check the keys of ``[defaults]`` or one ``[[areas]]`` entry."""
+    known = [*PARAM_KEYS, *_FILE_KEYS] + (["name"] if allow_name else [])
+    params: dict[str, Any] = {}
+    files: dict[str, Path] = {}
+    for key, value in raw.items():
+        if key == "name" and allow_name:
+            continue
+        if key in _FILE_KEYS:
+            if not isinstance(value, str) or not value.strip():
+                problems.append(f"{label}: key {key!r} must be a file path, got {value!r}")
+                continue
+            path = Path(value).expanduser()
+            path = path if path.is_absolute() else base / path
+            if not path.exists():
+                problems.append(f"{label}: key {key!r}: file not found: {path}")
+                continue
+            files[key] = path
+        elif key in PARAM_KEYS:
+            try:
+                params[key] = PARAM_KEYS[key](value)
+            except ValueError as exc:
+                problems.append(f"{label}: key {key!r}: {exc}")
+        else:
+            problems.append(f"{label}: unknown key {key!r}{_close(key, known)}")
+    return params, files
+
+
+# --------------------------------------------------------------------------------------------
+# results and progress
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AreaResult:
+    """What happened to one area.
+
+    Attributes
+    ----------
+    name
+        The area.
+    status
+        ``ran`` (planned and written), ``skipped`` (resume: the record matched) or ``failed``.
+    summary
+        The area's figures (see ``docs/batch.md``); for a failed area, ``error``.
+    seconds
+        Wall time spent on the area in this run (0 when skipped).
+    error
+        The error message of a failed area.
+    input_error
+        Whether the failure was bad input (:class:`InputError`).
+    """
+
+    name: str
+    status: Literal["ran", "skipped", "failed"]
+    summary: dict[str, Any]
+    seconds: float = 0.0
+    error: str | None = None
+    input_error: bool = False
+
+
+@dataclass(frozen=True)
+class CampaignResult:
+    """The outcome of :func:`run_campaign`: one :class:`AreaResult` per area, sorted by name."""
+
+    out_dir: Path
+    areas: tuple[AreaResult, ...]
+    seconds: float
+    files: tuple[Path, ...]
+
+    @property
+    def ran(self) -> list[str]:
+        """Names of the areas planned in this run."""
+        return [a.name for a in self.areas if a.status == "ran"]
+
+    @property
+    def skipped(self) -> list[str]:
+        """Names of the areas skipped (resume)."""
+        return [a.name for a in self.areas if a.status == "skipped"]
+
+    @property
+    def failed(self) -> list[str]:
+        """Names of the areas that failed."""
+        return [a.name for a in self.areas if a.status == "failed"]
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """Passed to the ``progress`` callback of :func:`run_campaign`.
+
+    Attributes
+    ----------
+    kind
+        ``begin`` (once, before any area; ``area`` is empty), then one of ``ran``, ``skipped``,
+        ``failed`` per area as it finishes (in completion order), then ``end``.
+    area
+        The area's name.
+    done, total
+        Areas finished so far (skipped included) and areas in the campaign.
+    doors
+        Doors of this area (``doors_in``).
+    doors_done
+        Doors of the areas planned so far in this run (skipped areas not counted).
+    elapsed
+        Seconds since the run started.
+    """
+
+    kind: Literal["begin", "ran", "skipped", "failed", "end"]
+    area: str
+    done: int
+    total: int
+    doors: int = 0
+    doors_done: int = 0
+    elapsed: float = 0.0
+
+
+ProgressCallback = Callable[[ProgressEvent], None]
+
+
+@contextlib.contextmanager
+def rich_progress(console: Any = None) -> Iterator[ProgressCallback]:
+    """Show a rich progress bar for :func:`run_campaign` (areas done/total, doors/s, ETA).
+
+    Parameters
+    ----------
+    console
+        A ``rich.console.Console`` (default: stderr).
+
+    Yields
+    ------
+    callable
+        The ``progress`` callback to pass to :func:`run_campaign`.
+    """
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    con = console or Console(stderr=True, highlight=False)
+    bar = Progress(
+        TextColumn("[bold]areas"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[last]}"),
+        console=con,
+        transient=False,
+    )
+    state: dict[str, Any] = {}
+
+    def callback(ev: ProgressEvent) -> None:
+        if ev.kind == "begin":
+            state["task"] = bar.add_task("areas", total=ev.total, rate="", last="")
+            return
+        if "task" not in state:
+            return
+        rate = f"{ev.doors_done / ev.elapsed:,.0f} doors/s" if ev.elapsed > 0 else ""
+        last = {"ran": "", "skipped": " (unchanged, skipped)", "failed": " FAILED"}.get(ev.kind, "")
+        bar.update(state["task"], completed=ev.done, rate=rate,
+                   last=f"{ev.area}{last}" if ev.area else "")
+
+    with bar:
+        yield callback
+
+
+# --------------------------------------------------------------------------------------------
+# hashing, records
+# --------------------------------------------------------------------------------------------
+def file_sha256(path: Path) -> str:
+    """SHA-256 of an input: the file; a Shapefile with its side files; a folder's files."""
+    h = hashlib.sha256()
+    if path.is_dir():
+        members = sorted(p for p in path.rglob("*") if p.is_file())
+    elif path.suffix.lower() == ".shp":
+        members = sorted(p for p in path.parent.glob(f"{glob_escape(path.stem)}.*") if p.is_file())
+    else:
+        members = [path]
+    for m in members:
+        if len(members) > 1:
+            h.update(m.relative_to(path if path.is_dir() else path.parent).as_posix().encode())
+            h.update(b"\0")
+        with m.open("rb") as fh:
+            for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def glob_escape(text: str) -> str:
+    """Escape glob wildcards in a file stem."""
+    return re.sub(r"([*?\[])", r"[\1]", text)
+
+
+def _inputs_record(area: AreaSpec, digests: Mapping[Path, str]) -> dict[str, Any]:
+    return {role: {"file": p.name, "sha256": digests[p]} for role, p in area.files().items()}
+
+
+def _expected_record(area: AreaSpec, digests: Mapping[Path, str]) -> dict[str, Any]:
+    return {
+        "record_version": RECORD_VERSION,
+        "area": area.name,
+        "knockin_geo_version": __version__,
+        "inputs": _inputs_record(area, digests),
+        "params": area.options.as_dict(),
+    }
+
+
+def _record_matches(folder: Path, expected: Mapping[str, Any]) -> bool:
+    rec_path = folder / RECORD_NAME
+    try:
+        rec = json.loads(rec_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(rec, dict) or any(rec.get(k) != v for k, v in expected.items()):
+        return False
+    files = rec.get("files")
+    if not isinstance(files, dict) or "report.json" not in files:
+        return False
+    for rel, size in files.items():
+        f = folder / rel
+        try:
+            if not f.is_file() or f.stat().st_size != size:
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# one area (runs in the calling process, a worker process or a Dask worker)
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _AreaTask:
+    area: AreaSpec
+    out_dir: str
+
+
+_NETWORKS: collections.OrderedDict[tuple[str, int, int], Any] = collections.OrderedDict()
+
+
+def _network(path: Path) -> Any:
+    """Load a street network once per process (LRU of :data:`NETWORK_MEMO_SIZE`)."""
+    from knockin_geo.streets import load_network
+
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key in _NETWORKS:
+        _NETWORKS.move_to_end(key)
+        return _NETWORKS[key]
+    net = load_network(path)
+    _NETWORKS[key] = net
+    while len(_NETWORKS) > NETWORK_MEMO_SIZE:
+        _NETWORKS.popitem(last=False)
+    return net
+
+
+def plan_area(area: AreaSpec) -> Any:
+    """Read an area's inputs and plan it, exactly as ``knockin-geo cut`` does with its flags.
+
+    Parameters
+    ----------
+    area
+        The area.
+
+    Returns
+    -------
+    knockin_geo.plan.TurfPlan
+        The plan (not written).
+    """
+    from knockin_geo import io
+    from knockin_geo.plan import covered_precincts, plan_turfs
+    from knockin_geo.routing import RouteParams
+
+    o = area.options
+    precincts = None
+    bounds = None
+    if area.precincts is not None:
+        precincts = io.read_precincts(area.precincts, id_column=o.precinct_id,
+                                      crs=o.precincts_crs)
+        bounds = tuple(precincts.to_crs(4326).total_bounds)
+    addresses = io.read_addresses(
+        area.addresses,
+        columns=dict(o.address_columns) or None,
+        crs=o.crs,
+        encoding=o.encoding,
+        strict=o.strict,
+        reference_bounds=bounds,
+    )
+    net = _network(area.network)
+    if o.universe == "covered":
+        universe: list[str] | None = covered_precincts(precincts, net)
+    else:
+        universe = list(o.universe) if o.universe is not None else None
+    params = o.turf_params()
+    route_params = None
+    if o.loop or o.start is not None or o.crossing_m != 30.0:
+        start = None
+        if o.start is not None:
+            from pyproj import Transformer
+
+            tr = Transformer.from_crs(4326, net.crs, always_xy=True)
+            start = tr.transform(*o.start)
+        route_params = RouteParams(
+            loop=o.loop, start=start, crossing_m=o.crossing_m,
+            walk_speed_kmh=params.walk_speed_kmh, minutes_per_door=params.minutes_per_door,
+        )
+    inputs = {
+        "precincts": area.precincts.name if area.precincts is not None else None,
+        "addresses": area.addresses.name,
+        "network": area.network.name,
+        "network_sha256": net.source_sha256,
+    }
+    return plan_turfs(addresses, net, precincts=precincts, params=params,
+                      max_snap_m=o.max_snap_m, universe=universe, inputs=inputs,
+                      route=o.route, route_params=route_params)
+
+
+def area_summary(report: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the figures of one area in the campaign summary, from its ``report.json``."""
+    s = report.get("summary", {})
+    return {
+        "doors": int(s.get("doors_in", 0)),
+        "assigned": int(s.get("doors_assigned", 0)),
+        "turfs": int(s.get("turfs", 0)),
+        "within_tolerance": int(s.get("turfs_within_tolerance", 0)),
+        "connected": int(s.get("turfs_connected", 0)),
+        "precincts_cut": int(s.get("precincts_cut", 0)),
+        "max_abs_deviation": s.get("max_abs_deviation"),
+        "mean_est_minutes": s.get("mean_est_minutes"),
+        "unassigned": {str(k): int(v) for k, v in sorted(report.get("unassigned", {}).items())},
+    }
+
+
+def _run_area(task: _AreaTask) -> dict[str, Any]:
+    """Plan one area and write its folder atomically; return a small result dict."""
+    from knockin_geo.plan import report_json, write_plan
+
+    t0 = time.perf_counter()
+    area = task.area
+    out = Path(task.out_dir)
+    tmp = out / f".tmp-{area.name}"
+    try:
+        digests = {p: file_sha256(p) for p in area.files().values()}
+        plan = plan_area(area)
+        canvassers = None
+        if area.canvassers is not None:
+            from knockin_geo.export import read_canvassers
+
+            canvassers = read_canvassers(area.canvassers)
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+        o = area.options
+        write_plan(plan, tmp, walk_lists=o.walk_lists, maps=o.maps, exports=o.exports,
+                   lang=o.lang, canvassers=canvassers)
+        report = json.loads(report_json(plan.report))
+        files = {
+            f.relative_to(tmp).as_posix(): f.stat().st_size
+            for f in sorted(tmp.rglob("*")) if f.is_file()
+        }
+        record = {**_expected_record(area, digests), "files": files}
+        write_text_atomic(tmp / RECORD_NAME, _dumps(record))  # last: marks the folder complete
+        _swap_into_place(tmp, out / area.name)
+        return {"name": area.name, "status": "ran", "summary": area_summary(report),
+                "seconds": time.perf_counter() - t0, "pid": os.getpid()}
+    except Exception as exc:
+        logger.debug("area %s failed", area.name, exc_info=True)
+        return {"name": area.name, "status": "failed",
+                "summary": {"error": f"{type(exc).__name__}: {exc}"},
+                "error": str(exc), "input_error": isinstance(exc, InputError),
+                "seconds": time.perf_counter() - t0, "pid": os.getpid()}
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _swap_into_place(tmp: Path, final: Path) -> None:
+    """Replace ``final`` by ``tmp`` (two renames; a crash in between is repaired by cleanup)."""
+    old = final.parent / f".old-{final.name}"
+    if old.exists():
+        shutil.rmtree(old)
+    if final.exists():
+        os.replace(final, old)
+    os.replace(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _cleanup(out: Path, names: Sequence[str]) -> None:
+    """Remove half-built area folders; restore an old folder orphaned between two renames."""
+    for name in names:
+        tmp = out / f".tmp-{name}"
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+        old = out / f".old-{name}"
+        if old.exists():
+            if not (out / name).exists():
+                os.replace(old, out / name)
+            else:
+                shutil.rmtree(old, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------
+# the campaign
+# --------------------------------------------------------------------------------------------
+def run_campaign(
+    campaign: Campaign,
+    out_dir: str | os.PathLike[str],
+    *,
+    workers: int = 1,
+    scheduler: str | None = None,
+    use_dask: bool = False,
+    resume: bool = False,
+    progress: ProgressCallback | None = None,
+) -> CampaignResult:
+    """Plan every area of a campaign into ``out_dir/<name>/`` and write the campaign files.
+
+    Parameters
+    ----------
+    campaign
+        From :func:`load_campaign`.
+    out_dir
+        Output folder (created if needed). Folders of areas not in the campaign are left alone.
+    workers
+        Areas planned at once. 1: one after the other in this process; more: a pool of that many
+        worker processes (spawned), or that many Dask workers with ``use_dask``.
+    scheduler
+        Address of a running Dask scheduler (``tcp://host:8786``); its workers must see the
+        input files and ``out_dir`` at the same paths.
+    use_dask
+        Run on a local Dask cluster of ``workers`` single-threaded worker processes.
+    resume
+        Skip the areas whose folder holds a complete resume record matching the current inputs
+        (SHA-256), effective parameters and package version.
+    progress
+        Called in this process with a :class:`ProgressEvent` as areas finish. An exception it
+        raises (e.g. ``KeyboardInterrupt``) stops the run: areas already finished stay, no
+        half-built area is left.
+
+    Returns
+    -------
+    CampaignResult
+        One result per area, sorted by name.
+
+    Raises
+    ------
+    InputError
+        ``workers`` is not a whole number >= 1.
+    CampaignError
+        Some areas failed (the others are written, and the campaign files list the failures);
+        ``exc.result`` has the details.
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        msg = f"workers must be a whole number >= 1, got {workers!r}"
+        raise InputError(msg)
+    t_start = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    names = [a.name for a in campaign.areas]
+    _cleanup(out, names)
+    total = len(campaign.areas)
+    results: dict[str, AreaResult] = {}
+    timings: dict[str, dict[str, Any]] = {}
+    counters = {"done": 0, "doors_done": 0}
+
+    def emit(kind: str, area: str = "", doors: int = 0) -> None:
+        if progress is not None:
+            progress(ProgressEvent(kind, area, counters["done"], total, doors,  # type: ignore[arg-type]
+                                   counters["doors_done"], time.perf_counter() - t_start))
+
+    def finished(res: dict[str, Any]) -> None:
+        name = res["name"]
+        area_res = AreaResult(name=name, status=res["status"], summary=res["summary"],
+                              seconds=float(res.get("seconds", 0.0)), error=res.get("error"),
+                              input_error=bool(res.get("input_error", False)))
+        results[name] = area_res
+        timings[name] = {"status": res["status"], "seconds": round(area_res.seconds, 3),
+                         "pid": res.get("pid")}
+        counters["done"] += 1
+        doors = int(area_res.summary.get("doors", 0))
+        if res["status"] == "ran":
+            counters["doors_done"] += doors
+        emit(res["status"], name, doors)
+
+    emit("begin")
+    # resume: decide in this process which areas are up to date
+    digests: dict[Path, str] = {}
+    todo: list[AreaSpec] = []
+    for area in sorted(campaign.areas, key=lambda a: a.name):
+        if resume:
+            for p in area.files().values():
+                if p not in digests:
+                    digests[p] = file_sha256(p)
+            folder = out / area.name
+            if _record_matches(folder, _expected_record(area, digests)):
+                report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+                finished({"name": area.name, "status": "skipped",
+                          "summary": area_summary(report), "seconds": 0.0})
+                continue
+        todo.append(area)
+    # group areas sharing a network so that each worker loads it once
+    todo.sort(key=lambda a: (str(a.network), a.name))
+    tasks = [_AreaTask(a, str(out)) for a in todo]
+    try:
+        if tasks:
+            if use_dask or scheduler:
+                _run_dask(tasks, workers, scheduler, finished)
+            elif workers > 1 and len(tasks) > 1:
+                _run_processes(tasks, workers, finished)
+            else:
+                for t in tasks:
+                    finished(_run_area(t))
+    finally:
+        _cleanup(out, names)
+    ordered = tuple(results[n] for n in sorted(results))
+    files = _write_campaign_files(out, campaign, ordered)
+    seconds = time.perf_counter() - t_start
+    timing_doc = {
+        "note": "durations of the last run; the only campaign file that changes between runs",
+        "mode": ("dask " + (scheduler or f"LocalCluster x{workers}")) if (use_dask or scheduler)
+        else (f"processes x{workers}" if workers > 1 else "sequential"),
+        "workers": workers,
+        "seconds": round(seconds, 3),
+        "areas": dict(sorted(timings.items())),
+    }
+    write_text_atomic(out / TIMINGS_JSON, _dumps(timing_doc))
+    result = CampaignResult(out_dir=out, areas=ordered, seconds=seconds,
+                            files=(*files, out / TIMINGS_JSON))
+    emit("end")
+    if result.failed:
+        lines = [f"{a.name}: {a.error}" for a in ordered if a.status == "failed"]
+        msg = (f"{len(result.failed)} of {total} area(s) failed (the others are written):\n"
+               + "\n".join(f"  - {line}" for line in lines))
+        raise CampaignError(msg, result)
+    return result
+
+
+def _run_processes(tasks: list[_AreaTask], workers: int,
+                   finished: Callable[[dict[str, Any]], None]) -> None:
+    import concurrent.futures as cf
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    pool = cf.ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx)
+    try:
+        futures = [pool.submit(_run_area, t) for t in tasks]
+        for fut in cf.as_completed(futures):
+            finished(fut.result())
+    finally:
+        # wait for running areas (each finishes or cleans up its own folder), drop the rest
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _run_dask(tasks: list[_AreaTask], workers: int, scheduler: str | None,
+              finished: Callable[[dict[str, Any]], None]) -> None:
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError as exc:
+        msg = 'running on Dask needs dask.distributed: pip install "dask[distributed]"'
+        raise MissingDependencyError(msg) from exc
+    cluster = None
+    if scheduler:
+        client = Client(scheduler)
+    else:
+        cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=logging.ERROR)
+        client = Client(cluster)
+    futures = []
+    try:
+        futures = [client.submit(_run_area, t, key=f"knockin-area-{t.area.name}-{uuid.uuid4().hex}",
+                                 pure=False) for t in tasks]
+        for fut in as_completed(futures):
+            finished(fut.result())
+    finally:
+        with contextlib.suppress(Exception):
+            client.cancel(futures)
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+# --------------------------------------------------------------------------------------------
+# campaign files
+# --------------------------------------------------------------------------------------------
+def _write_campaign_files(out: Path, campaign: Campaign,
+                          areas: Sequence[AreaResult]) -> list[Path]:
+    reasons = sorted({r for a in areas for r in a.summary.get("unassigned", {})})
+    rows = []
+    totals = {"doors": 0, "assigned": 0, "turfs": 0, "within_tolerance": 0, "connected": 0,
+              "precincts_cut": 0}
+    unassigned_tot: dict[str, int] = dict.fromkeys(reasons, 0)
+    for a in areas:
+        row = {"area": a.name, "status": "failed" if a.status == "failed" else "ok",
+               **{k: v for k, v in a.summary.items()}}
+        rows.append(row)
+        if a.status != "failed":
+            for k in totals:
+                totals[k] += int(a.summary.get(k, 0))
+            for r, n in a.summary.get("unassigned", {}).items():
+                unassigned_tot[r] += int(n)
+    doc = {
+        "campaign": campaign.source.name if campaign.source is not None else None,
+        "knockin_geo_version": __version__,
+        "areas": rows,
+        "totals": {**totals, "areas": len(areas),
+                   "failed": sum(a.status == "failed" for a in areas),
+                   "unassigned": unassigned_tot},
+    }
+    written = [write_text_atomic(out / SUMMARY_JSON, _dumps(doc))]
+    header = ["area", "status", "doors", "assigned", "turfs", "within_tolerance", "connected",
+              "precincts_cut", "max_abs_deviation", "mean_est_minutes",
+              *[f"unassigned_{r}" for r in reasons], "error"]
+    buf = _io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    for row in rows:
+        un = row.get("unassigned", {})
+        w.writerow([
+            row["area"], row["status"],
+            *[_csv_value(row.get(k)) for k in header[2:10]],
+            *[un.get(r, 0) for r in reasons],
+            row.get("error", ""),
+        ])
+    written.append(write_bytes_atomic(out / SUMMARY_CSV, buf.getvalue().encode("utf-8")))
+    ok = [a.name for a in areas if a.status != "failed"]
+    if ok:
+        written.append(campaign_map(out, ok, areas))
+    return written
+
+
+def _csv_value(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+def campaign_map(out: Path, names: Sequence[str], areas: Sequence[AreaResult] = ()) -> Path:
+    """Write ``out/campaign_map.html``: one layer of turfs (and doors) per area, offline.
+
+    The turfs and doors are read from each area's ``plan.gpkg``. Doors are drawn only when the
+    whole campaign has at most :data:`MAP_DOOR_LIMIT` assigned doors (each area's own
+    ``map.html`` always has them).
+
+    Parameters
+    ----------
+    out
+        The campaign output folder.
+    names
+        Areas to draw (their folders must be complete).
+    areas
+        Their results (for the door counts); read from ``report.json`` when omitted.
+
+    Returns
+    -------
+    pathlib.Path
+        The map file.
+    """
+    import folium
+    import numpy as np
+    import pyogrio
+    import shapely
+
+    from knockin_geo.maps import (
+        OSM_ATTRIBUTION,
+        OSM_TILES,
+        _geojson,
+        _InlineLeaflet,
+        _to_wgs84,
+        save_map,
+        turf_colors,
+    )
+
+    counts = {a.name: int(a.summary.get("assigned", 0)) for a in areas}
+    for n in names:
+        if n not in counts:
+            rep = json.loads((out / n / "report.json").read_text(encoding="utf-8"))
+            counts[n] = area_summary(rep)["assigned"]
+    with_doors = sum(counts[n] for n in names) <= MAP_DOOR_LIMIT
+    layers = []
+    bounds = []
+    for n in sorted(names):
+        gpkg = out / n / "plan.gpkg"
+        turfs = pyogrio.read_dataframe(gpkg, layer="turfs")
+        if len(turfs) == 0:
+            continue
+        turfs = turfs.set_index("turf_id", drop=False)
+        colors = turf_colors(turfs)
+        turfs["color"] = [colors[str(t)] for t in turfs.index]
+        turfs["area"] = n
+        doors = None
+        if with_doors:
+            d = pyogrio.read_dataframe(gpkg, layer="doors", columns=["turf_id", "seq"])
+            d = d[d["turf_id"].notna()].copy()
+            d["color"] = [colors.get(str(t), "#333") for t in d["turf_id"]]
+            doors = _to_wgs84(d)
+        tw = _to_wgs84(turfs)
+        bounds.append(tw.total_bounds)
+        layers.append((n, tw, doors))
+    if bounds:
+        b = np.array(bounds)
+        minx, miny = b[:, 0].min(), b[:, 1].min()
+        maxx, maxy = b[:, 2].max(), b[:, 3].max()
+    else:
+        minx, miny, maxx, maxy = -10.0, 35.0, 30.0, 60.0
+    m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], tiles=None,
+                   control_scale=True, prefer_canvas=True, zoom_start=6)
+    m.default_js = []
+    m.default_css = []
+    m.add_child(_InlineLeaflet())
+    m.fit_bounds([[miny, minx], [maxy, maxx]])
+    folium.TileLayer(OSM_TILES, attr=OSM_ATTRIBUTION, name="OpenStreetMap (online)",
+                     overlay=True, show=False).add_to(m)
+    props = ["area", "turf_id", "precinct_id", "doors", "est_minutes", "deviation", "color"]
+    for n, tw, doors in layers:
+        group = folium.FeatureGroup(name=f"{n}: {len(tw)} turfs")
+        cols = [p for p in props if p in tw.columns]
+        folium.GeoJson(
+            _geojson(tw, cols),
+            style_function=lambda f: {
+                "color": f["properties"]["color"], "weight": 2,
+                "fillColor": f["properties"]["color"], "fillOpacity": 0.3,
+            },
+            tooltip=folium.GeoJsonTooltip([c for c in cols if c != "color"]),
+        ).add_to(group)
+        if doors is not None and len(doors):
+            folium.GeoJson(
+                _geojson(doors, ["turf_id", "seq", "color"]),
+                marker=folium.CircleMarker(radius=2, weight=1, fill=True, fill_opacity=0.9),
+                style_function=lambda f: {
+                    "color": f["properties"]["color"], "fillColor": f["properties"]["color"],
+                },
+            ).add_to(group)
+        group.add_to(m)
+        c = shapely.centroid(shapely.box(*tw.total_bounds))
+        folium.Marker(
+            [c.y, c.x],
+            tooltip=n,
+            icon=folium.DivIcon(
+                html=f'<div style="font:700 13px sans-serif;text-shadow:0 0 3px #fff">{n}</div>',
+                icon_size=(120, 18), icon_anchor=(60, 9),
+            ),
+        ).add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+    return save_map(m, out / CAMPAIGN_MAP)

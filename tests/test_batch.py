@@ -1,0 +1,345 @@
+"""Batch runs (knockin_geo.batch): campaign files, identity with single runs, resume, parallel."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from knockin_geo import io, streets
+from knockin_geo._errors import InputError
+from knockin_geo.batch import (
+    RECORD_NAME,
+    TIMINGS_JSON,
+    CampaignError,
+    ProgressEvent,
+    load_campaign,
+    run_campaign,
+)
+from knockin_geo.plan import plan_turfs, write_plan
+from knockin_geo.turfs import TurfParams
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data"
+NANTES = DATA / "nantes"
+LI = DATA / "liechtenstein"
+
+NANTES_UNIVERSE = ["0101", "0301", "0319"]
+LI_UNIVERSE = ["1155946", "1155954"]  # Schellenberg, Planken: small, fast
+
+CAMPAIGN = f"""
+[defaults]
+doors_per_turf = 80
+seed = 0
+
+[[areas]]
+name = "nantes"
+precincts = "{NANTES / 'precincts' / 'bureaux_vote_nantes_2014.geojson'}"
+addresses = "{NANTES / 'addresses' / 'adresses_nantes_commune_2013.csv'}"
+network = "{NANTES / 'osm' / 'nantes_centre_2014-09.osm.pbf'}"
+universe = {json.dumps(NANTES_UNIVERSE)}
+
+[[areas]]
+name = "liechtenstein"
+precincts = "{LI / 'municipalities.geojson'}"
+precinct_id = "municipality_id"
+addresses = "{{li_addresses}}"
+network = "{LI / 'liechtenstein-2024-03-03.osm.pbf'}"
+universe = {json.dumps(LI_UNIVERSE)}
+lang = "en"
+"""
+
+
+def write_campaign(folder: Path, *, li_addresses: Path | None = None, extra: str = "") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    addr = li_addresses or LI / "osm_addresses_liechtenstein_2024.csv"
+    path = folder / "campaign.toml"
+    path.write_text(CAMPAIGN.replace("{li_addresses}", str(addr)) + extra, encoding="utf-8")
+    return path
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (relative path -> bytes), timings excluded."""
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != TIMINGS_JSON
+    }
+
+
+def assert_same_tree(a: Path, b: Path) -> None:
+    ta, tb = tree(a), tree(b)
+    assert sorted(ta) == sorted(tb)
+    differ = [k for k in ta if ta[k] != tb[k]]
+    assert not differ, f"files differ: {differ[:10]}"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    # module-wide (the baseline fixture is module-scoped); spawned workers inherit os.environ
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KNOCKIN_GEO_CACHE", str(tmp_path_factory.getbasetemp() / "batch-cache"))
+        yield
+
+
+@pytest.fixture(scope="module")
+def campaign_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_campaign(tmp_path_factory.mktemp("campaign"))
+
+
+@pytest.fixture(scope="module")
+def baseline(campaign_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A clean sequential run of the campaign."""
+    out = tmp_path_factory.mktemp("baseline")
+    result = run_campaign(load_campaign(campaign_file), out)
+    assert result.ran == ["liechtenstein", "nantes"]
+    return out
+
+
+# ---- identity with single runs ------------------------------------------------------------
+def test_batch_equals_separate_plan_runs(baseline: Path, tmp_path: Path) -> None:
+    cases = [
+        ("nantes", NANTES / "precincts" / "bureaux_vote_nantes_2014.geojson", None,
+         NANTES / "addresses" / "adresses_nantes_commune_2013.csv",
+         NANTES / "osm" / "nantes_centre_2014-09.osm.pbf", NANTES_UNIVERSE, "fr"),
+        ("liechtenstein", LI / "municipalities.geojson", "municipality_id",
+         LI / "osm_addresses_liechtenstein_2024.csv", LI / "liechtenstein-2024-03-03.osm.pbf",
+         LI_UNIVERSE, "en"),
+    ]
+    for name, prec_path, pid, addr_path, net_path, universe, lang in cases:
+        precincts = io.read_precincts(prec_path, id_column=pid)
+        doors = io.read_addresses(addr_path,
+                                  reference_bounds=tuple(precincts.to_crs(4326).total_bounds))
+        net = streets.load_network(net_path)
+        inputs = {"precincts": prec_path.name, "addresses": addr_path.name,
+                  "network": net_path.name, "network_sha256": net.source_sha256}
+        params = TurfParams(doors_per_turf=80.0)  # the CLI's flags are floats too
+        plan = plan_turfs(doors, net, precincts=precincts, params=params, universe=universe,
+                          inputs=inputs)
+        single = tmp_path / name
+        write_plan(plan, single, lang=lang)
+        for f in ("plan.gpkg", "report.json"):
+            assert (single / f).read_bytes() == (baseline / name / f).read_bytes(), (name, f)
+        # and every other file write_plan writes (maps, walk lists, exports)
+        batch_files = tree(baseline / name)
+        assert batch_files.pop(RECORD_NAME)
+        assert tree(single) == batch_files
+        assert plan.report["summary"]["turfs"] > 0
+
+
+def test_campaign_files(baseline: Path) -> None:
+    summary = json.loads((baseline / "campaign_summary.json").read_text(encoding="utf-8"))
+    assert [a["area"] for a in summary["areas"]] == ["liechtenstein", "nantes"]
+    nantes = summary["areas"][1]
+    report = json.loads((baseline / "nantes" / "report.json").read_text(encoding="utf-8"))
+    assert nantes["turfs"] == report["summary"]["turfs"]
+    assert nantes["assigned"] == report["summary"]["doors_assigned"]
+    assert nantes["unassigned"] == report["unassigned"]
+    assert summary["totals"]["doors"] == 53197 + 12497
+    csv_lines = (baseline / "campaign_summary.csv").read_text(encoding="utf-8").splitlines()
+    assert csv_lines[0].startswith("area,status,doors,assigned,turfs,within_tolerance,connected")
+    assert [line.split(",")[0] for line in csv_lines[1:]] == ["liechtenstein", "nantes"]
+    page = (baseline / "campaign_map.html").read_text(encoding="utf-8")
+    assert '<script src="http' not in page  # Leaflet inlined: opens offline
+    assert "L.map(" in page and "nantes: " in page and "liechtenstein: " in page
+    timings = json.loads((baseline / TIMINGS_JSON).read_text(encoding="utf-8"))
+    assert set(timings["areas"]) == {"liechtenstein", "nantes"}
+    record = json.loads((baseline / "nantes" / RECORD_NAME).read_text(encoding="utf-8"))
+    assert set(record["inputs"]) == {"addresses", "network", "precincts"}
+    assert record["params"]["universe"] == NANTES_UNIVERSE
+    assert "plan.gpkg" in record["files"]
+
+
+# ---- resume -------------------------------------------------------------------------------
+class StopAfterFirst:
+    def __init__(self) -> None:
+        self.events: list[ProgressEvent] = []
+
+    def __call__(self, ev: ProgressEvent) -> None:
+        self.events.append(ev)
+        if ev.kind == "ran":
+            raise KeyboardInterrupt
+
+
+def test_resume_after_interrupt(campaign_file: Path, baseline: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    campaign = load_campaign(campaign_file)
+    stop = StopAfterFirst()
+    with pytest.raises(KeyboardInterrupt):
+        run_campaign(campaign, out, progress=stop)
+    left = sorted(p.name for p in out.iterdir())
+    assert left == ["liechtenstein"]  # one complete area; no .tmp-*, no half area, no summary
+    assert (out / "liechtenstein" / RECORD_NAME).is_file()
+
+    events: list[ProgressEvent] = []
+    result = run_campaign(campaign, out, resume=True, progress=events.append)
+    assert result.skipped == ["liechtenstein"]
+    assert result.ran == ["nantes"]
+    assert [(e.kind, e.area) for e in events if e.area] == [("skipped", "liechtenstein"),
+                                                          ("ran", "nantes")]
+    assert_same_tree(out, baseline)
+
+    # nothing changed: everything is skipped and the outputs stay the same
+    events.clear()
+    result = run_campaign(campaign, out, resume=True, progress=events.append)
+    assert result.skipped == ["liechtenstein", "nantes"]
+    assert {e.kind for e in events if e.area} == {"skipped"}
+    assert_same_tree(out, baseline)
+
+    # a parameter changes for one area: only that area runs again
+    changed = write_campaign(tmp_path / "c2", extra="seed = 3\n")  # the last area: liechtenstein
+    result = run_campaign(load_campaign(changed), out, resume=True)
+    assert result.ran == ["liechtenstein"]
+    assert result.skipped == ["nantes"]
+    rep = json.loads((out / "liechtenstein" / "report.json").read_text(encoding="utf-8"))
+    assert rep["params"]["seed"] == 3
+
+    # an input file moved but identical: skipped; its content changes: that area runs again
+    copy = tmp_path / "data" / "osm_addresses_liechtenstein_2024.csv"
+    copy.parent.mkdir()
+    shutil.copyfile(LI / "osm_addresses_liechtenstein_2024.csv", copy)
+    moved = write_campaign(tmp_path / "c3", li_addresses=copy, extra="seed = 3\n")
+    result = run_campaign(load_campaign(moved), out, resume=True)
+    assert result.ran == []
+    lines = copy.read_text(encoding="utf-8").splitlines(keepends=True)
+    copy.write_text("".join(lines[:-1]), encoding="utf-8")  # drop the last address
+    result = run_campaign(load_campaign(moved), out, resume=True)
+    assert result.ran == ["liechtenstein"]
+    assert result.skipped == ["nantes"]
+    summary = json.loads((out / "campaign_summary.json").read_text(encoding="utf-8"))
+    assert summary["areas"][0]["doors"] == 12497 - 1
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_leftovers_of_a_crash_are_cleaned(campaign_file: Path, baseline: Path,
+                                          tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    shutil.copytree(baseline, out)
+    # a crash while building nantes, and one between the two renames of liechtenstein
+    (out / ".tmp-nantes" / "walklists").mkdir(parents=True)
+    (out / ".tmp-nantes" / "plan.gpkg").write_bytes(b"half")
+    (out / "liechtenstein").rename(out / ".old-liechtenstein")
+    result = run_campaign(load_campaign(campaign_file), out, resume=True)
+    assert result.skipped == ["liechtenstein", "nantes"]
+    assert_same_tree(out, baseline)
+
+
+# ---- parallel -----------------------------------------------------------------------------
+def test_two_processes_give_the_same_bytes(campaign_file: Path, baseline: Path,
+                                           tmp_path: Path) -> None:
+    result = run_campaign(load_campaign(campaign_file), tmp_path / "p2", workers=2)
+    assert result.ran == ["liechtenstein", "nantes"]
+    assert_same_tree(tmp_path / "p2", baseline)
+    timings = json.loads((tmp_path / "p2" / TIMINGS_JSON).read_text(encoding="utf-8"))
+    assert timings["mode"] == "processes x2"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("distributed") is None,
+                    reason="dask.distributed is not installed")
+def test_dask_local_cluster_gives_the_same_bytes(campaign_file: Path, baseline: Path,
+                                                 tmp_path: Path) -> None:
+    result = run_campaign(load_campaign(campaign_file), tmp_path / "dask", workers=2,
+                          use_dask=True)
+    assert result.ran == ["liechtenstein", "nantes"]
+    assert_same_tree(tmp_path / "dask", baseline)
+
+
+# ---- failures -----------------------------------------------------------------------------
+def test_a_failing_area_does_not_stop_the_others(tmp_path: Path) -> None:
+    path = write_campaign(tmp_path)
+    text = path.read_text(encoding="utf-8").replace('"1155954"]', '"9999999"]')  # unknown id
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(CampaignError) as info:
+        run_campaign(load_campaign(path), tmp_path / "out")
+    result = info.value.result
+    assert result.failed == ["liechtenstein"]
+    assert result.ran == ["nantes"]
+    assert "9999999" in str(info.value)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if not p.is_file()) == ["nantes"]
+    csv_text = (tmp_path / "out" / "campaign_summary.csv").read_text(encoding="utf-8")
+    assert "liechtenstein,failed" in csv_text
+
+
+# ---- bad campaign files -------------------------------------------------------------------
+def problems_of(path: Path) -> str:
+    with pytest.raises(InputError) as info:
+        load_campaign(path)
+    return str(info.value)
+
+
+def test_unknown_keys_are_named(tmp_path: Path) -> None:
+    path = write_campaign(tmp_path, extra="doors_per_turn = 60\n")
+    text = problems_of(path)
+    assert "area 'liechtenstein': unknown key 'doors_per_turn'" in text
+    assert "did you mean 'doors_per_turf'" in text
+    path.write_text(path.read_text(encoding="utf-8").replace("seed = 0", "sede = 0"),
+                    encoding="utf-8")
+    assert "[defaults]: unknown key 'sede'" in problems_of(path)
+
+
+def test_missing_files_and_duplicates_are_all_listed(tmp_path: Path) -> None:
+    path = write_campaign(tmp_path, li_addresses=tmp_path / "nowhere.csv",
+                          extra='\n[[areas]]\nname = "nantes"\naddresses = "a.csv"\n'
+                                'network = "n.pbf"\ntolerance = 2\nlang = "de"\n')
+    text = problems_of(path)
+    assert "area 'liechtenstein': key 'addresses': file not found" in text
+    assert "nowhere.csv" in text
+    assert "area 'nantes': duplicate area name" in text
+    assert f"key 'addresses': file not found: {tmp_path / 'a.csv'}" in text  # relative path
+    assert "key 'network': file not found" in text
+    assert "area 'nantes': key 'lang'" in text
+    assert "tolerance must be between 0 and 1" in text
+
+
+def test_bad_values_and_names(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[defaults]\ndoors_per_turf = -5\nseed = "zero"\n\n'
+        '[[areas]]\nname = "../etc"\naddresses = "x.csv"\n\n'
+        '[[areas]]\naddresses = 3\nuniverse = [101]\n',
+        encoding="utf-8",
+    )
+    text = problems_of(path)
+    assert "[defaults]: key 'doors_per_turf': must be positive" in text
+    assert "[defaults]: key 'seed': expected an integer" in text
+    assert "key 'name' must be a folder-safe name" in text
+    assert "area #2: key 'name' is missing" in text
+    assert "area #2: key 'universe': precinct ids must be quoted strings" in text
+    assert "area #2: key 'addresses' must be a file path" in text
+    path.write_text("[[areas]\n", encoding="utf-8")
+    assert "cannot parse campaign file" in problems_of(path)
+
+
+def test_size_keys_override_as_a_pair(tmp_path: Path) -> None:
+    path = write_campaign(tmp_path, extra="minutes_per_turf = 120\n")
+    c = load_campaign(path)
+    li = c.area("liechtenstein").options
+    assert li.minutes_per_turf == 120 and li.doors_per_turf is None
+    assert c.area("nantes").options.turf_params().doors_per_turf == 80
+
+
+def test_example_campaign_loads() -> None:
+    c = load_campaign(DATA / "campaign_example.toml")
+    assert [a.name for a in c.areas] == ["nantes-centre", "liechtenstein-unterland"]
+    assert all(a.addresses.is_file() and a.network.is_file() for a in c.areas)
+
+
+def test_batch_area_equals_the_cut_command(baseline: Path, tmp_path: Path) -> None:
+    from knockin_geo.cli.main import main
+
+    code = main(["-q", "cut",
+                 "--precincts", str(NANTES / "precincts" / "bureaux_vote_nantes_2014.geojson"),
+                 "--addresses", str(NANTES / "addresses" / "adresses_nantes_commune_2013.csv"),
+                 "--network", str(NANTES / "osm" / "nantes_centre_2014-09.osm.pbf"),
+                 "--doors-per-turf", "80", "--universe", ",".join(NANTES_UNIVERSE),
+                 "--out", str(tmp_path / "cut")])
+    assert code == 0
+    batch_files = tree(baseline / "nantes")
+    batch_files.pop(RECORD_NAME)
+    cut_files = tree(tmp_path / "cut")
+    cut_files.pop("audit.jsonl", None)  # the CLI's export log (user, time): not a plan file
+    assert cut_files == batch_files
