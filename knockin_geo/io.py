@@ -76,6 +76,12 @@ PRECINCT_ID_CANDIDATES: Final = (
     "code_bureau",
     "numero_bv",
     "id",
+    # areas that are not precincts: communes, municipalities
+    "municipality_id",
+    "municipality",
+    "codeCommune",
+    "code_commune",
+    "code_insee",
 )
 #: Candidate name columns of a precinct layer.
 PRECINCT_NAME_CANDIDATES: Final = ("name", "nom", "NAME20", "NAMELSAD20", "libelle")

@@ -1752,6 +1752,8 @@ def pick_universe(
 ) -> list[str]:
     """Choose the precincts to canvass (the ``universe=`` of :func:`knockin_geo.plan.plan_turfs`).
 
+    Exactly one of ``top``, ``threshold`` and ``ids`` is given.
+
     Parameters
     ----------
     scored
@@ -1762,8 +1764,6 @@ def pick_universe(
         Keep the precincts whose score is at least ``threshold``.
     ids
         Keep exactly these precinct ids.
-
-    Exactly one of ``top``, ``threshold`` and ``ids`` is given.
 
     Returns
     -------
