@@ -162,10 +162,6 @@ def plan_turfs(
         if unknown:
             msg = "the universe names precincts that are not in the data"
             raise InputError(msg, [f"unknown precinct id {u!r}" for u in unknown[:50]])
-        out_of = (doors[schema.STATUS] == schema.STATUS_OK) & ~doors[schema.PRECINCT_ID].isin(
-            chosen
-        )
-        doors.loc[out_of, schema.STATUS] = "not_in_universe"
     n_opted_out = 0
     if opt_outs is not None:
         from knockin_geo.privacy import apply_opt_outs
@@ -177,7 +173,14 @@ def plan_turfs(
         railways=params.railways_are_barriers,
         waterways=params.waterways_are_barriers,
     )
+    # every door is snapped, in the universe or not: a precinct's streets are blocked by the doors
+    # of its neighbours whatever is being cut, so a precinct's turfs do not depend on the universe
     snapped = snap_doors(doors, network, max_snap_m=max_snap_m, barrier_lines=lines)
+    if universe is not None:
+        out_of = (snapped[schema.STATUS] == schema.STATUS_OK) & ~snapped[
+            schema.PRECINCT_ID
+        ].isin(chosen)
+        snapped.loc[out_of, schema.STATUS] = "not_in_universe"
     cut_precincts = prec if not params.cross_precincts else None
     cut = cut_turfs(snapped, network, precincts=cut_precincts, params=params)
     extra = {

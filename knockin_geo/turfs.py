@@ -282,11 +282,11 @@ def cut_turfs(
         railways=params.railways_are_barriers,
         waterways=params.waterways_are_barriers,
     )
-    # the frame closes the faces: the doors' extent + 1 km, cut to the street data's extent, so
-    # a barrier running to the edge of a clipped extract still separates its two sides
-    frame = shapely.box(*shapely.total_bounds(pts)).buffer(1000.0, join_style="mitre")
-    if len(network.nodes):
-        frame = shapely.intersection(frame, shapely.box(*network.nodes.total_bounds))
+    # the frame closes the faces: the street data's extent, so that a barrier running to the edge
+    # of a clipped extract still separates its two sides, and faces do not depend on the doors
+    # (doors just outside it take the nearest face)
+    frame = shapely.box(*network.nodes.total_bounds) if len(network.nodes) else shapely.box(
+        *shapely.total_bounds(pts))
     if shapely.is_empty(frame) or shapely.area(frame) <= 0:
         frame = shapely.box(*shapely.total_bounds(pts)).buffer(1000.0, join_style="mitre")
     faces = barrier_faces(lines, frame)
@@ -320,12 +320,15 @@ def cut_turfs(
     e_i, e_f = shapely.STRtree(faces).query(shapely.buffer(mid, 1.0), predicate="intersects")
     srt = np.lexsort((e_f, e_i))
     edge_faces = pd.DataFrame({"edge": e_i[srt], "face": e_f[srt]})
-    # connectors: edges with at least one side free of doors
-    side = d["side"].astype(str).to_numpy(dtype=object)
+    # connectors: edges with at least one side free of doors; every snapped door counts, in the
+    # universe or not (they belong to other turfs, now or later)
+    all_edge = out["edge"].to_numpy(dtype=np.int64)
+    snapped_any = all_edge >= 0
+    all_side = out["side"].astype(str).to_numpy(dtype=object)
     left = np.zeros(len(edges), dtype=bool)
     right = np.zeros(len(edges), dtype=bool)
-    left[edge[side == "left"]] = True
-    right[edge[side == "right"]] = True
+    left[all_edge[snapped_any & (all_side == "left")]] = True
+    right[all_edge[snapped_any & (all_side == "right")]] = True
     is_conn = ~(left & right)
     zone_edges: dict[str, np.ndarray] = {}
     if per_precinct:

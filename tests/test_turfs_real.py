@@ -154,3 +154,14 @@ def test_liechtenstein_by_municipality_stays_inside(liechtenstein: tuple) -> Non
     check_plan(plan, len(doors))
     d = plan.doors[plan.doors[schema.STATUS] == schema.STATUS_ASSIGNED]
     assert d.groupby(schema.TURF_ID)[schema.PRECINCT_ID].nunique().max() == 1
+
+
+def test_a_precincts_turfs_do_not_depend_on_the_universe(nantes: tuple) -> None:
+    """Cutting 0101 alone or together with other bureaux gives 0101 the same turfs."""
+    precincts, doors, net = nantes
+    alone = plan_turfs(doors, net, precincts=precincts, universe=["0101"], route=False)
+    many = plan_turfs(doors, net, precincts=precincts, universe=["0101", "0301", "0319"],
+                      route=False)
+    a = alone.doors[alone.doors[schema.PRECINCT_ID] == "0101"][schema.TURF_ID]
+    b = many.doors[many.doors[schema.PRECINCT_ID] == "0101"][schema.TURF_ID]
+    pd.testing.assert_series_equal(a, b)
