@@ -337,6 +337,11 @@ def _run_cut(args: argparse.Namespace, ui: _Console, network_path: str) -> int:
 
         with ui.step(f"checking {db.mask_url(args.db)}"):
             db.check_database(args.db)
+    canvassers = None
+    if getattr(args, "canvassers", None):  # read before the cut: a bad file fails fast
+        from knockin_geo.export import read_canvassers
+
+        canvassers = read_canvassers(args.canvassers)
     precincts, addresses = _read_inputs(args, ui)
     extent = precincts if precincts is not None else addresses
     if precincts is not None and args.universe and args.universe != "covered":
@@ -370,11 +375,6 @@ def _run_cut(args: argparse.Namespace, ui: _Console, network_path: str) -> int:
                              max_snap_m=args.max_snap_m, universe=universe, inputs=inputs,
                              route=not args.no_route, route_params=route_params,
                              opt_outs=opt_outs)
-    canvassers = None
-    if getattr(args, "canvassers", None):
-        from knockin_geo.export import read_canvassers
-
-        canvassers = read_canvassers(args.canvassers)
     with ui.step(f"writing {args.out}"):
         files = kplan.write_plan(p, args.out, lang=args.lang, canvassers=canvassers,
                                  secret=secret, map_code=map_code,

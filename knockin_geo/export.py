@@ -148,6 +148,7 @@ _README = {
         "files": "Fichiers",
         "html": "liste de porte-à-porte à imprimer ou ouvrir sur le téléphone",
         "gpx": "parcours et portes pour une application GPS (OsmAnd, Organic Maps...)",
+        "map": "carte du secteur pour le téléphone (fonctionne sans réseau)",
         "total": "Total",
     },
     "en": {
@@ -162,6 +163,7 @@ _README = {
         "files": "Files",
         "html": "walk list to print or open on your phone",
         "gpx": "route and doors for a GPS app (OsmAnd, Organic Maps...)",
+        "map": "phone map of the turf (works offline)",
         "total": "Total",
     },
 }
@@ -1275,7 +1277,7 @@ def write_packets(
                             raise ValueError(msg)
                         files[name] = bytes(data)
             files["README.txt"] = _readme(plan, cid, c.loc[cid], turfs, by_turf, html_names,
-                                          gpx_names, lang)
+                                          gpx_names, lang, extra=sorted(files))
             for name in sorted(files):
                 (folder / name).write_bytes(files[name])
                 relative.append(f"{folders[cid]}/{name}")
@@ -1298,8 +1300,10 @@ def _readme(
     html_names: dict[str, str],
     gpx_names: dict[str, str],
     lang: str,
+    extra: list[str] | None = None,
 ) -> bytes:
     L = _README[lang]
+    listed = {*html_names.values(), *gpx_names.values()}
     name = _text(who.get("name"))
     lines = [L["title"], "=" * len(L["title"]), ""]
     lines.append(f"{L['for']}: {name} ({cid})" if name else f"{L['for']}: {cid}")
@@ -1333,6 +1337,10 @@ def _readme(
         for tid in turfs:
             lines.append(f"  - {html_names[tid]}: {L['html']}")
             lines.append(f"  - {gpx_names[tid]}: {L['gpx']}")
+        for name in extra or []:
+            if name not in listed:
+                what = L["map"] if name.endswith("-map.html") else ""
+                lines.append(f"  - {name}" + (f": {what}" if what else ""))
     lines += ["", OSM_ATTRIBUTION, ""]
     return "\n".join(lines).encode("utf-8")
 
