@@ -326,7 +326,9 @@ def _universe(value: str | None, precincts: Any, network: Any) -> list[str] | No
     return [x.strip() for x in value.split(",") if x.strip()]
 
 
-def _run_cut(args: argparse.Namespace, ui: _Console, network_path: str) -> int:
+def _run_cut(
+    args: argparse.Namespace, ui: _Console, network_path: str | None, transform: Any = None
+) -> int:
     from rich.table import Table
 
     from knockin_geo import plan as kplan
@@ -375,6 +377,8 @@ def _run_cut(args: argparse.Namespace, ui: _Console, network_path: str) -> int:
                              max_snap_m=args.max_snap_m, universe=universe, inputs=inputs,
                              route=not args.no_route, route_params=route_params,
                              opt_outs=opt_outs)
+    if transform is not None:
+        p = transform(p)
     with ui.step(f"writing {args.out}"):
         files = kplan.write_plan(p, args.out, lang=args.lang, canvassers=canvassers,
                                  secret=secret, map_code=map_code,
@@ -557,6 +561,85 @@ def _add_target_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--classes", type=int, default=5, help="number of choropleth classes")
 
 
+def _secret(args: argparse.Namespace) -> bytes | None:
+    from knockin_geo.privacy import load_secret
+
+    if getattr(args, "secret_file", None) or os.environ.get("KNOCKIN_GEO_SECRET"):
+        return load_secret(key_file=getattr(args, "secret_file", None))
+    return None
+
+
+def cmd_import(args: argparse.Namespace, ui: _Console) -> int:
+    """Import volunteers' result files into the plan folder's results store."""
+    from knockin_geo import canvass
+    from knockin_geo._atomic import write_text_atomic
+
+    plan = canvass.read_plan_tables(args.plan)
+    store_path = Path(args.store) if args.store else Path(args.plan) / "results.csv"
+    store = (canvass.read_results(store_path, plan, check_turf=False).results
+             if store_path.is_file() else None)
+    secret = _secret(args)
+    for f in args.files:
+        imp = canvass.read_results(f, plan, secret=secret, naive_tz=args.naive_tz)
+        store, dup = canvass.merge_results(store, imp.results)
+        ui.out.print(f"{f}: {len(imp.results)} results ({dup} already imported), "
+                     f"{len(imp.rejected)} rows rejected")
+        for prob in imp.problems[:20]:
+            ui.out.print(f"  - {prob}")
+    canvass.write_results(store, store_path)
+    opt = canvass.opt_outs_from_results(store)
+    if len(opt):
+        write_text_atomic(Path(args.plan) / "opt_outs_from_results.csv",
+                          opt[["address_id"]].to_csv(index=False))
+    ui.out.print(f"wrote {store_path} ({len(store)} results, {len(opt)} do-not-contact)")
+    return EXIT_OK
+
+
+def cmd_progress(args: argparse.Namespace, ui: _Console) -> int:
+    """Print (and optionally write) coverage and contact rates, and calibration."""
+    from knockin_geo import canvass
+
+    plan = canvass.read_plan_tables(args.plan)
+    path = Path(args.results) if args.results else Path(args.plan) / "results.csv"
+    res = (canvass.read_results(path, plan, check_turf=False).results
+           if path.is_file() else canvass.empty_results())
+    tables = canvass.progress(plan, res)
+    if args.calibrate:
+        tables["calibration"] = canvass.calibrate(res, plan)
+    for name, t in tables.items():
+        ui.out.print(f"[b]{name}[/b]")
+        ui.out.print(t.round(3).to_string())
+        if args.out:
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+            t.to_csv(Path(args.out) / f"progress_{name}.csv")
+    return EXIT_OK
+
+
+def cmd_recut(args: argparse.Namespace, ui: _Console) -> int:
+    """Re-run the first cut, take the doors done out, and re-cut the rest."""
+    from knockin_geo import canvass
+
+    def transform(base: Any) -> Any:
+        current = canvass.restore_plan(base, args.plan) if args.plan else base
+        res = canvass.read_results(args.results, current, secret=_secret(args),
+                                   check_turf=False).results
+        with ui.step("re-cutting the remaining doors"):
+            rc = canvass.recut(current, res, remove=args.remove,
+                               min_fill=args.min_fill if args.min_fill > 0 else None)
+        d = rc.diff
+        ui.out.print(
+            f"{d['doors_removed']} doors done; {d['doors_remaining']} remain, "
+            f"{d['doors_kept_in_turf']} kept in their turf ({100 * d['share_kept']:.1f} %); "
+            f"turfs kept {len(d['turfs_kept'])}, new {len(d['turfs_new'])}, "
+            f"retired {len(d['turfs_retired'])}"
+        )
+        for e in d["explanations"]:
+            ui.out.print(f"  - {e}")
+        return rc.plan
+
+    return _run_cut(args, ui, args.network, transform=transform)
+
+
 def cmd_batch(args: argparse.Namespace, ui: _Console) -> int:
     """Plan every area of a campaign file, one output folder per area."""
     from rich.table import Table
@@ -637,6 +720,35 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run on this Dask scheduler (tcp://host:8786); its workers must see the "
                         "input files and --out at the same paths")
     p.set_defaults(func=cmd_batch)
+
+    p = sub.add_parser("import", help="import canvass results into a plan folder")
+    p.add_argument("files", nargs="+",
+                   help="results CSV (phone-map export, or id,result,timestamp)")
+    p.add_argument("--plan", required=True, help="plan folder the results were recorded on")
+    p.add_argument("--store", help="accumulated results (default PLAN/results.csv)")
+    p.add_argument("--secret-file", metavar="FILE", help="campaign secret (pseudonymous ids)")
+    p.add_argument("--naive-tz", default="UTC", help="zone of timestamps without one (UTC)")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("progress", help="coverage and contact rates per turf/precinct/canvasser")
+    p.add_argument("--plan", required=True, help="plan folder")
+    p.add_argument("--results", help="results file (default PLAN/results.csv)")
+    p.add_argument("--calibrate", action="store_true", help="also doors per hour by area type")
+    p.add_argument("--out", help="write progress_*.csv here")
+    p.set_defaults(func=cmd_progress)
+
+    p = sub.add_parser("recut", help="take the doors done out of a plan and re-cut the rest")
+    _add_input_args(p, network_required=True)
+    _add_cut_args(p)
+    p.add_argument("--plan", help="plan folder the results were recorded on, if already re-cut")
+    p.add_argument("--results", required=True, help="accumulated results (PLAN/results.csv)")
+    p.add_argument("--remove", choices=("knocked", "contacted", "any"), default="knocked",
+                   help="which doors leave the plan (default: any result but not home / "
+                        "come back)")
+    p.add_argument("--min-fill", type=float, default=0.75,
+                   help="keep the turf count while turfs stay this full (0: strict round(W/N))")
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=cmd_recut)
 
     p = sub.add_parser("demo", help="run on the bundled Nantes sample")
     p.add_argument("--out", default="demo-out", help="output folder (default demo-out)")

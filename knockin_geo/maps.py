@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import html
 import json
 import logging
 import re
+from collections.abc import Mapping
 from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -435,7 +437,7 @@ html, body { height: 100%; margin: 0; font-family: system-ui, -apple-system, Rob
 #bar { position: absolute; top: 0; left: 0; right: 0; height: 48px; display: flex;
        align-items: center; gap: 6px; padding: 0 6px; background: #1f3b63; color: #fff;
        box-sizing: border-box; z-index: 1000; }
-#bar .t { flex: 1; font-size: 15px; line-height: 1.1; overflow: hidden; }
+#bar .t { flex: 1; font-size: 15px; line-height: 1.1; overflow: hidden; white-space: nowrap; }
 #bar .t small { display: block; opacity: .85; font-size: 12px; }
 button.kg { min-width: 44px; min-height: 44px; font-size: 15px; border: 0; border-radius: 6px;
             background: #fff; color: #1f3b63; font-weight: 600; padding: 0 10px; }
@@ -444,17 +446,44 @@ button.kg { min-width: 44px; min-height: 44px; font-size: 15px; border: 0; borde
          display: none; }
 #panel.open { display: block; }
 #panel ol { list-style: none; margin: 0; padding: 0; }
+#tools { position: sticky; top: 0; z-index: 1; display: flex; align-items: center; gap: 8px;
+         padding: 6px 12px; background: #1f3b63; color: #fff; font-size: 15px; }
+#tools span { flex: 1; }
+#tools button { background: #fff; color: #1f3b63; }
 #panel li { min-height: 48px; display: flex; align-items: center; gap: 10px;
-            padding: 4px 12px; border-bottom: 1px solid #e3e3e3; font-size: 16px; cursor: pointer; }
+            padding: 4px 12px; border-bottom: 1px solid #e3e3e3; font-size: 16px; cursor: pointer;
+            -webkit-tap-highlight-color: transparent; }
 #panel li b { min-width: 32px; height: 32px; border-radius: 16px; background: #c0392b;
               color: #fff; display: inline-flex; align-items: center; justify-content: center;
               font-size: 13px; }
 #panel li.street { min-height: 32px; background: #eef2f8; font-weight: 600; font-size: 14px;
                    cursor: default; }
-.kg-door { background: #c0392b; color: #fff; border-radius: 12px; font: 600 11px sans-serif;
-           text-align: center; line-height: 22px; border: 2px solid #fff;
+#panel li .kg-state { margin-left: auto; font-size: 13px; padding: 3px 8px; border-radius: 10px; }
+#panel li .kg-state:empty { display: none; }
+.kg-door { background: #c0392b; color: #fff; border-radius: 15px; font: 600 12px sans-serif;
+           text-align: center; line-height: 26px; border: 2px solid #fff;
            box-shadow: 0 0 2px rgba(0,0,0,.6); }
 .kg-start { background: #1e8e3e; }
+{% for c in codes %}.kg-r-{{ c.code }} { background: {{ c.color }}; color: {{ c.ink }}; }
+{% endfor %}
+#sheet { position: absolute; left: 0; right: 0; bottom: 0; z-index: 1002; background: #fff;
+         box-shadow: 0 -2px 10px rgba(0,0,0,.4); padding: 10px 12px 14px; max-height: 90%;
+         overflow-y: auto; box-sizing: border-box; display: none; }
+#sheet.open { display: block; }
+#sheet .h { display: flex; align-items: center; gap: 8px; font-size: 17px; font-weight: 600;
+            margin-bottom: 10px; }
+#sheet .h span { flex: 1; }
+#sheet .h button { border: 1px solid #999; }
+#codes { display: grid; grid-template-columns: 1fr 1fr; gap: 8px; }
+#codes button { min-height: 56px; font-size: 17px; font-weight: 600; border-radius: 8px;
+                border: 3px solid transparent; padding: 4px 6px; }
+#codes button.on { border-color: #111; outline: 2px solid #fff; outline-offset: -6px; }
+#note { display: block; width: 100%; box-sizing: border-box; min-height: 56px; font-size: 16px;
+        margin-top: 10px; padding: 8px; border: 1px solid #999; border-radius: 6px; }
+#sheet .row { display: flex; gap: 8px; margin-top: 8px; }
+#sheet .row button { flex: 1; min-height: 48px; font-size: 16px; border-radius: 8px;
+                     border: 1px solid #999; background: #f3f3f3; color: #222; }
+#hint { font-size: 13px; color: #555; margin-top: 6px; min-height: 1.2em; }
 </style>
 </head>
 <body>
@@ -465,46 +494,177 @@ button.kg { min-width: 44px; min-height: 44px; font-size: 15px; border: 0; borde
   <button class="kg" id="list" type="button">{{ L.list }}</button>
 </div>
 <div id="map"></div>
-<div id="panel" aria-label="{{ L.list }}"><ol id="doors"></ol></div>
+<div id="panel" aria-label="{{ L.list }}">
+  <div id="tools"><span><b id="done">0</b> / {{ meta.doors }} {{ L.done }}</span>
+    <button class="kg" id="export" type="button">{{ L.export_long }}</button></div>
+  <ol id="doors"></ol></div>
+<div id="sheet" role="dialog" aria-modal="true" aria-labelledby="sheet-title">
+  <div class="h"><span id="sheet-title"></span>
+    <button class="kg" id="sheet-close" type="button" aria-label="{{ L.close }}">✕</button></div>
+  <div id="codes"></div>
+  <textarea id="note" maxlength="500" rows="2" placeholder="{{ L.note }}"
+            aria-label="{{ L.note }}"></textarea>
+  <div class="row"><button type="button" id="clear">{{ L.erase }}</button></div>
+  <div id="hint" role="status"></div>
+</div>
 <script>{{ js }}</script>
 <script>
 var DATA = {{ data }};
+var T = DATA.labels;
 var map = L.map("map", {zoomControl: true, preferCanvas: false});
 L.control.scale({imperial: false}).addTo(map);
 var streets = L.geoJSON(DATA.streets, {style: {color: "#a5a5a5", weight: 3}, interactive: false});
 streets.addTo(map);
-var turf = L.geoJSON(DATA.turf, {style: {color: "#1f3b63", weight: 2, fillOpacity: 0.06}});
+var turf = L.geoJSON(DATA.turf, {style: {color: "#1f3b63", weight: 2, fillOpacity: 0.06},
+                                 interactive: false});
 turf.addTo(map);
-var route = L.geoJSON(DATA.route, {style: {color: "#1f5fbf", weight: 4, opacity: 0.8}});
+var route = L.geoJSON(DATA.route, {style: {color: "#1f5fbf", weight: 4, opacity: 0.8},
+                                   interactive: false});
 route.addTo(map);
 var tiles = L.tileLayer(DATA.tiles, {attribution: DATA.attribution, maxZoom: 19});
 L.control.layers(null, {"{{ L.tiles }}": tiles}, {collapsed: true}).addTo(map);
-var markers = {};
+
+// ---- results, kept in this browser (localStorage), one key per turf and map
+var STORE_KEY = "knockin_geo:results:" + DATA.turf_id + ":" + DATA.map_id;
+var CODE = {};
+DATA.codes.forEach(function (c) { CODE[c.code] = c; });
+var storageOk = true;
+var results = {};
+try {
+  var raw = window.localStorage.getItem(STORE_KEY);
+  var stored = raw ? JSON.parse(raw) : null;
+  if (stored && stored.doors) { results = stored.doors; }
+} catch (e) { storageOk = false; }
+function persist() {
+  try {
+    window.localStorage.setItem(STORE_KEY, JSON.stringify(
+      {v: 1, turf_id: DATA.turf_id, map_id: DATA.map_id, doors: results}));
+    storageOk = true;
+  } catch (e) { storageOk = false; }
+}
+function latest(id) { var h = results[id]; return h && h.length ? h[h.length - 1] : null; }
+function nowIso() { return new Date().toISOString().replace(/\\.\\d{3}Z$/, "Z"); }
+
+var markers = [], rows = [], states = [];
+function doorLabel(d) {
+  return d.seq + ". " + d.housenumber + (d.unit ? " (" + d.unit + ")" : "") + " " + d.street +
+         (d.households > 1 ? " · " + d.households + " {{ L.households }}" : "");
+}
+function iconFor(d, i) {
+  var last = latest(d.id);
+  var cls = "kg-door" + (last ? " kg-r-" + last.r : (i === 0 ? " kg-start" : ""));
+  return L.divIcon({className: cls, html: String(d.seq), iconSize: [30, 30],
+                    iconAnchor: [15, 15]});
+}
+function refresh(i) {
+  var d = DATA.doors[i], last = latest(d.id);
+  markers[i].setIcon(iconFor(d, i));
+  var s = states[i];
+  s.textContent = last ? CODE[last.r].label : "";
+  s.className = "kg-state" + (last ? " kg-r-" + last.r : "");
+  rows[i].setAttribute("data-result", last ? last.r : "");
+}
+function countDone() {
+  var n = 0;
+  DATA.doors.forEach(function (d) { if (latest(d.id)) { n++; } });
+  document.getElementById("done").textContent = String(n);
+}
 DATA.doors.forEach(function (d, i) {
-  var icon = L.divIcon({className: "kg-door" + (i === 0 ? " kg-start" : ""),
-                        html: String(d.seq), iconSize: [24, 24], iconAnchor: [12, 12]});
-  var label = d.seq + ". " + d.housenumber + (d.unit ? " (" + d.unit + ")" : "") + " " + d.street +
-              (d.households > 1 ? " · " + d.households + " {{ L.households }}" : "");
-  markers[d.seq] = L.marker([d.lat, d.lon], {icon: icon, title: label, keyboard: true})
-    .bindPopup(label).addTo(map);
+  markers[i] = L.marker([d.lat, d.lon], {icon: iconFor(d, i), title: doorLabel(d), keyboard: true})
+    .on("click", function () { openForm(i); }).addTo(map);
 });
 map.fitBounds(turf.getBounds().extend(route.getBounds()), {padding: [16, 16]});
 var list = document.getElementById("doors");
 var lastStreet = null;
-DATA.doors.forEach(function (d) {
+DATA.doors.forEach(function (d, i) {
   if (d.street !== lastStreet) {
     var h = document.createElement("li"); h.className = "street"; h.textContent = d.street;
     list.appendChild(h); lastStreet = d.street;
   }
   var li = document.createElement("li");
+  li.setAttribute("data-door", d.id);
   var b = document.createElement("b"); b.textContent = d.seq; li.appendChild(b);
   li.appendChild(document.createTextNode(d.housenumber + (d.unit ? " (" + d.unit + ")" : "") +
     (d.households > 1 ? "  · " + d.households + " {{ L.households }}" : "")));
+  var s = document.createElement("span"); s.className = "kg-state"; li.appendChild(s);
+  states[i] = s; rows[i] = li;
   li.addEventListener("click", function () {
-    map.setView([d.lat, d.lon], 18); markers[d.seq].openPopup();
+    map.setView([d.lat, d.lon], Math.max(map.getZoom(), 18)); openForm(i);
   });
   list.appendChild(li);
 });
+DATA.doors.forEach(function (d, i) { refresh(i); });
+countDone();
+
+// ---- the result form
+var sheet = document.getElementById("sheet"), note = document.getElementById("note");
+var hint = document.getElementById("hint"), current = null, codeButtons = {};
+DATA.codes.forEach(function (c) {
+  var btn = document.createElement("button");
+  btn.type = "button"; btn.className = "kg-r-" + c.code; btn.textContent = c.label;
+  btn.setAttribute("data-code", c.code);
+  btn.addEventListener("click", function () { record(c.code); });
+  document.getElementById("codes").appendChild(btn); codeButtons[c.code] = btn;
+});
+function openForm(i) {
+  current = i;
+  var d = DATA.doors[i], last = latest(d.id);
+  document.getElementById("sheet-title").textContent = doorLabel(d);
+  DATA.codes.forEach(function (c) {
+    codeButtons[c.code].classList.toggle("on", !!last && last.r === c.code);
+  });
+  note.value = last ? (last.n || "") : "";
+  hint.textContent = storageOk ? (last ? T.saved_at + " " + last.t.slice(11, 16) + " UTC" : "")
+                               : T.no_storage;
+  sheet.classList.add("open");
+}
+function closeForm() { sheet.classList.remove("open"); current = null; }
+function record(code) {
+  if (current === null) { return; }
+  var d = DATA.doors[current], h = results[d.id] || [], last = latest(d.id), t = nowIso();
+  var entry = {r: code, t: t, n: note.value.trim()};
+  // a second tap within two minutes corrects the last result instead of adding a visit
+  if (last && Date.parse(t) - Date.parse(last.t) < 120000) { h[h.length - 1] = entry; }
+  else { h.push(entry); }
+  results[d.id] = h;
+  persist(); refresh(current); countDone(); closeForm();
+}
+note.addEventListener("input", function () {
+  if (current === null) { return; }
+  var last = latest(DATA.doors[current].id);
+  if (last) { last.n = note.value.trim(); persist(); }
+});
+document.getElementById("clear").addEventListener("click", function () {
+  if (current === null) { return; }
+  var id = DATA.doors[current].id, h = results[id];
+  if (h && h.length) { h.pop(); if (!h.length) { delete results[id]; } }
+  persist(); refresh(current); countDone(); closeForm();
+});
+document.getElementById("sheet-close").addEventListener("click", closeForm);
+
+// ---- export: the CSV knockin_geo.canvass.read_results reads
+function cell(v, guard) {
+  var s = v === null || v === undefined ? "" : String(v);
+  if (guard && /^[=+\\-@\\t\\r]/.test(s)) { s = "'" + s; }
+  return /[",\\r\\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
+}
+document.getElementById("export").addEventListener("click", function () {
+  var lines = ["id,turf_id,result,timestamp,canvasser,note"], n = 0;
+  DATA.doors.forEach(function (d) {
+    (results[d.id] || []).forEach(function (e) {
+      lines.push([cell(d.id), cell(DATA.turf_id), cell(e.r), cell(e.t), "", cell(e.n, true)]
+                 .join(",")); n++;
+    });
+  });
+  if (!n) { alert(T.nothing); return; }
+  var blob = new Blob([lines.join("\\r\\n") + "\\r\\n"], {type: "text/csv;charset=utf-8"});
+  var a = document.createElement("a");
+  a.href = URL.createObjectURL(blob);
+  a.download = "results-" + DATA.turf_id + "-" + nowIso().slice(0, 10) + ".csv";
+  document.body.appendChild(a); a.click();
+  setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 2000);
+});
+
 document.getElementById("list").addEventListener("click", function () {
   document.getElementById("panel").classList.toggle("open");
 });
@@ -530,10 +690,37 @@ document.getElementById("locate").addEventListener("click", function () {
 VOLUNTEER_LABELS = {
     "fr": {"turf": "Secteur", "doors": "portes", "locate": "Où suis-je ?", "list": "Liste",
            "tiles": "Fond OpenStreetMap (en ligne)", "households": "foyers",
-           "no_gps": "Position indisponible"},
+           "no_gps": "Position indisponible", "done": "faites",
+           "export_long": "Exporter les résultats (CSV)", "close": "Fermer",
+           "note": "Note (facultative)", "erase": "Effacer le résultat",
+           "nothing": "Aucun résultat à exporter", "saved_at": "Enregistré à",
+           "no_storage": "Attention : ce navigateur ne garde pas les résultats, exportez-les "
+                         "avant de fermer la page",
+           "codes": {"not_home": "Absent", "contacted": "Contact", "refused": "Refus",
+                     "come_back": "Repasser", "moved": "Déménagé",
+                     "inaccessible": "Inaccessible", "do_not_contact": "Ne pas contacter"}},
     "en": {"turf": "Turf", "doors": "doors", "locate": "Where am I?", "list": "List",
            "tiles": "OpenStreetMap background (online)", "households": "households",
-           "no_gps": "Position unavailable"},
+           "no_gps": "Position unavailable", "done": "done",
+           "export_long": "Export the results (CSV)", "close": "Close",
+           "note": "Note (optional)", "erase": "Clear the result",
+           "nothing": "No results to export", "saved_at": "Saved at",
+           "no_storage": "Warning: this browser does not keep results, export them before "
+                         "closing the page",
+           "codes": {"not_home": "Not home", "contacted": "Contacted", "refused": "Refused",
+                     "come_back": "Come back", "moved": "Moved",
+                     "inaccessible": "Inaccessible", "do_not_contact": "Do not contact"}},
+}
+
+#: Marker colour and text colour of each result code on the phone map.
+RESULT_COLORS: dict[str, tuple[str, str]] = {
+    "not_home": ("#ef6c00", "#fff"),
+    "contacted": ("#1565c0", "#fff"),
+    "refused": ("#616161", "#fff"),
+    "come_back": ("#f9a825", "#111"),
+    "moved": ("#6a1b9a", "#fff"),
+    "inaccessible": ("#795548", "#fff"),
+    "do_not_contact": ("#111111", "#fff"),
 }
 
 #: Door fields a volunteer map may show (all in ``schema.VOLUNTEER_ALLOWED_FIELDS``).
@@ -541,8 +728,22 @@ VOLUNTEER_DOOR_FIELDS = (schema.SEQ, schema.HOUSENUMBER, schema.STREET, schema.U
                          schema.HOUSEHOLDS)
 
 
-def volunteer_map_html(plan: TurfPlan, turf_id: str, *, lang: str = "fr") -> str:
+def volunteer_map_html(
+    plan: TurfPlan,
+    turf_id: str,
+    *,
+    lang: str = "fr",
+    door_ids: Mapping[str, str] | None = None,
+) -> str:
     """Return the phone map of one turf as one self-contained HTML page.
+
+    The page is also a small canvassing app: tapping a door (marker or list row) opens a form
+    with one big button per result code (:data:`knockin_geo.canvass.RESULT_CODES`) and an
+    optional note; results are kept in the browser (``localStorage``, one key per turf and map,
+    so they survive reloads and work offline), markers and rows show each door's state, and an
+    *Export* button downloads the turf's results as the CSV that
+    :func:`knockin_geo.canvass.read_results` reads (``id, turf_id, result, timestamp, canvasser,
+    note``; timestamps ISO 8601 UTC; canvasser blank).
 
     Parameters
     ----------
@@ -552,13 +753,20 @@ def volunteer_map_html(plan: TurfPlan, turf_id: str, *, lang: str = "fr") -> str
         The turf.
     lang
         ``fr`` or ``en``.
+    door_ids
+        ``address_id -> id shown and exported`` (the pseudonymous ids of
+        :func:`knockin_geo.privacy.pseudonymize` when the plan is written with a secret);
+        default: the address id.
 
     Returns
     -------
     str
         HTML with Leaflet inlined, the turf's streets, route and numbered doors, a "where am I"
-        button and a list panel in walk order. Opens offline.
+        button, a list panel in walk order and the result form. Opens offline; carries only
+        allow-listed door fields.
     """
+    from knockin_geo.canvass import RESULT_CODES
+
     if lang not in VOLUNTEER_LABELS:
         msg = f"unknown language {lang!r}: use one of {sorted(VOLUNTEER_LABELS)}"
         raise ValueError(msg)
@@ -567,6 +775,15 @@ def volunteer_map_html(plan: TurfPlan, turf_id: str, *, lang: str = "fr") -> str
         msg = f"no turf {turf_id!r} in this plan"
         raise KeyError(msg)
     d = d.sort_values(schema.SEQ, kind="stable", na_position="last")
+    address_ids = d.index.astype(str).tolist()
+    if door_ids is None:
+        shown_ids = address_ids
+    else:
+        missing = [a for a in address_ids if a not in door_ids]
+        if missing:
+            msg = f"door_ids has no id for {len(missing)} doors of turf {turf_id!r}"
+            raise ValueError(msg)
+        shown_ids = [str(door_ids[a]) for a in address_ids]
     t = plan.turfs.loc[[turf_id]]
     route = plan.routes.loc[[turf_id]] if turf_id in plan.routes.index else None
     box = shapely.buffer(shapely.box(*d.total_bounds), 150.0)
@@ -576,14 +793,26 @@ def volunteer_map_html(plan: TurfPlan, turf_id: str, *, lang: str = "fr") -> str
         geometry=shapely.intersection(edges.geometry.to_numpy()[np.sort(near)], box)))
     dw = _to_wgs84(d[["geometry"]])
     doors = []
-    for (_, row), pt in zip(d.iterrows(), dw.geometry, strict=True):
+    for (_, row), pt, shown in zip(d.iterrows(), dw.geometry, shown_ids, strict=True):
         rec = {f: _plain(row.get(f)) for f in VOLUNTEER_DOOR_FIELDS}
         rec[schema.SEQ] = int(row[schema.SEQ]) if pd.notna(row[schema.SEQ]) else None
+        rec["id"] = shown
         rec["lon"] = round(pt.x, 6)
         rec["lat"] = round(pt.y, 6)
         doors.append(rec)
     walk_m = float(t["walk_m"].iloc[0])
     minutes = float(t["est_minutes"].iloc[0])
+    labels = VOLUNTEER_LABELS[lang]
+    codes = [
+        {"code": c, "label": labels["codes"][c], "color": RESULT_COLORS[c][0],
+         "ink": RESULT_COLORS[c][1]}
+        for c in RESULT_CODES
+    ]
+    # the storage key changes when the turf's doors or walk order change (a re-cut turf with
+    # the same id starts afresh), and not otherwise (a re-sent map keeps its results)
+    fingerprint = json.dumps([turf_id, [[i, r["seq"]] for i, r in zip(shown_ids, doors,
+                                                                      strict=True)]])
+    map_id = hashlib.sha256(fingerprint.encode("utf-8")).hexdigest()[:12]
     data = {
         "streets": _geojson(e, []),
         "turf": _geojson(_to_wgs84(t[["geometry"]]), []),
@@ -592,6 +821,10 @@ def volunteer_map_html(plan: TurfPlan, turf_id: str, *, lang: str = "fr") -> str
         "doors": doors,
         "tiles": OSM_TILES,
         "attribution": OSM_ATTRIBUTION,
+        "turf_id": str(turf_id),
+        "map_id": map_id,
+        "codes": codes,
+        "labels": {k: v for k, v in labels.items() if k != "codes"},
     }
     js, css = leaflet_assets()
     meta = {
@@ -603,8 +836,9 @@ def volunteer_map_html(plan: TurfPlan, turf_id: str, *, lang: str = "fr") -> str
     env = jinja2.Environment(autoescape=True)
     return env.from_string(_VOLUNTEER).render(
         lang=lang,
-        L=VOLUNTEER_LABELS[lang],
+        L=labels,
         meta=meta,
+        codes=codes,
         css=jinja2.utils.markupsafe.Markup(css),
         js=jinja2.utils.markupsafe.Markup(js),
         data=jinja2.utils.markupsafe.Markup(_script_json(data)),
@@ -618,7 +852,12 @@ def _script_json(obj: Any) -> str:
 
 
 def volunteer_page(
-    plan: TurfPlan, turf_id: str, *, lang: str = "fr", map_code: str | None = None
+    plan: TurfPlan,
+    turf_id: str,
+    *,
+    lang: str = "fr",
+    map_code: str | None = None,
+    door_ids: Mapping[str, str] | None = None,
 ) -> str:
     """Return a turf's phone map, locked with ``map_code`` when one is given.
 
@@ -634,13 +873,16 @@ def volunteer_page(
         Access code; the page is then encrypted (:func:`knockin_geo.privacy.lock_html`). The salt
         and nonce are derived from the page and the code, so the same plan gives the same bytes
         while two different pages never share a nonce.
+    door_ids
+        ``address_id -> id`` shown and exported by the map (pseudonymous ids); see
+        :func:`volunteer_map_html`.
 
     Returns
     -------
     str
         The HTML page.
     """
-    html_page = volunteer_map_html(plan, turf_id, lang=lang)
+    html_page = volunteer_map_html(plan, turf_id, lang=lang, door_ids=door_ids)
     if map_code is None:
         return html_page
     import hashlib
@@ -654,7 +896,12 @@ def volunteer_page(
 
 
 def write_maps(
-    plan: TurfPlan, out_dir: str | Path, *, lang: str = "fr", map_code: str | None = None
+    plan: TurfPlan,
+    out_dir: str | Path,
+    *,
+    lang: str = "fr",
+    map_code: str | None = None,
+    door_ids: Mapping[str, str] | None = None,
 ) -> list[Path]:
     """Write ``map.html`` (director) and ``maps/<turf_id>.html`` (volunteers) into ``out_dir``.
 
@@ -668,6 +915,8 @@ def write_maps(
         Language of the volunteer maps.
     map_code
         Lock every volunteer map with this access code (see :func:`volunteer_page`).
+    door_ids
+        Ids the phone maps show and export for each door (pseudonyms), instead of address ids.
 
     Returns
     -------
@@ -683,7 +932,7 @@ def write_maps(
         written.append(
             write_text_atomic(
                 out / "maps" / names[tid],
-                volunteer_page(plan, tid, lang=lang, map_code=map_code),
+                volunteer_page(plan, tid, lang=lang, map_code=map_code, door_ids=door_ids),
             )
         )
     return written

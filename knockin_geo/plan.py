@@ -398,6 +398,12 @@ def write_plan(
             layers.append(("precincts", precincts_layer(plan)))
         write_gpkg(gpkg, layers)
         (tmp / "report.json").write_text(report_json(plan.report), encoding="utf-8")
+        pseudonyms = None
+        if secret is not None:
+            from knockin_geo.privacy import pseudonymize
+
+            ids = plan.doors.index.astype(str)
+            pseudonyms = dict(zip(ids, pseudonymize(ids, secret), strict=True))
         if len(plan.routes):
             if walk_lists:
                 from knockin_geo.walklist import walk_lists as write_lists
@@ -406,7 +412,7 @@ def write_plan(
             if maps:
                 from knockin_geo.maps import write_maps
 
-                write_maps(plan, tmp, lang=lang, map_code=map_code)
+                write_maps(plan, tmp, lang=lang, map_code=map_code, door_ids=pseudonyms)
         elif maps and len(plan.turfs):
             from knockin_geo.maps import director_map, save_map
 
@@ -417,19 +423,14 @@ def write_plan(
             assignment = None
             if canvassers is not None:
                 assignment = assign_canvassers(plan, canvassers)
-            pseudonyms = None
-            if secret is not None:
-                from knockin_geo.privacy import pseudonymize
-
-                ids = plan.doors.index.astype(str)
-                pseudonyms = dict(zip(ids, pseudonymize(ids, secret), strict=True))
             write_exports(plan, tmp, canvassers=canvassers, assignment=assignment,
                           pseudonyms=pseudonyms)
             if assignment is not None:
                 from knockin_geo.maps import volunteer_page
 
                 def map_file(tid: str) -> dict[str, bytes]:
-                    page = volunteer_page(plan, tid, lang=lang, map_code=map_code)
+                    page = volunteer_page(plan, tid, lang=lang, map_code=map_code,
+                                          door_ids=pseudonyms)
                     return {f"{tid}-map.html": page.encode("utf-8")}
 
                 write_packets(plan, tmp, assignment, canvassers, lang=lang, extra_files=map_file)

@@ -50,6 +50,7 @@ ADDRESS_STATUSES: Final[dict[str, str]] = {
     "no_street_nearby": "no walkable street within max_snap_m",
     "opted_out": "on the do-not-knock list",
     "not_in_universe": "its precinct was not selected",
+    "canvassed": "already canvassed; left out by a re-cut",
 }
 
 #: Columns of an address table that may leave the machine in volunteer-facing files.

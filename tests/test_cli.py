@@ -284,3 +284,38 @@ def test_target_bad_formula_exits_2(tmp_path: Path, capsys) -> None:
     assert code == 2
     assert "Traceback" not in capsys.readouterr().err
     assert not (tmp_path / "t" / "ranking.csv").exists()
+
+
+def test_results_loop_import_progress_recut(tmp_path: Path, capsys) -> None:
+    """Cut, record results for some doors, import them, see progress, re-cut what is left."""
+    base = ["--precincts", str(PRECINCTS), "--addresses", str(COMMUNE), "--network", str(PBF),
+            "--universe", "0301,0302"]
+    plan_dir = tmp_path / "plan"
+    assert main(["-q", "cut", *base, "--out", str(plan_dir)]) == 0
+    doors = pyogrio.read_dataframe(plan_dir / "plan.gpkg", layer="doors")
+    assigned = doors[doors["status"] == "assigned"].sort_values(["turf_id", "seq"])
+    done = assigned.groupby("turf_id").head(10)  # the first 10 doors of every turf
+    codes = ["contacted", "not home", "Refus", "contacted", "moved"] * 2
+    rows = ["address_id,turf_id,result,timestamp"]
+    for i, (_, r) in enumerate(done.iterrows()):
+        rows.append(f"{r['address_id']},{r['turf_id']},{codes[i % 10]},"
+                    f"2026-11-21T10:{i % 60:02d}:00Z")
+    rows.append("nope,0301-01,contacted,2026-11-21T11:00:00Z")
+    results = tmp_path / "weekend1.csv"
+    results.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["-q", "import", str(results), "--plan", str(plan_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "1 rows rejected" in out
+    assert main(["-q", "import", str(results), "--plan", str(plan_dir)]) == 0
+    assert f"({len(done)} already imported)" in capsys.readouterr().out
+    assert main(["-q", "progress", "--plan", str(plan_dir), "--out", str(tmp_path / "p")]) == 0
+    per_turf = pd.read_csv(tmp_path / "p" / "progress_turf.csv", dtype={"turf_id": str})
+    assert (per_turf["knocked"] == 10).all()
+    assert main(["-q", "recut", *base, "--results", str(plan_dir / "results.csv"),
+                 "--out", str(tmp_path / "recut")]) == 0
+    re = pyogrio.read_dataframe(tmp_path / "recut" / "plan.gpkg", layer="doors")
+    knocked = set(done["address_id"]) - set(done.loc[done.index[1::5], "address_id"])
+    left = re[re["address_id"].isin(knocked)]
+    assert left["turf_id"].isna().all()
+    assert (left["status"] == "canvassed").all()

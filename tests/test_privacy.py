@@ -242,3 +242,16 @@ def test_locked_map_opens_only_with_the_right_code(
     assert errors == []
     with pytest.raises(InputError, match="6 characters"):
         lock_html(page_html, "123")
+
+
+def test_phone_maps_carry_pseudonyms_not_address_ids(written: tuple[Path, TurfPlan]) -> None:
+    out, plan = written
+    assigned = plan.doors[plan.doors[schema.TURF_ID].notna()]
+    pseudo = dict(zip(assigned.index.astype(str),
+                      pseudonymize(assigned.index.astype(str), SECRET), strict=True))
+    for page in sorted((out / "maps").iterdir()):
+        html = page.read_text(encoding="utf-8")
+        tid = page.stem
+        mine = assigned[assigned[schema.TURF_ID] == tid].index.astype(str)
+        assert any(pseudo[a] in html for a in mine), page.name
+        assert not any(f'"{a}"' in html for a in mine), page.name
