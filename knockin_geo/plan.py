@@ -177,7 +177,8 @@ def plan_turfs(
     # of its neighbours whatever is being cut, so a precinct's turfs do not depend on the universe
     snapped = snap_doors(doors, network, max_snap_m=max_snap_m, barrier_lines=lines)
     if universe is not None:
-        out_of = (snapped[schema.STATUS] == schema.STATUS_OK) & ~snapped[
+        # outside the universe, "not selected" is the reason, whether a street was near or not
+        out_of = snapped[schema.STATUS].isin([schema.STATUS_OK, "no_street_nearby"]) & ~snapped[
             schema.PRECINCT_ID
         ].isin(chosen)
         snapped.loc[out_of, schema.STATUS] = "not_in_universe"
