@@ -218,7 +218,10 @@ def _turf_params(args: argparse.Namespace) -> Any:
     minutes = args.minutes_per_turf
     if doors is None and minutes is None:
         doors = 80.0
+    balance = getattr(args, "balance_on", "households")
     return TurfParams(
+        weight_column="voters" if balance == "voters" else None,
+        use_households=balance != "doors",
         doors_per_turf=doors,
         minutes_per_turf=minutes,
         tolerance=args.tolerance,
@@ -253,6 +256,17 @@ def _add_cut_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--canvassers", metavar="CSV",
                    help="canvassers (canvasser_id, name, team, lon, lat, capacity): assign turfs "
                         "and write one packet per canvasser")
+    p.add_argument("--voters", metavar="CSV",
+                   help="voter or contact file (one row per voter with the address id of their "
+                        "door): counts voters per door; its personal columns never leave")
+    p.add_argument("--voters-key", default="address_id",
+                   help="voter-file column holding the door's address id (address_id)")
+    p.add_argument("--voters-flag", action="append", metavar="COLUMN",
+                   help="voter-file yes/no column carried to the doors as flag_<column>")
+    p.add_argument("--balance-on", choices=("households", "voters", "doors"),
+                   default="households",
+                   help="what a turf's size counts: households (default), voters (needs "
+                        "--voters; doors without voters are left out) or doors")
     p.add_argument("--opt-outs", metavar="CSV",
                    help="do-not-knock list (address_id, or housenumber + street): those doors "
                         "stay out of every turf and volunteer file")
@@ -358,6 +372,16 @@ def _run_cut(
         "network_sha256": net.source_sha256,
     }
     route_params = _route_params(args, params, net)
+    if getattr(args, "voters", None):
+        from knockin_geo.privacy import join_voters, read_voter_file
+
+        with ui.step(f"counting voters per door from {args.voters}"):
+            voter_file = read_voter_file(args.voters, key=args.voters_key)
+            addresses = join_voters(addresses, voter_file, key=args.voters_key,
+                                    flags=args.voters_flag or ())
+    elif getattr(args, "balance_on", None) == "voters":
+        msg = "--balance-on voters needs --voters FILE"
+        raise InputError(msg)
     opt_outs = secret = map_code = None
     if getattr(args, "opt_outs", None):
         from knockin_geo.privacy import read_opt_outs
@@ -470,6 +494,7 @@ def cmd_demo(args: argparse.Namespace, ui: _Console) -> int:
         crossing_m=30.0, no_route=False, lang=args.lang, canvassers=None, db=None,
         db_schema="public", db_prefix="knockin_", plan_id=None, download=False,
         opt_outs=None, pseudonymize=False, secret_file=None, lock_maps=False,
+        voters=None, voters_key="address_id", voters_flag=None, balance_on="households",
     )
     ui.out.print(
         f"[bold]knockin_geo demo[/bold]: central Nantes, the {len(universe)} priority bureaux de "

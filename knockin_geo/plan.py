@@ -167,6 +167,14 @@ def plan_turfs(
         from knockin_geo.privacy import apply_opt_outs
 
         doors, n_opted_out = apply_opt_outs(doors, opt_outs)
+    if params.weight_column == "voters":
+        if "voters" not in doors.columns:
+            msg = "balancing on voters needs voters per door (privacy.join_voters / --voters)"
+            raise InputError(msg)
+        none = (doors[schema.STATUS] == schema.STATUS_OK) & (
+            pd.to_numeric(doors["voters"], errors="coerce").fillna(0) <= 0
+        )
+        doors.loc[none, schema.STATUS] = "no_voters"
     lines = barrier_lines(
         network,
         highways=params.barrier_highways,

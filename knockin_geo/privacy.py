@@ -22,6 +22,7 @@ import datetime as dt
 import getpass
 import hashlib
 import hmac
+import io
 import json
 import logging
 import os
@@ -424,3 +425,99 @@ def lock_html(
     }
     labels = _LOCK_LABELS.get(lang, _LOCK_LABELS["en"])
     return _LOCKED.format(lang=lang, payload=json.dumps(payload), **labels)
+
+
+def read_voter_file(path: str | os.PathLike[str], *, key: str = schema.ADDRESS_ID) -> pd.DataFrame:
+    """Read a voter or contact file (CSV) keyed by address.
+
+    Its columns are personal by default: they are used to count voters per door and to carry
+    the targeting flags asked for, and never copied to any output. Columns that look personal
+    are named in the log (never their values).
+
+    Parameters
+    ----------
+    path
+        CSV file (delimiter and encoding detected), one row per voter.
+    key
+        Column holding the address id of each voter's door.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The file, as strings.
+    """
+    from knockin_geo.io import _decode, _existing_file, _read_bytes, _sniff_delimiter
+
+    p = _existing_file(path, "voter file")
+    text, _encoding = _decode(_read_bytes(p), None, p)
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=_sniff_delimiter(text), dtype=str,
+                            keep_default_na=False)
+    except Exception as exc:
+        msg = f"cannot read the voter file {p}: {exc}"
+        raise InputError(msg, path=str(p)) from exc
+    cols = {c.strip().lower(): c for c in frame.columns}
+    if key.lower() not in cols:
+        msg = (
+            f"the voter file {p} has no column {key!r} linking voters to doors; its columns "
+            f"are {list(frame.columns)} (choose one with --voters-key)"
+        )
+        raise InputError(msg, path=str(p))
+    frame = frame.rename(columns={cols[key.lower()]: key})
+    flagged = personal_columns(frame)
+    if flagged:
+        logger.info("voter file: personal columns kept out of every output: %s",
+                    ", ".join(sorted(flagged)))
+    return frame
+
+
+def join_voters(
+    doors: pd.DataFrame,
+    voters: pd.DataFrame,
+    *,
+    key: str = schema.ADDRESS_ID,
+    flags: Iterable[str] = (),
+) -> pd.DataFrame:
+    """Count voters per door and carry targeting flags onto the doors.
+
+    Parameters
+    ----------
+    doors
+        Doors indexed by ``address_id``.
+    voters
+        From :func:`read_voter_file`.
+    key
+        The voters' column holding the door's address id.
+    flags
+        Voter columns holding a yes/no targeting flag (``1``, ``true``, ``yes``, ``oui``...): the
+        door gets ``flag_<name>`` True when any of its voters has it.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy of ``doors`` with ``voters`` (int, 0 when none) and the ``flag_*`` columns. Voters
+        whose key matches no door are counted in ``attrs["unmatched_voters"]`` and logged.
+    """
+    out = doors.copy()
+    keys = voters[key].astype(str).str.strip()
+    counts = keys.value_counts()
+    ids = out.index.astype(str)
+    out["voters"] = counts.reindex(ids).fillna(0).astype(np.int64).to_numpy()
+    unmatched = int((~keys.isin(set(ids))).sum())
+    if unmatched:
+        logger.warning("%d voters have an address id that matches no door", unmatched)
+    out.attrs["unmatched_voters"] = unmatched
+    truthy = {"1", "true", "yes", "y", "oui", "o", "x", "vrai"}
+    for flag in flags:
+        if flag not in voters.columns:
+            msg = f"the voter file has no flag column {flag!r}"
+            raise InputError(msg)
+        on = voters[flag].astype(str).str.strip().str.lower().isin(truthy)
+        flagged = set(keys[on.to_numpy()])
+        out[f"flag_{_slug(flag)}"] = ids.isin(flagged)
+    return out
+
+
+def _slug(name: str) -> str:
+    text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")

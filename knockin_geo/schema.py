@@ -51,6 +51,7 @@ ADDRESS_STATUSES: Final[dict[str, str]] = {
     "opted_out": "on the do-not-knock list",
     "not_in_universe": "its precinct was not selected",
     "canvassed": "already canvassed; left out by a re-cut",
+    "no_voters": "no voter of the voter file lives here",
 }
 
 #: Columns of an address table that may leave the machine in volunteer-facing files.

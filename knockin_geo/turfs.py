@@ -77,6 +77,9 @@ class TurfParams:
         Walking speed used for minutes (default 4 km/h: a canvassing pace between doors).
     minutes_per_door
         Minutes spent per door (knock, wait, short talk; default 1.5).
+    weight_column
+        A column of the doors that gives each door's size instead of its households, e.g.
+        ``voters`` (voters per door from a voter file): turfs are then balanced on voters.
     use_households
         Weight doors by their ``households`` column (a building with 12 flats counts 12).
     barrier_highways
@@ -97,6 +100,7 @@ class TurfParams:
     walk_speed_kmh: float = 4.0
     minutes_per_door: float = 1.5
     use_households: bool = True
+    weight_column: str | None = None
     barrier_highways: tuple[str, ...] = BARRIER_HIGHWAYS
     railways_are_barriers: bool = True
     waterways_are_barriers: bool = True
@@ -213,11 +217,18 @@ def door_weights(doors: pd.DataFrame, edge_length: np.ndarray, params: TurfParam
         door's share of walking its street side (edge length / doors on that chain / speed) plus
         the walk from the street to the door and back (``2 * snap_dist_m / speed``, when known).
     """
-    hh = (
-        doors[schema.HOUSEHOLDS].to_numpy(dtype=float)
-        if params.use_households and schema.HOUSEHOLDS in doors
-        else np.ones(len(doors))
-    )
+    if params.weight_column is not None:
+        if params.weight_column not in doors:
+            msg = f"the doors have no column {params.weight_column!r} to weight turfs by"
+            raise InputError(msg)
+        hh = np.nan_to_num(pd.to_numeric(doors[params.weight_column], errors="coerce")
+                           .to_numpy(dtype=float)).clip(min=0)
+    else:
+        hh = (
+            doors[schema.HOUSEHOLDS].to_numpy(dtype=float)
+            if params.use_households and schema.HOUSEHOLDS in doors
+            else np.ones(len(doors))
+        )
     if params.mode == "doors":
         return hh
     per_chain = doors.groupby("chain", sort=False)["chain"].transform("size").to_numpy()
@@ -308,6 +319,11 @@ def cut_turfs(
                 d[schema.HOUSEHOLDS].to_numpy() if schema.HOUSEHOLDS in d else np.ones(len(d))
             ),
             "snap_dist_m": d["snap_dist_m"].to_numpy(dtype=float),
+            **(
+                {params.weight_column: d[params.weight_column].to_numpy()}
+                if params.weight_column is not None and params.weight_column in d
+                else {}
+            ),
         }
     )
     edge_len = network.edges["length"].to_numpy(dtype=float)

@@ -255,3 +255,42 @@ def test_phone_maps_carry_pseudonyms_not_address_ids(written: tuple[Path, TurfPl
         mine = assigned[assigned[schema.TURF_ID] == tid].index.astype(str)
         assert any(pseudo[a] in html for a in mine), page.name
         assert not any(f'"{a}"' in html for a in mine), page.name
+
+
+def test_voter_file_counts_voters_and_never_leaks(inputs: tuple, tmp_path: Path) -> None:
+    """A voter file (names, phones, e-mails, a flag) balances turfs on voters; nothing leaks."""
+    from knockin_geo.cli.main import main
+
+    _, doors, _ = inputs
+    rng = np.random.default_rng(3)
+    sample = doors.index[doors.index.astype(str).str.len() > 0][:60000]
+    picked = rng.choice(np.asarray(sample, dtype=object), size=9000, replace=True)
+    voters = fake_voters(pd.DataFrame(index=pd.Index(picked)))
+    voters.insert(0, "door", picked)
+    voters["priority"] = np.where(rng.random(len(voters)) < 0.2, "oui", "non")
+    vf = tmp_path / "voters.csv"
+    voters.to_csv(vf, index=False, sep=";")
+    out = tmp_path / "plan"
+    code = main(["-q", "cut", "--precincts", str(NANTES / "precincts" /
+                                                 "bureaux_vote_nantes_2014.geojson"),
+                 "--addresses", str(NANTES / "addresses" / "adresses_nantes_commune_2013.csv"),
+                 "--network", str(NANTES / "osm" / "nantes_centre_2014-09.osm.pbf"),
+                 "--universe", "0101,0301", "--voters", str(vf), "--voters-key", "door",
+                 "--voters-flag", "priority", "--balance-on", "voters", "--doors-per-turf", "60",
+                 "--out", str(out)])
+    assert code == 0
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    layer = pyogrio.read_dataframe(out / "plan.gpkg", layer="doors").set_index("address_id")
+    counts = pd.Series(picked).astype(str).value_counts()
+    in_u = layer["precinct_id"].isin(["0101", "0301"])
+    no_voter = in_u & ~layer.index.isin(counts.index)
+    assert (layer.loc[no_voter & (layer["status"] != "no_street_nearby"), "status"]
+            == "no_voters").all()
+    # turf sizes are voters: the report's weights add up to the voters of the assigned doors
+    assigned = layer[layer["status"] == "assigned"]
+    total_voters = int(counts.reindex(assigned.index).fillna(0).sum())
+    assert sum(t["weight"] for t in report["turfs"]) == pytest.approx(total_voters)
+    for path in (p for p in out.rglob("*") if p.is_file() and p.name != "audit.jsonl"):
+        data = path.read_bytes()
+        for s in (b"Zoltanette", b"Xylophanes", b"example.invalid", b"1961-04-17"):
+            assert s not in data, f"{s!r} in {path.relative_to(out)}"
