@@ -267,6 +267,11 @@ def _add_cut_args(p: argparse.ArgumentParser) -> None:
                    default="households",
                    help="what a turf's size counts: households (default), voters (needs "
                         "--voters; doors without voters are left out) or doors")
+    p.add_argument("--volunteer-field", action="append", metavar="COLUMN",
+                   help="also show this door column on the walk lists (e.g. voters, "
+                        "flag_priority); repeatable")
+    p.add_argument("--allow-personal-field", action="append", metavar="COLUMN",
+                   help="allow a --volunteer-field that looks personal (logged); repeatable")
     p.add_argument("--opt-outs", metavar="CSV",
                    help="do-not-knock list (address_id, or housenumber + street): those doors "
                         "stay out of every turf and volunteer file")
@@ -404,9 +409,15 @@ def _run_cut(
     if transform is not None:
         p = transform(p)
     with ui.step(f"writing {args.out}"):
+        policy = None
+        if getattr(args, "volunteer_field", None):
+            from knockin_geo.privacy import FieldPolicy
+
+            policy = FieldPolicy(extra=tuple(args.volunteer_field),
+                                 allow_personal=tuple(args.allow_personal_field or ()))
         files = kplan.write_plan(p, args.out, lang=args.lang, canvassers=canvassers,
                                  secret=secret, map_code=map_code,
-                                 audit_log=Path(args.out) / "audit.jsonl")
+                                 audit_log=Path(args.out) / "audit.jsonl", field_policy=policy)
     if getattr(args, "db", None):
         from knockin_geo import db
 
@@ -495,6 +506,7 @@ def cmd_demo(args: argparse.Namespace, ui: _Console) -> int:
         db_schema="public", db_prefix="knockin_", plan_id=None, download=False,
         opt_outs=None, pseudonymize=False, secret_file=None, lock_maps=False,
         voters=None, voters_key="address_id", voters_flag=None, balance_on="households",
+        volunteer_field=None, allow_personal_field=None,
     )
     ui.out.print(
         f"[bold]knockin_geo demo[/bold]: central Nantes, the {len(universe)} priority bureaux de "

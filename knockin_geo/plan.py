@@ -352,6 +352,7 @@ def write_plan(
     secret: bytes | None = None,
     map_code: str | None = None,
     audit_log: str | os.PathLike[str] | None = None,
+    field_policy: Any = None,
 ) -> list[Path]:
     """Write ``plan.gpkg``, ``report.json`` and ``walklists/`` into ``out_dir``, atomically.
 
@@ -384,6 +385,9 @@ def write_plan(
     map_code
         Access code that locks every volunteer map (AES-GCM, opened in the browser with the
         code; :func:`knockin_geo.privacy.lock_html`).
+    field_policy
+        A :class:`knockin_geo.privacy.FieldPolicy`: extra door columns shown on the walk lists
+        (personal ones only when allowed explicitly).
     audit_log
         Append a record of this export (files with sha256, turfs, recipients, user, time) to
         this JSON-lines file.
@@ -393,6 +397,7 @@ def write_plan(
     list of pathlib.Path
         The files written.
     """
+    extra_fields = field_policy.check(plan.doors) if field_policy is not None else ()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".knockin-", dir=out))
@@ -417,7 +422,7 @@ def write_plan(
             if walk_lists:
                 from knockin_geo.walklist import walk_lists as write_lists
 
-                write_lists(plan, tmp / "walklists", lang=lang)
+                write_lists(plan, tmp / "walklists", lang=lang, extra_fields=extra_fields)
             if maps:
                 from knockin_geo.maps import write_maps
 

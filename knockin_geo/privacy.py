@@ -30,6 +30,7 @@ import re
 import secrets
 import unicodedata
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -425,6 +426,61 @@ def lock_html(
     }
     labels = _LOCK_LABELS.get(lang, _LOCK_LABELS["en"])
     return _LOCKED.format(lang=lang, payload=json.dumps(payload), **labels)
+
+
+@dataclass(frozen=True)
+class FieldPolicy:
+    """Which door fields may appear in volunteer-facing outputs (walk lists, app JSON).
+
+    By default only :data:`knockin_geo.schema.VOLUNTEER_ALLOWED_FIELDS` do. ``extra`` adds door
+    columns (e.g. ``voters``, a ``flag_priority``); a column that looks personal
+    (:func:`personal_columns`) must also be listed in ``allow_personal``, and allowing it is
+    logged as a warning.
+
+    Parameters
+    ----------
+    extra
+        Additional door columns shown to volunteers.
+    allow_personal
+        Columns allowed although they look personal (explicit, logged).
+    """
+
+    extra: tuple[str, ...] = ()
+    allow_personal: tuple[str, ...] = ()
+
+    def check(self, doors: pd.DataFrame) -> tuple[str, ...]:
+        """Return the extra fields after checking them against the doors.
+
+        Parameters
+        ----------
+        doors
+            The plan's doors.
+
+        Returns
+        -------
+        tuple of str
+            The extra fields, in order.
+
+        Raises
+        ------
+        InputError
+            A field is missing, or looks personal without being allowed explicitly.
+        """
+        problems = [f"no door column {f!r}" for f in self.extra if f not in doors.columns]
+        if problems:
+            msg = "the field policy names unknown columns"
+            raise InputError(msg, problems)
+        looks = personal_columns(doors[list(self.extra)]) if self.extra else {}
+        refused = [f for f in looks if f not in self.allow_personal]
+        if refused:
+            msg = "the field policy would show personal data to volunteers"
+            raise InputError(msg, [
+                f"{f!r} looks personal ({looks[f]}): allow it explicitly with "
+                f"--allow-personal-field {f} if this is intended" for f in refused
+            ])
+        for f in looks:
+            logger.warning("field policy: personal field %r is shown to volunteers", f)
+        return tuple(self.extra)
 
 
 def read_voter_file(path: str | os.PathLike[str], *, key: str = schema.ADDRESS_ID) -> pd.DataFrame:

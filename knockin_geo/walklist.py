@@ -142,19 +142,22 @@ tfoot td { font-weight: 600; }
 <div class="scroll">
 <table>
 <thead><tr><th>{{ L.seq }}</th><th>{{ L.number }}</th><th>{{ L.unit }}</th><th>{{ L.hh }}</th>
+{% for f in extra %}<th>{{ f }}</th>{% endfor %}
 {% for code in codes %}<th>{{ code }}</th>{% endfor %}<th>{{ L.notes }}</th></tr></thead>
 <tbody>
 {% for group in groups %}
-<tr class="street"><th colspan="{{ 5 + codes|length }}">{{ group.street }} —
+<tr class="street"><th colspan="{{ 5 + extra|length + codes|length }}">{{ group.street }} —
 {{ group.side }}</th></tr>
 {% for d in group.doors %}
 <tr><td>{{ d.seq }}</td><td class="num">{{ d.number }}</td><td>{{ d.unit }}</td>
 <td>{{ d.households }}</td>
+{% for f in extra %}<td>{{ d.extra[loop.index0] }}</td>{% endfor %}
 {% for code in codes %}<td><span class="box"></span></td>{% endfor %}<td class="notes"></td></tr>
 {% endfor %}
 {% endfor %}
 </tbody>
 <tfoot><tr><td colspan="3">{{ L.total }}</td><td>{{ n_households }}</td>
+{% for f in extra %}<td></td>{% endfor %}
 {% for code in codes %}<td></td>{% endfor %}<td></td></tr></tfoot>
 </table>
 </div>
@@ -202,7 +205,9 @@ def house_parity(number: str) -> str | None:
     return "odd" if int(m.group(1)) % 2 else "even"
 
 
-def walk_list_html(plan: TurfPlan, turf_id: str, *, lang: str = "fr") -> str:
+def walk_list_html(
+    plan: TurfPlan, turf_id: str, *, lang: str = "fr", extra_fields: tuple[str, ...] = ()
+) -> str:
     """Return the walk list of one turf as a self-contained HTML page.
 
     Parameters
@@ -213,6 +218,9 @@ def walk_list_html(plan: TurfPlan, turf_id: str, *, lang: str = "fr") -> str:
         The turf.
     lang
         ``fr`` or ``en``.
+    extra_fields
+        Door columns allowed by the field policy (:class:`knockin_geo.privacy.FieldPolicy`),
+        shown after the households.
 
     Returns
     -------
@@ -230,7 +238,7 @@ def walk_list_html(plan: TurfPlan, turf_id: str, *, lang: str = "fr") -> str:
     d = d.sort_values([schema.SEQ], kind="stable", na_position="last")
     t = plan.turfs.loc[turf_id]
     route = plan.routes.geometry.get(turf_id) if len(plan.routes) else None
-    groups = _groups(d, labels)
+    groups = _groups(d, labels, extra_fields)
     first = d.iloc[0]
     start = f"{first.get(schema.HOUSENUMBER, '')} {first.get(schema.STREET, '')}".strip()
     minutes = t.get("est_minutes", np.nan)
@@ -250,12 +258,15 @@ def walk_list_html(plan: TurfPlan, turf_id: str, *, lang: str = "fr") -> str:
         start=start,
         groups=groups,
         codes=codes,
+        extra=list(extra_fields),
         svg=jinja2.utils.markupsafe.Markup(_svg_map(plan, d, route)),
     )
     return html
 
 
-def walk_lists(plan: TurfPlan, out_dir: Path, *, lang: str = "fr") -> list[Path]:
+def walk_lists(
+    plan: TurfPlan, out_dir: Path, *, lang: str = "fr", extra_fields: tuple[str, ...] = ()
+) -> list[Path]:
     """Write one walk list per turf and an index into ``out_dir`` (no atomicity here).
 
     Parameters
@@ -277,7 +288,9 @@ def walk_lists(plan: TurfPlan, out_dir: Path, *, lang: str = "fr") -> list[Path]
     rows = []
     for tid in sorted(plan.turfs.index.astype(str)):
         name = f"{_safe(tid)}.html"
-        (out_dir / name).write_text(walk_list_html(plan, tid, lang=lang), encoding="utf-8")
+        (out_dir / name).write_text(
+            walk_list_html(plan, tid, lang=lang, extra_fields=extra_fields), encoding="utf-8"
+        )
         written.append(out_dir / name)
         t = plan.turfs.loc[tid]
         length = (
@@ -298,7 +311,9 @@ def walk_lists(plan: TurfPlan, out_dir: Path, *, lang: str = "fr") -> list[Path]
     return written
 
 
-def _groups(d: pd.DataFrame, labels: dict[str, str]) -> list[dict[str, Any]]:
+def _groups(
+    d: pd.DataFrame, labels: dict[str, str], extra_fields: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
     """Consecutive runs of doors on the same street (and street side, where walked apart).
 
     A run is labelled with its side: odd or even when all its house numbers share a parity,
@@ -330,6 +345,7 @@ def _groups(d: pd.DataFrame, labels: dict[str, str]) -> list[dict[str, Any]]:
                 "households": (
                     _text(d[schema.HOUSEHOLDS].iloc[i]) if schema.HOUSEHOLDS in d else 1
                 ),
+                "extra": [_text(d[f].iloc[i]) for f in extra_fields],
             }
         )
     for g in groups:

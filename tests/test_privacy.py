@@ -294,3 +294,30 @@ def test_voter_file_counts_voters_and_never_leaks(inputs: tuple, tmp_path: Path)
         data = path.read_bytes()
         for s in (b"Zoltanette", b"Xylophanes", b"example.invalid", b"1961-04-17"):
             assert s not in data, f"{s!r} in {path.relative_to(out)}"
+
+
+def test_field_policy_refuses_personal_fields_unless_allowed(
+    written: tuple[Path, TurfPlan], tmp_path: Path, caplog
+) -> None:
+    from knockin_geo.privacy import FieldPolicy
+
+    _, plan = written
+    doors = plan.doors.assign(voters=1)
+    plan2 = TurfPlan(doors, plan.turfs, plan.routes, plan.precincts, plan.report, plan.params,
+                     plan.network)
+    # a harmless extra column is shown on the walk lists
+    write_plan(plan2, tmp_path / "a", maps=False, exports=False,
+               field_policy=FieldPolicy(extra=("voters",)))
+    page = next((tmp_path / "a" / "walklists").glob("0*.html")).read_text(encoding="utf-8")
+    assert "<th>voters</th>" in page
+    # a personal one is refused, naming it and the way to allow it; nothing is written
+    with pytest.raises(InputError, match="allow-personal-field phone"):
+        write_plan(plan2, tmp_path / "b", maps=False, exports=False,
+                   field_policy=FieldPolicy(extra=("phone",)))
+    assert not (tmp_path / "b" / "walklists").exists()
+    with pytest.raises(InputError, match="no door column"):
+        write_plan(plan2, tmp_path / "b", field_policy=FieldPolicy(extra=("nope",)))
+    # allowed explicitly: shown, and the choice is logged
+    write_plan(plan2, tmp_path / "c", maps=False, exports=False,
+               field_policy=FieldPolicy(extra=("phone",), allow_personal=("phone",)))
+    assert "personal field 'phone' is shown" in caplog.text
