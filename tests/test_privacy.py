@@ -318,6 +318,9 @@ def test_field_policy_refuses_personal_fields_unless_allowed(
     with pytest.raises(InputError, match="no door column"):
         write_plan(plan2, tmp_path / "b", field_policy=FieldPolicy(extra=("nope",)))
     # allowed explicitly: shown, and the choice is logged
-    write_plan(plan2, tmp_path / "c", maps=False, exports=False,
-               field_policy=FieldPolicy(extra=("phone",), allow_personal=("phone",)))
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="knockin_geo.privacy"):
+        write_plan(plan2, tmp_path / "c", maps=False, exports=False,
+                   field_policy=FieldPolicy(extra=("phone",), allow_personal=("phone",)))
     assert "personal field 'phone' is shown" in caplog.text
