@@ -803,11 +803,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``knockin-geo``; return the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    level = logging.WARNING - 10 * args.verbose
-    logging.basicConfig(level=max(level, logging.DEBUG),
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    if args.quiet:
-        logging.getLogger().setLevel(logging.ERROR)
+    level = max(logging.WARNING - 10 * args.verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    # the package's logger only, restored on return (main() may run inside a notebook)
+    pkg_logger = logging.getLogger("knockin_geo")
+    previous = pkg_logger.level
+    pkg_logger.setLevel(logging.ERROR if args.quiet else level)
+    try:
+        return _dispatch(args)
+    finally:
+        pkg_logger.setLevel(previous)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    """Run the chosen command; map errors to exit codes."""
     ui = _Console(args.quiet)
     try:
         return int(args.func(args, ui))

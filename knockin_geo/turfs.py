@@ -108,6 +108,12 @@ class TurfParams:
     trees: int = 8
 
     def __post_init__(self) -> None:
+        # 80 and 80.0 are the same target: store floats so reports do not depend on the spelling
+        for name in ("doors_per_turf", "minutes_per_turf", "tolerance", "walk_speed_kmh",
+                     "minutes_per_door", "connector_buffer_m"):
+            value = getattr(self, name)
+            if isinstance(value, int) and not isinstance(value, bool):
+                object.__setattr__(self, name, float(value))
         problems = []
         if (self.doors_per_turf is None) == (self.minutes_per_turf is None):
             if self.minutes_per_turf is not None:
