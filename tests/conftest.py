@@ -9,11 +9,15 @@ Coordinates are metres in EPSG:32630 (UTM 30N) around ``ORIGIN`` = (500000, 5000
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pytest
 import shapely
 from pyproj import CRS
 
@@ -213,3 +217,51 @@ def precinct_box(
         index=index,
         crs=TEST_CRS,
     )
+
+
+# ----------------------------------------------------------------------------------------------
+# headless Chromium (Debian's package, driven by Playwright), offline
+# ----------------------------------------------------------------------------------------------
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROME_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """A headless Chromium; skipped without one locally, a failure in CI."""
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed: .ci/run must apt-get install chromium")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS)
+        yield b
+        b.close()
+
+
+def open_offline(browser, path: Path, width: int = 1300, height: int = 900, **ctx):
+    """Open a local page with every network request blocked (and recorded).
+
+    Returns ``(context, page, errors, requests)``: console errors and uncaught exceptions land
+    in ``errors``, blocked network requests in ``requests``.
+    """
+    context = browser.new_context(viewport={"width": width, "height": height}, **ctx)
+    requests: list[str] = []
+
+    def block(route) -> None:
+        requests.append(route.request.url)
+        route.abort()
+
+    context.route("**/*", lambda route: route.continue_()
+                  if route.request.url.startswith("file:") else block(route))
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(path.as_uri(), wait_until="load")
+    page.wait_for_timeout(300)
+    return context, page, errors, requests

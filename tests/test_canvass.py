@@ -4,14 +4,13 @@ calibration, and the phone map used as a canvassing app in headless Chromium (of
 from __future__ import annotations
 
 import csv
-import os
-import shutil
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import open_offline
 
 from knockin_geo import canvass, io, schema, streets
 from knockin_geo._errors import InputError
@@ -33,11 +32,6 @@ from knockin_geo.privacy import apply_opt_outs, pseudonymize
 NANTES = Path(__file__).resolve().parents[1] / "data" / "nantes"
 UNIVERSE = ["0101", "0301", "0319"]
 SECRET = b"a-campaign-secret-of-enough-length"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROME_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 #: spellings written into the generated files, and the code each one means
 SPELLINGS = [
     ("Not Home", "not_home"), ("contact", "contacted"), ("Refus", "refused"),
@@ -393,19 +387,6 @@ def test_calibrate_doors_per_hour(plan: TurfPlan) -> None:
 # ----------------------------------------------------------------------------------------------
 # the phone map as a canvassing app
 # ----------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def browser():
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed: .ci/run must apt-get install chromium")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS)
-        yield b
-        b.close()
-
-
 def _lonely_door(plan: TurfPlan, tid: str) -> int:
     """Index (walk order) of a door with no other door within 25 m: its marker is tappable."""
     d = plan.doors[plan.doors[schema.TURF_ID] == tid].sort_values(schema.SEQ)
@@ -429,21 +410,9 @@ def test_phone_map_records_results_offline_and_exports_them(
     html = page_path.read_text(encoding="utf-8")
     assert not any(f'"{a}"' in html for a in ids[:20])  # only pseudonyms in the file
 
-    context = browser.new_context(viewport={"width": 390, "height": 760}, is_mobile=True,
-                                  has_touch=True, accept_downloads=True)
-    requests: list[str] = []
-
-    def block(route) -> None:
-        requests.append(route.request.url)
-        route.abort()
-
-    context.route("**/*", lambda route: route.continue_()
-                  if route.request.url.startswith("file:") else block(route))
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(page_path.as_uri(), wait_until="load")
+    context, page, errors, requests = open_offline(
+        browser, page_path, 390, 760, is_mobile=True, has_touch=True, accept_downloads=True
+    )
 
     # 1. tap a marker, write a note, tap "Contacted"
     i = _lonely_door(plan, tid)

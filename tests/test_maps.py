@@ -6,11 +6,10 @@ Playwright. Screenshots land in ``tests/artifacts/`` for a human to look at.
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
+from conftest import open_offline
 
 from knockin_geo import io, schema, streets
 from knockin_geo.maps import director_map, turf_colors, volunteer_map_html, write_maps
@@ -18,11 +17,6 @@ from knockin_geo.plan import TurfPlan, covered_precincts, plan_turfs
 
 NANTES = Path(__file__).resolve().parents[1] / "data" / "nantes"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROME_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 
 COUNT_JS = """() => {
   const m = Object.values(window).find(v => v instanceof L.Map);
@@ -55,38 +49,6 @@ def written(plan: TurfPlan, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed: .ci/run must apt-get install chromium")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS)
-        yield b
-        b.close()
-
-
-def _open(browser, path: Path, width: int, height: int, **ctx):
-    context = browser.new_context(viewport={"width": width, "height": height}, **ctx)
-    requests: list[str] = []
-
-    def block(route) -> None:
-        requests.append(route.request.url)
-        route.abort()
-
-    context.route("**/*", lambda route: route.continue_()
-                  if route.request.url.startswith("file:") else block(route))
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(path.as_uri(), wait_until="load")
-    page.wait_for_timeout(300)
-    return context, page, errors, requests
-
-
 def test_turf_colours_differ_between_neighbours(plan: TurfPlan) -> None:
     colors = turf_colors(plan.turfs)
     t = plan.turfs
@@ -99,7 +61,7 @@ def test_turf_colours_differ_between_neighbours(plan: TurfPlan) -> None:
 
 def test_director_map_offline(browser, plan: TurfPlan, written: Path) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    context, page, errors, requests = _open(browser, written / "map.html", 1300, 900)
+    context, page, errors, requests = open_offline(browser, written / "map.html", 1300, 900)
     counts = page.evaluate(COUNT_JS)
     page.screenshot(path=str(ARTIFACTS / "director_map.png"))
     context.close()
@@ -118,7 +80,7 @@ def test_director_map_offline(browser, plan: TurfPlan, written: Path) -> None:
 def test_volunteer_map_offline_on_a_phone(browser, plan: TurfPlan, written: Path) -> None:
     tid = plan.turfs.index[0]
     n = int((plan.doors[schema.TURF_ID] == tid).sum())
-    context, page, errors, requests = _open(
+    context, page, errors, requests = open_offline(
         browser, written / "maps" / f"{tid}.html", 390, 760,
         geolocation={"latitude": 47.2125, "longitude": -1.5600}, permissions=["geolocation"],
         is_mobile=True, has_touch=True,
@@ -187,7 +149,7 @@ def test_choropleth_offline(browser, tmp_path: Path) -> None:
         tmp_path / "choropleth.html",
     )
     ARTIFACTS.mkdir(exist_ok=True)
-    context, page, errors, requests = _open(browser, path, 1100, 900)
+    context, page, errors, requests = open_offline(browser, path, 1100, 900)
     n = page.evaluate(
         "() => { const m = Object.values(window).find(v => v instanceof L.Map); let k = 0;"
         " m.eachLayer(l => { if (l instanceof L.Polygon && l.feature) k++; }); return k; }"

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +25,6 @@ from knockin_geo.privacy import (
 
 NANTES = Path(__file__).resolve().parents[1] / "data" / "nantes"
 SECRET = b"test-campaign-secret-0123456789abcdef"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def fake_voters(doors: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
@@ -193,21 +190,6 @@ def test_audit_log_records_every_export(written: tuple[Path, TurfPlan]) -> None:
             assert hashlib.sha256(Path(f["path"]).read_bytes()).hexdigest() == f["sha256"]
     packet_turfs = {t for r in lines[1:] for t in r["turfs"]}
     assert packet_turfs <= set(plan.turfs.index)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed: .ci/run must apt-get install chromium")
-        pytest.skip("chromium is not installed")
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
-        yield b
-        b.close()
 
 
 def test_locked_map_opens_only_with_the_right_code(
