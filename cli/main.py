@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import math
 import os
 import sys
 import time
@@ -488,7 +489,8 @@ def cmd_demo(args: argparse.Namespace, ui: _Console) -> int:
             results=str(nantes / "results" / "municipales2014_t1_par_bureau.csv"),
             layout="auto", commune=None, score="mobilisation", support="rolland",
             choices=None, formula=None, by_voters=False, top=args.top, threshold=None,
-            ids=None, among=covered_precincts(precincts, net),
+            ids=None, among=covered_precincts(precincts, net), contest=None, party=False,
+            values="auto", registered=None, results_column=None,
         )
         scored, report, universe = _targeting(targ, _Console(quiet=True), precincts)
         target.write_targeting(scored, out / "targeting", universe=universe, join_report=report)
@@ -516,17 +518,38 @@ def cmd_demo(args: argparse.Namespace, ui: _Console) -> int:
     return _run_cut(demo, ui, demo.network)
 
 
+def _results_columns(args: argparse.Namespace) -> dict[str, Any] | None:
+    """``--results-column ROLE=COLUMN`` (repeatable; ``choices=A,B``) as ``read_results``' map."""
+    cols: dict[str, Any] = {}
+    for item in args.results_column or []:
+        role, sep, col = item.partition("=")
+        if not sep or not role.strip() or not col.strip():
+            msg = (f"--results-column expects ROLE=COLUMN (for example precinct=code_bv), "
+                   f"got {item!r}")
+            raise InputError(msg)
+        role = role.strip()
+        cols[role] = [c.strip() for c in col.split(",")] if role == "choices" else col.strip()
+    return cols or None
+
+
 def _targeting(args: argparse.Namespace, ui: _Console, precincts: Any) -> tuple[Any, Any, list]:
     """Read results, join, score, pick the universe (shared by ``target`` and ``demo``)."""
     from knockin_geo import target
 
     with ui.step(f"reading results {args.results}"):
-        results = target.read_results(args.results, layout=args.layout)
+        results = target.read_results(
+            args.results, layout=args.layout, columns=_results_columns(args),
+            contest=args.contest, by_party=args.party, values=args.values,
+        )
     ind = target.indicators(results)
+    if args.registered:
+        ind, _ = target.add_registered(ind, target.read_registered(args.registered),
+                                       commune=args.commune)
     joined, report = target.join_results(precincts, ind, commune=args.commune)
     choices = [c.strip() for c in args.choices.split(",")] if args.choices else None
     support = [c.strip() for c in args.support.split(",")] if args.support else None
-    scored = target.score(joined, args.score, support=support, choices=choices,
+    kind = args.score or ("formula" if args.formula else "mobilisation")
+    scored = target.score(joined, kind, support=support, choices=choices,
                           formula=args.formula, by_voters=args.by_voters)
     pool = scored
     if args.among:
@@ -557,36 +580,75 @@ def cmd_target(args: argparse.Namespace, ui: _Console) -> int:
     return EXIT_OK
 
 
+def _cell(value: Any, fmt: str) -> str:
+    """Format a number of a summary table; "–" when it is missing."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return "–"
+    return format(v, fmt) if math.isfinite(v) else "–"
+
+
 def _print_targeting(ui: _Console, scored: Any, report: dict, universe: list) -> None:
+    import pandas as pd
+    from rich.markup import escape
     from rich.table import Table
 
-    t = Table(title=f"Priority: {scored.attrs.get('formulas', {}).get('score', 'score')}")
-    for c in ("rank", "precinct", "name", "score", "turnout", "registered"):
+    from knockin_geo.target import SHARES_NOTE
+
+    t = Table(title=f"Priority: {escape(scored.attrs.get('formulas', {}).get('score', 'score'))}")
+    for c in ("rank", "precinct", "name", "score", "turnout %", "registered"):
         t.add_column(c, justify="right" if c not in ("precinct", "name") else "left")
     top = scored[scored["rank"] > 0].sort_values("rank").head(10)
     for pid, row in top.iterrows():
-        t.add_row(str(row["rank"]), str(pid), str(row.get("name", "")),
-                  f"{row['score']:,.1f}", f"{100 * row['turnout']:.1f} %",
-                  f"{int(row['registered']):,}")
+        name = row.get("name", "")
+        t.add_row(str(row["rank"]), escape(str(pid)), escape("" if pd.isna(name) else str(name)),
+                  _cell(row.get("score"), ",.3g" if abs(row["score"]) < 10 else ",.1f"),
+                  _cell(100 * row.get("turnout", float("nan")), ".1f"),
+                  _cell(row.get("registered"), ",.0f"))
     ui.out.print(t)
+    if scored.attrs.get("values") == "shares":
+        ui.out.print(SHARES_NOTE)
+    reg = scored.attrs.get("registered_report")
+    if reg:
+        ui.out.print(f"registered voters from {escape(str(reg['source']))} for {reg['matched']} "
+                     f"precincts; results without registered voters: "
+                     f"{len(reg['results_without_registered'])}")
     ui.out.print(
         f"results joined to {report['matched']} precincts; unmatched precincts: "
         f"{len(report['unmatched_precincts'])}, unmatched result rows: "
         f"{len(report['unmatched_results'])}"
+        + (f" ({escape(', '.join(report['unmatched_results'][:10]))})"
+           if report["unmatched_results"] else "")
     )
-    ui.out.print(f"universe ({len(universe)}): {', '.join(universe)}")
+    ui.out.print(f"universe ({len(universe)}): {escape(', '.join(universe))}")
 
 
 def _add_target_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--layout", default="auto",
                    help="results layout: auto, nantes, fr2024, fr2017, us_wide, us_long, csv")
     p.add_argument("--commune", help="INSEE code when results carry it and precincts do not")
-    p.add_argument("--score", default="mobilisation",
-                   choices=("mobilisation", "persuasion", "formula"),
-                   help="mobilisation = abstainers x support share; persuasion = closeness of "
-                        "the race; formula = --formula")
-    p.add_argument("--support", help="choice(s) whose share measures support (comma-separated)")
-    p.add_argument("--choices", help="the two choices for persuasion (comma-separated)")
+    p.add_argument("--results-column", action="append", metavar="ROLE=COLUMN",
+                   help="map a results role (precinct, registered, voters, expressed, choice, "
+                        "votes, contest, party; choices=A,B for the vote columns) to a column; "
+                        "repeatable")
+    p.add_argument("--values", default="auto", choices=("auto", "counts", "shares"),
+                   help="the choice columns hold vote counts or shares (percentages); "
+                        "detected by default")
+    p.add_argument("--contest", help="the contest (office) to score when the file holds several, "
+                                     "e.g. 'President' or 'State House 70'")
+    p.add_argument("--party", action="store_true",
+                   help="long files: the choices are the parties, not the candidates")
+    p.add_argument("--registered", metavar="FILE",
+                   help="registered voters per precinct (liste électorale counts; optional "
+                        "voters column), for results published as percentages")
+    p.add_argument("--score", choices=("mobilisation", "persuasion", "formula"),
+                   help="mobilisation = abstainers x support share (default); persuasion = "
+                        "closeness of the race; formula = --formula (default when given)")
+    p.add_argument("--support", help="choice(s) or party whose share measures support "
+                                     "(comma-separated)")
+    p.add_argument("--choices", help="the two choices (or parties) for persuasion "
+                                     "(comma-separated)")
     p.add_argument("--formula", help="safe expression over indicators, e.g. "
                                      "'abstainers * share_rolland / registered'")
     p.add_argument("--by-voters", action="store_true", help="persuasion weighted by voters")
@@ -742,7 +804,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", required=True, help="results per precinct (CSV)")
     _add_target_args(p)
     p.add_argument("--out", required=True, help="output folder")
-    p.set_defaults(func=cmd_target)
+    p.set_defaults(func=cmd_target, flags=_flags(
+        p, kind="--score", k="--classes", by_party="--party", columns="--results-column",
+        id_column="--precinct-id", crs="--precincts-crs"))
 
     p = sub.add_parser("batch", help="plan every area of a campaign file (TOML), one folder each")
     p.add_argument("campaign", help="campaign file: [defaults] and [[areas]] (docs/batch.md)")
@@ -816,13 +880,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         pkg_logger.setLevel(previous)
 
 
+def _flags(p: argparse.ArgumentParser, **renamed: str) -> dict[str, str]:
+    """Python keyword -> the command's flag, for error messages (``_errors.kw``).
+
+    A flag whose destination is the keyword maps by itself (``support`` -> ``--support``);
+    ``renamed`` adds the keywords the command spells otherwise (``kind="--score"``).
+    """
+    out = {}
+    for action in p._actions:  # argparse has no public list of its actions
+        longs = [o for o in action.option_strings if o.startswith("--")]
+        if longs:
+            out[action.dest] = longs[0]
+    return out | renamed
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     """Run the chosen command; map errors to exit codes."""
     ui = _Console(args.quiet)
     try:
         return int(args.func(args, ui))
     except InputError as exc:
-        print(f"knockin-geo: error: {exc}", file=sys.stderr)
+        print(f"knockin-geo: error: {exc.render(getattr(args, 'flags', None))}", file=sys.stderr)
         return EXIT_INPUT
     except KnockinGeoError as exc:
         print(f"knockin-geo: error: {exc}", file=sys.stderr)

@@ -30,7 +30,7 @@ import unicodedata
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -39,7 +39,7 @@ import shapely
 
 from knockin_geo import schema
 from knockin_geo._atomic import atomic_path
-from knockin_geo._errors import InputError, MissingDependencyError
+from knockin_geo._errors import InputError, MissingDependencyError, kw
 from knockin_geo.io import (
     _close_matches,
     _decode,
@@ -60,6 +60,9 @@ __all__ = [
     "FORMULA_FUNCTIONS",
     "LAYOUTS",
     "RESULT_COLUMNS",
+    "SHARES_NOTE",
+    "VALUE_KINDS",
+    "add_registered",
     "change",
     "check_formula",
     "choropleth_png",
@@ -69,6 +72,7 @@ __all__ = [
     "indicators",
     "join_results",
     "pick_universe",
+    "read_registered",
     "read_results",
     "score",
     "slugify",
@@ -80,7 +84,11 @@ LAYOUTS: Final = ("nantes", "fr2024", "fr2017", "us_wide", "us_long", "csv")
 #: Per-precinct counts of the long results table (NaN where the source lacks them).
 COUNT_FIELDS: Final = ("registered", "voters", "blank", "null", "expressed")
 #: Columns of the long results table, in order (``source_row`` follows them).
-RESULT_COLUMNS: Final = ("precinct_key", *COUNT_FIELDS, "choice", "votes")
+RESULT_COLUMNS: Final = ("precinct_key", *COUNT_FIELDS, "choice", "votes", "share")
+#: How :func:`read_results` takes the choice columns: detected, or said by the user.
+VALUE_KINDS: Final = ("auto", "counts", "shares")
+#: What a file of percentages cannot tell (in ``targeting.json`` and the CLI output).
+SHARES_NOTE: Final = "results as percentages: counts, turnout and abstention unknown"
 #: Functions allowed in a user formula.
 FORMULA_FUNCTIONS: Final = ("min", "max", "abs", "sqrt", "log", "clip")
 
@@ -137,6 +145,8 @@ _ROLE_SYNONYMS: Final[dict[str, tuple[str, ...]]] = {
     "choice": ("candidate", "choice", "candidat", "option", "party", "liste", "list", "nuance"),
     "votes": ("votes", "voix", "vote count", "nb voix", "candidate votes"),
     "contest": ("office", "contest", "race", "contest name"),
+    "party": ("party", "party name", "party detailed", "party simplified", "parti"),
+    "district": ("district", "district name"),
 }
 _ROLES: Final = (*_ROLE_SYNONYMS, "choices")
 
@@ -210,20 +220,28 @@ def _parse_numbers(
     problems: list[str],
     *,
     decimal_comma: bool,
+    percent: bool = False,
 ) -> np.ndarray:
-    """Parse a string column of counts; NaN where empty; bad or negative values are problems."""
+    """Parse a string column of numbers; NaN where empty; bad or negative values are problems.
+
+    With ``decimal_comma`` every ``12,5`` is a decimal; without it ``1,054`` is a thousands
+    group and other commas (``52,61``, ``0,527``) are decimals. With ``percent`` a ``%`` sign
+    before or after the number is dropped (the caller reads the cells as shares).
+    """
     text = raw.astype(str).str.strip().str.replace(r"[\s\u00a0\u202f]", "", regex=True)
-    if decimal_comma:
-        text = text.str.replace(r"^([+-]?\d*),(\d+)$", r"\1.\2", regex=True)
-    else:
-        thousands = text.str.fullmatch(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+    if percent:
+        text = text.str.replace(r"^%|%$", "", regex=True)
+    if not decimal_comma:
+        thousands = text.str.fullmatch(r"[+-]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?")
         text = text.where(~thousands, text.str.replace(",", "", regex=False))
+    text = text.str.replace(r"^([+-]?\d*),(\d+)$", r"\1.\2", regex=True)
     values = np.array(pd.to_numeric(text, errors="coerce"), dtype=float)
     empty = text.eq("").to_numpy()
     bad = ~empty & ~np.isfinite(values)
     original = raw.to_numpy(dtype=object)
     problems += [
-        f"row {r}, column {label!r}: {str(v)!r} is not a number"
+        f"row {r}, column {label!r}: {str(v)!r} is "
+        + ("a percentage, not a count" if "%" in str(v) else "not a number")
         for r, v in zip(rows[bad], original[bad], strict=True)
     ]
     negative = np.isfinite(values) & (values < 0)
@@ -385,7 +403,7 @@ def _resolve_roles(
             found[role] = pos[0]
     if problems:
         msg = (
-            f"the columns= map does not match {t.path}; the file's columns are: "
+            f"the {kw('columns')} map does not match {t.path}; the file's columns are: "
             f"{_list_columns(t.header)}"
         )
         raise InputError(msg, problems, path=str(t.path))
@@ -401,7 +419,8 @@ def _resolve_roles(
 def _missing_id(t: _Table, layout: str) -> InputError:
     msg = (
         f"results file {t.path} ({layout} layout) has no precinct id column; the columns are: "
-        f"{_list_columns(t.header)}. Name it with columns={{'precinct': COL}}"
+        f"{_list_columns(t.header)}. Name it with "
+        f"{kw('columns', {'precinct': 'COL'}, cli='precinct=COL')}"
     )
     return InputError(msg, path=str(t.path))
 
@@ -430,7 +449,14 @@ def _counts(
     return counts, labels
 
 
-_Block = tuple[str, np.ndarray, np.ndarray, np.ndarray]  # column label, choices, votes, present
+class _Block(NamedTuple):
+    """One choice column (or ministry candidate block) of a results file."""
+
+    label: str  # column label, for messages
+    choice: np.ndarray  # choice label on each row
+    votes: np.ndarray  # the number read (a count, or a share when the file gives shares)
+    present: np.ndarray  # rows that hold the choice
+    pct: np.ndarray  # rows whose cell carries a % sign
 
 
 def _block(
@@ -449,7 +475,8 @@ def _block(
     """
     raw = t.col(votes_col)
     label = label if label is not None else t.label(votes_col)
-    votes = _parse_numbers(raw, label, t.rows, problems, decimal_comma=decimal_comma)
+    votes = _parse_numbers(raw, label, t.rows, problems, decimal_comma=decimal_comma, percent=True)
+    pct = raw.str.contains("%", regex=False).to_numpy()
     empty = raw.str.strip().eq("").to_numpy()
     present = ~empty
     if optional is not None:
@@ -458,7 +485,7 @@ def _block(
             f"row {r}, column {label!r}: empty votes for {str(lab)!r}"
             for r, lab in zip(t.rows[lost], labels[lost], strict=True)
         ]
-    return label, labels, votes, present
+    return _Block(label, labels, votes, present, pct)
 
 
 def _assemble(
@@ -468,31 +495,36 @@ def _assemble(
     blocks: Sequence[_Block],
 ) -> pd.DataFrame:
     parts = []
-    for j, (label, choice, votes, present) in enumerate(blocks):
-        idx = np.flatnonzero(present)
+    for j, b in enumerate(blocks):
+        idx = np.flatnonzero(b.present)
         parts.append(
             pd.DataFrame(
                 {
                     "_pos": idx,
                     "_block": np.full(len(idx), j),
-                    "choice": np.asarray(choice, dtype=object)[idx],
-                    "votes": votes[idx],
-                    "_column": label,
+                    "choice": np.asarray(b.choice, dtype=object)[idx],
+                    "votes": b.votes[idx],
+                    "_column": b.label,
+                    "_pct": b.pct[idx],
                 }
             )
         )
     if parts:
         long = pd.concat(parts, ignore_index=True).sort_values(["_pos", "_block"], kind="stable")
     else:
-        long = pd.DataFrame({"_pos": [], "_block": [], "choice": [], "votes": [], "_column": []})
+        long = pd.DataFrame(
+            {"_pos": [], "_block": [], "choice": [], "votes": [], "_column": [], "_pct": []}
+        )
     pos = long["_pos"].to_numpy(dtype=np.int64)
     out = pd.DataFrame({"precinct_key": keys[pos]})
     for field in COUNT_FIELDS:
         out[field] = counts[field][pos]
     out["choice"] = long["choice"].to_numpy(dtype=object)
     out["votes"] = long["votes"].to_numpy(dtype=float)
+    out["share"] = np.nan
     out["source_row"] = rows[pos].astype(np.int64)
     out["_column"] = long["_column"].to_numpy(dtype=object)
+    out["_pct"] = long["_pct"].to_numpy(dtype=bool)
     return out
 
 
@@ -519,16 +551,15 @@ def _wide(
                 choices = [i for i in choices if t.header[i][:6].upper() == contest.upper()]
                 if not choices:
                     msg = (
-                        f"results file {t.path}: no column of contest {contest!r}; the "
-                        f"contests are: {', '.join(contests)}"
+                        f"results file {t.path}: no column of contest {contest!r} "
+                        f"({kw('contest')}); the contests are: {', '.join(contests)}"
                     )
                     raise InputError(msg, path=str(t.path))
                 chosen_contest = contest.upper()
             elif len(contests) > 1:
                 msg = (
                     f"results file {t.path} holds {len(contests)} contests "
-                    f"({', '.join(contests)}): choose one with contest=, e.g. "
-                    f"contest={contests[0]!r}"
+                    f"({', '.join(contests)}): choose one with {kw('contest', contests[0])}"
                 )
                 raise InputError(msg, path=str(t.path))
             else:
@@ -543,7 +574,9 @@ def _wide(
                     skipped.append(t.label(i))
                     continue
                 scratch: list[str] = []
-                _parse_numbers(t.col(i), t.label(i), t.rows, scratch, decimal_comma=decimal_comma)
+                _parse_numbers(
+                    t.col(i), t.label(i), t.rows, scratch, decimal_comma=decimal_comma, percent=True
+                )
                 if scratch:
                     skipped.append(t.label(i))
                 else:
@@ -557,7 +590,8 @@ def _wide(
     if not choices:
         msg = (
             f"results file {t.path} ({layout} layout) has no vote columns; the columns are: "
-            f"{_list_columns(t.header)}. Name them with columns={{'choices': [...]}}"
+            f"{_list_columns(t.header)}. Name them with "
+            f"{kw('columns', {'choices': ['A', 'B']}, cli='choices=A,B')}"
         )
         raise InputError(msg, path=str(t.path))
     keys = _keys(t.col(roles["precinct"]), t.label(roles["precinct"]), t.rows, problems)
@@ -566,7 +600,7 @@ def _wide(
     n = len(t.body)
     for i in choices:
         blocks.append(_block(t, i, np.full(n, t.header[i], dtype=object), problems, decimal_comma))
-    empty_cells = sum(int((~b[3]).sum()) for b in blocks)
+    empty_cells = sum(int((~b.present).sum()) for b in blocks)
     if empty_cells:
         logger.info(
             "%s: %d empty vote cell(s) read as 'not on the ballot in that precinct'",
@@ -598,63 +632,181 @@ def _check_duplicate_keys(
         ]
 
 
+#: Pseudo-offices of OpenElections long files: a precinct count, not a contest.
+_COUNT_OFFICES: Final = {
+    "registered voters": "registered",
+    "registered": "registered",
+    "ballots cast": "voters",
+    "total ballots cast": "voters",
+    "ballots cast total": "voters",
+    "total ballots": "voters",
+}
+#: Candidate labels of long files that are not choices (over- and under-votes).
+_NOT_CHOICES: Final = re.compile(r"^(over|under)\s?votes?$|^(over under|under over)( votes)?$")
+
+
+def _subset(t: _Table, keep: np.ndarray) -> _Table:
+    if keep.all():
+        return t
+    return _Table(
+        t.header, t.body.loc[keep].reset_index(drop=True), t.rows[keep], t.path, t.delimiter
+    )
+
+
+def _count_offices(
+    t: _Table, roles: Mapping[str, int], problems: list[str], decimal_comma: bool
+) -> tuple[np.ndarray, dict[str, pd.Series]]:
+    """Rows of pseudo-offices (``Registered Voters``, ``Ballots Cast``) and their counts by key."""
+    if "contest" not in roles:
+        return np.zeros(len(t.body), dtype=bool), {}
+    kind = t.col(roles["contest"]).map(lambda o: _COUNT_OFFICES.get(_canon(o)))
+    rows = kind.notna().to_numpy()
+    found: dict[str, pd.Series] = {}
+    for field in ("registered", "voters"):
+        mine = (kind == field).to_numpy()
+        if not mine.any() or field in roles:
+            continue
+        sub = _subset(t, mine)
+        keys = sub.col(roles["precinct"]).str.strip()
+        label = f"{t.label(roles['votes'])} ({field})"
+        vals = pd.Series(
+            _parse_numbers(sub.col(roles["votes"]), label, sub.rows, problems,
+                           decimal_comma=decimal_comma),
+            index=keys.to_numpy(),
+        )
+        spread = vals.groupby(level=0, sort=False).nunique()
+        problems += [
+            f"precinct {k!r}: {n} different {field} counts in the rows of office "
+            f"{t.col(roles['contest'])[mine].iloc[0]!r}"
+            for k, n in spread[spread > 1].items()
+        ]
+        found[field] = vals.groupby(level=0, sort=False).first()
+    return rows, found
+
+
+def _pick_contest(
+    t: _Table, roles: Mapping[str, int], contest: str | None
+) -> tuple[np.ndarray, str | None]:
+    """Rows of the chosen contest: an office (all its districts) or ``office district``."""
+    if "contest" not in roles:
+        return np.ones(len(t.body), dtype=bool), None
+    offices = t.col(roles["contest"]).str.strip()
+    values = list(pd.unique(offices))
+    where = f"in column {t.label(roles['contest'])!r}"
+    if contest is None:
+        if len(values) > 1:
+            msg = (
+                f"results file {t.path} holds {len(values)} contests {where}: choose one with "
+                f"{kw('contest', values[0])} (an office, or an office and its district)"
+            )
+            raise InputError(msg, [f"contest {v!r}" for v in values], path=str(t.path))
+        return np.ones(len(t.body), dtype=bool), values[0] if values else None
+    want = _canon(contest)
+    keep = (offices.map(_canon) == want).to_numpy()
+    if not keep.any() and "district" in roles:
+        both = offices + " " + t.col(roles["district"]).str.strip()
+        keep = (both.map(_canon) == want).to_numpy()
+    if not keep.any():
+        msg = (
+            f"results file {t.path}: no row of contest {contest!r} {where}"
+            f"{_close_matches(contest, values)} ({kw('contest')})"
+        )
+        raise InputError(msg, [f"contest {v!r}" for v in values], path=str(t.path))
+    return keep, contest
+
+
+def _long_choices(
+    t: _Table, roles: dict[str, int], by_party: bool, problems: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the choice of each row (candidate, or party with ``by_party``), rows to keep."""
+    if by_party:
+        if "party" not in roles and _canon(t.header[roles["choice"]]) not in _ROLE_SYNONYMS[
+            "party"
+        ]:
+            msg = (
+                f"results file {t.path} has no party column for {kw('by_party', True, cli='')}; "
+                f"the columns are: {_list_columns(t.header)}"
+            )
+            raise InputError(msg, path=str(t.path))
+        roles["choice"] = roles.pop("party", roles["choice"])
+    choice = t.col(roles["choice"]).str.strip().to_numpy(dtype=object)
+    if by_party:
+        choice = np.where(choice == "", "no party", choice)
+    not_choice = np.array([bool(_NOT_CHOICES.match(_canon(c))) for c in choice], dtype=bool)
+    if not_choice.any():
+        logger.info("%s: %d over/under-vote rows are not choices", t.path, int(not_choice.sum()))
+    no_choice = (choice == "") & ~not_choice
+    problems += [
+        f"row {r}, column {t.label(roles['choice'])!r}: empty choice" for r in t.rows[no_choice]
+    ]
+    return choice, ~not_choice
+
+
+def _parties(t: _Table, roles: Mapping[str, int], choice: np.ndarray) -> dict[str, list[str]]:
+    """Choice label -> the parties it stands for (a candidate may run for several)."""
+    if "party" not in roles or roles["party"] == roles["choice"]:
+        return {}
+    party = t.col(roles["party"]).str.strip().to_numpy(dtype=object)
+    out: dict[str, list[str]] = {}
+    for c, p in zip(choice, party, strict=True):
+        if p and p not in out.setdefault(str(c), []):
+            out[str(c)].append(str(p))
+    return out
+
+
 def _us_long(
     t: _Table,
     columns: Mapping[str, str | Sequence[str]] | None,
     contest: str | None,
     problems: list[str],
+    *,
+    by_party: bool = False,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """One row per precinct × candidate."""
+    """One row per precinct × candidate (OpenElections: several offices, pseudo-offices)."""
     decimal_comma = t.delimiter != ","
-    roles, _ = _resolve_roles(t, columns, ("precinct", "choice", "votes", "contest", *COUNT_FIELDS))
+    wanted = ("precinct", "choice", "votes", "contest", "party", "district", *COUNT_FIELDS)
+    roles, _ = _resolve_roles(t, columns, wanted)
     if "precinct" not in roles:
         raise _missing_id(t, "us_long")
     for role in ("choice", "votes"):
         if role not in roles:
             msg = (
                 f"results file {t.path} (us_long layout) has no {role} column; the columns are: "
-                f"{_list_columns(t.header)}. Name it with columns={{'{role}': COL}}"
+                f"{_list_columns(t.header)}. Name it with "
+                f"{kw('columns', {role: 'COL'}, cli=f'{role}=COL')}"
             )
             raise InputError(msg, path=str(t.path))
-    keep = np.ones(len(t.body), dtype=bool)
-    chosen_contest = None
-    if "contest" in roles:
-        offices = t.col(roles["contest"]).str.strip()
-        values = list(pd.unique(offices))
-        if contest is not None:
-            keep = (offices.map(_canon) == _canon(contest)).to_numpy()
-            if not keep.any():
-                msg = (
-                    f"results file {t.path}: no row of contest {contest!r} in column "
-                    f"{t.label(roles['contest'])!r}; the contests are: "
-                    f"{', '.join(map(repr, values[:20]))}"
-                )
-                raise InputError(msg, path=str(t.path))
-            chosen_contest = contest
-        elif len(values) > 1:
-            msg = (
-                f"results file {t.path} holds {len(values)} contests in column "
-                f"{t.label(roles['contest'])!r} ({', '.join(map(repr, values[:10]))}): choose "
-                "one with contest="
-            )
-            raise InputError(msg, path=str(t.path))
-        else:
-            chosen_contest = values[0]
-    if not keep.all():
-        t = _Table(
-            t.header, t.body.loc[keep].reset_index(drop=True), t.rows[keep], t.path, t.delimiter
-        )
+    count_rows, office_counts = _count_offices(t, roles, problems, decimal_comma)
+    t = _subset(t, ~count_rows)
+    keep, chosen_contest = _pick_contest(t, roles, contest)
+    t = _subset(t, keep)
+    choice, is_choice = _long_choices(t, roles, by_party, problems)
+    parties = _parties(t, roles, choice)
+    t, choice = _subset(t, is_choice), choice[is_choice]
     keys = _keys(t.col(roles["precinct"]), t.label(roles["precinct"]), t.rows, problems)
     counts, count_labels = _counts(t, roles, problems, decimal_comma)
-    choice = t.col(roles["choice"]).str.strip().to_numpy(dtype=object)
-    no_choice = choice == ""
-    problems += [
-        f"row {r}, column {t.label(roles['choice'])!r}: empty choice" for r in t.rows[no_choice]
-    ]
-    label, _, votes, present = _block(t, roles["votes"], choice, problems, decimal_comma)
-    problems += [f"row {r}, column {label!r}: empty votes" for r in t.rows[~present]]
-    long = _assemble(keys, t.rows, counts, [(label, choice, votes, np.ones(len(t.body), bool))])
-    # Per-precinct counts are repeated on every row: they must agree.
+    for field, per_key in office_counts.items():
+        counts[field] = per_key.reindex(pd.Index(keys).str.strip()).to_numpy(dtype=float)
+        count_labels[field] = f"office {field}"
+    b = _block(t, roles["votes"], choice, problems, decimal_comma)
+    problems += [f"row {r}, column {b.label!r}: empty votes" for r in t.rows[~b.present]]
+    long = _assemble(keys, t.rows, counts, [b._replace(present=np.ones(len(t.body), bool))])
+    _check_repeated_counts(long, count_labels, problems)
+    long = _sum_vote_modes(long, t.path)
+    info = {
+        "columns_used": {r: t.label(i) for r, i in roles.items()}
+        | {f: f"office rows ({f})" for f in office_counts},
+        "count_labels": count_labels,
+        "contest": chosen_contest,
+        "parties": parties,
+    }
+    return long, info
+
+
+def _check_repeated_counts(
+    long: pd.DataFrame, count_labels: Mapping[str, str], problems: list[str]
+) -> None:
+    """Per-precinct counts are repeated on every row of a long file: they must agree."""
     for field, lab in count_labels.items():
         per = long.groupby("precinct_key", sort=False)[field].nunique(dropna=True)
         for key in per.index[per.to_numpy() > 1]:
@@ -663,23 +815,29 @@ def _us_long(
                 f"precinct {key!r}: column {lab!r} differs between its rows "
                 f"({', '.join(_fmt(v) for v in vals[:5])})"
             )
+
+
+def _sum_vote_modes(long: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Sum the rows that repeat a (precinct, choice) pair: one row per vote mode, or party."""
     dup = long.duplicated(["precinct_key", "choice"], keep=False)
-    if dup.any():
-        logger.warning(
-            "%s: %d rows repeat a (precinct, choice) pair (vote modes?): their votes are summed",
-            t.path,
-            int(dup.sum()),
-        )
-        agg: dict[str, Any] = dict.fromkeys(COUNT_FIELDS, "first")
-        agg |= {"votes": lambda v: v.sum(min_count=1), "source_row": "first", "_column": "first"}
-        long = long.groupby(["precinct_key", "choice"], sort=False, as_index=False).agg(agg)
-        long = long[[*RESULT_COLUMNS, "source_row", "_column"]]
-    info = {
-        "columns_used": {r: t.label(i) for r, i in roles.items()},
-        "count_labels": count_labels,
-        "contest": chosen_contest,
+    if not dup.any():
+        return long
+    logger.warning(
+        "%s: %d rows repeat a (precinct, choice) pair (vote modes, or a candidate of several "
+        "parties): their votes are summed",
+        path,
+        int(dup.sum()),
+    )
+    agg: dict[str, Any] = dict.fromkeys(COUNT_FIELDS, "first")
+    agg |= {
+        "votes": lambda v: v.sum(min_count=1),
+        "share": "first",
+        "source_row": "first",
+        "_column": "first",
+        "_pct": "any",
     }
-    return long, info
+    long = long.groupby(["precinct_key", "choice"], sort=False, as_index=False).agg(agg)
+    return long[[*RESULT_COLUMNS, "source_row", "_column", "_pct"]]
 
 
 def _ministry_counts(t: _Table, problems: list[str]) -> tuple[dict[str, np.ndarray], dict]:
@@ -836,6 +994,106 @@ def _fr2017(t: _Table, problems: list[str]) -> tuple[pd.DataFrame, dict[str, Any
     return _assemble(keys, t.rows, counts, blocks), info
 
 
+def _decimals(v: np.ndarray) -> np.ndarray:
+    """Decimals each value was published with (0 to 6)."""
+    d = np.full(len(v), 6, dtype=np.int64)
+    for k in range(6, -1, -1):
+        scaled = v * 10.0**k
+        d = np.where(np.abs(scaled - np.round(scaled)) < 1e-6 * max(1.0, 10.0**k), k, d)
+    return d
+
+
+def _row_sums(long: pd.DataFrame) -> pd.DataFrame:
+    """Per precinct: sum, largest value, rounding tolerance, % signs and fractions of its cells."""
+    v = long["votes"].to_numpy(dtype=float)
+    cells = pd.DataFrame(
+        {
+            "key": long["precinct_key"].to_numpy(),
+            "v": v,
+            "d": np.where(np.isfinite(v), _decimals(np.nan_to_num(v)), 0),
+            "frac": np.isfinite(v) & (np.abs(v - np.round(v)) > 1e-9),
+            "pct": long["_pct"].to_numpy(dtype=bool),
+            "row": long["source_row"].to_numpy(),
+        }
+    )
+    g = cells.groupby("key", sort=False)
+    per = pd.DataFrame(
+        {
+            "total": g["v"].sum(min_count=1),
+            "top": g["v"].max(),
+            "n": g["v"].count(),
+            "d": g["d"].max(),
+            "frac": g["frac"].any(),
+            "pct": g["pct"].any(),
+            "row": g["row"].first(),
+        }
+    )
+    # published with d decimals, each of the n shares is off by at most half a unit of the last
+    # digit; 0.15 points at least (rows that sum to 99.9 or 100.1)
+    tol = np.maximum(0.15, per["n"] * 0.5 * 10.0 ** -per["d"].astype(float))
+    per["near100"] = (per["total"] - 100).abs() <= tol
+    per["near1"] = ((per["total"] - 1).abs() <= tol / 100) & (per["top"] <= 1)
+    return per
+
+
+def _where(per: pd.DataFrame, mask: pd.Series) -> list[str]:
+    return [
+        f"row {r} (precinct {k!r}): sum {_fmt(round(t, 6))}"
+        for k, r, t in zip(per.index[mask], per["row"][mask], per["total"][mask], strict=True)
+    ]
+
+
+def _share_scale(
+    long: pd.DataFrame, values: str, has_counts: bool, problems: list[str], path: Path
+) -> float | None:
+    """Whether the choice cells are shares: ``100`` (percent), ``1`` (fractions) or ``None``.
+
+    A row of shares sums to 100 (or 1) up to the rounding of its cells; a row carrying ``%``
+    signs or fractions that sums so is a share row for sure; a row summing to anything else is a
+    count row. A file that has both is refused with the rows named. Rows of whole numbers that
+    all sum to 100 are read as percentages when the file has no count column.
+    """
+    if values == "counts" or len(long) == 0:
+        return None
+    per = _row_sums(long)
+    share_like = per["near100"] | per["near1"]
+    sure = share_like & (per["pct"] | per["frac"])
+    counts = per["total"].gt(0) & ~share_like
+    bad_pct = per["pct"] & ~share_like
+    if values == "shares":
+        over = per["total"] > np.where(per["top"] <= 1, 1.0, 100.0) * 1.0015 + 0.15
+        problems += [f"{w}: shares sum to more than 100 %" for w in _where(per, over)]
+        return 1.0 if bool((per["top"].fillna(0) <= 1).all()) else 100.0
+    if bad_pct.any():
+        problems += [f"{w}, not 100: the percentages do not add up" for w in _where(per, bad_pct)]
+        return None
+    if sure.any() and counts.any():
+        msg = (
+            f"results file {path} mixes rows of percentages and rows of counts: each row must "
+            f"be one or the other (or say which they all are: {kw('values', 'shares')} or "
+            f"{kw('values', 'counts')})"
+        )
+        raise InputError(
+            msg,
+            [f"{w}: percentages" for w in _where(per, sure)]
+            + [f"{w}: counts" for w in _where(per, counts)],
+            path=str(path),
+        )
+    whole = share_like.all() and per["near100"].all() and len(per) > 1 and not has_counts
+    if not (sure.any() or whole):
+        return None
+    scale100, scale1 = per["near100"] & share_like, per["near1"] & ~per["near100"]
+    if scale100.any() and scale1.any():
+        msg = f"results file {path} mixes percentages (sum 100) and fractions (sum 1)"
+        raise InputError(
+            msg,
+            [f"{w}: percent" for w in _where(per, scale100)]
+            + [f"{w}: fractions" for w in _where(per, scale1)],
+            path=str(path),
+        )
+    return 1.0 if scale1.any() else 100.0
+
+
 def _check_counts(long: pd.DataFrame, labels: Mapping[str, str], problems: list[str]) -> None:
     """Votes and counts must fit inside the registered voters (and the voters)."""
     reg = long["registered"].to_numpy(dtype=float)
@@ -880,6 +1138,8 @@ def read_results(
     delimiter: str | None = None,
     election: str | None = None,
     contest: str | None = None,
+    by_party: bool = False,
+    values: str = "auto",
 ) -> pd.DataFrame:
     r"""Read election results per precinct into a tidy long table.
 
@@ -909,7 +1169,17 @@ def read_results(
         Label of the election, kept in ``attrs["election"]`` (default: the file name stem).
     contest
         The contest to keep when the file holds several: the 6-character prefix of US wide
-        columns (``"G20PRE"``) or a value of the office column of a long file.
+        columns (``"G20PRE"``) or a value of the office column of a long file (all its
+        districts), or an office and its district (``"State House 70"``).
+    by_party
+        Long files: the choices are the parties (votes of a party's candidates summed), not the
+        candidates.
+    values
+        ``"auto"`` (detected), ``"counts"`` or ``"shares"``: whether the choice cells are vote
+        counts or shares of the vote. Detected shares: every row sums to 100 (or 1) up to the
+        rounding of its cells, with ``%`` signs or decimals (or, in a file without count
+        columns, whole numbers summing to 100 in every row). They go to ``share`` (0–1) and
+        ``votes`` stays NaN: a share is never read as a count.
 
     Returns
     -------
@@ -920,8 +1190,11 @@ def read_results(
         ``source_row`` (1-based data row; the header is row 0). Ministry keys are
         ``zfill(commune, 5) + "_" + zfill(bureau, 4)`` (``44109_0101``); other keys are kept as
         found (trimmed). An empty vote cell of a wide file means "not on the ballot there"
-        and gives no row. ``attrs``: ``layout``, ``source``, ``election``, ``encoding``,
-        ``delimiter``, ``columns_used``, ``contest``.
+        and gives no row. ``share`` is the published share (0–1) in a file of shares, NaN in a
+        file of counts. ``attrs``: ``layout``, ``source``, ``election``, ``encoding``,
+        ``delimiter``, ``columns_used``, ``contest``, ``values`` (``"counts"`` or
+        ``"shares"``), ``share_scale`` (100, 1 or None), ``parties`` (long files with a party
+        column: choice label -> its parties).
 
     Raises
     ------
@@ -929,18 +1202,24 @@ def read_results(
         Missing, empty or undecodable file, unknown or undetectable layout, no id column, no
         data rows, and every bad value at once (each naming row and column): non-numbers,
         negative numbers, votes above the registered voters, voters above registered,
-        expressed above voters, duplicate precincts, long files whose repeated counts differ.
+        expressed above voters, duplicate precincts, long files whose repeated counts differ,
+        percentages that do not add up to 100, files mixing rows of counts and rows of
+        percentages (each listed).
     """
     p = _existing_file(path, "results")
     if layout != "auto" and layout not in LAYOUTS:
-        msg = f"unknown results layout {layout!r}{_close_matches(layout, LAYOUTS)}"
+        msg = f"unknown results layout {layout!r}{_close_matches(layout, LAYOUTS)} ({kw('layout')})"
         raise InputError(msg, [f"layouts: auto, {', '.join(LAYOUTS)}"], path=str(p))
+    if values not in VALUE_KINDS:
+        msg = f"{kw('values', values)}: not one of {', '.join(VALUE_KINDS)}"
+        raise InputError(msg, path=str(p))
     t, enc = _read_table(p, encoding, delimiter)
     chosen = layout if layout != "auto" else _detect_layout(t)
     if chosen is None:
         msg = (
             f"cannot detect the layout of results file {p}; the columns are: "
-            f"{_list_columns(t.header)}. Give layout= ({', '.join(LAYOUTS)}) and columns="
+            f"{_list_columns(t.header)}. Give {kw('layout')} ({', '.join(LAYOUTS)}) and "
+            f"{kw('columns')}"
         )
         raise InputError(msg, path=str(p))
     problems: list[str] = []
@@ -949,9 +1228,17 @@ def read_results(
     elif chosen == "fr2017":
         long, info = _fr2017(t, problems)
     elif chosen == "us_long":
-        long, info = _us_long(t, columns, contest, problems)
+        long, info = _us_long(t, columns, contest, problems, by_party=by_party)
     else:
         long, info = _wide(t, chosen, columns, contest, problems)
+    if by_party and chosen != "us_long":
+        msg = f"{kw('by_party', True, cli='')} reads long files (one row per candidate) only"
+        raise InputError(msg, path=str(p))
+    scale = _share_scale(long, values, bool(info["count_labels"]), problems, p)
+    if scale is not None:
+        long["share"] = long["votes"] / scale
+        long["votes"] = np.nan
+        logger.info("%s: %s", p, SHARES_NOTE)
     _check_counts(long, info["count_labels"], problems)
     if problems:
         msg = f"results file {p} ({chosen} layout): {len(problems)} problem(s)"
@@ -970,6 +1257,9 @@ def read_results(
         "delimiter": t.delimiter,
         "columns_used": info["columns_used"],
         "contest": info["contest"],
+        "values": "shares" if scale is not None else "counts",
+        "share_scale": scale,
+        "parties": info.get("parties", {}),
     }
     n_prec = out["precinct_key"].nunique()
     logger.info(
@@ -998,7 +1288,7 @@ _INDICATOR_FORMULAS: Final = {
 
 
 def _check_long(results: pd.DataFrame) -> None:
-    missing = [c for c in RESULT_COLUMNS if c not in results.columns]
+    missing = [c for c in RESULT_COLUMNS if c not in results.columns and c != "share"]
     if missing:
         msg = (
             "not a results table (see read_results): missing column(s) "
@@ -1012,6 +1302,42 @@ def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         out = a / b
     out[~np.isfinite(out)] = np.nan
     return out
+
+
+def _choice_slugs(labels: Iterable[str]) -> list[str]:
+    """Column-name slugs of the choice labels; a clash gets ``_2``, ``_3``..."""
+    slugs: list[str] = []
+    seen: dict[str, int] = {}
+    for lab in labels:
+        base = slugify(lab)
+        slug = base
+        while slug in seen:
+            seen[base] += 1
+            slug = f"{base}_{seen[base]}"
+        seen.setdefault(slug, 1)
+        if slug != base:
+            logger.warning(
+                "choice %r and another share the column name %r: using %r", lab, base, slug
+            )
+        slugs.append(slug)
+    return slugs
+
+
+def _count_indicators(reg: np.ndarray, voters: np.ndarray) -> dict[str, np.ndarray]:
+    turnout = _safe_div(voters, reg)
+    return {
+        "registered": reg,
+        "voters": voters,
+        "turnout": turnout,
+        "abstention": 1.0 - turnout,
+        "abstainers": reg - voters,
+    }
+
+
+def _published_shares(results: pd.DataFrame) -> bool:
+    return results.attrs.get("values") == "shares" or (
+        "share" in results.columns and bool(results["share"].notna().any())
+    )
 
 
 def indicators(results: pd.DataFrame) -> pd.DataFrame:
@@ -1032,10 +1358,12 @@ def indicators(results: pd.DataFrame) -> pd.DataFrame:
         :func:`slugify`; a clash gets ``_2``, ``_3``...). The share is
         ``votes / expressed``; where ``expressed`` is missing it is ``votes / voters`` (a
         share of all ballots, blank and null included, so lower), and where both are missing
-        ``votes / sum of the votes``. A choice not on the ballot in a precinct has NaN votes
-        and share; a zero denominator gives NaN. ``attrs``: ``choices`` (slug -> label),
-        ``share_basis`` (number of precincts per denominator), ``formulas`` and the results'
-        ``layout``, ``source``, ``election``.
+        ``votes / sum of the votes``. A file of shares (``attrs["values"] == "shares"``) gives
+        its published shares and no ``votes_<choice>`` column at all. A choice not on the
+        ballot in a precinct has NaN votes and share; a zero denominator gives NaN.
+        ``attrs``: ``choices`` (slug -> label), ``choice_parties`` (slug -> parties),
+        ``share_basis`` (number of precincts per denominator), ``formulas``, ``values`` and
+        the results' ``layout``, ``source``, ``election``, ``contest``.
 
     Raises
     ------
@@ -1048,66 +1376,63 @@ def indicators(results: pd.DataFrame) -> pd.DataFrame:
     per = results[list(COUNT_FIELDS)].groupby(keys.to_numpy(), sort=False).first()
     per = per.reindex(order)
     labels = pd.unique(results["choice"].astype(str))
-    votes = (
+    shares_given = _published_shares(results)
+    table = (
         results.assign(_k=keys.to_numpy(), _c=results["choice"].astype(str).to_numpy())
-        .groupby(["_k", "_c"], sort=False)["votes"]
+        .groupby(["_k", "_c"], sort=False)["share" if shares_given else "votes"]
         .sum(min_count=1)
         .unstack("_c")
         .reindex(index=order, columns=labels)
     )
-    slugs: list[str] = []
-    seen: dict[str, int] = {}
-    for lab in labels:
-        base = slugify(lab)
-        slug = base
-        while slug in seen:
-            seen[base] += 1
-            slug = f"{base}_{seen[base]}"
-        seen.setdefault(slug, 1)
-        if slug != base:
-            logger.warning(
-                "choice %r and another share the column name %r: using %r", lab, base, slug
-            )
-        slugs.append(slug)
-    v = votes.to_numpy(dtype=float)
+    slugs = _choice_slugs(labels)
+    v = table.to_numpy(dtype=float)
     reg = per["registered"].to_numpy(dtype=float)
     voters = per["voters"].to_numpy(dtype=float)
     expressed = per["expressed"].to_numpy(dtype=float)
-    with np.errstate(invalid="ignore"):
-        total = np.where(np.isnan(v).all(axis=1), np.nan, np.nansum(v, axis=1))
-    use_exp = np.isfinite(expressed) & (expressed > 0)
-    use_vot = ~use_exp & np.isfinite(voters) & (voters > 0)
-    use_sum = ~use_exp & ~use_vot
-    denom = np.where(use_exp, expressed, np.where(use_vot, voters, total))
-    turnout = _safe_div(voters, reg)
-    data: dict[str, np.ndarray] = {
-        "registered": reg,
-        "voters": voters,
-        "turnout": turnout,
-        "abstention": 1.0 - turnout,
-        "abstainers": reg - voters,
+    data = _count_indicators(reg, voters) | {
         "blank": per["blank"].to_numpy(dtype=float),
         "null": per["null"].to_numpy(dtype=float),
         "expressed": expressed,
     }
-    for j, slug in enumerate(slugs):
-        data[f"votes_{slug}"] = v[:, j]
-    shares = _safe_div(v, denom[:, None])
+    formulas = dict(_INDICATOR_FORMULAS)
+    if shares_given:
+        shares = v
+        basis = {"published": len(order)}
+        formulas["share_<choice>"] = "the share the file gives (percent / 100)"
+    else:
+        with np.errstate(invalid="ignore"):
+            total = np.where(np.isnan(v).all(axis=1), np.nan, np.nansum(v, axis=1))
+        use_exp = np.isfinite(expressed) & (expressed > 0)
+        use_vot = ~use_exp & np.isfinite(voters) & (voters > 0)
+        use_sum = ~use_exp & ~use_vot
+        denom = np.where(use_exp, expressed, np.where(use_vot, voters, total))
+        for j, slug in enumerate(slugs):
+            data[f"votes_{slug}"] = v[:, j]
+        shares = _safe_div(v, denom[:, None])
+        basis = {
+            "expressed": int(use_exp.sum()),
+            "voters": int(use_vot.sum()),
+            "sum_of_votes": int(use_sum.sum()),
+        }
+        if basis["voters"] or basis["sum_of_votes"]:
+            logger.info("shares computed on: %s", basis)
     for j, slug in enumerate(slugs):
         data[f"share_{slug}"] = shares[:, j]
     out = pd.DataFrame(data, index=pd.Index(order.astype(str), name="precinct_key", dtype=str))
-    basis = {
-        "expressed": int(use_exp.sum()),
-        "voters": int(use_vot.sum()),
-        "sum_of_votes": int(use_sum.sum()),
-    }
-    if basis["voters"] or basis["sum_of_votes"]:
-        logger.info("shares computed on: %s", basis)
+    parties = results.attrs.get("parties", {})
     out.attrs = {
         "choices": dict(zip(slugs, map(str, labels), strict=True)),
+        "choice_parties": {
+            s: list(parties.get(str(lab), [])) for s, lab in zip(slugs, labels, strict=True)
+        },
         "share_basis": basis,
-        "formulas": dict(_INDICATOR_FORMULAS),
-    } | {k: results.attrs[k] for k in ("layout", "source", "election") if k in results.attrs}
+        "formulas": formulas,
+        "values": "shares" if shares_given else "counts",
+    } | {
+        k: results.attrs[k]
+        for k in ("layout", "source", "election", "contest")
+        if k in results.attrs
+    }
     return out
 
 
@@ -1204,6 +1529,62 @@ def _split_prefix(ids: pd.Series) -> tuple[pd.Series, pd.Series]:
     return parts[0], parts[1]
 
 
+def _match_keys(
+    left: pd.Series, right: pd.Series, commune: str | int | None, sides: tuple[str, str]
+) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """Match two id series after normalisation (see :func:`join_results`).
+
+    Returns the position in ``right`` of each ``left`` id (NaN: none), the ``right`` ids of
+    other communes, and the commune chosen.
+    """
+    p_norm, r_norm = _sep(left), _sep(right)
+    p_pre, p_rest = _split_prefix(p_norm)
+    r_pre, r_rest = _split_prefix(r_norm)
+    p_prefixed = bool(p_pre.notna().all()) and len(p_pre) > 0
+    r_prefixed = bool(r_pre.notna().all()) and len(r_pre) > 0
+    wanted = str(commune).strip().upper().zfill(5) if commune is not None else None
+    other = np.zeros(len(right), dtype=bool)
+    chosen: str | None = wanted
+    if r_prefixed and not p_prefixed:
+        communes = list(pd.unique(r_pre))
+        if wanted is None:
+            if len(communes) > 1:
+                counts = r_pre.value_counts()
+                msg = (
+                    f"the {sides[1]} cover {len(communes)} communes and the {sides[0]} ids "
+                    f"have no commune prefix: give {kw('commune')} (the INSEE code of the "
+                    f"{sides[0]}s' commune)"
+                )
+                raise InputError(msg, [f"{c}: {n} bureaux" for c, n in counts.head(10).items()])
+            chosen = communes[0]
+        other = (r_pre != chosen).to_numpy()
+        r_norm = r_rest.where(~other, r_norm)
+    elif p_prefixed and not r_prefixed:
+        communes = list(pd.unique(p_pre))
+        if wanted is None and len(communes) > 1:
+            msg = (
+                f"the {sides[0]} ids carry {len(communes)} commune prefixes but the {sides[1]} "
+                f"keys have none: give {kw('commune')} or prefix the {sides[1]} keys"
+            )
+            raise InputError(msg)
+        chosen = wanted or communes[0]
+        mine = (p_pre == chosen).to_numpy()
+        p_norm = p_rest.where(mine, p_norm)
+    elif wanted is not None and r_prefixed:
+        other = (r_pre != wanted).to_numpy()
+    p_can, r_can = _strip_zeros(p_norm), _strip_zeros(r_norm)
+    for side, can, raw in ((sides[0], p_can, left), (sides[1], r_can, right)):
+        dup = can.duplicated(keep=False).to_numpy()
+        if side == sides[1]:
+            dup = dup & ~other
+        if dup.any():
+            groups = raw[dup].groupby(can[dup].to_numpy(), sort=True)
+            msg = f"{side} ids that are the same after normalisation (zero padding, case)"
+            raise InputError(msg, [", ".join(map(repr, g)) for _, g in groups])
+    lookup = pd.Series(np.arange(len(right)), index=r_can.to_numpy())[~other]
+    return lookup.reindex(p_can.to_numpy()).to_numpy(dtype=float), other, chosen
+
+
 def join_results(
     precincts: gpd.GeoDataFrame,
     results: pd.DataFrame,
@@ -1249,51 +1630,7 @@ def join_results(
     ind = _as_indicators(results)
     pid = _precinct_ids(precincts)
     rkey = pd.Series(ind.index.astype(str), dtype=object)
-    p_norm, r_norm = _sep(pid), _sep(rkey)
-    p_pre, p_rest = _split_prefix(p_norm)
-    r_pre, r_rest = _split_prefix(r_norm)
-    p_prefixed = bool(p_pre.notna().all()) and len(p_pre) > 0
-    r_prefixed = bool(r_pre.notna().all()) and len(r_pre) > 0
-    wanted = str(commune).strip().upper().zfill(5) if commune is not None else None
-    other = np.zeros(len(rkey), dtype=bool)
-    chosen: str | None = wanted
-    if r_prefixed and not p_prefixed:
-        communes = list(pd.unique(r_pre))
-        if wanted is None:
-            if len(communes) > 1:
-                counts = r_pre.value_counts()
-                msg = (
-                    f"the results cover {len(communes)} communes and the precinct ids have no "
-                    "commune prefix: give commune= (the INSEE code of the precincts' commune)"
-                )
-                raise InputError(msg, [f"{c}: {n} bureaux" for c, n in counts.head(10).items()])
-            chosen = communes[0]
-        other = (r_pre != chosen).to_numpy()
-        r_norm = r_rest.where(~other, r_norm)
-    elif p_prefixed and not r_prefixed:
-        communes = list(pd.unique(p_pre))
-        if wanted is None and len(communes) > 1:
-            msg = (
-                f"the precinct ids carry {len(communes)} commune prefixes but the results keys "
-                "have none: give commune= or prefix the results keys"
-            )
-            raise InputError(msg)
-        chosen = wanted or communes[0]
-        mine = (p_pre == chosen).to_numpy()
-        p_norm = p_rest.where(mine, p_norm)
-    elif wanted is not None and r_prefixed:
-        other = (r_pre != wanted).to_numpy()
-    p_can, r_can = _strip_zeros(p_norm), _strip_zeros(r_norm)
-    for side, can, raw in (("precinct", p_can, pid), ("results", r_can, rkey)):
-        dup = can.duplicated(keep=False).to_numpy()
-        if side == "results":
-            dup = dup & ~other
-        if dup.any():
-            groups = raw[dup].groupby(can[dup].to_numpy(), sort=True)
-            msg = f"{side} ids that are the same after normalisation (zero padding, case)"
-            raise InputError(msg, [", ".join(map(repr, g)) for _, g in groups])
-    lookup = pd.Series(np.arange(len(rkey)), index=r_can.to_numpy())[~other]
-    pos = lookup.reindex(p_can.to_numpy()).to_numpy()
+    pos, other, chosen = _match_keys(pid, rkey, commune, ("precinct", "results"))
     matched = ~np.isnan(pos)
     src = pos[matched].astype(np.int64)
     used = np.zeros(len(rkey), dtype=bool)
@@ -1344,8 +1681,138 @@ def join_results(
     return out, report
 
 
+def read_registered(
+    path: PathLike,
+    *,
+    columns: Mapping[str, str] | None = None,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+) -> pd.DataFrame:
+    """Read the registered voters per precinct (the counts of the *liste électorale*).
+
+    Parameters
+    ----------
+    path
+        A delimited file with a precinct id column (the names :func:`read_results` knows:
+        ``code_bv``, ``precinct``...), a registered-voters column (``inscrits``,
+        ``registered``...) and optionally a voters column (``votants``, ``ballots cast``...).
+    columns
+        Role -> column name (``precinct``, ``registered``, ``voters``), overriding detection.
+    encoding, delimiter
+        As in :func:`read_results`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by the precinct id as found (str), with ``registered`` and ``voters`` (float,
+        NaN where missing). ``attrs["source"]`` is the file.
+
+    Raises
+    ------
+    InputError
+        Missing file, no id or registered column, bad or negative numbers, duplicate ids.
+    """
+    p = _existing_file(path, "registered voters")
+    t, _ = _read_table(p, encoding, delimiter)
+    roles, _ = _resolve_roles(t, columns, ("precinct", "registered", "voters"))
+    for role in ("precinct", "registered"):
+        if role not in roles:
+            msg = (
+                f"registered voters file {p} has no {role} column; the columns are: "
+                f"{_list_columns(t.header)}. It needs a precinct id and the registered voters "
+                "(inscrits)"
+            )
+            raise InputError(msg, path=str(p))
+    problems: list[str] = []
+    keys = _keys(t.col(roles["precinct"]), t.label(roles["precinct"]), t.rows, problems)
+    counts, _ = _counts(t, roles, problems, decimal_comma=t.delimiter != ",")
+    _check_duplicate_keys(keys, t.rows, t.label(roles["precinct"]), problems)
+    over = counts["voters"] > counts["registered"]
+    problems += [
+        f"row {r}: {_fmt(v)} voters but only {_fmt(g)} registered"
+        for r, v, g in zip(t.rows[over], counts["voters"][over], counts["registered"][over],
+                           strict=True)
+    ]
+    if problems:
+        msg = f"registered voters file {p}: {len(problems)} problem(s)"
+        raise InputError(msg, problems, path=str(p))
+    out = pd.DataFrame(
+        {"registered": counts["registered"], "voters": counts["voters"]},
+        index=pd.Index(keys.astype(str), name="precinct_key", dtype=str),
+    )
+    out.attrs = {"source": str(p)}
+    return out
+
+
+def add_registered(
+    results: pd.DataFrame, registered: pd.DataFrame, *, commune: str | int | None = None
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Give the indicators the registered voters (and voters) of another file.
+
+    For results published as percentages, which have no counts: with the registered voters,
+    the mobilisation score can be computed (see :func:`score`); with the voters too, turnout,
+    abstention and abstainers are exact. Ids are matched as in :func:`join_results`. Counts the
+    results already have are kept (a different value in the file is logged).
+
+    Parameters
+    ----------
+    results
+        Indicators (:func:`indicators`) or a long results table; not modified.
+    registered
+        Output of :func:`read_registered`.
+    commune
+        As in :func:`join_results`.
+
+    Returns
+    -------
+    tuple of (pandas.DataFrame, dict)
+        The indicators with ``registered`` / ``voters`` filled and ``turnout``,
+        ``abstention`` and ``abstainers`` recomputed; and the report ``{"source", "matched",
+        "results_without_registered": [...], "registered_without_results": [...]}`` (also in
+        ``attrs["registered_report"]``).
+    """
+    ind = _as_indicators(results)
+    rkey = pd.Series(ind.index.astype(str), dtype=object)
+    gkey = pd.Series(registered.index.astype(str), dtype=object)
+    pos, other, _ = _match_keys(rkey, gkey, commune, ("results", "registered voters"))
+    matched = ~np.isnan(pos)
+    src = pos[matched].astype(np.int64)
+    filled = {}
+    for field in ("registered", "voters"):
+        have = ind[field].to_numpy(dtype=float)
+        given = np.full(len(ind), np.nan)
+        given[matched] = registered[field].to_numpy(dtype=float)[src]
+        differ = np.isfinite(have) & np.isfinite(given) & (have != given)
+        if differ.any():
+            logger.warning(
+                "%d precinct(s) have %s in the results and a different count in %s: the "
+                "results' are kept", int(differ.sum()), field, registered.attrs.get("source"))
+        filled[field] = np.where(np.isfinite(have), have, given)
+    out = ind.copy()
+    for c, v in _count_indicators(filled["registered"], filled["voters"]).items():
+        out[c] = v
+    used = np.zeros(len(gkey), dtype=bool)
+    used[src] = True
+    report = {
+        "source": registered.attrs.get("source"),
+        "matched": int(matched.sum()),
+        "results_without_registered": [str(x) for x in rkey.to_numpy()[~matched]],
+        "registered_without_results": [str(x) for x in gkey.to_numpy()[~used & ~other]],
+    }
+    if report["results_without_registered"]:
+        logger.warning(
+            "%d results precinct(s) have no registered voters in %s: %s",
+            len(report["results_without_registered"]),
+            report["source"],
+            ", ".join(report["results_without_registered"][:10]),
+        )
+    out.attrs = dict(ind.attrs) | {"registered_report": report}
+    return out, report
+
+
 # --------------------------------------------------------------------------------------------
 # Safe formulas
+
 # --------------------------------------------------------------------------------------------
 
 _BINOPS: Final[dict[type, Callable[[np.ndarray, np.ndarray], np.ndarray]]] = {
@@ -1399,8 +1866,8 @@ def _reject(formula: str, node: ast.AST, what: str | None = None) -> InputError:
     col = getattr(node, "col_offset", None)
     where = f" at character {col + 1}" if col is not None else ""
     msg = (
-        f"formula {formula!r}: {what}{where} is not allowed; a formula may use numbers, column "
-        f"names, + - * / **, unary minus, parentheses and the functions "
+        f"{kw('formula', formula)}: {what}{where} is not allowed; a formula may use numbers, "
+        f"column names, + - * / **, unary minus, parentheses and the functions "
         f"{', '.join(FORMULA_FUNCTIONS)}"
     )
     return InputError(msg)
@@ -1429,10 +1896,13 @@ def check_formula(formula: str) -> tuple[ast.Expression, list[str]]:
         names the offending token.
     """
     if not isinstance(formula, str) or not formula.strip():
-        msg = "the formula is empty"
+        msg = f"the formula is empty ({kw('formula')})"
         raise InputError(msg)
     if len(formula) > _MAX_FORMULA_CHARS:
-        msg = f"the formula is too long ({len(formula)} characters, at most {_MAX_FORMULA_CHARS})"
+        msg = (
+            f"the formula ({kw('formula')}) is too long ({len(formula)} characters, at most "
+            f"{_MAX_FORMULA_CHARS})"
+        )
         raise InputError(msg)
     try:
         tree = ast.parse(formula.strip(), mode="eval")
@@ -1440,7 +1910,7 @@ def check_formula(formula: str) -> tuple[ast.Expression, list[str]]:
         detail = getattr(exc, "msg", str(exc))
         offset = getattr(exc, "offset", None)
         where = f" at character {offset}" if offset else ""
-        msg = f"formula {formula!r} is not a valid expression: {detail}{where}"
+        msg = f"{kw('formula', formula)} is not a valid expression: {detail}{where}"
         raise InputError(msg) from exc
     names: list[str] = []
     text = formula.strip()
@@ -1487,7 +1957,7 @@ def check_formula(formula: str) -> tuple[ast.Expression, list[str]]:
     try:
         visit(tree)
     except RecursionError as exc:
-        msg = f"formula {formula!r} is nested too deeply"
+        msg = f"{kw('formula', formula)} is nested too deeply"
         raise InputError(msg) from exc
     return tree, names
 
@@ -1517,7 +1987,7 @@ def evaluate_formula(frame: pd.DataFrame, formula: str) -> np.ndarray:
     unknown = [n for n in names if n not in frame.columns]
     if unknown:
         numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
-        msg = f"formula {formula!r} names unknown column(s)"
+        msg = f"{kw('formula', formula)} names unknown column(s)"
         raise InputError(
             msg,
             [f"{n!r}{_close_matches(n, [str(c) for c in numeric])}" for n in unknown]
@@ -1528,7 +1998,7 @@ def evaluate_formula(frame: pd.DataFrame, formula: str) -> np.ndarray:
         try:
             cols[n] = pd.to_numeric(frame[n]).to_numpy(dtype=float, na_value=np.nan)
         except (TypeError, ValueError) as exc:
-            msg = f"formula {formula!r}: column {n!r} is not numeric"
+            msg = f"{kw('formula', formula)}: column {n!r} is not numeric"
             raise InputError(msg) from exc
     n_rows = len(frame)
     funcs: dict[str, Callable[..., np.ndarray]] = {
@@ -1566,22 +2036,41 @@ def evaluate_formula(frame: pd.DataFrame, formula: str) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
-def _choice_slug(frame: pd.DataFrame, ref: str) -> str:
-    """Resolve a choice reference (label, slug, ``share_x`` or ``votes_x``) to its slug."""
+def _choice_slug(frame: pd.DataFrame, ref: str, param: str = "support") -> list[str]:
+    """Resolve a choice reference (label, slug, ``share_x``, ``votes_x`` or a party) to slugs.
+
+    A party name stands for every choice of that party (long files with a party column).
+    """
     labels = frame.attrs.get("choices", {})
     text = str(ref)
     for cand in (text, slugify(text)):
         for prefix in ("share_", "votes_"):
             if cand.startswith(prefix) and f"share_{cand[len(prefix) :]}" in frame.columns:
-                return cand[len(prefix) :]
+                return [cand[len(prefix) :]]
         if f"share_{cand}" in frame.columns:
-            return cand
+            return [cand]
     by_label = {slugify(lab): slug for slug, lab in labels.items()}
     if slugify(text) in by_label:
-        return by_label[slugify(text)]
+        return [by_label[slugify(text)]]
+    parties = frame.attrs.get("choice_parties", {})
+    of_party = [
+        s
+        for s, ps in parties.items()
+        if f"share_{s}" in frame.columns and any(_canon(p) == _canon(text) for p in ps)
+    ]
+    if of_party:
+        return of_party
     available = [c[len("share_") :] for c in frame.columns if str(c).startswith("share_")]
-    msg = f"unknown choice {ref!r}{_close_matches(slugify(text), available)}"
-    raise InputError(msg, [f"choices: {', '.join(available) or '(none)'}"])
+    party_names = sorted({p for ps in parties.values() for p in ps})
+    msg = (
+        f"unknown choice {ref!r} in {kw(param)}"
+        f"{_close_matches(slugify(text), available + party_names)}"
+    )
+    raise InputError(
+        msg,
+        [f"choices: {', '.join(available) or '(none)'}"]
+        + ([f"parties: {', '.join(party_names)}"] if party_names else []),
+    )
 
 
 def _needs(frame: pd.DataFrame, cols: Iterable[str], what: str) -> None:
@@ -1592,6 +2081,140 @@ def _needs(frame: pd.DataFrame, cols: Iterable[str], what: str) -> None:
             "results first (join_results)"
         )
         raise InputError(msg)
+
+
+def _known(frame: pd.DataFrame, col: str) -> bool:
+    """Whether some precinct has a value in ``col``."""
+    return col in frame.columns and bool(np.isfinite(frame[col].to_numpy(dtype=float)).any())
+
+
+def _shares_note(frame: pd.DataFrame) -> str:
+    return f" ({SHARES_NOTE})" if frame.attrs.get("values") == "shares" else ""
+
+
+def _share_example(frame: pd.DataFrame) -> str:
+    cols = [str(c) for c in frame.columns if str(c).startswith("share_")]
+    return cols[0] if cols else "share_a"
+
+
+def _check_score_args(k: str, given: Mapping[str, Any], by_voters: bool) -> None:
+    need = {"mobilisation": None, "persuasion": None, "formula": "formula"}[k]  # support: later
+    allowed = {"mobilisation": {"support"}, "persuasion": {"choices"}, "formula": {"formula"}}[k]
+    extra = [kw(a) for a, v in given.items() if v is not None and a not in allowed]
+    if by_voters and k != "persuasion":
+        extra.append(kw("by_voters", True, cli=""))
+    if extra:
+        msg = f"{kw('kind', k)} does not take {', '.join(extra)}"
+        raise InputError(msg)
+    if need is not None and given[need] is None:
+        msg = f"{kw('kind', k)} needs {kw(need)}"
+        raise InputError(msg)
+
+
+def _summed_share(frame: pd.DataFrame, refs: Sequence[str], param: str) -> tuple[np.ndarray, str]:
+    """Sum the shares of the choices ``refs`` name (NaN where all are missing); and its text."""
+    slugs = list(dict.fromkeys(s for r in refs for s in _choice_slug(frame, r, param)))
+    shares = frame[[f"share_{s}" for s in slugs]].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        total = np.where(np.isnan(shares).all(axis=1), np.nan, np.nansum(shares, axis=1))
+    terms = " + ".join(f"share_{s}" for s in slugs)
+    return total, f"({terms})" if len(slugs) > 1 else terms
+
+
+def _mobilisation(
+    frame: pd.DataFrame, support: str | Sequence[str] | None
+) -> tuple[np.ndarray, str]:
+    _needs(frame, ["abstainers"], "the mobilisation score")
+    if not (_known(frame, "abstainers") or _known(frame, "registered")):
+        _no_abstainers(frame)
+    if support is None:
+        msg = (
+            f"{kw('kind', 'mobilisation')} needs {kw('support')}: the choice(s) whose share "
+            "measures support"
+        )
+        raise InputError(msg)
+    refs = [support] if isinstance(support, str) else list(support)
+    if not refs:
+        msg = f"{kw('support')} names no choice"
+        raise InputError(msg)
+    share, terms = _summed_share(frame, refs, "support")
+    if _known(frame, "abstainers"):
+        return frame["abstainers"].to_numpy(dtype=float) * share, f"abstainers * {terms}"
+    text = (
+        f"registered * {terms} (turnout unknown: taken as the same in every precinct, "
+        f"which ranks the precincts as abstainers * {terms} would)"
+    )
+    return frame["registered"].to_numpy(dtype=float) * share, text
+
+
+def _no_abstainers(frame: pd.DataFrame) -> None:
+    msg = (
+        f"{kw('kind', 'mobilisation')} needs the abstainers (registered - voters), and the "
+        f"results have no registered voters column{_shares_note(frame)}. Use "
+        f"{kw('kind', 'persuasion')}, or {kw('kind', 'formula')} with a "
+        f"{kw('formula', _share_example(frame))} over the shares, or give the registered "
+        f"voters per precinct with {kw('registered', python='add_registered()')}"
+    )
+    raise InputError(msg)
+
+
+def _persuasion(
+    frame: pd.DataFrame, choices: Sequence[str] | None, by_voters: bool
+) -> tuple[np.ndarray, str]:
+    if choices is not None:
+        if len(list(choices)) != 2:
+            msg = f"{kw('choices')} must name exactly two choices, not {list(choices)!r}"
+            raise InputError(msg)
+        a, ta = _summed_share(frame, [choices[0]], "choices")
+        b, tb = _summed_share(frame, [choices[1]], "choices")
+        if ta == tb:
+            msg = f"{kw('choices')} names the same choice twice ({list(choices)!r})"
+            raise InputError(msg)
+        with np.errstate(invalid="ignore"):
+            values = 1.0 - np.abs(a - b)
+        text = f"1 - abs({ta} - {tb})"
+    else:
+        cols = [c for c in frame.columns if str(c).startswith("share_")]
+        if len(cols) < 2:
+            msg = "the persuasion score needs at least two share_ columns: join results first"
+            raise InputError(msg)
+        s = frame[cols].to_numpy(dtype=float)
+        top = -np.sort(-np.where(np.isnan(s), -np.inf, s), axis=1)[:, :2]
+        with np.errstate(invalid="ignore"):
+            values = 1.0 - (top[:, 0] - top[:, 1])
+        text = "1 - abs(share_first - share_second) (the two largest shares of the precinct)"
+    values[~np.isfinite(values)] = np.nan
+    if not by_voters:
+        return values, text
+    _needs(frame, ["voters"], "by_voters")
+    if not _known(frame, "voters"):
+        alt = (
+            f", or weight by the registered voters with {kw('kind', 'formula')} and a "
+            f"{kw('formula', '(1 - abs(share_a - share_b)) * registered')}"
+            if _known(frame, "registered")
+            else ""
+        )
+        msg = (
+            f"{kw('by_voters', True, cli='')} needs the voters (ballots cast), and the results "
+            f"have none{_shares_note(frame)}: leave it out{alt}"
+        )
+        raise InputError(msg)
+    values = values * frame["voters"].to_numpy(dtype=float)
+    return values, f"({text}) * voters" if choices is not None else f"{text} * voters"
+
+
+def _formula_score(frame: pd.DataFrame, formula: str) -> tuple[np.ndarray, str]:
+    text = formula.strip()
+    values = evaluate_formula(frame, text)
+    _, names = check_formula(text)
+    empty = [n for n in names if len(frame) and not _known(frame, n)]
+    if empty:
+        msg = (
+            f"{kw('formula', text)} uses {', '.join(map(repr, empty))}, which no precinct "
+            f"has{_shares_note(frame)}"
+        )
+        raise InputError(msg)
+    return values, text
 
 
 def _ranks(values: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -1665,63 +2288,17 @@ def score(
     frame = precincts_with_indicators
     k = str(kind).lower()
     if k not in SCORE_KINDS:
-        msg = f"unknown score kind {kind!r}{_close_matches(k, SCORE_KINDS)}"
+        msg = f"unknown score kind {kind!r} ({kw('kind')}){_close_matches(k, SCORE_KINDS)}"
         raise InputError(msg, [f"kinds: {', '.join(SCORE_KINDS)}"])
     k = "mobilisation" if k == "mobilization" else k
-    given = {"support": support, "choices": choices, "formula": formula}
-    need = {"mobilisation": "support", "persuasion": None, "formula": "formula"}[k]
-    allowed = {"mobilisation": {"support"}, "persuasion": {"choices"}, "formula": {"formula"}}[k]
-    extra = [a for a, v in given.items() if v is not None and a not in allowed]
-    if extra or (by_voters and k != "persuasion"):
-        bad = [*extra, *(["by_voters"] if by_voters and k != "persuasion" else [])]
-        msg = f"score kind {k!r} does not take {', '.join(bad)}"
-        raise InputError(msg)
-    if need is not None and given[need] is None:
-        msg = f"score kind {k!r} needs {need}="
-        raise InputError(msg)
-
+    _check_score_args(k, {"support": support, "choices": choices, "formula": formula}, by_voters)
     if k == "mobilisation":
-        refs = [support] if isinstance(support, str) else list(support or [])
-        if not refs:
-            msg = "support= names no choice"
-            raise InputError(msg)
-        slugs = list(dict.fromkeys(_choice_slug(frame, r) for r in refs))
-        _needs(frame, ["abstainers"], "the mobilisation score")
-        shares = frame[[f"share_{s}" for s in slugs]].to_numpy(dtype=float)
-        with np.errstate(invalid="ignore"):
-            support_share = np.where(
-                np.isnan(shares).all(axis=1), np.nan, np.nansum(shares, axis=1)
-            )
-        values = frame["abstainers"].to_numpy(dtype=float) * support_share
-        terms = " + ".join(f"share_{s}" for s in slugs)
-        text = f"abstainers * ({terms})" if len(slugs) > 1 else f"abstainers * share_{slugs[0]}"
+        values, text = _mobilisation(frame, support)
     elif k == "persuasion":
-        if choices is not None:
-            pair = list(dict.fromkeys(_choice_slug(frame, c) for c in choices))
-            if len(pair) != 2:
-                msg = f"persuasion compares exactly two choices, not {list(choices)!r}"
-                raise InputError(msg)
-            text = f"1 - abs(share_{pair[0]} - share_{pair[1]})"
-            values = evaluate_formula(frame, text)
-        else:
-            cols = [c for c in frame.columns if str(c).startswith("share_")]
-            if len(cols) < 2:
-                msg = "the persuasion score needs at least two share_ columns: join results first"
-                raise InputError(msg)
-            s = frame[cols].to_numpy(dtype=float)
-            top = -np.sort(-np.where(np.isnan(s), -np.inf, s), axis=1)[:, :2]
-            with np.errstate(invalid="ignore"):
-                values = 1.0 - (top[:, 0] - top[:, 1])
-            values[~np.isfinite(values)] = np.nan
-            text = "1 - abs(share_first - share_second) (the two largest shares of the precinct)"
-        if by_voters:
-            _needs(frame, ["voters"], "by_voters")
-            values = values * frame["voters"].to_numpy(dtype=float)
-            text = f"({text}) * voters" if choices is not None else f"{text} * voters"
+        values, text = _persuasion(frame, choices, by_voters)
     else:
         assert formula is not None
-        text = formula.strip()
-        values = evaluate_formula(frame, text)
+        values, text = _formula_score(frame, formula)
 
     out = frame.copy()
     if not isinstance(out, gpd.GeoDataFrame) and "geometry" in out.columns:
@@ -1733,7 +2310,7 @@ def score(
     formulas["score"] = text
     if name is not None:
         if name in ("score", "rank") or (name in frame.columns and name not in formulas):
-            msg = f"name={name!r} would overwrite an existing column"
+            msg = f"{kw('name', name)} would overwrite an existing column"
             raise InputError(msg)
         out[name] = values
         formulas[name] = text
@@ -1778,7 +2355,10 @@ def pick_universe(
     """
     chosen = [n for n, v in (("top", top), ("threshold", threshold), ("ids", ids)) if v is not None]
     if len(chosen) != 1:
-        msg = f"give exactly one of top=, threshold=, ids= (got {', '.join(chosen) or 'none'})"
+        msg = (
+            f"give exactly one of {kw('top')}, {kw('threshold')}, {kw('ids')} (got "
+            f"{', '.join(kw(c) for c in chosen) or 'none'})"
+        )
         raise InputError(msg)
     all_ids = _precinct_ids(scored)
     if ids is not None:
@@ -1786,7 +2366,7 @@ def pick_universe(
         known = set(all_ids)
         unknown = [i for i in wanted if i not in known]
         if unknown:
-            msg = f"{len(unknown)} precinct id(s) are not in the precincts"
+            msg = f"{len(unknown)} precinct id(s) of {kw('ids')} are not in the precincts"
             raise InputError(msg, [f"unknown precinct id {u!r}" for u in unknown])
         return list(dict.fromkeys(wanted))
     _needs(scored, ["score"], "pick_universe(top=/threshold=)")
@@ -1800,7 +2380,7 @@ def pick_universe(
     order = np.flatnonzero(ok)[np.argsort(ranks[ok], kind="stable")]
     if top is not None:
         if int(top) < 1:
-            msg = f"top must be at least 1, not {top}"
+            msg = f"{kw('top')} must be at least 1, not {top}"
             raise InputError(msg)
         if int(top) > len(order):
             logger.warning("top=%d but only %d precincts have a score", top, len(order))
@@ -2023,10 +2603,10 @@ def classify(values: Any, scheme: str = "quantiles", k: int = 5) -> Any:
         Unknown scheme, ``k < 2`` or no finite value.
     """
     if scheme not in _SCHEMES:
-        msg = f"unknown classification scheme {scheme!r}; schemes: {', '.join(_SCHEMES)}"
+        msg = f"unknown classification {kw('scheme', scheme)}; schemes: {', '.join(_SCHEMES)}"
         raise InputError(msg)
     if int(k) < 2:
-        msg = f"k must be at least 2, not {k}"
+        msg = f"{kw('k')} must be at least 2 classes, not {k}"
         raise InputError(msg)
     y = np.asarray(values, dtype=float)
     y = y[np.isfinite(y)]
@@ -2209,6 +2789,17 @@ def choropleth_png(
     return target
 
 
+def _results_info(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """Describe the results for ``targeting.json``: counts or shares, and what is unknown."""
+    info = {k: attrs[k] for k in ("source", "layout", "election", "contest", "values",
+                                   "share_basis") if k in attrs}
+    if attrs.get("values") == "shares":
+        info["note"] = SHARES_NOTE
+    if "registered_report" in attrs:
+        info["registered"] = dict(attrs["registered_report"])
+    return info
+
+
 def write_targeting(
     scored: gpd.GeoDataFrame,
     out_dir: PathLike,
@@ -2225,7 +2816,8 @@ def write_targeting(
     indicators and score, ready for ``knockin-geo cut --precincts``), ``choropleth.html``
     (offline map of the score), ``choropleth.png`` (for reports), ``universe.txt`` (the chosen
     precinct ids, one per line: ``knockin-geo cut --universe @universe.txt``) and
-    ``targeting.json`` (formulas, join report, universe).
+    ``targeting.json`` (formulas, what the results were (counts or percentages, the registered
+    voters file), join report, universe).
 
     Parameters
     ----------
@@ -2277,6 +2869,7 @@ def write_targeting(
         (tmp / "universe.txt").write_text("".join(f"{u}\n" for u in universe), encoding="utf-8")
         info = {
             "formulas": dict(scored.attrs.get("formulas", {})),
+            "results": _results_info(scored.attrs),
             "join_report": dict(join_report or {}),
             "universe": list(universe),
             "classification": {"scheme": scheme, "k": k},
