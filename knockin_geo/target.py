@@ -2577,6 +2577,15 @@ def _mapclassify() -> Any:
     return mapclassify
 
 
+def _check_classes(scheme: str, k: int) -> None:
+    if scheme not in _SCHEMES:
+        msg = f"unknown classification {kw('scheme', scheme)}; schemes: {', '.join(_SCHEMES)}"
+        raise InputError(msg)
+    if int(k) < 2:
+        msg = f"{kw('k')} must be at least 2 classes, not {k}"
+        raise InputError(msg)
+
+
 def classify(values: Any, scheme: str = "quantiles", k: int = 5) -> Any:
     """Classify values with mapclassify, reproducibly.
 
@@ -2602,12 +2611,7 @@ def classify(values: Any, scheme: str = "quantiles", k: int = 5) -> Any:
     InputError
         Unknown scheme, ``k < 2`` or no finite value.
     """
-    if scheme not in _SCHEMES:
-        msg = f"unknown classification {kw('scheme', scheme)}; schemes: {', '.join(_SCHEMES)}"
-        raise InputError(msg)
-    if int(k) < 2:
-        msg = f"{kw('k')} must be at least 2 classes, not {k}"
-        raise InputError(msg)
+    _check_classes(scheme, k)
     y = np.asarray(values, dtype=float)
     y = y[np.isfinite(y)]
     if len(y) == 0:
@@ -2843,6 +2847,7 @@ def write_targeting(
     from knockin_geo.maps import choropleth_map, save_map
     from knockin_geo.plan import _move_into_place, write_gpkg
 
+    _check_classes(scheme, k)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".knockin-target-", dir=out))

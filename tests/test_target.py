@@ -19,6 +19,7 @@ import shapely
 from knockin_geo import InputError, schema
 from knockin_geo.io import read_precincts
 from knockin_geo.target import (
+    add_registered,
     change,
     check_formula,
     choropleth_png,
@@ -28,6 +29,7 @@ from knockin_geo.target import (
     indicators,
     join_results,
     pick_universe,
+    read_registered,
     read_results,
     score,
     slugify,
@@ -800,3 +802,135 @@ def test_choropleth_png(tmp_path, joined1):
         choropleth_png(scored, "nope", tmp_path / "x.png")
     with pytest.raises(InputError, match="unknown classification scheme"):
         classify([1, 2, 3], "jenks")
+
+
+# ------------------------------------------------------------------------------------------
+# Results published as percentages (issue 19)
+# ------------------------------------------------------------------------------------------
+
+PCT_ROWS = {"0101": (52.61, 47.39), "0102": (40.0, 60.0), "0103": (66.66, 33.34)}
+
+
+def _pct_file(tmp_path, rows, *, sep=",", suffix="", comma=False, name="pct.csv"):
+    """A city-style file: ``code_bv,tour,<A>,<B>`` with one row of percentages per bureau."""
+    lines = [sep.join(["code_bv", "tour", "Garnier", "Rolland"])]
+    for key, values in rows.items():
+        cells = [f"{v:.2f}".replace(".", ",") if comma else f"{v:g}" for v in values]
+        cells = [f'"{c}{suffix}"' if comma and sep == "," else f"{c}{suffix}" for c in cells]
+        lines.append(sep.join([key, "2", *cells]))
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("sep", "suffix", "comma"),
+    [(",", "", False), (",", "%", False), (";", " %", True), (",", "", True), ("\t", "%", False)],
+    ids=["plain", "percent-sign", "semicolon-decimal-comma", "quoted-decimal-comma", "tab"],
+)
+def test_percentages_are_read_as_shares(tmp_path, sep, suffix, comma):
+    res = read_results(_pct_file(tmp_path, PCT_ROWS, sep=sep, suffix=suffix, comma=comma))
+    assert res.attrs["values"] == "shares" and res.attrs["share_scale"] == 100
+    assert res["votes"].isna().all()  # a share is never a count
+    got = res.set_index(["precinct_key", "choice"])["share"]
+    for key, (a, b) in PCT_ROWS.items():
+        assert got[(key, "Garnier")] == pytest.approx(a / 100)
+        assert got[(key, "Rolland")] == pytest.approx(b / 100)
+    ind = indicators(res)
+    assert not any(c.startswith("votes_") for c in ind.columns)
+    assert ind["registered"].isna().all() and ind["turnout"].isna().all()
+    assert ind.loc["0101", "share_garnier"] == pytest.approx(0.5261)
+    assert ind.attrs["values"] == "shares"
+
+
+def test_fractions_and_rounded_rows_are_shares(tmp_path):
+    rows = {"0101": (0.5261, 0.4739), "0102": (0.4, 0.6)}
+    res = read_results(_pct_file(tmp_path, rows))
+    assert res.attrs["share_scale"] == 1
+    assert res["share"].tolist() == pytest.approx([0.5261, 0.4739, 0.4, 0.6])
+    # rows summing to 99.9 and 100.1 (rounding in the publication) are still shares
+    rounded = {"0101": (52.6, 47.3), "0102": (40.1, 60.0), "0103": (50.0, 50.0)}
+    res = read_results(_pct_file(tmp_path, rounded, name="r.csv"))
+    assert res.attrs["values"] == "shares"
+    assert res.set_index(["precinct_key", "choice"])["share"][("0101", "Rolland")] == 0.473
+
+
+def test_counts_stay_counts(tmp_path):
+    # whole numbers that do not sum to 100: counts, as before
+    res = read_results(_pct_file(tmp_path, {"0101": (180, 264), "0102": (50, 49)}))
+    assert res.attrs["values"] == "counts" and res["share"].isna().all()
+    assert res["votes"].tolist() == [180, 264, 50, 49]
+    # and a real file of counts (with inscrits, votants) is not mistaken for shares
+    assert read_results(T1).attrs["values"] == "counts"
+    # values="counts" reads decimals summing to 100 as (fractional) counts
+    res = read_results(_pct_file(tmp_path, PCT_ROWS, name="c.csv"), values="counts")
+    assert res["votes"].sum() == pytest.approx(300.0)
+
+
+def test_mixed_counts_and_percentages_refused_with_rows(tmp_path):
+    rows = {"0101": (52.61, 47.39), "0102": (180, 264), "0103": (40.5, 59.5), "0104": (7, 9)}
+    with pytest.raises(InputError, match="mixes rows of percentages and rows of counts") as err:
+        read_results(_pct_file(tmp_path, rows))
+    text = str(err.value)
+    assert "row 1 (precinct '0101')" in text and "row 3 (precinct '0103')" in text
+    assert "row 2 (precinct '0102'): sum 444: counts" in text
+    assert "row 4 (precinct '0104')" in text
+    assert "values='shares'" in text  # the way out, in Python words here
+
+
+def test_percent_signs_that_do_not_add_up(tmp_path):
+    rows = {"0101": (52.61, 27.39), "0102": (40.0, 60.0)}
+    with pytest.raises(InputError, match="do not add up") as err:
+        read_results(_pct_file(tmp_path, rows, suffix="%"))
+    assert "row 1 (precinct '0101'): sum 80" in str(err.value)
+    with pytest.raises(InputError, match="a percentage, not a count"):
+        bad = tmp_path / "b.csv"
+        bad.write_text("code_bv,inscrits,votants,a,b\n0101,100%,50,20,30\n", encoding="utf-8")
+        read_results(bad)
+
+
+def test_scores_on_shares(tmp_path, precincts):
+    keys = list(precincts.index[:3])
+    rows = dict(zip(keys, PCT_ROWS.values(), strict=True))
+    ind = indicators(read_results(_pct_file(tmp_path, rows)))
+    joined, _ = join_results(precincts, ind)
+    per = score(joined, "persuasion", choices=["garnier", "rolland"])
+    assert per.loc[keys[0], "score"] == pytest.approx(1 - abs(0.5261 - 0.4739))
+    form = score(joined, "formula", formula="share_rolland - share_garnier")
+    assert form.loc[keys[1], "score"] == pytest.approx(0.2)
+    with pytest.raises(InputError, match="needs the abstainers") as err:
+        score(joined, "mobilisation", support="rolland")
+    assert "no registered voters column" in str(err.value)
+    assert "kind='persuasion'" in str(err.value) and "add_registered()" in str(err.value)
+    with pytest.raises(InputError, match="needs the voters"):
+        score(joined, "persuasion", by_voters=True)
+    with pytest.raises(InputError, match="'abstainers', which no precinct has"):
+        score(joined, "formula", formula="abstainers * share_rolland")
+
+
+def test_registered_file_gives_mobilisation(tmp_path, precincts):
+    ind = indicators(read_results(_pct_file(tmp_path, PCT_ROWS)))
+    reg_path = tmp_path / "inscrits.csv"
+    reg_path.write_text("code_bv;inscrits\n101;1000\n0102;2000\n0999;50\n", encoding="utf-8")
+    withreg, report = add_registered(ind, read_registered(reg_path))
+    assert report["matched"] == 2
+    assert report["results_without_registered"] == ["0103"]
+    assert report["registered_without_results"] == ["0999"]
+    joined, _ = join_results(precincts, withreg)
+    scored = score(joined, "mobilisation", support="rolland")
+    # turnout unknown: registered x share (same ranking as abstainers x share at equal turnout)
+    assert scored.loc["0101", "score"] == pytest.approx(1000 * 0.4739)
+    assert scored.loc["0102", "score"] == pytest.approx(2000 * 0.60)
+    assert np.isnan(scored.loc["0103", "score"])
+    assert "turnout unknown" in scored.attrs["formulas"]["score"]
+    # with the voters too, abstainers are exact
+    reg_path.write_text("code_bv,inscrits,votants\n0101,1000,600\n0102,2000,500\n", "utf-8")
+    withreg, _ = add_registered(ind, read_registered(reg_path))
+    assert withreg.loc["0101", "abstainers"] == 400
+    assert withreg.loc["0102", "turnout"] == 0.25
+    scored = score(join_results(precincts, withreg)[0], "mobilisation", support="rolland")
+    assert scored.loc["0102", "score"] == pytest.approx(1500 * 0.60)
+    assert scored.attrs["formulas"]["score"] == "abstainers * share_rolland"
+    reg_path.write_text("code_bv,inscrits,votants\n0101,100,600\n", "utf-8")
+    with pytest.raises(InputError, match="600 voters but only 100 registered"):
+        read_registered(reg_path)
