@@ -61,9 +61,18 @@ def render(text: str, flags: Mapping[str, str] | None = None) -> str:
         flag = (flags or {}).get(name)
         if flag is None:
             return python
-        return f"{flag} {shlex.quote(shell)}" if shell else flag
+        return f"{flag} {_shell_word(shell)}" if shell else flag
 
     return _KW.sub(one, text)
+
+
+def _shell_word(text: str) -> str:
+    """Quote ``text`` as one would type it in a shell, readably."""
+    if shlex.quote(text) == text or "'" not in text:
+        return shlex.quote(text)
+    if not any(c in text for c in '"$`\\!'):
+        return f'"{text}"'
+    return shlex.quote(text)
 
 
 def keywords(text: str) -> list[str]:

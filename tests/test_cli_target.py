@@ -18,6 +18,7 @@ import shapely
 from knockin_geo.cli.main import build_parser, main
 
 import knockin_geo.target as target_module
+from knockin_geo.target import SHARES_NOTE
 
 ROOT = Path(__file__).resolve().parents[1]
 NANTES = ROOT / "data" / "nantes"
@@ -26,8 +27,8 @@ T2 = NANTES / "results" / "municipales2014_t2_par_bureau.csv"
 #: The Python keywords of the targeting API that a CLI message must never show (a role of
 #: ``--results-column ROLE=COLUMN`` is no keyword).
 PY_KEYWORDS = re.compile(
-    r"(?<!--results-column )\b(support|choices|contest|formula|columns|layout|commune|top|threshold|ids|kind|by_voters"
-    r"|by_party|values|k|scheme|name|registered)="
+    r"(?<!--results-column )\b(support|choices|contest|formula|columns|layout|commune|top"
+    r"|threshold|ids|kind|by_voters|by_party|values|k|scheme|name|registered)="
 )
 
 
@@ -63,7 +64,7 @@ def test_shares_persuasion_and_formula_exit_0(tmp_path, shares_file, capsys):
     assert "results as percentages: counts, turnout and abstention unknown" in out
     info = json.loads((tmp_path / "t" / "targeting.json").read_text(encoding="utf-8"))
     assert info["results"]["values"] == "shares"
-    assert info["results"]["note"] == "results as percentages: counts, turnout and abstention unknown"
+    assert info["results"]["note"] == SHARES_NOTE
     ranking = pd.read_csv(tmp_path / "t" / "ranking.csv", dtype={"precinct_id": str})
     assert not any(c.startswith("votes_") for c in ranking.columns)
     assert ranking["registered"].isna().all()
