@@ -147,6 +147,7 @@ _ROLE_SYNONYMS: Final[dict[str, tuple[str, ...]]] = {
     "contest": ("office", "contest", "race", "contest name"),
     "party": ("party", "party name", "party detailed", "party simplified", "parti"),
     "district": ("district", "district name"),
+    "county": ("county", "county name", "parish"),
 }
 _ROLES: Final = (*_ROLE_SYNONYMS, "choices")
 
@@ -764,7 +765,8 @@ def _us_long(
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """One row per precinct × candidate (OpenElections: several offices, pseudo-offices)."""
     decimal_comma = t.delimiter != ","
-    wanted = ("precinct", "choice", "votes", "contest", "party", "district", *COUNT_FIELDS)
+    wanted = ("precinct", "choice", "votes", "contest", "party", "district", "county",
+              *COUNT_FIELDS)
     roles, _ = _resolve_roles(t, columns, wanted)
     if "precinct" not in roles:
         raise _missing_id(t, "us_long")
@@ -784,6 +786,7 @@ def _us_long(
     parties = _parties(t, roles, choice)
     t, choice = _subset(t, is_choice), choice[is_choice]
     keys = _keys(t.col(roles["precinct"]), t.label(roles["precinct"]), t.rows, problems)
+    _check_counties(t, roles, keys, problems)
     counts, count_labels = _counts(t, roles, problems, decimal_comma)
     for field, per_key in office_counts.items():
         counts[field] = per_key.reindex(pd.Index(keys).str.strip()).to_numpy(dtype=float)
@@ -801,6 +804,24 @@ def _us_long(
         "parties": parties,
     }
     return long, info
+
+
+def _check_counties(
+    t: _Table, roles: Mapping[str, int], keys: np.ndarray, problems: list[str]
+) -> None:
+    """Precinct ids that repeat across counties would be summed together: refuse them."""
+    if "county" not in roles:
+        return
+    county = pd.Series(t.col(roles["county"]).str.strip().to_numpy())
+    per = county.groupby(keys, sort=False).nunique()
+    shared = per[per > 1]
+    if len(shared):
+        problems.append(
+            f"{len(shared)} precinct id(s) of column {t.label(roles['precinct'])!r} appear in "
+            f"several counties (column {t.label(roles['county'])!r}), e.g. "
+            f"{', '.join(map(repr, shared.index[:5]))}: keep the rows of one county, or give "
+            "ids that include the county"
+        )
 
 
 def _check_repeated_counts(

@@ -294,3 +294,24 @@ def test_every_keyword_target_messages_name_has_a_flag():
     option_strings = {o for a in parser._subparsers._group_actions[0].choices["target"]._actions
                       for o in a.option_strings}
     assert {flags[n] for n in named - {"name"}} <= option_strings
+
+
+def test_a_marked_parameter_reads_as_python_or_as_the_flag():
+    from knockin_geo._errors import InputError, keywords, kw
+
+    err = InputError(
+        f"{kw('kind', 'mobilisation')} needs {kw('support')}",
+        [f"or {kw('contest', 'U.S. House')} with {kw('by_party', True, cli='')}"],
+    )
+    assert str(err) == (
+        "kind='mobilisation' needs support=\n  - or contest='U.S. House' with by_party=True"
+    )
+    flags = {"kind": "--score", "support": "--support", "contest": "--contest",
+             "by_party": "--party"}
+    assert err.render(flags) == (
+        "--score mobilisation needs --support\n  - or --contest 'U.S. House' with --party"
+    )
+    assert keywords(err.template) == ["kind", "support", "contest", "by_party"]
+    # hostile text cannot forge or break a marker
+    forged = InputError(f"file {'x' + chr(0) + 'support' + chr(31)} {kw('top')}")
+    assert forged.render({"top": "--top"}).endswith("--top")

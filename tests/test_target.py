@@ -934,3 +934,22 @@ def test_registered_file_gives_mobilisation(tmp_path, precincts):
     reg_path.write_text("code_bv,inscrits,votants\n0101,100,600\n", "utf-8")
     with pytest.raises(InputError, match="600 voters but only 100 registered"):
         read_registered(reg_path)
+
+
+def test_openelections_precinct_ids_repeated_across_counties(tmp_path):
+    path = tmp_path / "state.csv"
+    path.write_text(
+        "county,precinct,office,district,party,candidate,votes\n"
+        "Adams,1,President,,REP,A,10\nAdams,1,President,,DEM,B,12\n"
+        "Brown,1,President,,REP,A,30\nBrown,1,President,,DEM,B,5\n"
+        "Brown,2,President,,REP,A,3\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError, match="appear in several counties") as err:
+        read_results(path)
+    assert "'1'" in str(err.value)
+    one = tmp_path / "one.csv"
+    one.write_text("\n".join(path.read_text(encoding="utf-8").splitlines()[:3]) + "\n", "utf-8")
+    res = read_results(one)
+    assert res["votes"].tolist() == [10.0, 12.0]
+    assert res.attrs["parties"] == {"A": ["REP"], "B": ["DEM"]}
