@@ -546,6 +546,12 @@ def _targeting(args: argparse.Namespace, ui: _Console, precincts: Any) -> tuple[
         ind, _ = target.add_registered(ind, target.read_registered(args.registered),
                                        commune=args.commune)
     joined, report = target.join_results(precincts, ind, commune=args.commune)
+    if report["matched"] == 0:
+        msg = (f"no precinct of {args.results} matches a precinct id of the map: the results "
+               f"say {', '.join(map(repr, report['unmatched_results'][:3]))}, the map "
+               f"{', '.join(map(repr, report['unmatched_precincts'][:3]))}; check "
+               "--precinct-id, --results-column precinct=COLUMN or --commune")
+        raise InputError(msg)
     choices = [c.strip() for c in args.choices.split(",")] if args.choices else None
     support = [c.strip() for c in args.support.split(",")] if args.support else None
     kind = args.score or ("formula" if args.formula else "mobilisation")

@@ -2304,7 +2304,9 @@ def score(
     Raises
     ------
     InputError
-        Unknown kind, missing or unexpected argument, unknown choice or column, bad formula.
+        Unknown kind, missing or unexpected argument, unknown choice or column, bad formula,
+        a column the score needs that no precinct has (mobilisation on results in
+        percentages without registered voters...), no precinct scored at all.
     """
     frame = precincts_with_indicators
     k = str(kind).lower()
@@ -2320,6 +2322,13 @@ def score(
     else:
         assert formula is not None
         values, text = _formula_score(frame, formula)
+    if len(values) and not np.isfinite(values).any():
+        what = kw("formula", text) if k == "formula" else f"{kw('kind', k)} ({text})"
+        msg = (
+            f"{what} gives no precinct a score: its inputs are missing everywhere, or it "
+            "divides by zero or takes the log of a non-positive number"
+        )
+        raise InputError(msg)
 
     out = frame.copy()
     if not isinstance(out, gpd.GeoDataFrame) and "geometry" in out.columns:

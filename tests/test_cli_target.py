@@ -224,6 +224,8 @@ def _error_cases(tmp_path: Path, shares: Path) -> list[tuple[list[str], str]]:
     noid.write_text("foo,bar\nx,1\n", encoding="utf-8")
     novotes = tmp_path / "novotes.csv"
     novotes.write_text("code_bv,nom\n0101,a\n", encoding="utf-8")
+    offmap = tmp_path / "offmap.csv"
+    offmap.write_text("code_bv,a,b\nX1,10,20\nX2,30,40\n", encoding="utf-8")
     mixed = tmp_path / "mixed.csv"
     mixed.write_text("code_bv,a,b\n0101,52.5,47.5\n0102,180,264\n", encoding="utf-8")
     oe = [*_oe_target(tmp_path, results, prec)[:5]]
@@ -264,6 +266,9 @@ def _error_cases(tmp_path: Path, shares: Path) -> list[tuple[list[str], str]]:
         ([*base, "--support", "rolland", "--ids", "0101,9999", *out], "--ids"),
         ([*base, "--support", "rolland", "--classes", "1", *out], "--classes"),
         ([*base, "--support", "rolland", "--registered", str(noid), *out], ""),
+        ([*_target(tmp_path, shares)[:5], "--formula", "log(share_garnier - 1)", *out],
+         "--formula"),
+        ([*_target(tmp_path, offmap)[:5], "--score", "persuasion", *out], "--precinct-id"),
     ]
 
 
