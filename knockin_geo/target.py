@@ -1178,8 +1178,9 @@ def read_results(
     columns
         Role -> column name, overriding detection (layouts nantes, us_wide, us_long, csv):
         ``precinct``, ``registered``, ``voters``, ``blank``, ``null``, ``expressed``,
-        ``choice`` and ``votes`` (long), ``contest`` (long: office column) and ``choices`` (a
-        list of vote columns, wide layouts).
+        ``choice`` and ``votes`` (long), ``contest`` (long: office column), ``party``,
+        ``district`` and ``county`` (long) and ``choices`` (a list of vote columns, wide
+        layouts).
     encoding
         Text encoding; detected when omitted (UTF-8 with or without BOM, else Latin-1 family).
     delimiter

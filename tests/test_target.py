@@ -953,3 +953,19 @@ def test_openelections_precinct_ids_repeated_across_counties(tmp_path):
     res = read_results(one)
     assert res["votes"].tolist() == [10.0, 12.0]
     assert res.attrs["parties"] == {"A": ["REP"], "B": ["DEM"]}
+
+
+def test_values_shares_reads_a_file_that_leaves_candidates_out(tmp_path):
+    # the paper printed only the two leading lists: rows sum to less than 100
+    rows = {"0101": (41.2, 30.5), "0102": (38.0, 35.25)}
+    path = _pct_file(tmp_path, rows, suffix="%")
+    with pytest.raises(InputError, match="do not add up"):
+        read_results(path)
+    res = read_results(path, values="shares")
+    assert res["share"].tolist() == pytest.approx([0.412, 0.305, 0.38, 0.3525])
+    assert res["votes"].isna().all()
+    over = _pct_file(tmp_path, {"0101": (71.2, 50.5)}, name="over.csv")
+    with pytest.raises(InputError, match="more than 100 %"):
+        read_results(over, values="shares")
+    with pytest.raises(InputError, match="values='percent'"):
+        read_results(path, values="percent")
