@@ -1256,6 +1256,12 @@ def read_results(
     if by_party and chosen != "us_long":
         msg = f"{kw('by_party', True, cli='')} reads long files (one row per candidate) only"
         raise InputError(msg, path=str(p))
+    if contest is not None and info["contest"] is None:
+        msg = (
+            f"results file {p} ({chosen} layout) has no contests to choose from (no office "
+            f"column, no contest prefix): leave out {kw('contest', contest)}"
+        )
+        raise InputError(msg, path=str(p))
     scale = _share_scale(long, values, bool(info["count_labels"]), problems, p)
     if scale is not None:
         long["share"] = long["votes"] / scale

@@ -238,6 +238,7 @@ def _error_cases(tmp_path: Path, shares: Path) -> list[tuple[list[str], str]]:
         ([*_target(tmp_path, wide)[:5], *out], "--contest"),
         ([*_target(tmp_path, wide)[:5], "--contest", "G20GOV", *out], "--contest"),
         ([*_target(tmp_path, T2)[:5], "--party", *out], "--party"),
+        ([*_target(tmp_path, T2)[:5], "--contest", "President", *out], "--contest"),
         ([*_target(tmp_path, noid)[:5], *out], "--layout"),
         ([*_target(tmp_path, noid)[:5], "--layout", "csv", *out], "--results-column"),
         ([*_target(tmp_path, novotes)[:5], "--layout", "csv", *out], "--results-column"),
