@@ -18,7 +18,7 @@ import hashlib
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
@@ -173,7 +173,11 @@ def _connect(url: str) -> Iterator[tuple[Engine, Connection, URL]]:
             msg = f"cannot connect to the database {mask_url(parsed)}: {reason}; {_CHECK}"
             raise InputError(msg) from None
         with conn:
-            yield engine, conn, parsed
+            try:
+                yield engine, conn, parsed
+            except Exception as exc:  # SQLAlchemy's and psycopg's own (COPY) errors
+                _raise_if_environment(exc, parsed)
+                raise
     finally:
         engine.dispose()
 
@@ -420,23 +424,42 @@ def _insert_rows(conn: Connection, table: Any, columns: list[str], rows: list[tu
     return len(rows)
 
 
-def _friendly_db_errors(url: URL) -> Callable[[BaseException], None]:
-    """Turn permission errors into InputError; leave others (they are bugs) as they are."""
+#: SQLSTATE classes of failures that come from the server's state, not from our SQL: connection
+#: (08), transaction rollback (40: serialization, deadlock), insufficient resources (53: disk
+#: full, out of memory, too many connections), operator intervention (57: shutdown, cancelled
+#: statement), plus a read-only transaction (25006) and a lock not available (55P03).
+_ENVIRONMENT_SQLSTATES = ("08", "40", "53", "57", "25006", "55P03")
+
+
+def _raise_if_environment(exc: BaseException, url: URL) -> None:
+    """Raise InputError for failures the user can fix (privileges, server state, connection).
+
+    Other database errors (a syntax error, an undefined column: our bugs) are left as they are.
+    Inside a transaction nothing was written: the transaction is rolled back.
+    """
     import psycopg
     import sqlalchemy as sa
 
-    def handle(exc: BaseException) -> None:
-        orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
-        if isinstance(orig, psycopg.errors.InsufficientPrivilege):
-            reason = _scrub(str(orig).strip().splitlines()[0], url)
-            msg = (
-                f"the database user of {mask_url(url)} may not do this: {reason}; grant it "
-                "CREATE on the schema (or create the tables once as the owner) and "
-                "INSERT, DELETE, SELECT on the tables"
-            )
-            raise InputError(msg) from None
-
-    return handle
+    orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+    reason = _scrub(str(orig).strip().splitlines()[0] if str(orig).strip() else
+                    type(orig).__name__, url)
+    if isinstance(orig, psycopg.errors.InsufficientPrivilege):
+        msg = (
+            f"the database user of {mask_url(url)} may not do this: {reason}; grant it "
+            "CREATE on the schema (or create the tables once as the owner) and "
+            "INSERT, DELETE, SELECT on the tables"
+        )
+        raise InputError(msg) from None
+    state = str(getattr(orig, "sqlstate", None) or "")
+    if isinstance(orig, psycopg.OperationalError) or (
+        state and state.startswith(_ENVIRONMENT_SQLSTATES)
+    ):
+        msg = (
+            f"the database {mask_url(url)} failed: {reason}; nothing was changed (the "
+            "transaction was rolled back): check that the server is up, writable and has room, "
+            "then run the command again"
+        )
+        raise InputError(msg) from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -499,31 +522,25 @@ def write_postgis(
     layers = plan_layers(plan)
     start = time.perf_counter()
     counts: dict[str, int] = {}
-    with _connect(url) as (_engine, conn, parsed):
-        handle = _friendly_db_errors(parsed)
-        try:
-            with conn.begin():
-                version = _check_postgis(conn, parsed)
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
-                             {"k": f"knockin_geo:{db_schema}.{prefix}"})
-                if not sa.inspect(conn).has_schema(db_schema):
-                    conn.execute(sa.text(f'CREATE SCHEMA "{db_schema}"'))
-                    logger.info("created schema %s", db_schema)
-                tables = {}
-                for layer, frame in layers.items():
-                    table = _table(f"{prefix}{layer}", layer, frame, srid, db_schema)
-                    _ensure_table(conn, table, srid)
-                    tables[layer] = table
-                for table in tables.values():
-                    deleted = conn.execute(table.delete().where(table.c.plan_id == pid)).rowcount
-                    if deleted:
-                        logger.info("%s: deleted %d rows of plan %s", table.name, deleted, pid)
-                for layer, table in tables.items():
-                    columns, rows = _rows(layers[layer], pid, srid)
-                    counts[table.name] = _insert_rows(conn, table, columns, rows)
-        except Exception as exc:
-            handle(exc)
-            raise
+    with _connect(url) as (_engine, conn, parsed), conn.begin():
+        version = _check_postgis(conn, parsed)
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+                     {"k": f"knockin_geo:{db_schema}.{prefix}"})
+        if not sa.inspect(conn).has_schema(db_schema):
+            conn.execute(sa.text(f'CREATE SCHEMA "{db_schema}"'))
+            logger.info("created schema %s", db_schema)
+        tables = {}
+        for layer, frame in layers.items():
+            table = _table(f"{prefix}{layer}", layer, frame, srid, db_schema)
+            _ensure_table(conn, table, srid)
+            tables[layer] = table
+        for table in tables.values():
+            deleted = conn.execute(table.delete().where(table.c.plan_id == pid)).rowcount
+            if deleted:
+                logger.info("%s: deleted %d rows of plan %s", table.name, deleted, pid)
+        for layer, table in tables.items():
+            columns, rows = _rows(layers[layer], pid, srid)
+            counts[table.name] = _insert_rows(conn, table, columns, rows)
     logger.info(
         "wrote plan %s to %s (schema %s, PostGIS %s, SRID %d) in %.1f s: %s",
         pid, mask_url(parsed), db_schema, version, srid, time.perf_counter() - start,

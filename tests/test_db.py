@@ -309,3 +309,69 @@ def test_layers_match_write_plan(plan: TurfPlan, tmp_path: Path) -> None:
     got = got.set_geometry(shapely.set_precision(got.geometry.to_numpy(), 0.001))
     _assert_same_layer(got, want, "precincts")
     assert isinstance(got, pd.DataFrame)
+
+
+def test_connection_lost_mid_write_is_input_error_and_keeps_previous_rows(
+    plan: TurfPlan, db_url: str, prefix: str, engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+
+    before = db.write_postgis(plan, db_url, prefix=prefix, plan_id="p")
+    real = db._insert_rows
+
+    def dropped(conn: Any, table: Any, columns: list[str], rows: list[tuple]) -> int:
+        if table.name.endswith("routes"):  # the server ends our session mid-transaction
+            conn.execute(sa.text("SELECT pg_terminate_backend(pg_backend_pid())"))
+        return real(conn, table, columns, rows)
+
+    monkeypatch.setattr(db, "_insert_rows", dropped)
+    url = make_url(db_url).set(password=SECRET).render_as_string(hide_password=False)
+    with pytest.raises(InputError, match="nothing was changed") as info:
+        db.write_postgis(plan, url, prefix=prefix, plan_id="p")
+    assert SECRET not in str(info.value)
+    assert ":***@" in str(info.value)
+    for layer in LAYERS:
+        assert _count(engine, f"{prefix}{layer}", "p") == before[f"{prefix}{layer}"]
+
+
+def test_read_only_database_is_input_error(plan: TurfPlan, db_url: str, prefix: str,
+                                           engine: Any) -> None:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(db_url).set(password=SECRET).update_query_dict(
+        {"options": "-c default_transaction_read_only=on"})
+    with pytest.raises(InputError, match="read-only transaction") as info:
+        db.write_postgis(plan, url.render_as_string(hide_password=False), prefix=prefix)
+    assert SECRET not in str(info.value)
+    assert not any(_table_exists(engine, f"{prefix}{layer}") for layer in LAYERS)
+
+
+def test_cli_database_errors_exit_2_with_the_password_masked(
+    db_url: str, prefix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from knockin_geo.cli.main import main
+    from sqlalchemy.engine import make_url
+
+    good = make_url(db_url).set(password=SECRET)
+    urls = {
+        "refused": f"postgresql://canvass:{SECRET}@127.0.0.1:1/campaign",
+        "garbled": f"postgresql://canvass:{SECRET}@127.0.0.1:port/campaign",
+        "no database": good.set(database="no_such_db_knockin").render_as_string(
+            hide_password=False),
+        "read-only": good.update_query_dict(
+            {"options": "-c default_transaction_read_only=on"}).render_as_string(
+            hide_password=False),
+    }
+    for case, url in urls.items():
+        code = main(["-q", "cut",
+                     "--precincts", str(NANTES / "precincts" / "bureaux_vote_nantes_2014.geojson"),
+                     "--addresses", str(NANTES / "addresses" / "adresses_nantes_commune_2013.csv"),
+                     "--network", str(NANTES / "osm" / "nantes_centre_2014-09.osm.pbf"),
+                     "--universe", "0101", "--no-route", "--out", str(tmp_path / case),
+                     "--db", url, "--db-prefix", prefix])
+        err = capsys.readouterr().err
+        assert code == 2, (case, err)
+        assert err.startswith("knockin-geo: error: "), (case, err)
+        assert "internal error" not in err and "Traceback" not in err, (case, err)
+        assert SECRET not in err, case
