@@ -35,6 +35,7 @@ from branca.element import Element, MacroElement, Template
 from knockin_geo import schema
 from knockin_geo._atomic import write_text_atomic
 from knockin_geo.crs import WGS84
+from knockin_geo.walklist import distance_texts, start_door
 
 if TYPE_CHECKING:
     from knockin_geo.plan import TurfPlan
@@ -298,12 +299,13 @@ def director_map(
             ),
         ).add_to(m)
         labels = folium.FeatureGroup(name="Turf labels")
+        big_first = np.argsort(-shapely.area(t.geometry.to_numpy()), kind="stable")
         rep = _to_wgs84(
             gpd.GeoDataFrame(
                 {schema.TURF_ID: t[schema.TURF_ID]},
                 geometry=shapely.point_on_surface(t.geometry.to_numpy()),
                 crs=t.crs,
-            )
+            ).iloc[big_first]
         )
         for tid, pt in zip(rep[schema.TURF_ID], rep.geometry, strict=True):
             folium.Marker(
@@ -314,6 +316,7 @@ def director_map(
                 ),
             ).add_to(labels)
         labels.add_to(m)
+        _LabelDeclutter(labels).add_to(m)
         m.get_root().header.add_child(Element(
             "<style>.kg-turf-label{font:600 11px sans-serif;color:#111;text-align:center;"
             "text-shadow:0 0 3px #fff,0 0 3px #fff;white-space:nowrap}</style>"
@@ -423,7 +426,7 @@ def _stable_ids(html: str) -> str:
 # ----------------------------------------------------------------------------------------------
 # volunteer maps
 # ----------------------------------------------------------------------------------------------
-_VOLUNTEER = """<!DOCTYPE html>
+_VOLUNTEER = r"""<!DOCTYPE html>
 <html lang="{{ lang }}">
 <head>
 <meta charset="utf-8">
@@ -433,15 +436,22 @@ _VOLUNTEER = """<!DOCTYPE html>
 <style>{{ css }}</style>
 <style>
 html, body { height: 100%; margin: 0; font-family: system-ui, -apple-system, Roboto, sans-serif; }
-#map { position: absolute; top: 48px; bottom: 0; left: 0; right: 0; background: #f7f6f2; }
+#map { position: absolute; top: 48px; bottom: 56px; left: 0; right: 0; background: #f7f6f2; }
 #bar { position: absolute; top: 0; left: 0; right: 0; height: 48px; display: flex;
        align-items: center; gap: 6px; padding: 0 6px; background: #1f3b63; color: #fff;
        box-sizing: border-box; z-index: 1000; }
 #bar .t { flex: 1; font-size: 15px; line-height: 1.1; overflow: hidden; white-space: nowrap; }
 #bar .t small { display: block; opacity: .85; font-size: 12px; }
+#locate { position: absolute; right: 10px; bottom: 84px; z-index: 999;
+          box-shadow: 0 1px 5px rgba(0,0,0,.45); }
+#foot { position: absolute; bottom: 0; left: 0; right: 0; height: 56px; display: flex;
+        align-items: center; gap: 8px; padding: 0 8px; background: #1f3b63; color: #fff;
+        box-sizing: border-box; z-index: 1000; font-size: 14px; }
+#foot #send { flex: 1; background: #1e8e3e; color: #fff; font-size: 16px; min-height: 44px; }
+#foot #send.none { background: #fff; color: #1f3b63; }
 button.kg { min-width: 44px; min-height: 44px; font-size: 15px; border: 0; border-radius: 6px;
             background: #fff; color: #1f3b63; font-weight: 600; padding: 0 10px; }
-#panel { position: absolute; left: 0; right: 0; bottom: 0; max-height: 55%; overflow-y: auto;
+#panel { position: absolute; left: 0; right: 0; bottom: 0; max-height: 60%; overflow-y: auto;
          background: #fff; z-index: 1001; box-shadow: 0 -2px 8px rgba(0,0,0,.3);
          display: none; }
 #panel.open { display: block; }
@@ -450,6 +460,10 @@ button.kg { min-width: 44px; min-height: 44px; font-size: 15px; border: 0; borde
          padding: 6px 12px; background: #1f3b63; color: #fff; font-size: 15px; }
 #tools span { flex: 1; }
 #tools button { background: #fff; color: #1f3b63; }
+#info { padding: 8px 12px; font-size: 14px; line-height: 1.4; background: #f5f7fb;
+        border-bottom: 1px solid #dde3ee; }
+#info a { display: inline-block; min-height: 44px; line-height: 44px; font-weight: 600;
+          color: #1f5fbf; }
 #panel li { min-height: 48px; display: flex; align-items: center; gap: 10px;
             padding: 4px 12px; border-bottom: 1px solid #e3e3e3; font-size: 16px; cursor: pointer;
             -webkit-tap-highlight-color: transparent; }
@@ -460,67 +474,98 @@ button.kg { min-width: 44px; min-height: 44px; font-size: 15px; border: 0; borde
                    cursor: default; }
 #panel li .kg-state { margin-left: auto; font-size: 13px; padding: 3px 8px; border-radius: 10px; }
 #panel li .kg-state:empty { display: none; }
-.kg-door { background: #c0392b; color: #fff; border-radius: 15px; font: 600 12px sans-serif;
-           text-align: center; line-height: 26px; border: 2px solid #fff;
-           box-shadow: 0 0 2px rgba(0,0,0,.6); }
-.kg-start { background: #1e8e3e; }
-{% for c in codes %}.kg-r-{{ c.code }} { background: {{ c.color }}; color: {{ c.ink }}; }
+.leaflet-marker-icon.kg-door { background: transparent; border: 0; }
+.kg-door > span { position: absolute; left: 6px; top: 6px; width: 28px; height: 28px;
+                  border-radius: 50%; background: #c0392b; color: #fff;
+                  font: 600 13px/28px sans-serif; text-align: center; border: 2px solid #fff;
+                  box-shadow: 0 0 2px rgba(0,0,0,.7); }
+.kg-door > i { position: absolute; right: -4px; top: -2px; min-width: 14px; padding: 0 3px;
+               height: 16px; border-radius: 8px; background: #fff; color: #222;
+               font: 600 10px/16px sans-serif; font-style: normal; text-align: center;
+               box-shadow: 0 0 2px rgba(0,0,0,.6); }
+.kg-door.kg-start > span { background: #1e8e3e; }
+.kg-door.kg-soon > span { border-color: #ffd600; border-width: 3px; left: 5px; top: 5px; }
+.kg-door.kg-next > span { border-color: #ffd600; border-width: 5px; left: 3px; top: 3px;
+                          box-shadow: 0 0 0 2px #111; }
+.kg-door.kg-open > span { box-shadow: 0 0 0 3px #111, 0 0 0 6px #ffd600; }
+{% for c in codes %}.kg-r-{{ c.code }}:not(.kg-door), .kg-door.kg-r-{{ c.code }} > span {
+  background: {{ c.color }}; color: {{ c.ink }}; }
 {% endfor %}
 #sheet { position: absolute; left: 0; right: 0; bottom: 0; z-index: 1002; background: #fff;
-         box-shadow: 0 -2px 10px rgba(0,0,0,.4); padding: 10px 12px 14px; max-height: 90%;
+         box-shadow: 0 -2px 10px rgba(0,0,0,.4); padding: 8px 12px 10px; max-height: 62%;
          overflow-y: auto; box-sizing: border-box; display: none; }
 #sheet.open { display: block; }
 #sheet .h { display: flex; align-items: center; gap: 8px; font-size: 17px; font-weight: 600;
-            margin-bottom: 10px; }
+            margin-bottom: 6px; }
 #sheet .h span { flex: 1; }
 #sheet .h button { border: 1px solid #999; }
-#codes { display: grid; grid-template-columns: 1fr 1fr; gap: 8px; }
-#codes button { min-height: 56px; font-size: 17px; font-weight: 600; border-radius: 8px;
+#codes { display: grid; grid-template-columns: 1fr 1fr; gap: 6px; }
+#codes button { min-height: 48px; font-size: 16px; font-weight: 600; border-radius: 8px;
                 border: 3px solid transparent; padding: 4px 6px; }
 #codes button.on { border-color: #111; outline: 2px solid #fff; outline-offset: -6px; }
-#note { display: block; width: 100%; box-sizing: border-box; min-height: 56px; font-size: 16px;
-        margin-top: 10px; padding: 8px; border: 1px solid #999; border-radius: 6px; }
-#sheet .row { display: flex; gap: 8px; margin-top: 8px; }
-#sheet .row button { flex: 1; min-height: 48px; font-size: 16px; border-radius: 8px;
+#note { display: block; width: 100%; box-sizing: border-box; min-height: 48px; font-size: 16px;
+        margin-bottom: 6px; padding: 8px; border: 1px solid #999; border-radius: 6px; }
+#sheet .row { display: flex; gap: 8px; margin-top: 6px; }
+#sheet .row button { flex: 1; min-height: 44px; font-size: 15px; border-radius: 8px;
                      border: 1px solid #999; background: #f3f3f3; color: #222; }
-#hint { font-size: 13px; color: #555; margin-top: 6px; min-height: 1.2em; }
+#sheet .row button#next { background: #1f3b63; color: #fff; border-color: #1f3b63; }
+#hint { font-size: 14px; color: #333; margin-top: 4px; min-height: 1.2em; }
+#toast { position: absolute; left: 8px; right: 8px; bottom: 64px; z-index: 1003; display: none;
+         background: #263238; color: #fff; border-radius: 8px; padding: 10px 12px; font-size: 15px;
+         box-shadow: 0 2px 8px rgba(0,0,0,.4); }
+#toast.open { display: flex; align-items: center; gap: 8px; }
+#toast span { flex: 1; }
+#toast button { background: #fff; color: #263238; }
 </style>
 </head>
 <body>
 <div id="bar">
   <div class="t">{{ L.turf }} {{ meta.turf_id }}
-    <small>{{ meta.doors }} {{ L.doors }} · {{ meta.km }} km · {{ meta.minutes }} min</small></div>
-  <button class="kg" id="locate" type="button" aria-label="{{ L.locate }}">{{ L.locate }}</button>
-  <button class="kg" id="list" type="button">{{ L.list }}</button>
+    <small>{{ meta.doors }} {{ L.doors }} · {{ meta.walk_short }} ·
+      {{ meta.minutes }} min</small></div>
+  <button class="kg" id="whole" type="button" aria-label="{{ L.whole_long }}">{{ L.whole }}</button>
+  <button class="kg" id="list" type="button" aria-expanded="false">{{ L.list }}</button>
 </div>
 <div id="map"></div>
+<button class="kg" id="locate" type="button" aria-label="{{ L.locate }}">◎ {{ L.locate }}</button>
+<div id="foot">
+  <span><b id="done-foot">0</b>/{{ meta.doors }}</span>
+  <button class="kg" id="send" type="button"></button>
+</div>
 <div id="panel" aria-label="{{ L.list }}">
   <div id="tools"><span><b id="done">0</b> / {{ meta.doors }} {{ L.done }}</span>
     <button class="kg" id="export" type="button">{{ L.export_long }}</button></div>
+  <div id="info">{{ L.start }} : <b id="start-address">{{ meta.start }}</b><br>
+    <a id="start-geo" href="{{ meta.start_geo }}">{{ L.open_in_maps }}</a><br>
+    <span id="walk-long">{{ meta.walk_long }}</span></div>
   <ol id="doors"></ol></div>
-<div id="sheet" role="dialog" aria-modal="true" aria-labelledby="sheet-title">
+<div id="sheet" role="dialog" aria-modal="false" aria-labelledby="sheet-title">
   <div class="h"><span id="sheet-title"></span>
     <button class="kg" id="sheet-close" type="button" aria-label="{{ L.close }}">✕</button></div>
-  <div id="codes"></div>
-  <textarea id="note" maxlength="500" rows="2" placeholder="{{ L.note }}"
+  <textarea id="note" maxlength="500" rows="1" placeholder="{{ L.note }}"
             aria-label="{{ L.note }}"></textarea>
-  <div class="row"><button type="button" id="clear">{{ L.erase }}</button></div>
+  <div id="codes"></div>
   <div id="hint" role="status"></div>
+  <div class="row"><button type="button" id="clear">{{ L.erase }}</button>
+    <button type="button" id="next">{{ L.next }}</button></div>
 </div>
+<div id="toast" role="status"><span id="toast-text"></span>
+  <button class="kg" id="toast-close" type="button" aria-label="{{ L.close }}">OK</button></div>
 <script>{{ js }}</script>
 <script>
 var DATA = {{ data }};
 var T = DATA.labels;
-var map = L.map("map", {zoomControl: true, preferCanvas: false});
+var LANG = document.documentElement.lang;
+var map = L.map("map", {zoomControl: true, maxZoom: 20, zoomSnap: 0.25});
+// the "where am I" dot has its own pane, above the door markers (600) and below popups
+map.createPane("kg-me");
+map.getPane("kg-me").style.zIndex = 650;
 L.control.scale({imperial: false}).addTo(map);
-var streets = L.geoJSON(DATA.streets, {style: {color: "#a5a5a5", weight: 3}, interactive: false});
-streets.addTo(map);
+L.geoJSON(DATA.streets, {style: {color: "#a5a5a5", weight: 3}, interactive: false}).addTo(map);
 var turf = L.geoJSON(DATA.turf, {style: {color: "#1f3b63", weight: 2, fillOpacity: 0.06},
-                                 interactive: false});
-turf.addTo(map);
-var route = L.geoJSON(DATA.route, {style: {color: "#1f5fbf", weight: 4, opacity: 0.8},
-                                   interactive: false});
-route.addTo(map);
+                                 interactive: false}).addTo(map);
+var route = L.geoJSON(DATA.route, {style: {color: "#1f5fbf", weight: 5, opacity: 0.85},
+                                   interactive: false}).addTo(map);
 var tiles = L.tileLayer(DATA.tiles, {attribution: DATA.attribution, maxZoom: 19});
 L.control.layers(null, {"{{ L.tiles }}": tiles}, {collapsed: true}).addTo(map);
 
@@ -538,42 +583,108 @@ try {
 function persist() {
   try {
     window.localStorage.setItem(STORE_KEY, JSON.stringify(
-      {v: 1, turf_id: DATA.turf_id, map_id: DATA.map_id, doors: results}));
+      {v: 2, turf_id: DATA.turf_id, map_id: DATA.map_id, doors: results}));
     storageOk = true;
   } catch (e) { storageOk = false; }
 }
 function latest(id) { var h = results[id]; return h && h.length ? h[h.length - 1] : null; }
-function nowIso() { return new Date().toISOString().replace(/\\.\\d{3}Z$/, "Z"); }
+function nowIso() { return new Date().toISOString().replace(/\.\d{3}Z$/, "Z"); }
+// times are stored in UTC and shown in the phone's own time zone
+function localTime(iso) {
+  return new Date(iso).toLocaleTimeString(LANG, {hour: "2-digit", minute: "2-digit"});
+}
+function pad(n) { return (n < 10 ? "0" : "") + n; }
 
-var markers = [], rows = [], states = [];
+// ---- door markers: 44 px touch targets; where two would overlap, the one nearer in the walk
+// order keeps its marker and the other is drawn as a small dot (its number joins a "+k" badge)
+var TAP = 44, N = DATA.doors.length, current = null;
+var markers = [], rows = [], states = [], spot = [], extra = [];
+var where = DATA.doors.map(function (d) { return L.latLng(d.lat, d.lon); });
 function doorLabel(d) {
   return d.seq + ". " + d.housenumber + (d.unit ? " (" + d.unit + ")" : "") + " " + d.street +
          (d.households > 1 ? " · " + d.households + " {{ L.households }}" : "");
 }
-function iconFor(d, i) {
-  var last = latest(d.id);
-  var cls = "kg-door" + (last ? " kg-r-" + last.r : (i === 0 ? " kg-start" : ""));
-  return L.divIcon({className: cls, html: String(d.seq), iconSize: [30, 30],
-                    iconAnchor: [15, 15]});
+function nextIndex(after) {
+  for (var j = 0; j < N; j++) {
+    var i = (after + 1 + j) % N;
+    if (!latest(DATA.doors[i].id)) { return i; }
+  }
+  return -1;
 }
-function refresh(i) {
-  var d = DATA.doors[i], last = latest(d.id);
-  markers[i].setIcon(iconFor(d, i));
-  var s = states[i];
-  s.textContent = last ? CODE[last.r].label : "";
-  s.className = "kg-state" + (last ? " kg-r-" + last.r : "");
-  rows[i].setAttribute("data-result", last ? last.r : "");
+function upcoming() {
+  // the doors still to knock, in walk order from the first one not done
+  var out = [], k = nextIndex(-1);
+  if (k < 0) { return out; }
+  for (var j = 0; j < N; j++) {
+    var i = (k + j) % N;
+    if (!latest(DATA.doors[i].id)) { out.push(i); }
+  }
+  return out;
 }
-function countDone() {
-  var n = 0;
-  DATA.doors.forEach(function (d) { if (latest(d.id)) { n++; } });
-  document.getElementById("done").textContent = String(n);
+function iconFor(i, rank) {
+  var d = DATA.doors[i], last = latest(d.id), cls = "kg-door";
+  if (last) { cls += " kg-r-" + last.r; }
+  else if (rank === 0) { cls += " kg-next" + (i === 0 ? " kg-start" : ""); }
+  else if (rank > 0 && rank < 4) { cls += " kg-soon"; }
+  if (i === current) { cls += " kg-open"; }
+  var badge = extra[i] ? "<i>+" + extra[i] + "</i>" : "";
+  return L.divIcon({className: cls, html: "<span>" + d.seq + "</span>" + badge,
+                    iconSize: [TAP, TAP], iconAnchor: [TAP / 2, TAP / 2]});
+}
+function declutter() {
+  var todo = upcoming(), rank = {}, order = [], seen = {};
+  todo.forEach(function (i, r) { rank[i] = r; });
+  if (current !== null) { order.push(current); seen[current] = true; }
+  todo.concat(DATA.doors.map(function (d, i) { return i; })).forEach(function (i) {
+    if (!seen[i]) { order.push(i); seen[i] = true; }
+  });
+  var placed = [];
+  extra = [];
+  order.forEach(function (i) {
+    var p = map.latLngToLayerPoint(where[i]), host = -1;
+    for (var k = 0; k < placed.length && host < 0; k++) {
+      var q = placed[k];
+      if (Math.abs(q.p.x - p.x) < TAP && Math.abs(q.p.y - p.y) < TAP) { host = q.i; }
+    }
+    if (host < 0) { placed.push({i: i, p: p}); spot[i] = true; }
+    else { spot[i] = false; extra[host] = (extra[host] || 0) + 1; }
+  });
+  DATA.doors.forEach(function (d, i) {
+    var soon = i in rank && rank[i] < 4;  // the next doors stand out even as dots
+    dots[i].setStyle(soon ? {radius: 5, color: "#111", fillColor: "#ffd600"}
+                          : {radius: 3, color: "#fff", fillColor: "#7b241c"});
+    markers[i].setIcon(iconFor(i, i in rank ? rank[i] : -1));
+    if (spot[i]) {
+      if (!map.hasLayer(markers[i])) { markers[i].addTo(map); }
+    } else if (map.hasLayer(markers[i])) { markers[i].remove(); }
+  });
 }
 DATA.doors.forEach(function (d, i) {
-  markers[i] = L.marker([d.lat, d.lon], {icon: iconFor(d, i), title: doorLabel(d), keyboard: true})
-    .on("click", function () { openForm(i); }).addTo(map);
+  markers[i] = L.marker(where[i], {icon: iconFor(i, -1), title: doorLabel(d), keyboard: true})
+    .on("click", function () { openForm(i); });
 });
-map.fitBounds(turf.getBounds().extend(route.getBounds()), {padding: [16, 16]});
+// the map opens on the next doors to knock, at a zoom where their numbers and the route between
+// them can be read; "whole turf" shows it all
+function wholeTurf() {
+  var view = turf.getBounds().extend(route.getBounds());
+  where.forEach(function (ll) { view.extend(ll); });
+  map.fitBounds(view, {padding: [8, 8], maxZoom: 18});
+}
+function startView() {
+  var todo = upcoming().slice(0, 10);
+  if (!todo.length) { wholeTurf(); return; }
+  var view = L.latLngBounds(todo.map(function (i) { return where[i]; }));
+  map.fitBounds(view.pad(0.2), {padding: [24, 24], maxZoom: 18});
+}
+startView();
+map.on("zoomend", declutter);
+document.getElementById("whole").addEventListener("click", wholeTurf);
+var dots = where.map(function (ll) {
+  return L.circleMarker(ll, {radius: 3, weight: 1, color: "#fff", fillColor: "#7b241c",
+                             fillOpacity: 1, interactive: false}).addTo(map);
+});
+
+// ---- the list panel, in walk order
 var list = document.getElementById("doors");
 var lastStreet = null;
 DATA.doors.forEach(function (d, i) {
@@ -588,17 +699,41 @@ DATA.doors.forEach(function (d, i) {
     (d.households > 1 ? "  · " + d.households + " {{ L.households }}" : "")));
   var s = document.createElement("span"); s.className = "kg-state"; li.appendChild(s);
   states[i] = s; rows[i] = li;
-  li.addEventListener("click", function () {
-    map.setView([d.lat, d.lon], Math.max(map.getZoom(), 18)); openForm(i);
-  });
+  li.addEventListener("click", function () { togglePanel(false); openForm(i); });
   list.appendChild(li);
 });
-DATA.doors.forEach(function (d, i) { refresh(i); });
-countDone();
+function refreshRow(i) {
+  var last = latest(DATA.doors[i].id), s = states[i];
+  s.textContent = last ? CODE[last.r].label : "";
+  s.className = "kg-state" + (last ? " kg-r-" + last.r : "");
+  rows[i].setAttribute("data-result", last ? last.r : "");
+}
+function pending() {
+  var n = 0, all = 0;
+  DATA.doors.forEach(function (d) {
+    (results[d.id] || []).forEach(function (e) { all++; if (!e.x) { n++; } });
+  });
+  return {fresh: n, all: all};
+}
+function refreshCounts() {
+  var n = 0;
+  DATA.doors.forEach(function (d) { if (latest(d.id)) { n++; } });
+  document.getElementById("done").textContent = String(n);
+  document.getElementById("done-foot").textContent = String(n);
+  var p = pending(), send = document.getElementById("send");
+  send.textContent = (p.fresh <= 1 ? T.send_one : T.send_many).replace("{n}", p.fresh);
+  send.classList.toggle("none", p.fresh === 0);
+  send.setAttribute("data-new", String(p.fresh));
+}
+function refreshAll() {
+  DATA.doors.forEach(function (d, i) { refreshRow(i); });
+  refreshCounts(); declutter();
+}
+refreshAll();
 
-// ---- the result form
+// ---- the result form: note first, then one button per result; it stays open until closed
 var sheet = document.getElementById("sheet"), note = document.getElementById("note");
-var hint = document.getElementById("hint"), current = null, codeButtons = {};
+var hint = document.getElementById("hint"), codeButtons = {};
 DATA.codes.forEach(function (c) {
   var btn = document.createElement("button");
   btn.type = "button"; btn.className = "kg-r-" + c.code; btn.textContent = c.label;
@@ -606,81 +741,148 @@ DATA.codes.forEach(function (c) {
   btn.addEventListener("click", function () { record(c.code); });
   document.getElementById("codes").appendChild(btn); codeButtons[c.code] = btn;
 });
-function openForm(i) {
-  current = i;
-  var d = DATA.doors[i], last = latest(d.id);
-  document.getElementById("sheet-title").textContent = doorLabel(d);
+function showHint() {
+  var last = current === null ? null : latest(DATA.doors[current].id);
   DATA.codes.forEach(function (c) {
     codeButtons[c.code].classList.toggle("on", !!last && last.r === c.code);
   });
-  note.value = last ? (last.n || "") : "";
-  hint.textContent = storageOk ? (last ? T.saved_at + " " + last.t.slice(11, 16) + " UTC" : "")
-                               : T.no_storage;
-  sheet.classList.add("open");
+  hint.textContent = !storageOk ? T.no_storage
+    : (last ? "✓ " + CODE[last.r].label + " · " + T.saved_at + " " + localTime(last.t) : "");
 }
-function closeForm() { sheet.classList.remove("open"); current = null; }
+function keepInSight(i) {
+  // pan so that the door sits in the middle of the map left visible above the form
+  var top = sheet.getBoundingClientRect().top - document.getElementById("map")
+    .getBoundingClientRect().top;
+  if (map.getZoom() < 18) { map.setView(where[i], 18, {animate: false}); }
+  var size = map.getSize(), p = map.latLngToContainerPoint(where[i]);
+  map.panBy([p.x - size.x / 2, p.y - Math.max(top, 60) / 2], {animate: false});
+}
+function openForm(i) {
+  var was = current;
+  current = i;
+  var d = DATA.doors[i], last = latest(d.id);
+  document.getElementById("sheet-title").textContent = doorLabel(d);
+  note.value = last ? (last.n || "") : "";
+  sheet.classList.add("open");
+  showHint();
+  keepInSight(i);
+  if (was !== i) { declutter(); }
+}
+function closeForm() { sheet.classList.remove("open"); current = null; declutter(); }
 function record(code) {
   if (current === null) { return; }
   var d = DATA.doors[current], h = results[d.id] || [], last = latest(d.id), t = nowIso();
   var entry = {r: code, t: t, n: note.value.trim()};
   // a second tap within two minutes corrects the last result instead of adding a visit
-  if (last && Date.parse(t) - Date.parse(last.t) < 120000) { h[h.length - 1] = entry; }
+  if (last && !last.x && Date.parse(t) - Date.parse(last.t) < 120000) { h[h.length - 1] = entry; }
   else { h.push(entry); }
   results[d.id] = h;
-  persist(); refresh(current); countDone(); closeForm();
+  persist(); refreshRow(current); refreshCounts(); declutter(); showHint();
 }
 note.addEventListener("input", function () {
   if (current === null) { return; }
   var last = latest(DATA.doors[current].id);
-  if (last) { last.n = note.value.trim(); persist(); }
+  if (last && !last.x) { last.n = note.value.trim(); persist(); refreshCounts(); }
 });
 document.getElementById("clear").addEventListener("click", function () {
   if (current === null) { return; }
   var id = DATA.doors[current].id, h = results[id];
   if (h && h.length) { h.pop(); if (!h.length) { delete results[id]; } }
-  persist(); refresh(current); countDone(); closeForm();
+  note.value = "";
+  persist(); refreshRow(current); refreshCounts(); declutter(); showHint();
+});
+document.getElementById("next").addEventListener("click", function () {
+  var k = nextIndex(current === null ? -1 : current);
+  if (k < 0) { closeForm(); } else { openForm(k); }
 });
 document.getElementById("sheet-close").addEventListener("click", closeForm);
 
-// ---- export: the CSV knockin_geo.canvass.read_results reads
+// ---- sending: the CSV knockin_geo.canvass.read_results reads, through the phone's share sheet
+// when it takes files, else downloaded; every result is sent, the count says how many are new
 function cell(v, guard) {
   var s = v === null || v === undefined ? "" : String(v);
-  if (guard && /^[=+\\-@\\t\\r]/.test(s)) { s = "'" + s; }
-  return /[",\\r\\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
+  if (guard && /^[=+\-@\t\r]/.test(s)) { s = "'" + s; }
+  return /[",\r\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
 }
-document.getElementById("export").addEventListener("click", function () {
-  var lines = ["id,turf_id,result,timestamp,canvasser,note"], n = 0;
+function toast(text) {
+  document.getElementById("toast-text").textContent = text;
+  document.getElementById("toast").classList.add("open");
+}
+document.getElementById("toast-close").addEventListener("click", function () {
+  document.getElementById("toast").classList.remove("open");
+});
+function csvText() {
+  var lines = ["id,turf_id,result,timestamp,canvasser,note"];
   DATA.doors.forEach(function (d) {
     (results[d.id] || []).forEach(function (e) {
       lines.push([cell(d.id), cell(DATA.turf_id), cell(e.r), cell(e.t), "", cell(e.n, true)]
-                 .join(",")); n++;
+                 .join(","));
     });
   });
-  if (!n) { alert(T.nothing); return; }
-  var blob = new Blob([lines.join("\\r\\n") + "\\r\\n"], {type: "text/csv;charset=utf-8"});
+  return lines.join("\r\n") + "\r\n";
+}
+function fileName() {
+  var now = new Date();
+  return "results-" + DATA.turf_id.replace(/[^A-Za-z0-9_.-]+/g, "_") + "-" + now.getFullYear() +
+    "-" + pad(now.getMonth() + 1) + "-" + pad(now.getDate()) + "-" + pad(now.getHours()) +
+    pad(now.getMinutes()) + ".csv";
+}
+function sent(name, p, how) {
+  DATA.doors.forEach(function (d) { (results[d.id] || []).forEach(function (e) { e.x = 1; }); });
+  persist(); refreshCounts();
+  var count = (p.all <= 1 ? T.results_one : T.results_many).replace("{n}", p.all) + ", " +
+    (p.fresh <= 1 ? T.new_one : T.new_many).replace("{n}", p.fresh);
+  toast((how === "shared" ? T.shared : T.saved_file).replace("{file}", name)
+        .replace("{count}", count));
+}
+function download(blob, name) {
   var a = document.createElement("a");
   a.href = URL.createObjectURL(blob);
-  a.download = "results-" + DATA.turf_id + "-" + nowIso().slice(0, 10) + ".csv";
+  a.download = name;
   document.body.appendChild(a); a.click();
   setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 2000);
-});
+}
+function sendResults() {
+  var p = pending();
+  if (!p.all) { toast(T.nothing); return; }
+  var name = fileName(), text = csvText();
+  var blob = new Blob([text], {type: "text/csv;charset=utf-8"});
+  var file = typeof File === "function" ? new File([text], name, {type: "text/csv"}) : null;
+  if (file && navigator.canShare && navigator.share && navigator.canShare({files: [file]})) {
+    navigator.share({files: [file], title: name}).then(function () { sent(name, p, "shared"); },
+      function (e) {
+        if (e && e.name === "AbortError") { toast(T.not_sent); }
+        else { download(blob, name); sent(name, p, "saved"); }
+      });
+    return;
+  }
+  download(blob, name); sent(name, p, "saved");
+}
+document.getElementById("send").addEventListener("click", sendResults);
+document.getElementById("export").addEventListener("click", sendResults);
 
+function togglePanel(open) {
+  var panel = document.getElementById("panel");
+  panel.classList.toggle("open", open);
+  document.getElementById("list").setAttribute("aria-expanded", String(open));
+}
 document.getElementById("list").addEventListener("click", function () {
-  document.getElementById("panel").classList.toggle("open");
+  togglePanel(!document.getElementById("panel").classList.contains("open"));
 });
 var me = null, meCircle = null;
 document.getElementById("locate").addEventListener("click", function () {
-  if (!navigator.geolocation) { alert("{{ L.no_gps }}"); return; }
+  if (!navigator.geolocation) { toast(T.no_gps); return; }
   navigator.geolocation.getCurrentPosition(function (p) {
     var ll = [p.coords.latitude, p.coords.longitude];
     if (me) { me.setLatLng(ll); meCircle.setLatLng(ll).setRadius(p.coords.accuracy); }
     else {
-      me = L.circleMarker(ll, {radius: 8, color: "#fff", weight: 3, fillColor: "#2979ff",
-                               fillOpacity: 1}).addTo(map);
-      meCircle = L.circle(ll, {radius: p.coords.accuracy, weight: 1, fillOpacity: 0.1}).addTo(map);
+      meCircle = L.circle(ll, {radius: p.coords.accuracy, weight: 1, fillOpacity: 0.1,
+                               interactive: false}).addTo(map);
+      me = L.circleMarker(ll, {radius: 9, color: "#fff", weight: 3, fillColor: "#2979ff",
+                               fillOpacity: 1, pane: "kg-me", interactive: false}).addTo(map);
     }
     map.setView(ll, Math.max(map.getZoom(), 17));
-  }, function () { alert("{{ L.no_gps }}"); }, {enableHighAccuracy: true, timeout: 15000});
+  }, function () { toast(T.no_gps); }, {enableHighAccuracy: true, timeout: 15000});
 });
 </script>
 </body>
@@ -691,22 +893,42 @@ VOLUNTEER_LABELS = {
     "fr": {"turf": "Secteur", "doors": "portes", "locate": "Où suis-je ?", "list": "Liste",
            "tiles": "Fond OpenStreetMap (en ligne)", "households": "foyers",
            "no_gps": "Position indisponible", "done": "faites",
-           "export_long": "Exporter les résultats (CSV)", "close": "Fermer",
+           "export_long": "Envoyer les résultats (CSV)", "close": "Fermer",
            "note": "Note (facultative)", "erase": "Effacer le résultat",
-           "nothing": "Aucun résultat à exporter", "saved_at": "Enregistré à",
-           "no_storage": "Attention : ce navigateur ne garde pas les résultats, exportez-les "
+           "nothing": "Aucun résultat à envoyer", "saved_at": "enregistré à",
+           "no_storage": "Attention : ce navigateur ne garde pas les résultats, envoyez-les "
                          "avant de fermer la page",
+           "whole": "⤢ Tout", "whole_long": "Voir tout le secteur",
+           "start": "Départ", "open_in_maps": "Ouvrir le départ dans l'appli de cartes",
+           "next": "Porte suivante →",
+           "send_one": "Envoyer les résultats ({n} nouveau)",
+           "send_many": "Envoyer les résultats ({n} nouveaux)",
+           "saved_file": "Fichier {file} enregistré ({count}). Envoyez-le à votre "
+                         "responsable.",
+           "shared": "Fichier {file} partagé ({count}).",
+           "results_one": "{n} résultat", "results_many": "{n} résultats",
+           "new_one": "dont {n} nouveau", "new_many": "dont {n} nouveaux",
+           "not_sent": "Rien n'a été envoyé.",
            "codes": {"not_home": "Absent", "contacted": "Contact", "refused": "Refus",
                      "come_back": "Repasser", "moved": "Déménagé",
                      "inaccessible": "Inaccessible", "do_not_contact": "Ne pas contacter"}},
     "en": {"turf": "Turf", "doors": "doors", "locate": "Where am I?", "list": "List",
            "tiles": "OpenStreetMap background (online)", "households": "households",
            "no_gps": "Position unavailable", "done": "done",
-           "export_long": "Export the results (CSV)", "close": "Close",
+           "export_long": "Send the results (CSV)", "close": "Close",
            "note": "Note (optional)", "erase": "Clear the result",
-           "nothing": "No results to export", "saved_at": "Saved at",
-           "no_storage": "Warning: this browser does not keep results, export them before "
+           "nothing": "No results to send", "saved_at": "saved at",
+           "no_storage": "Warning: this browser does not keep results, send them before "
                          "closing the page",
+           "whole": "⤢ All", "whole_long": "Show the whole turf",
+           "start": "Start", "open_in_maps": "Open the start in the maps app",
+           "next": "Next door →",
+           "send_one": "Send results ({n} new)", "send_many": "Send results ({n} new)",
+           "saved_file": "File {file} saved ({count}). Send it to your field director.",
+           "shared": "File {file} shared ({count}).",
+           "results_one": "{n} result", "results_many": "{n} results",
+           "new_one": "{n} new", "new_many": "{n} new",
+           "not_sent": "Nothing was sent.",
            "codes": {"not_home": "Not home", "contacted": "Contacted", "refused": "Refused",
                      "come_back": "Come back", "moved": "Moved",
                      "inaccessible": "Inaccessible", "do_not_contact": "Do not contact"}},
@@ -800,7 +1022,6 @@ def volunteer_map_html(
         rec["lon"] = round(pt.x, 6)
         rec["lat"] = round(pt.y, 6)
         doors.append(rec)
-    walk_m = float(t["walk_m"].iloc[0])
     minutes = float(t["est_minutes"].iloc[0])
     labels = VOLUNTEER_LABELS[lang]
     codes = [
@@ -827,11 +1048,16 @@ def volunteer_map_html(
         "labels": {k: v for k, v in labels.items() if k != "codes"},
     }
     js, css = leaflet_assets()
+    distances = distance_texts(plan, turf_id, lang)
+    start = start_door(plan, turf_id)
     meta = {
         "turf_id": turf_id,
         "doors": len(d),
-        "km": f"{walk_m / 1000:.1f}",
+        "walk_short": distances["walk_short"],
+        "walk_long": f"{distances['walk']} ({distances['streets']})",
         "minutes": f"{minutes:.0f}",
+        "start": start["address"],
+        "start_geo": start["geo"],
     }
     env = jinja2.Environment(autoescape=True)
     return env.from_string(_VOLUNTEER).render(
@@ -1018,26 +1244,80 @@ def choropleth_layer(
     )
     legend = _HtmlLegend(
         f"<b>{html.escape(name or column)}</b> ({html.escape(scheme.replace('_', ' '))})"
-        f"{rows}"
+        f"{rows}",
+        layer,
     )
     return layer, legend
 
 
 class _HtmlLegend(MacroElement):
-    """A fixed box with arbitrary (already escaped) HTML, bottom left above the scale bar."""
+    """A fixed box with arbitrary (already escaped) HTML, bottom left above the scale bar.
+
+    Given a ``layer``, the box shows only while that layer is on the map.
+    """
 
     _template = Template(
         """{% macro html(this, kwargs) %}
-<div style="position:absolute; bottom:60px; left:10px; z-index:1000; background:white;
- padding:6px 8px; border:1px solid #999; border-radius:4px; font:12px sans-serif;
- box-shadow:0 1px 4px rgba(0,0,0,.3);">{{ this.body }}</div>
-{% endmacro %}"""
+<div id="{{ this.get_name() }}" class="kg-legend" style="position:absolute; bottom:60px;
+ left:10px; z-index:1000; background:white; padding:6px 8px; border:1px solid #999;
+ border-radius:4px; font:12px sans-serif; box-shadow:0 1px 4px rgba(0,0,0,.3);">
+{{ this.body }}</div>
+{% endmacro %}
+{% macro script(this, kwargs) %}{% if this.layer is not none %}
+(function () {
+  var box = document.getElementById("{{ this.get_name() }}");
+  var map = {{ this._parent.get_name() }}, layer = {{ this.layer.get_name() }};
+  function sync() { box.style.display = map.hasLayer(layer) ? "" : "none"; }
+  map.on("layeradd layerremove", sync);
+  sync();
+})();
+{% endif %}{% endmacro %}"""
     )
 
-    def __init__(self, body: str) -> None:
+    def __init__(self, body: str, layer: folium.GeoJson | None = None) -> None:
         super().__init__()
         self._name = "HtmlLegend"
         self.body = body
+        self.layer = layer
+
+
+class _LabelDeclutter(MacroElement):
+    """Hides the turf labels that would overlap a label already shown (after each zoom).
+
+    Labels are kept in the order they were added (the caller puts the larger turfs first);
+    a hidden label comes back when zooming in makes room for it.
+    """
+
+    _template = Template(
+        """{% macro script(this, kwargs) %}
+(function () {
+  var map = {{ this._parent.get_name() }}, group = {{ this.labels.get_name() }};
+  function declutter() {
+    if (!map.hasLayer(group)) { return; }
+    var shown = [];
+    group.eachLayer(function (marker) {
+      var el = marker.getElement && marker.getElement();
+      if (!el) { return; }
+      var label = el.querySelector(".kg-turf-label") || el;
+      label.style.visibility = "";
+      var r = label.getBoundingClientRect(), pad = 2;
+      var hit = shown.some(function (q) {
+        return r.left < q.right + pad && q.left < r.right + pad &&
+               r.top < q.bottom + pad && q.top < r.bottom + pad;
+      });
+      if (hit) { label.style.visibility = "hidden"; } else { shown.push(r); }
+    });
+  }
+  map.on("zoomend overlayadd", declutter);
+  map.whenReady(function () { setTimeout(declutter, 0); });
+})();
+{% endmacro %}"""
+    )
+
+    def __init__(self, labels: folium.FeatureGroup) -> None:
+        super().__init__()
+        self._name = "LabelDeclutter"
+        self.labels = labels
 
 
 def choropleth_map(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
+from html import escape as html_escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +44,7 @@ LABELS: dict[str, dict[str, str]] = {
         "precinct": "Bureau de vote",
         "doors": "Portes",
         "households": "Foyers",
-        "route": "Parcours",
+        "route": "Distance",
         "time": "Durée estimée",
         "start": "Départ",
         "volunteer": "Militant·e",
@@ -64,6 +65,7 @@ LABELS: dict[str, dict[str, str]] = {
         "no_street": "(voie sans nom)",
         "credit": "Fond : © contributeurs OpenStreetMap (ODbL)",
         "index": "Listes de porte-à-porte",
+        "open_in_maps": "ouvrir dans l'appli de cartes",
     },
     "en": {
         "title": "Canvassing walk list",
@@ -71,7 +73,7 @@ LABELS: dict[str, dict[str, str]] = {
         "precinct": "Precinct",
         "doors": "Doors",
         "households": "Households",
-        "route": "Route",
+        "route": "Distance",
         "time": "Estimated time",
         "start": "Start",
         "volunteer": "Volunteer",
@@ -92,8 +94,93 @@ LABELS: dict[str, dict[str, str]] = {
         "no_street": "(unnamed street)",
         "credit": "Streets: © OpenStreetMap contributors (ODbL)",
         "index": "Canvassing walk lists",
+        "open_in_maps": "open in the maps app",
     },
 }
+
+#: How the two distances of a turf are labelled, wherever they are shown (walk list, phone map):
+#: ``walk_m`` is the walk including the way from the street to each door and back, ``length_m``
+#: the street length of the route line drawn on the maps (see :mod:`knockin_geo.routing`).
+DISTANCE_LABELS: dict[str, dict[str, str]] = {
+    "fr": {
+        "walk_short": "{km} km à pied",
+        "walk": "Marche : {km} km, aller-retour jusqu'à chaque porte compris",
+        "streets": "dont {km} km le long des rues (trait bleu)",
+        "walk_head": "Marche (km, portes comprises)",
+    },
+    "en": {
+        "walk_short": "walk {km} km",
+        "walk": "Walk {km} km including going to each door",
+        "streets": "of which {km} km along the streets (blue line)",
+        "walk_head": "Walk (km, incl. doors)",
+    },
+}
+
+
+def turf_distances(plan: TurfPlan, turf_id: str) -> tuple[float, float]:
+    """Return a turf's ``(walk_m, streets_m)``: the walk including door access, the route line.
+
+    Parameters
+    ----------
+    plan
+        A routed (or unrouted) plan.
+    turf_id
+        The turf.
+
+    Returns
+    -------
+    tuple of float
+        Metres; without a route the street length is the walk.
+    """
+    walk = float(plan.turfs.loc[turf_id, "walk_m"])
+    if turf_id in plan.routes.index:
+        return walk, float(plan.routes.loc[turf_id, "length_m"])
+    return walk, walk
+
+
+def distance_texts(plan: TurfPlan, turf_id: str, lang: str) -> dict[str, str]:
+    """Return the labelled distance texts of a turf (:data:`DISTANCE_LABELS`) in ``lang``."""
+    walk, streets = turf_distances(plan, turf_id)
+    labels = DISTANCE_LABELS[lang]
+    return {
+        "walk_short": labels["walk_short"].format(km=f"{walk / 1000:.1f}"),
+        "walk": labels["walk"].format(km=f"{walk / 1000:.1f}"),
+        "streets": labels["streets"].format(km=f"{streets / 1000:.1f}"),
+    }
+
+
+def start_door(plan: TurfPlan, turf_id: str) -> dict[str, Any]:
+    """Return where a turf's walk starts: the first door's address, position and ``geo:`` link.
+
+    Parameters
+    ----------
+    plan
+        A routed plan.
+    turf_id
+        The turf.
+
+    Returns
+    -------
+    dict
+        ``address`` (house number, unit, street), ``lat``/``lon`` (WGS84, 6 decimals) and
+        ``geo`` (RFC 5870 URI with the address as its label, opened by the phone's map app).
+    """
+    from urllib.parse import quote
+
+    d = plan.doors[plan.doors[schema.TURF_ID] == turf_id]
+    d = d.sort_values(schema.SEQ, kind="stable", na_position="last").iloc[:1]
+    first = d.iloc[0]
+    unit = _text(first.get(schema.UNIT))
+    address = " ".join(
+        x for x in (_text(first.get(schema.HOUSENUMBER)), f"({unit})" if unit else "",
+                    _text(first.get(schema.STREET))) if x
+    )
+    pt = d.to_crs(4326).geometry.iloc[0]
+    lat, lon = f"{pt.y:.6f}", f"{pt.x:.6f}"
+    label = quote(address.replace("(", " ").replace(")", " ").strip(), safe="")
+    return {"address": address, "lat": lat, "lon": lon,
+            "geo": f"geo:{lat},{lon}?q={lat},{lon}({label})"}
+
 
 _TEMPLATE = """<!DOCTYPE html>
 <html lang="{{ lang }}">
@@ -109,6 +196,9 @@ h1 { font-size: 20px; margin: 4px 0; }
 .meta { display: grid; grid-template-columns: repeat(auto-fit, minmax(130px, 1fr)); gap: 4px 12px;
         margin: 6px 0 10px; }
 .meta div span { display: block; color: #555; font-size: 12px; }
+.meta .wide { grid-column: span 2; }
+.meta small { display: block; color: #333; }
+.meta a.geo { display: inline-block; margin-left: 6px; }
 .fill { border-bottom: 1px solid #999; min-height: 1.4em; }
 figure { margin: 0 0 10px; }
 figure svg { width: 100%; height: auto; max-height: 95mm; border: 1px solid #ccc; }
@@ -123,7 +213,19 @@ tr.street th { text-align: left; background: #dde6f5; font-size: 13px; }
 tfoot td { font-weight: 600; }
 .scroll { overflow-x: auto; }
 @media print { .scroll { overflow: visible; } tr { page-break-inside: avoid; }
-               thead { display: table-header-group; } }
+               thead { display: table-header-group; } a.geo { display: none; } }
+/* a phone (360 px and up): every column fits, headers written upwards, smaller boxes */
+@media screen and (max-width: 600px) {
+  body { padding: 4px; font-size: 13px; }
+  .meta { grid-template-columns: 1fr 1fr; }
+  .meta a.geo { display: block; min-height: 44px; line-height: 44px; margin: 0; }
+  thead th { writing-mode: vertical-rl; transform: rotate(180deg); white-space: nowrap;
+             padding: 4px 1px; font-size: 11px; vertical-align: bottom; }
+  th, td { padding: 3px 1px; }
+  td.num { font-size: 14px; }
+  td.notes { min-width: 56px; }
+  .box { width: 14px; height: 14px; }
+}
 </style>
 </head>
 <body>
@@ -132,9 +234,11 @@ tfoot td { font-weight: 600; }
   {% if precinct_id %}<div><span>{{ L.precinct }}</span>{{ precinct_id }}</div>{% endif %}
   <div><span>{{ L.doors }}</span>{{ n_doors }}</div>
   <div><span>{{ L.households }}</span>{{ n_households }}</div>
-  <div><span>{{ L.route }}</span>{{ route_km }} km</div>
+  <div class="wide"><span>{{ L.route }}</span><b class="walk">{{ dist.walk }}</b>
+    <small class="streets">{{ dist.streets }}</small></div>
   <div><span>{{ L.time }}</span>{{ minutes }} {{ L.minutes }}</div>
-  <div><span>{{ L.start }}</span>{{ start }}</div>
+  <div class="wide"><span>{{ L.start }}</span><b class="start">{{ start.address }}</b>
+    <a class="geo" href="{{ start.geo }}">{{ L.open_in_maps }}</a></div>
   <div><span>{{ L.volunteer }}</span><div class="fill"></div></div>
   <div><span>{{ L.date }}</span><div class="fill"></div></div>
 </div>
@@ -173,10 +277,10 @@ _INDEX = """<!DOCTYPE html>
 td,th{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left}
 a{font-size:16px}</style></head>
 <body><h1>{{ L.index }}</h1><table>
-<tr><th>{{ L.turf }}</th><th>{{ L.precinct }}</th><th>{{ L.doors }}</th><th>{{ L.route }}</th>
+<tr><th>{{ L.turf }}</th><th>{{ L.precinct }}</th><th>{{ L.doors }}</th><th>{{ walk_head }}</th>
 <th>{{ L.time }}</th></tr>
 {% for t in turfs %}<tr><td><a href="{{ t.file }}">{{ t.turf_id }}</a></td>
-<td>{{ t.precinct_id }}</td><td>{{ t.doors }}</td><td>{{ t.km }} km</td>
+<td>{{ t.precinct_id }}</td><td>{{ t.doors }}</td><td>{{ t.km }}</td>
 <td>{{ t.minutes }} {{ L.minutes }}</td></tr>{% endfor %}
 </table></body></html>
 """
@@ -239,12 +343,8 @@ def walk_list_html(
     t = plan.turfs.loc[turf_id]
     route = plan.routes.geometry.get(turf_id) if len(plan.routes) else None
     groups = _groups(d, labels, extra_fields)
-    first = d.iloc[0]
-    start = f"{first.get(schema.HOUSENUMBER, '')} {first.get(schema.STREET, '')}".strip()
+    start = start_door(plan, turf_id)
     minutes = t.get("est_minutes", np.nan)
-    length = (
-        float(plan.routes.loc[turf_id, "length_m"]) if route is not None else float(t["walk_m"])
-    )
     codes = [fr if lang == "fr" else en for _, fr, en in RESULT_CODES]
     html = _ENV.from_string(_TEMPLATE).render(
         lang=lang,
@@ -253,13 +353,13 @@ def walk_list_html(
         precinct_id=_text(t.get(schema.PRECINCT_ID)),
         n_doors=len(d),
         n_households=int(d[schema.HOUSEHOLDS].sum()) if schema.HOUSEHOLDS in d else len(d),
-        route_km=f"{length / 1000:.1f}",
+        dist=distance_texts(plan, turf_id, lang),
         minutes=f"{minutes:.0f}" if pd.notna(minutes) else "?",
         start=start,
         groups=groups,
         codes=codes,
         extra=list(extra_fields),
-        svg=jinja2.utils.markupsafe.Markup(_svg_map(plan, d, route)),
+        svg=jinja2.utils.markupsafe.Markup(_svg_map(plan, d, route, start["address"])),
     )
     return html
 
@@ -293,19 +393,18 @@ def walk_lists(
         )
         written.append(out_dir / name)
         t = plan.turfs.loc[tid]
-        length = (
-            float(plan.routes.loc[tid, "length_m"]) if tid in plan.routes.index
-            else float(t["walk_m"])
-        )
+        walk, _ = turf_distances(plan, tid)
         rows.append({
             "file": name,
             schema.TURF_ID: tid,
             schema.PRECINCT_ID: _text(t.get(schema.PRECINCT_ID)),
             "doors": int(t["doors"]),
-            "km": f"{length / 1000:.1f}",
+            "km": f"{walk / 1000:.1f}",
             "minutes": f"{float(t['est_minutes']):.0f}",
         })
-    index = _ENV.from_string(_INDEX).render(lang=lang, L=LABELS[lang], turfs=rows)
+    index = _ENV.from_string(_INDEX).render(
+        lang=lang, L=LABELS[lang], turfs=rows, walk_head=DISTANCE_LABELS[lang]["walk_head"]
+    )
     (out_dir / "index.html").write_text(index, encoding="utf-8")
     written.append(out_dir / "index.html")
     return written
@@ -360,7 +459,9 @@ def _groups(
     return groups
 
 
-def _svg_map(plan: TurfPlan, d: pd.DataFrame, route: shapely.Geometry | None) -> str:
+def _svg_map(
+    plan: TurfPlan, d: pd.DataFrame, route: shapely.Geometry | None, start: str = ""
+) -> str:
     """Draw a small static map: nearby streets, the route, numbered doors, the start."""
     pts = np.column_stack([d["snap_x"].to_numpy(float), d["snap_y"].to_numpy(float)])
     door_xy = np.column_stack(
@@ -413,8 +514,22 @@ def _svg_map(plan: TurfPlan, d: pd.DataFrame, route: shapely.Geometry | None) ->
             f'<circle cx="{x:.1f}" cy="{y:.1f}" r="7" fill="none" stroke="#1e8e3e" '
             'stroke-width="3"/>'
         )
+        parts.append(_svg_start_label(x, y, span[0] * scale, start))
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _svg_start_label(x: float, y: float, width: float, text: str) -> str:
+    """Return the start's address beside its green circle, inside the drawing (escaped)."""
+    label = html_escape(text)
+    right = x < width * 0.6
+    tx = x + 10 if right else x - 10
+    anchor = "start" if right else "end"
+    return (
+        f'<text class="start-label" x="{tx:.1f}" y="{max(y - 8, 14):.1f}" font-size="13" '
+        f'font-weight="700" fill="#1e8e3e" stroke="#fff" stroke-width="3" '
+        f'paint-order="stroke" text-anchor="{anchor}">{label}</text>'
+    )
 
 
 def _pts(c: np.ndarray) -> str:

@@ -265,3 +265,24 @@ def open_offline(browser, path: Path, width: int = 1300, height: int = 900, **ct
     page.goto(path.as_uri(), wait_until="load")
     page.wait_for_timeout(300)
     return context, page, errors, requests
+
+
+#: Screenshots for a person to look at; with KNOCKIN_DOCS_IMG=1 the guide's pictures in
+#: docs/img/ are refreshed too (256-colour PNG, small enough to commit).
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+DOCS_IMG = Path(__file__).resolve().parents[1] / "docs" / "img"
+
+
+def screenshot(page, name: str) -> Path:
+    """Save a screenshot of ``page`` as ``tests/artifacts/<name>`` (and ``docs/img/<name>``)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    page.screenshot(path=str(path))
+    if os.environ.get("KNOCKIN_DOCS_IMG"):
+        from PIL import Image
+
+        DOCS_IMG.mkdir(parents=True, exist_ok=True)
+        with Image.open(path) as img:
+            small = img.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+            small.save(DOCS_IMG / name, optimize=True)
+    return path

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import open_offline
+from conftest import open_offline, screenshot
 
 from knockin_geo import io, schema, streets
 from knockin_geo.maps import director_map, turf_colors, volunteer_map_html, write_maps
@@ -63,7 +63,7 @@ def test_director_map_offline(browser, plan: TurfPlan, written: Path) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     context, page, errors, requests = open_offline(browser, written / "map.html", 1300, 900)
     counts = page.evaluate(COUNT_JS)
-    page.screenshot(path=str(ARTIFACTS / "director_map.png"))
+    screenshot(page, "director-map.png")
     context.close()
     assert errors == []
     assert requests == []  # nothing fetched: no CDN, tiles off by default
@@ -85,7 +85,10 @@ def test_volunteer_map_offline_on_a_phone(browser, plan: TurfPlan, written: Path
         geolocation={"latitude": 47.2125, "longitude": -1.5600}, permissions=["geolocation"],
         is_mobile=True, has_touch=True,
     )
-    assert page.locator(".kg-door").count() == n
+    grouped = page.evaluate(
+        "() => [...document.querySelectorAll('.leaflet-marker-icon.kg-door')].map("
+        "e => 1 + Number((e.querySelector('i') || {textContent: '0'}).textContent))")
+    assert sum(grouped) == n  # every door: its own marker or in a nearer one's "+k"
     page.screenshot(path=str(ARTIFACTS / "volunteer_map.png"))
     page.click("#list")
     rows = page.locator("#panel li:not(.street)")
@@ -159,3 +162,64 @@ def test_choropleth_offline(browser, tmp_path: Path) -> None:
     assert errors == []
     assert requests == []
     assert n == 209
+
+
+LABELS_JS = """() => [...document.querySelectorAll('.kg-turf-label')].map(e => {
+  const r = e.getBoundingClientRect();
+  return {id: e.textContent, shown: getComputedStyle(e).visibility !== 'hidden',
+          x: r.left, y: r.top, w: r.width, h: r.height};
+})"""
+
+
+def _set_zoom(page, z: float) -> None:
+    page.evaluate("z => Object.values(window).find(v => v instanceof L.Map)"
+                  ".setZoom(z, {animate: false})", z)
+    page.wait_for_timeout(100)
+
+
+def test_director_map_turf_labels_never_collide(browser, written: Path) -> None:
+    context, page, errors, _ = open_offline(browser, written / "map.html", 1300, 900)
+    seen = {}
+    for z in (12, 13, 14, 15, 16):
+        _set_zoom(page, z)
+        labels = page.evaluate(LABELS_JS)
+        shown = [b for b in labels if b["shown"]]
+        for i, a in enumerate(shown):
+            for b in shown[i + 1:]:
+                apart = (a["x"] + a["w"] <= b["x"] or b["x"] + b["w"] <= a["x"]
+                         or a["y"] + a["h"] <= b["y"] or b["y"] + b["h"] <= a["y"])
+                assert apart, (z, a["id"], b["id"])
+        seen[z] = len(shown)
+    context.close()
+    assert errors == []
+    n = len(labels)
+    assert seen[12] < n  # zoomed out, some labels give way...
+    assert seen[16] > seen[12]  # ...and come back when there is room
+    counts = list(seen.values())
+    assert counts == sorted(counts)
+
+
+def test_priority_legend_shows_only_with_its_layer(browser, plan: TurfPlan,
+                                                   tmp_path: Path) -> None:
+    import dataclasses
+
+    from knockin_geo import target
+    from knockin_geo.maps import save_map
+
+    ind = target.indicators(
+        target.read_results(NANTES / "results" / "municipales2014_t1_par_bureau.csv"))
+    joined, _ = target.join_results(plan.precincts, ind)
+    scored = target.score(joined, "mobilisation", support="rolland")
+    path = save_map(director_map(dataclasses.replace(plan, precincts=scored)),
+                    tmp_path / "map.html")
+    context, page, errors, _ = open_offline(browser, path, 1300, 900)
+    legend = page.locator(".kg-legend")
+    box = page.locator(".leaflet-control-layers-overlays label", has_text="Priority score")
+    states = [legend.is_visible()]
+    box.locator("input").check()
+    states.append(legend.is_visible())
+    box.locator("input").uncheck()
+    states.append(legend.is_visible())
+    context.close()
+    assert errors == []
+    assert states == [False, True, False]
