@@ -747,7 +747,8 @@ function showHint() {
     codeButtons[c.code].classList.toggle("on", !!last && last.r === c.code);
   });
   hint.textContent = !storageOk ? T.no_storage
-    : (last ? "✓ " + CODE[last.r].label + " · " + T.saved_at + " " + localTime(last.t) : "");
+    : (last ? "✓ " + CODE[last.r].label + " · " + T.saved_at + " " + localTime(last.t) +
+              (last.x ? " · " + T.sent : "") : "");
 }
 function keepInSight(i) {
   // pan so that the door sits in the middle of the map left visible above the form
@@ -908,7 +909,7 @@ VOLUNTEER_LABELS = {
            "shared": "Fichier {file} partagé ({count}).",
            "results_one": "{n} résultat", "results_many": "{n} résultats",
            "new_one": "dont {n} nouveau", "new_many": "dont {n} nouveaux",
-           "not_sent": "Rien n'a été envoyé.",
+           "not_sent": "Rien n'a été envoyé.", "sent": "envoyé",
            "codes": {"not_home": "Absent", "contacted": "Contact", "refused": "Refus",
                      "come_back": "Repasser", "moved": "Déménagé",
                      "inaccessible": "Inaccessible", "do_not_contact": "Ne pas contacter"}},
@@ -928,7 +929,7 @@ VOLUNTEER_LABELS = {
            "shared": "File {file} shared ({count}).",
            "results_one": "{n} result", "results_many": "{n} results",
            "new_one": "{n} new", "new_many": "{n} new",
-           "not_sent": "Nothing was sent.",
+           "not_sent": "Nothing was sent.", "sent": "sent",
            "codes": {"not_home": "Not home", "contacted": "Contacted", "refused": "Refused",
                      "come_back": "Come back", "moved": "Moved",
                      "inaccessible": "Inaccessible", "do_not_contact": "Do not contact"}},

@@ -268,7 +268,7 @@ def open_offline(browser, path: Path, width: int = 1300, height: int = 900, **ct
 
 
 #: Screenshots for a person to look at; with KNOCKIN_DOCS_IMG=1 the guide's pictures in
-#: docs/img/ are refreshed too (256-colour PNG, small enough to commit).
+#: docs/img/ are refreshed too (64-colour PNG, small enough to commit).
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 DOCS_IMG = Path(__file__).resolve().parents[1] / "docs" / "img"
 
@@ -283,6 +283,6 @@ def screenshot(page, name: str) -> Path:
 
         DOCS_IMG.mkdir(parents=True, exist_ok=True)
         with Image.open(path) as img:
-            small = img.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+            small = img.convert("RGB").quantize(colors=64, method=Image.Quantize.MEDIANCUT)
             small.save(DOCS_IMG / name, optimize=True)
     return path

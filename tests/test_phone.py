@@ -91,10 +91,10 @@ def test_volunteer_evening_offline(browser, plan: TurfPlan, folder: Path, tmp_pa
 
     tid = _turf(plan)
     d, dw = _doors_wgs84(plan, tid)
-    first = dw.geometry.iloc[0]
+    third = dw.geometry.iloc[2]  # the volunteer stands at the third door, the next one then
     context, page, errors, requests = _phone(
         browser, folder / "maps" / f"{tid}.html", accept_downloads=True,
-        geolocation={"latitude": first.y, "longitude": first.x, "accuracy": 15},
+        geolocation={"latitude": third.y, "longitude": third.x, "accuracy": 15},
         permissions=["geolocation"],
     )
     # 1. the map opens on the whole turf: markers are touch targets that do not overlap, the
@@ -169,6 +169,9 @@ def test_volunteer_evening_offline(browser, plan: TurfPlan, folder: Path, tmp_pa
         " m.getPane('kg-me').querySelectorAll('path').length]; }")
     assert int(panes[0]) > int(panes[1]) and panes[2] == 1
     screenshot(page, "phone-5-where.png")
+    page.locator("#list").tap()  # the list: where to start, the walk, the doors in order
+    assert page.locator("#start-geo").get_attribute("href").startswith("geo:")
+    screenshot(page, "phone-6-list.png")
 
     # the sent state survives a reload; a new result counts as new again
     page.reload(wait_until="load")
@@ -313,6 +316,7 @@ def test_walk_list_fits_a_phone_and_prints_unchanged(browser, plan: TurfPlan,
       heads: [...document.querySelectorAll('thead th')].map(e => {
         const r = e.getBoundingClientRect(); return [e.textContent, r.left, r.right]; }),
     })""")
+    screenshot(page, "walklist-phone-top.png")
     page.evaluate("document.querySelector('table').scrollIntoView()")
     screenshot(page, "walklist-phone.png")
     page.emulate_media(media="print")
@@ -330,3 +334,13 @@ def test_walk_list_fits_a_phone_and_prints_unchanged(browser, plan: TurfPlan,
     notes = next(h for h in fit["heads"] if h[0] == "Notes")
     assert notes[2] - notes[1] >= 40  # room to write
     assert set(modes) == {"horizontal-tb"}  # print keeps its A4 layout
+
+
+def test_volunteer_files_are_the_same_bytes_twice(plan: TurfPlan) -> None:
+    from knockin_geo.maps import volunteer_page
+    from knockin_geo.walklist import walk_list_html
+
+    tid = _turf(plan)
+    for lang in ("fr", "en"):
+        assert volunteer_page(plan, tid, lang=lang) == volunteer_page(plan, tid, lang=lang)
+        assert walk_list_html(plan, tid, lang=lang) == walk_list_html(plan, tid, lang=lang)
