@@ -788,6 +788,7 @@ note.addEventListener("input", function () {
 document.getElementById("clear").addEventListener("click", function () {
   if (current === null) { return; }
   var id = DATA.doors[current].id, h = results[id];
+  if (h && h.length && h[h.length - 1].x) { toast(T.sent_kept); return; }  // the director has it
   if (h && h.length) { h.pop(); if (!h.length) { delete results[id]; } }
   note.value = "";
   persist(); refreshRow(current); refreshCounts(); declutter(); showHint();
@@ -910,6 +911,8 @@ VOLUNTEER_LABELS = {
            "results_one": "{n} résultat", "results_many": "{n} résultats",
            "new_one": "dont {n} nouveau", "new_many": "dont {n} nouveaux",
            "not_sent": "Rien n'a été envoyé.", "sent": "envoyé",
+           "sent_kept": "Ce résultat est déjà envoyé : touchez le bon résultat pour le "
+                        "remplacer.",
            "codes": {"not_home": "Absent", "contacted": "Contact", "refused": "Refus",
                      "come_back": "Repasser", "moved": "Déménagé",
                      "inaccessible": "Inaccessible", "do_not_contact": "Ne pas contacter"}},
@@ -930,6 +933,7 @@ VOLUNTEER_LABELS = {
            "results_one": "{n} result", "results_many": "{n} results",
            "new_one": "{n} new", "new_many": "{n} new",
            "not_sent": "Nothing was sent.", "sent": "sent",
+           "sent_kept": "This result was already sent: tap the right result to replace it.",
            "codes": {"not_home": "Not home", "contacted": "Contacted", "refused": "Refused",
                      "come_back": "Come back", "moved": "Moved",
                      "inaccessible": "Inaccessible", "do_not_contact": "Do not contact"}},
@@ -960,13 +964,17 @@ def volunteer_map_html(
 ) -> str:
     """Return the phone map of one turf as one self-contained HTML page.
 
-    The page is also a small canvassing app: tapping a door (marker or list row) opens a form
-    with one big button per result code (:data:`knockin_geo.canvass.RESULT_CODES`) and an
-    optional note; results are kept in the browser (``localStorage``, one key per turf and map,
-    so they survive reloads and work offline), markers and rows show each door's state, and an
-    *Export* button downloads the turf's results as the CSV that
+    The page is also a small canvassing app. Door markers are 44 px touch targets that never
+    overlap (a door too close to one nearer in the walk order joins its "+k" badge); the next
+    doors are highlighted and the map opens on them. Tapping a door (marker or list row) opens a
+    form, the door kept in sight above it, with an optional note and one big button per result
+    code (:data:`knockin_geo.canvass.RESULT_CODES`); it stays open until closed. Results are
+    kept in the browser (``localStorage``, one key per turf and map, so they survive reloads and
+    work offline) and shown in the phone's time zone; markers and rows show each door's state.
+    A *send results (N new)* button on the main screen shares (``navigator.share``, where the
+    phone takes files) or downloads the turf's results as the CSV that
     :func:`knockin_geo.canvass.read_results` reads (``id, turf_id, result, timestamp, canvasser,
-    note``; timestamps ISO 8601 UTC; canvasser blank).
+    note``; timestamps ISO 8601 UTC; canvasser blank), and confirms with the file's name.
 
     Parameters
     ----------
@@ -985,8 +993,9 @@ def volunteer_map_html(
     -------
     str
         HTML with Leaflet inlined, the turf's streets, route and numbered doors, a "where am I"
-        button, a list panel in walk order and the result form. Opens offline; carries only
-        allow-listed door fields.
+        button (its dot above the markers), a list panel (start door with a ``geo:`` link, the
+        labelled walk, the doors in walk order) and the result form. Opens offline; carries
+        only allow-listed door fields; the same plan gives the same bytes.
     """
     from knockin_geo.canvass import RESULT_CODES
 

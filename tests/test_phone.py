@@ -212,7 +212,16 @@ def test_results_go_through_the_share_sheet_when_the_phone_has_one(
     page.wait_for_function("() => window.__shared !== null")
     shared = page.evaluate("() => window.__shared")
     toast = page.locator("#toast").inner_text()
+    # a sent result cannot be cleared on the phone (the director has it), only replaced
+    page.locator("#toast-close").tap()
+    page.locator("#list").tap()
+    page.locator('#panel li[data-result="refused"]').tap()
+    assert "envoyé" in page.locator("#hint").inner_text()
+    page.locator("#clear").tap()
+    kept = page.locator("#toast").inner_text()
+    assert page.locator('#panel li[data-result="refused"]').count() == 1
     context.close()
+    assert "déjà envoyé" in kept
     assert errors == []
     assert shared["type"] == "text/csv"
     assert shared["name"] in toast and "partagé" in toast
