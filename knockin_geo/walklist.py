@@ -213,7 +213,7 @@ tr.street th { text-align: left; background: #dde6f5; font-size: 13px; }
 tfoot td { font-weight: 600; }
 .scroll { overflow-x: auto; }
 @media print { .scroll { overflow: visible; } tr { page-break-inside: avoid; }
-               thead { display: table-header-group; } a.geo { display: none; } }
+               thead { display: table-header-group; } .meta a.geo { display: none; } }
 /* a phone (360 px and up): every column fits, headers written upwards, smaller boxes */
 @media screen and (max-width: 600px) {
   body { padding: 4px; font-size: 13px; }

@@ -333,7 +333,9 @@ def test_walk_list_fits_a_phone_and_prints_unchanged(browser, plan: TurfPlan,
     modes = page.evaluate(
         "() => [...document.querySelectorAll('thead th')].map(e => getComputedStyle(e)"
         ".writingMode)")
+    link_on_paper = page.evaluate("getComputedStyle(document.querySelector('a.geo')).display")
     context.close()
+    assert link_on_paper == "none"  # paper keeps the address, not a link
     assert errors == []
     assert fit["page"] <= 360
     names = [h[0] for h in fit["heads"]]
