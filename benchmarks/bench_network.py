@@ -83,7 +83,7 @@ def _pbf_to_walk_xml(path: Path, out: Path) -> None:
     )
     for w in fp:
         tags = w.tags
-        if not _is_walkable(tags, tags["highway"]):
+        if not _is_walkable(tags, tags["highway"], "walk"):
             continue
         refs = []
         for nr in w.nodes:

@@ -105,6 +105,25 @@ _WALK_EXCLUDE: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("sidewalk:right", re.compile("separate")),
 )
 
+#: Street network profiles: which OSM ways are walked (see :func:`load_network`).
+NETWORK_PROFILES = ("canvass", "walk")
+#: ``highway`` values of the ways that lead to doors: the canvass profile keeps them when they are
+#: private (a private residential close, a service road into a housing estate, a footway to the
+#: entrances of a block).
+DOOR_HIGHWAYS = frozenset(
+    {"residential", "living_street", "service", "unclassified", "road", "footway", "path",
+     "pedestrian", "steps", "track", "corridor"}
+)
+#: ``service`` values of private ways with no doors on them: car-park aisles, drive-throughs and
+#: emergency accesses stay out even in the canvass profile.
+NO_DOOR_SERVICES = frozenset({"parking_aisle", "drive-through", "emergency_access"})
+#: ``foot`` values that open a private way to pedestrians.
+FOOT_ALLOWED = frozenset({"yes", "designated", "permissive"})
+#: ``landuse`` of private sites no canvasser walks into: private ways inside them stay out.
+PRIVATE_SITE_LANDUSE = frozenset(
+    {"industrial", "military", "railway", "quarry", "landfill", "construction", "port"}
+)
+
 _UNDEFINED_COORD = 2147483647  # osmium::Location undefined coordinate (missing node)
 _COORD_SCALE = 1e-7  # osmium fixed-point coordinates -> degrees
 _MIN_ZERO_WEIGHT = 1e-9  # stand-in for zero-length edges in sparse adjacency (0 = no edge)
@@ -355,6 +374,7 @@ def load_network(
     crs: Any = None,
     cache: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
+    profile: str = "canvass",
 ) -> StreetNetwork:
     """Load the walking network and barriers from a local OSM or GraphML file.
 
@@ -371,6 +391,13 @@ def load_network(
         loader version and the CRS.
     cache_dir
         Cache folder; default :func:`cache_dir`.
+    profile
+        Which OSM ways are walked (OSM files only; a GraphML graph is taken as it is).
+        ``canvass`` (default): osmnx's ``walk`` filter, plus the private ways that lead to doors
+        (``access=private`` residential, service, living_street, footway... roads; not car-park
+        aisles, drive-throughs or emergency accesses, and not inside industrial, military,
+        railway, quarry, landfill, construction or port land). ``walk``: osmnx's ``walk`` filter
+        (drops every ``access=private`` way). Part of the cache key.
 
     Returns
     -------
@@ -386,6 +413,7 @@ def load_network(
     NetworkError
         The file holds no walkable way.
     """
+    _check_profile(profile)
     p = Path(path)
     kind = _file_kind(p)
     if not p.is_file():
@@ -399,7 +427,7 @@ def load_network(
         raise InputError(msg, path=str(p)) from exc
 
     folder = Path(cache_dir) if cache_dir is not None else _cache_root()
-    cache_file = folder / f"streets-{_cache_key(sha, target)}.npz" if cache else None
+    cache_file = folder / f"streets-{_cache_key(sha, target, profile)}.npz" if cache else None
     if cache_file is not None and cache_file.is_file():
         try:
             net = _read_cache(cache_file, source=p.name, sha=sha)
@@ -410,7 +438,8 @@ def load_network(
             return net
 
     t0 = time.perf_counter()
-    net = _load_graphml(p, target, sha) if kind == "graphml" else _load_osm(p, target, sha)
+    net = (_load_graphml(p, target, sha) if kind == "graphml"
+           else _load_osm(p, target, sha, profile))
     logger.info(
         "built street network from %s in %.2f s: %d nodes, %d edges, %d barriers",
         p.name,
@@ -560,12 +589,16 @@ def network_from_osmnx(
     return StreetNetwork(nodes, edges, bar, target, source, source_sha256)
 
 
-def download_network(polygon_wgs84: BaseGeometry, *, crs: Any = None) -> StreetNetwork:
+def download_network(
+    polygon_wgs84: BaseGeometry, *, crs: Any = None, profile: str = "canvass"
+) -> StreetNetwork:
     """Download the walking network and barriers inside a polygon from OpenStreetMap.
 
-    Uses ``osmnx.graph_from_polygon(network_type="walk", retain_all=True, simplify=False)`` and
-    simplifies with the same rules as :func:`load_network`, then fetches barriers with
-    ``osmnx.features_from_polygon``.
+    Uses ``osmnx.graph_from_polygon(network_type="walk", retain_all=True, simplify=False)`` (the
+    ``walk`` profile) or the same query without osmnx's ``access`` rule, filtered with the
+    canvass rules of :func:`load_network` (the ``canvass`` profile; private-site land use is not
+    downloaded, so only the tag rules apply), and simplifies with the same rules as
+    :func:`load_network`, then fetches barriers with ``osmnx.features_from_polygon``.
 
     Parameters
     ----------
@@ -573,6 +606,8 @@ def download_network(polygon_wgs84: BaseGeometry, *, crs: Any = None) -> StreetN
         (Multi)Polygon in EPSG:4326.
     crs
         Target metric CRS; default the UTM zone of the data's centre.
+    profile
+        ``canvass`` (default) or ``walk``, as in :func:`load_network`.
 
     Returns
     -------
@@ -586,13 +621,21 @@ def download_network(polygon_wgs84: BaseGeometry, *, crs: Any = None) -> StreetN
     """
     import osmnx as ox
 
+    _check_profile(profile)
+    query: dict[str, Any] = (
+        {"network_type": "walk"} if profile == "walk" else {"custom_filter": _CANVASS_OVERPASS}
+    )
     try:
-        G = ox.graph_from_polygon(
-            polygon_wgs84, network_type="walk", retain_all=True, simplify=False
-        )
+        G = ox.graph_from_polygon(polygon_wgs84, retain_all=True, simplify=False, **query)
     except Exception as exc:
         msg = f"could not download the walking network from OpenStreetMap: {exc}"
         raise NetworkError(msg) from exc
+    if profile == "canvass":
+        drop = [(u, v, k) for u, v, k, d in G.edges(keys=True, data=True)
+                if not _is_walkable(_TagView(d), str(_first(d.get("highway", ""))), profile)]
+        G = G.copy()
+        G.remove_edges_from(drop)
+        G.remove_nodes_from([n for n in list(G.nodes) if G.degree(n) == 0])
     tags: dict[str, bool | str | list[str]] = {
         "highway": sorted(BARRIER_HIGHWAYS),
         "railway": sorted(BARRIER_RAILWAYS),
@@ -611,13 +654,64 @@ def download_network(polygon_wgs84: BaseGeometry, *, crs: Any = None) -> StreetN
 # --------------------------------------------------------------------------------------------
 # OSM file reading (pyosmium)
 # --------------------------------------------------------------------------------------------
-def _is_walkable(tags: Any, highway: str) -> bool:
-    """Return whether a way with these tags passes osmnx's ``walk`` filter."""
+#: osmnx's walk query without its ``access`` and ``service=private`` rules (the canvass profile
+#: filters those ways itself).
+_CANVASS_OVERPASS = (
+    '["highway"]["area"!~"yes"]["highway"!~"abandoned|bus_guideway|construction|cycleway|motor|'
+    'no|planned|platform|proposed|raceway|razed|rest_area|services"]["foot"!~"no"]'
+    '["sidewalk"!~"separate"]["sidewalk:both"!~"separate"]["sidewalk:left"!~"separate"]'
+    '["sidewalk:right"!~"separate"]'
+)
+
+
+class _TagView:
+    """``tags.get`` over an osmnx edge's attributes (list values: the first)."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self._data = data
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = self._data.get(key)
+        return default if value is None else str(_first(value))
+
+
+def _check_profile(profile: str) -> None:
+    if profile not in NETWORK_PROFILES:
+        msg = (
+            f"unknown network profile {profile!r}: use one of {', '.join(NETWORK_PROFILES)} "
+            "(--network-profile)"
+        )
+        raise InputError(msg)
+
+
+def _is_walkable(tags: Any, highway: str, profile: str = "canvass") -> bool:
+    """Return whether a way with these tags is walked in this profile.
+
+    ``walk`` is osmnx's ``walk`` filter. ``canvass`` is the same filter except that a private
+    way (``access=private`` or ``service=private``) is kept when it can lead to doors: its
+    ``highway`` is one of :data:`DOOR_HIGHWAYS` and its ``service`` is not one of
+    :data:`NO_DOOR_SERVICES`, or ``foot`` opens it to pedestrians. Private ways inside
+    :data:`PRIVATE_SITE_LANDUSE` areas are dropped afterwards (:func:`_drop_private_sites`).
+    """
+    keep_private = profile == "canvass" and _private_leads_to_doors(tags, highway)
     for key, pattern in _WALK_EXCLUDE:
+        if keep_private and key in ("access", "service"):
+            continue
         value = highway if key == "highway" else tags.get(key)
         if value is not None and pattern.search(value):
             return False
     return True
+
+
+def _is_private(tags: Any) -> bool:
+    return "private" in (tags.get("access") or "") or "private" in (tags.get("service") or "")
+
+
+def _private_leads_to_doors(tags: Any, highway: str) -> bool:
+    """Whether a way the canvass profile keeps although it is private."""
+    if (tags.get("foot") or "") in FOOT_ALLOWED:
+        return True
+    return highway in DOOR_HIGHWAYS and (tags.get("service") or "") not in NO_DOOR_SERVICES
 
 
 def _flag(value: str | None) -> bool:
@@ -660,26 +754,35 @@ class _Collected:
     bridge: list[bool] = field(default_factory=list)
     tunnel: list[bool] = field(default_factory=list)
     area_like: list[bool] = field(default_factory=list)  # riverbank / natural=water river|canal
+    private: list[bool] = field(default_factory=list)  # walked only thanks to the canvass profile
+    sites: list[list[list[np.ndarray]]] = field(default_factory=list)  # private-site polygons
     areas: list[tuple[int, str, str, str, list[list[np.ndarray]]]] = field(default_factory=list)
 
 
-def _read_osm(path: Path) -> _Collected:
-    """Read walkable and barrier ways (and water relation areas) from an OSM file."""
+def _read_osm(path: Path, profile: str = "canvass") -> _Collected:
+    """Read walkable and barrier ways (and water relation areas) from an OSM file.
+
+    The canvass profile also reads the private-site areas (:data:`PRIVATE_SITE_LANDUSE`).
+    """
     import osmium
     from osmium.filter import EntityFilter, KeyFilter
 
     out = _Collected()
+    area_keys = ("waterway", "natural", "landuse") if profile == "canvass" else ("waterway",
+                                                                                 "natural")
     fp = (
         osmium.FileProcessor(str(path))
         .with_locations()
-        .with_areas(KeyFilter("waterway", "natural"))
+        .with_areas(KeyFilter(*area_keys))
         .with_filter(EntityFilter(osmium.osm.WAY | osmium.osm.AREA))
-        .with_filter(KeyFilter("highway", "railway", "waterway", "natural"))
+        .with_filter(KeyFilter("highway", "railway", *area_keys))
     )
     points = out.points
     for obj in fp:
         tags = obj.tags
         if obj.is_area():
+            if tags.get("landuse") in PRIVATE_SITE_LANDUSE:
+                out.sites.extend([_ring_xy(outer)] for outer in obj.outer_rings())
             if obj.from_way():
                 continue  # closed ways are handled (with clipping) as ways below
             cls = _barrier_class(
@@ -695,7 +798,7 @@ def _read_osm(path: Path) -> _Collected:
             out.areas.append((obj.orig_id(), cls[0], cls[1], tags.get("name", ""), polys))
             continue
         highway = tags.get("highway")
-        walk = highway is not None and _is_walkable(tags, highway)
+        walk = highway is not None and _is_walkable(tags, highway, profile)
         waterway, natural, water = tags.get("waterway"), tags.get("natural"), tags.get("water")
         cls = _barrier_class(highway, tags.get("railway"), waterway, natural, water)
         if not walk and cls is None:
@@ -714,6 +817,34 @@ def _read_osm(path: Path) -> _Collected:
         out.area_like.append(
             waterway == "riverbank" or (natural == "water" and water in BARRIER_WATER)
         )
+        out.private.append(walk and _is_private(tags))
+    return out
+
+
+def _drop_private_sites(col: _Collected, pts: np.ndarray, starts: np.ndarray,
+                        walk: np.ndarray) -> np.ndarray:
+    """Return ``walk`` without the private ways whose middle node lies in a private site.
+
+    A private road inside an industrial estate, a military area or a railway yard leads to no
+    door a canvasser knocks on; outside such areas a private way is kept (canvass profile).
+    """
+    private = np.array(col.private, dtype=bool) & walk
+    if not private.any() or not col.sites:
+        return walk
+    polys = [shapely.Polygon(r[0] * _COORD_SCALE) for r in col.sites if len(r[0]) >= 4]
+    polys = [g for g in polys if g.is_valid and not g.is_empty]
+    if not polys:
+        return walk
+    idx = np.flatnonzero(private)
+    counts = np.diff(np.append(starts, len(pts)))
+    mid = pts[starts[idx] + counts[idx] // 2]
+    present = mid[:, 1] != _UNDEFINED_COORD
+    where = shapely.points(mid[present, 1] * _COORD_SCALE, mid[present, 2] * _COORD_SCALE)
+    inside, _ = shapely.STRtree(polys).query(where, predicate="within")
+    out = walk.copy()
+    out[idx[present][np.unique(inside)]] = False
+    logger.info("canvass profile: %d private way(s) kept, %d inside private sites dropped",
+                int(private.sum()) - len(np.unique(inside)), len(np.unique(inside)))
     return out
 
 
@@ -722,10 +853,10 @@ def _ring_xy(ring: Iterable[Any]) -> np.ndarray:
     return np.array([((loc := nr.location).x, loc.y) for nr in ring], dtype=np.int64)
 
 
-def _load_osm(path: Path, target: CRS | None, sha: str) -> StreetNetwork:
+def _load_osm(path: Path, target: CRS | None, sha: str, profile: str = "canvass") -> StreetNetwork:
     """Build a network from an OSM XML/PBF file."""
     try:
-        col = _read_osm(path)
+        col = _read_osm(path, profile)
     except (RuntimeError, ValueError, OSError, EOFError) as exc:
         msg = (
             f"cannot read OSM file {path}: {exc}. The file is corrupt or truncated, or not an "
@@ -738,7 +869,7 @@ def _load_osm(path: Path, target: CRS | None, sha: str) -> StreetNetwork:
     starts = np.array(col.way_start, dtype=np.int64)
     counts = np.diff(np.append(starts, len(pts)))
     way_of_pt = np.repeat(np.arange(n_ways, dtype=np.int64), counts)
-    walk = np.array(col.walk, dtype=bool)
+    walk = _drop_private_sites(col, pts, starts, np.array(col.walk, dtype=bool))
     ways = {
         "osmid": np.array(col.way_id, dtype=np.int64),
         "highway": _str_array(col.highway),
@@ -1227,10 +1358,11 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _cache_key(sha: str, crs: CRS | None) -> str:
-    """Cache key from file hash, loader version and target CRS."""
+def _cache_key(sha: str, crs: CRS | None, profile: str = "canvass") -> str:
+    """Cache key from file hash, loader version, target CRS and network profile."""
     crs_text = "auto" if crs is None else crs.to_wkt()
-    return hashlib.sha256(f"{sha}\n{LOADER_VERSION}\n{crs_text}".encode()).hexdigest()[:40]
+    text = f"{sha}\n{LOADER_VERSION}\n{crs_text}\n{profile}"
+    return hashlib.sha256(text.encode()).hexdigest()[:40]
 
 
 def _load_graphml(path: Path, target: CRS | None, sha: str) -> StreetNetwork:

@@ -322,7 +322,7 @@ def test_nantes_clipped_pbf(nantes: StreetNetwork) -> None:
 
 
 def test_liechtenstein_pbf() -> None:
-    net = load_network(LIECHTENSTEIN_PBF, cache=False)
+    net = load_network(LIECHTENSTEIN_PBF, cache=False, profile="walk")
     check_invariants(net)
     s = net.summary()
     assert net.crs == CRS.from_epsg(32632)
@@ -331,7 +331,7 @@ def test_liechtenstein_pbf() -> None:
     assert (s["nodes"], s["edges"]) == (9_852, 12_347)
     assert s["largest_component_nodes"] == 9_653
     assert s["barriers"]["road"] > 0 and s["barriers"]["railway"] > 0
-    again = load_network(LIECHTENSTEIN_PBF, cache=False)
+    again = load_network(LIECHTENSTEIN_PBF, cache=False, profile="walk")
     assert_geodataframe_equal(net.edges, again.edges)
     assert_geodataframe_equal(net.nodes, again.nodes)
     assert_geodataframe_equal(net.barriers, again.barriers)
@@ -471,7 +471,86 @@ def test_bad_crs(tiny_osm: Path) -> None:
     ],
 )
 def test_walk_filter_matches_osmnx(tags: dict[str, str], walkable: bool) -> None:
-    assert st._is_walkable(tags, tags["highway"]) is walkable
+    assert st._is_walkable(tags, tags["highway"], "walk") is walkable
+
+
+@pytest.mark.parametrize(
+    ("tags", "walkable"),
+    [
+        # private ways that lead to doors
+        ({"highway": "residential", "access": "private"}, True),
+        ({"highway": "service", "service": "private"}, True),
+        ({"highway": "service", "access": "private", "service": "driveway"}, True),
+        ({"highway": "living_street", "access": "private"}, True),
+        ({"highway": "footway", "access": "private"}, True),
+        ({"highway": "tertiary", "access": "private", "foot": "yes"}, True),
+        # private ways without doors, and what no one walks
+        ({"highway": "service", "access": "private", "service": "parking_aisle"}, False),
+        ({"highway": "service", "access": "private", "service": "drive-through"}, False),
+        ({"highway": "tertiary", "access": "private"}, False),
+        ({"highway": "residential", "access": "private", "foot": "no"}, False),
+        ({"highway": "motorway", "access": "private", "foot": "yes"}, False),
+        # everything the walk filter keeps is kept
+        ({"highway": "service", "service": "parking_aisle"}, True),
+        ({"highway": "residential", "access": "destination"}, True),
+        ({"highway": "residential", "access": "customers"}, True),
+        ({"highway": "primary", "sidewalk": "separate"}, False),
+    ],
+)
+def test_canvass_profile_keeps_private_ways_to_doors(tags: dict[str, str], walkable: bool) -> None:
+    assert st._is_walkable(tags, tags["highway"], "canvass") is walkable
+
+
+def test_canvass_profile_on_a_file(tmp_path: Path) -> None:
+    """A private close is walked; a private road inside an industrial site is not."""
+    nodes = {**NODES, 100: (9.5005, 47.1010), 101: (9.5005, 47.1020),
+             110: (9.5035, 47.0985), 111: (9.5045, 47.0985),
+             120: (9.5030, 47.0980), 121: (9.5050, 47.0980), 122: (9.5050, 47.0990),
+             123: (9.5030, 47.0990)}
+    ways = [w for w in WAYS if w[0] in (101, 102, 103)]
+    ways += [
+        (201, [2, 100, 101], {"highway": "residential", "access": "private", "name": "Clos"}),
+        (202, [4, 110, 111], {"highway": "service", "access": "private"}),
+        (203, [120, 121, 122, 123, 120], {"landuse": "industrial"}),
+    ]
+    path = tmp_path / "private.osm"
+    path.write_text(osm_xml(nodes, ways), encoding="utf-8")
+    canvass = load_network(path, cache=False)
+    walk = load_network(path, cache=False, profile="walk")
+    assert 201 in set(canvass.edges["osmid"]) and 201 not in set(walk.edges["osmid"])
+    assert 202 not in set(canvass.edges["osmid"])  # inside the industrial site
+    assert set(walk.edges["osmid"]) <= set(canvass.edges["osmid"])
+    with pytest.raises(InputError, match="--network-profile"):
+        load_network(path, cache=False, profile="bike")
+
+
+def test_cache_key_holds_the_profile(tmp_path: Path) -> None:
+    path = tmp_path / "private.osm"
+    ways = [*(w for w in WAYS if w[0] in (101, 102, 103)),
+            (201, [1, 10, 11], {"highway": "residential", "access": "private"})]
+    path.write_text(osm_xml(NODES, ways), encoding="utf-8")
+    cdir = tmp_path / "cache"
+    canvass = load_network(path, cache_dir=cdir)
+    walk = load_network(path, cache_dir=cdir, profile="walk")
+    assert not walk.from_cache  # not the canvass network from the cache
+    assert len(walk.edges) < len(canvass.edges)
+    assert load_network(path, cache_dir=cdir, profile="walk").from_cache
+    assert len(list(cdir.glob("streets-*.npz"))) == 2
+
+
+def test_nantes_canvass_profile_adds_private_ways_only() -> None:
+    """On the real extract the canvass profile walks every street the walk profile walks."""
+    walk = load_network(NANTES_PBF, cache=False, profile="walk")
+    canvass = load_network(NANTES_PBF, cache=False)
+    check_invariants(canvass)
+    lines = shapely.union_all(canvass.edges.geometry.array)  # re-measured in shapely
+    missing = shapely.difference(
+        shapely.union_all(walk.edges.geometry.array), shapely.buffer(lines, 0.01)
+    )
+    assert missing.length < 1.0
+    assert canvass.edges["length"].sum() > walk.edges["length"].sum()
+    # fewer pieces: private closes joined to the streets they hang from
+    assert canvass.summary()["components"] <= walk.summary()["components"]
 
 
 def test_download_network_offline(tiny_osm: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -485,6 +564,8 @@ def test_download_network_offline(tiny_osm: Path, monkeypatch: pytest.MonkeyPatc
         ways = [w if w[0] != 104 else (104, [1, 10, 11], w[2]) for w in WAYS]
         path = tiny_osm.with_name("dl.osm")
         walk = [w for w in ways if w[0] in (101, 102, 103, 104, 107)]
+        if "custom_filter" in kwargs:  # the canvass query also returns private ways
+            walk += PRIVATE_WAYS
         path.write_text(osm_xml(NODES, walk), encoding="utf-8")
         return ox.graph_from_xml(path, bidirectional=True, simplify=False, retain_all=True)
 
@@ -494,7 +575,7 @@ def test_download_network_offline(tiny_osm: Path, monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(ox, "graph_from_polygon", fake_graph)
     monkeypatch.setattr(ox, "features_from_polygon", fake_features)
-    net = st.download_network(shapely.box(9.4, 47.0, 9.6, 47.2))
+    net = st.download_network(shapely.box(9.4, 47.0, 9.6, 47.2), profile="walk")
     check_invariants(net)
     assert calls["graph"] == {"network_type": "walk", "retain_all": True, "simplify": False}
     assert net.source == "osmnx download"
@@ -508,3 +589,18 @@ def test_download_network_offline(tiny_osm: Path, monkeypatch: pytest.MonkeyPatc
     assert kinds == sorted(
         zip(file_net.barriers["kind"], file_net.barriers["subtype"], strict=True)
     )
+
+    # canvass profile (the default): osmnx's query without its access rule, then our rules
+    canvass = st.download_network(shapely.box(9.4, 47.0, 9.6, 47.2))
+    check_invariants(canvass)
+    assert "network_type" not in calls["graph"] and "private" not in calls["graph"]["custom_filter"]
+    osmids = set(canvass.edges["osmid"])
+    assert 201 in osmids and 202 not in osmids
+    assert set(net.edges["osmid"]) <= osmids
+
+
+#: A private close (kept by the canvass profile) and a private car-park aisle (not kept).
+PRIVATE_WAYS = [
+    (201, [12, 13], {"highway": "residential", "access": "private", "name": "Clos"}),
+    (202, [30, 31], {"highway": "service", "access": "private", "service": "parking_aisle"}),
+]
