@@ -255,15 +255,32 @@ def _pick_column(
     return None
 
 
-def _resolve_layer_crs(gdf: gpd.GeoDataFrame, crs: Any, p: Path, problems: list[str]) -> CRS | None:
-    """Return the CRS to give the layer; append a problem (and return None) when there is none."""
+_CRS_EXAMPLES = (
+    "give an EPSG code such as EPSG:4326 (longitude/latitude) or EPSG:2154 (Lambert-93)"
+)
+#: How each reader's ``crs=`` is spelled on the command line and in a campaign file.
+_CRS_FLAGS = {
+    "precincts": "--precincts-crs (crs= in Python, precincts_crs in a campaign file)",
+    "addresses": "--crs (crs= in Python and in a campaign file)",
+}
+
+
+def _resolve_layer_crs(
+    gdf: gpd.GeoDataFrame, crs: Any, p: Path, problems: list[str], what: str
+) -> CRS | None:
+    """Return the CRS to give the layer; append a problem (and return None) when there is none.
+
+    ``what`` (``precincts`` or ``addresses``) picks the flag the messages name.
+    """
+    how = _CRS_FLAGS[what]
+    flag = how.split(" ", 1)[0]
     file_crs = CRS.from_user_input(gdf.crs) if gdf.crs is not None else None
     given = None
     if crs is not None:
         try:
             given = CRS.from_user_input(crs)
         except Exception as exc:  # pyproj raises its own CRSError for unknown strings
-            msg = f"unknown CRS {crs!r}: {exc}"
+            msg = f"unknown CRS {crs!r} for {p} ({flag}): {_CRS_EXAMPLES}"
             raise CRSError(msg, path=str(p)) from exc
     geoms = gdf.geometry.to_numpy()
     present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
@@ -276,9 +293,9 @@ def _resolve_layer_crs(gdf: gpd.GeoDataFrame, crs: Any, p: Path, problems: list[
     if file_crs is None:
         if given is None:
             problems.append(
-                f"the file has no CRS: give one with crs= / --crs (for example --crs EPSG:4326 "
-                f"for longitude/latitude or EPSG:2154 for Lambert-93); coordinates look like "
-                f"{example}"
+                f"the file has no CRS (a Shapefile without its .prj?): give one with {how}, "
+                f"for example {flag} EPSG:4326 for longitude/latitude or {flag} EPSG:2154 for "
+                f"Lambert-93; coordinates look like {example}"
             )
             return None
         return given
@@ -294,14 +311,14 @@ def _resolve_layer_crs(gdf: gpd.GeoDataFrame, crs: Any, p: Path, problems: list[
             return given
         problems.append(
             f"the file says {file_crs.to_string()} (longitude/latitude) but holds coordinates "
-            f"like {example}, outside -180..180 / -90..90: give the real CRS with crs= / --crs "
-            "(for example EPSG:2154 for Lambert-93)"
+            f"like {example}, outside -180..180 / -90..90: give the real CRS with {how} "
+            f"(for example {flag} EPSG:2154 for Lambert-93)"
         )
         return None
     if given is not None and given != file_crs:
         problems.append(
-            f"the file declares {file_crs.to_string()} but crs={given.to_string()} was given: "
-            "drop --crs (it is only for files without a CRS) or fix the file"
+            f"the file declares {file_crs.to_string()} but {flag} {given.to_string()} was given: "
+            f"drop {flag} (it is only for files without a CRS) or fix the file"
         )
         return None
     return file_crs
@@ -445,7 +462,7 @@ def read_precincts(
                 ", ".join(repaired[:20]) + (" ..." if len(repaired) > 20 else ""),
             )
 
-    out_crs = _resolve_layer_crs(gdf, crs, p, problems)
+    out_crs = _resolve_layer_crs(gdf, crs, p, problems, "precincts")
     if problems:
         only_crs = out_crs is None and len(problems) == 1
         cls = CRSError if only_crs else InputError
@@ -715,8 +732,80 @@ def _detect_format(columns: Sequence[str]) -> str:
     return "csv"
 
 
+#: An id column holds one short token per door: how unique, and how short, its values must be
+#: to be offered as an id (a full address line is unique too, but has spaces).
+_ID_MIN_DISTINCT: Final = 0.95
+_ID_MAX_MEDIAN_CHARS: Final = 40
+#: An id column repeating more than this share of its values identifies something else
+#: (a street, a building, a commune): it is refused.
+_ID_MAX_DUPLICATE_SHARE: Final = 0.05
+_ID_MIN_DUPLICATES_REFUSED: Final = 3
+_DECIMAL = r"^[+-]?\d*[.,]\d+$"
+
+
+def _id_like_columns(table: pd.DataFrame) -> list[str]:
+    """Columns whose values could be door ids: mostly filled, unique, short, one token each.
+
+    Coordinates (decimal numbers) are unique too but are not offered.
+    """
+    out = []
+    for c in table.columns:
+        v = table[c].str.strip()
+        v = v[v.ne("")]
+        if len(v) == 0 or len(v) * 2 < len(table):
+            continue
+        if v.nunique() < _ID_MIN_DISTINCT * len(v):
+            continue
+        if v.str.len().median() > _ID_MAX_MEDIAN_CHARS:
+            continue
+        if v.str.contains(r"\s", regex=True).mean() > 1 - _ID_MIN_DISTINCT:
+            continue
+        if v.str.match(_DECIMAL).mean() > 0.5:
+            continue
+        out.append(c)
+    return out
+
+
+def _id_suggestion(col: str, table: pd.DataFrame | None) -> str:
+    """" (did you mean ...)" among the columns that could be ids, else the list of them."""
+    if table is None:
+        return ""
+    ids = _id_like_columns(table)
+    close = _close_matches(col, ids)
+    if close:
+        return close
+    if ids:
+        return f"; columns that could be ids: {_list_columns(ids)}"
+    return (
+        "; no column looks like an id (mostly unique, one short value per row): drop "
+        "--address-id and doors get ids from their content"
+    )
+
+
+def _check_id_duplicates(raw_id: pd.Series, column: str, rows: np.ndarray, p: Path) -> None:
+    """Refuse an id column that repeats many of its values: it does not identify doors."""
+    filled = raw_id.ne("").to_numpy()
+    dup = raw_id.duplicated(keep="first").to_numpy() & filled
+    n_dup = int(dup.sum())
+    if n_dup < _ID_MIN_DUPLICATES_REFUSED or n_dup <= _ID_MAX_DUPLICATE_SHARE * filled.sum():
+        return
+    counts = raw_id[filled].value_counts()
+    examples = ", ".join(f"{v!r} x{k}" for v, k in counts.head(3).items())
+    first = int(rows[dup][0])
+    msg = (
+        f"addresses file {p}: the id column {column!r} has {n_dup:,} duplicate rows out of "
+        f"{int(filled.sum()):,} (first at row {first}; most repeated: {examples}): it does "
+        "not identify doors. Choose a column with one value per door with --address-id COL "
+        "(or --addr-column id=COL), or give --addr-column id= to number doors from their content"
+    )
+    raise InputError(msg, path=str(p))
+
+
 def _resolve_roles(
-    columns: Sequence[str], mapping: Mapping[str, str | None] | None, p: Path
+    columns: Sequence[str],
+    mapping: Mapping[str, str | None] | None,
+    p: Path,
+    table: pd.DataFrame | None = None,
 ) -> dict[str, str]:
     lower: dict[str, str] = {}
     for c in columns:
@@ -736,15 +825,22 @@ def _resolve_roles(
             used[role] = col
         elif str(col).lower() in lower:
             used[role] = lower[str(col).lower()]
+        elif role == "id":
+            problems.append(
+                f"id (--address-id): the file has no column {col!r}"
+                f"{_id_suggestion(str(col), table)}"
+            )
         else:
             problems.append(
-                f"{role}: the file has no column {col!r}{_close_matches(str(col), columns)}"
+                f"{role} (--addr-column {role}=COL): the file has no column {col!r}"
+                f"{_close_matches(str(col), columns)}"
             )
     if problems:
         msg = f"the column map does not match {p}; the file's columns are: {_list_columns(columns)}"
         raise InputError(msg, problems, path=str(p))
     explicit_coords = bool(_COORD_ROLES & (set(used) | disabled))
-    taken = set(used.values())
+    # an id column may also be read as a text role: choosing it as id must not hide the street
+    taken = {c for r, c in used.items() if r != "id"}
     for role, synonyms in _ADDRESS_SYNONYMS.items():
         if role in used or role in disabled or (explicit_coords and role in _COORD_ROLES):
             continue
@@ -960,7 +1056,7 @@ def _load_ogr_points(
         )
         raise InputError(msg, path=str(p))
     problems: list[str] = []
-    out_crs = _resolve_layer_crs(gdf, crs, p, problems)
+    out_crs = _resolve_layer_crs(gdf, crs, p, problems, "addresses")
     if out_crs is None:
         msg = f"addresses file {p}: {problems[0]}"
         raise CRSError(msg, path=str(p))
@@ -1045,7 +1141,7 @@ def read_addresses(
         msg = f"addresses file {p} has a header but no data rows"
         raise InputError(msg, path=str(p))
     cols = list(table.columns)
-    roles = _resolve_roles(cols, columns, p)
+    roles = _resolve_roles(cols, columns, p, table)
     rows = np.arange(1, n + 1)
     empty_col = pd.Series([""] * n, dtype=str)
 
@@ -1067,7 +1163,7 @@ def read_addresses(
         decimal_comma = used_delim != ","
         if "lon" in roles and "lat" in roles:
             xcol, ycol = roles["lon"], roles["lat"]
-            out_crs = CRS.from_user_input(crs) if crs is not None else CRS.from_epsg(4326)
+            out_crs = _user_crs(crs, p) if crs is not None else CRS.from_epsg(4326)
             roles.pop("x", None)
             roles.pop("y", None)
         elif "x" in roles and "y" in roles:
@@ -1183,6 +1279,15 @@ def read_addresses(
         logger.info("%s: id column %r is empty: using content hashes", p, roles["id"])
         roles.pop("id")
         raw_id = None
+    if raw_id is not None:
+        _check_id_duplicates(raw_id, roles["id"], rows, p)
+        if not _id_like_columns(table[[roles["id"]]]):
+            logger.warning(
+                "%s: the id column %r does not look like an id (long values or values with "
+                "spaces); choose another with --address-id if the walk lists look wrong",
+                p,
+                roles["id"],
+            )
     need_hash = np.ones(n, dtype=bool) if raw_id is None else raw_id.eq("").to_numpy()
     ids = np.empty(n, dtype=object)
     if raw_id is not None:
@@ -1247,7 +1352,7 @@ def _user_crs(crs: Any, p: Path) -> CRS:
     try:
         return CRS.from_user_input(crs)
     except Exception as exc:  # pyproj raises its own CRSError for unknown strings
-        msg = f"unknown CRS {crs!r} for {p}: {exc}"
+        msg = f"unknown CRS {crs!r} for {p} (--crs): {_CRS_EXAMPLES}"
         raise CRSError(msg, path=str(p)) from exc
 
 

@@ -190,8 +190,9 @@ def test_precincts_bow_tie_repaired_and_listed(tmp_path, caplog):
 def test_precincts_without_crs(tmp_path, ext):
     path = tmp_path / f"p.{ext}"
     _precincts(crs=None).to_file(path)
-    with pytest.raises(CRSError, match=r"no CRS.*--crs"):
+    with pytest.raises(CRSError, match=r"no CRS.*--precincts-crs \(crs= in Python") as err:
         read_precincts(path)
+    assert str(path) in str(err.value)  # the message names the file
     out = read_precincts(path, crs="EPSG:4326")
     assert CRS.from_user_input(out.crs) == CRS.from_epsg(4326)
 
@@ -204,7 +205,7 @@ def test_precincts_geojson_with_projected_coordinates_and_no_crs(tmp_path):
     ]
     path = tmp_path / "p.geojson"
     gdf.to_file(path, driver="GeoJSON")
-    with pytest.raises(CRSError, match=r"outside -180\.\.180.*--crs"):
+    with pytest.raises(CRSError, match=r"outside -180\.\.180.*--precincts-crs"):
         read_precincts(path)
     out = read_precincts(path, crs="EPSG:2154")
     assert CRS.from_user_input(out.crs) == CRS.from_epsg(2154)
@@ -565,8 +566,9 @@ def test_addresses_gpkg_point_layer_without_crs(tmp_path):
     gdf = gpd.GeoDataFrame({"id": [1, 2]}, geometry=[shapely.Point(355000, 6690000)] * 2)
     path = tmp_path / "a.gpkg"
     gdf.to_file(path)
-    with pytest.raises(CRSError, match="--crs"):
+    with pytest.raises(CRSError, match="--crs") as err:
         read_addresses(path)
+    assert "--precincts-crs" not in str(err.value)
     out = read_addresses(path, crs="EPSG:2154")
     assert list(out.index) == ["1", "2"]
 
