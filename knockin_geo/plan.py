@@ -95,6 +95,31 @@ class TurfPlan:
         return self.network.crs
 
 
+def _suggest_id(wanted: str, known: set[str]) -> str:
+    """Return " (did you mean ...?)" for an unknown precinct id, or "".
+
+    The suggestion is the id with its leading zeros (101 -> 0101), else the ids one typo away
+    (one character changed, added or removed).
+    """
+    bare = wanted.lstrip("0")
+    hits = sorted(k for k in known if k.lstrip("0") == bare and k != wanted)
+    if not hits:
+        hits = sorted(k for k in known if _one_edit(wanted.lower(), k.lower()))[:3]
+    if not hits:
+        return ""
+    return " (did you mean " + " or ".join(repr(h) for h in hits) + "?)"
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Return whether ``b`` is ``a`` with one character changed, inserted or deleted."""
+    if abs(len(a) - len(b)) > 1 or a == b:
+        return False
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b, strict=True)) == 1
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
+
+
 def plan_turfs(
     addresses: gpd.GeoDataFrame,
     network: StreetNetwork,
@@ -161,7 +186,9 @@ def plan_turfs(
         unknown = sorted(chosen - known)
         if unknown:
             msg = "the universe names precincts that are not in the data"
-            raise InputError(msg, [f"unknown precinct id {u!r}" for u in unknown[:50]])
+            raise InputError(
+                msg, [f"unknown precinct id {u!r}{_suggest_id(u, known)}" for u in unknown[:50]]
+            )
     n_opted_out = 0
     if opt_outs is not None:
         from knockin_geo.privacy import apply_opt_outs

@@ -92,8 +92,9 @@ def load_secret(*, env: str = SECRET_ENV, key_file: str | os.PathLike[str] | Non
         value = path.read_bytes().strip()
     if not value:
         msg = (
-            f"no campaign secret: set {env} or give a key file (create one with "
-            "`python -c \"import secrets; print(secrets.token_hex(32))\" > campaign.key`)"
+            f"no campaign secret: set {env} or give a key file with --secret-file FILE "
+            "(key_file= in Python). Create one with "
+            "`python -c \"import secrets; print(secrets.token_hex(32))\" > campaign.key`"
         )
         raise InputError(msg)
     if len(value) < 16:
