@@ -17,6 +17,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from knockin_geo.cli import argtypes, outdir
+
 from knockin_geo import __version__, schema
 from knockin_geo._errors import InputError, KnockinGeoError
 
@@ -106,25 +108,31 @@ def _read_inputs(args: argparse.Namespace, ui: _Console) -> tuple[Any, Any]:
 
 
 def _add_input_args(p: argparse.ArgumentParser, *, network_required: bool) -> None:
-    p.add_argument("--precincts", help="precinct polygons (GeoJSON, GeoPackage, Shapefile...)")
-    p.add_argument("--addresses", required=True, help="address points (CSV, BAN, OGR layer)")
-    net = p.add_mutually_exclusive_group(required=network_required)
+    g = p.add_argument_group("inputs")
+    g.add_argument("--precincts", help="precinct polygons (GeoJSON, GeoPackage, Shapefile...)")
+    g.add_argument("--addresses", required=True, help="address points (CSV, BAN, OGR layer)")
+    net = g.add_mutually_exclusive_group(required=network_required)
     net.add_argument("--network", help="street network: .osm.pbf, .osm, .osm.bz2 or .graphml")
     net.add_argument("--download", action="store_true",
                      help="download the walking network for the precincts' (or doors') extent "
                           "from OpenStreetMap with osmnx (needs the internet)")
-    p.add_argument("--precinct-id", help="precinct id column (detected when omitted)")
-    p.add_argument("--address-id", help="address id column (detected when omitted)")
-    p.add_argument("--addr-column", action="append", metavar="ROLE=COLUMN",
+    g.add_argument("--network-profile", choices=("canvass", "walk"), default="canvass",
+                   help="which OSM ways are walked: canvass (default) also keeps the private "
+                        "residential and service roads that lead to doors; walk is osmnx's "
+                        "walk filter (drops access=private)")
+    g.add_argument("--precinct-id", help="precinct id column (detected when omitted)")
+    g.add_argument("--address-id", help="address id column (detected when omitted)")
+    g.add_argument("--addr-column", action="append", metavar="ROLE=COLUMN",
                    help="map an address role (lon, lat, x, y, housenumber, street, unit, "
                         "households, id...) to a column; repeatable")
-    p.add_argument("--columns-config", metavar="TOML", help="column map file ([addresses] table)")
-    p.add_argument("--crs", help="CRS of projected x/y address columns (e.g. EPSG:2154)")
-    p.add_argument("--precincts-crs", help="CRS of the precinct file when it has none")
-    p.add_argument("--encoding", help="address file encoding (detected when omitted)")
-    p.add_argument("--strict", action="store_true",
+    g.add_argument("--columns-config", metavar="TOML", help="column map file ([addresses] table)")
+    g.add_argument("--crs", help="CRS of projected x/y address columns (e.g. EPSG:2154)")
+    g.add_argument("--precincts-crs",
+                   help="CRS of the precinct file when it has none (a Shapefile without .prj)")
+    g.add_argument("--encoding", help="address file encoding (detected when omitted)")
+    g.add_argument("--strict", action="store_true",
                    help="refuse rows with bad coordinates instead of marking them")
-    p.add_argument("--no-cache", action="store_true", help="rebuild the street network")
+    g.add_argument("--no-cache", action="store_true", help="rebuild the street network")
 
 
 def _load_network(
@@ -140,9 +148,9 @@ def _load_network(
             raise InputError(msg)
         area = shapely.box(*extent.to_crs(4326).total_bounds).buffer(0.005)
         with ui.step("downloading the street network from OpenStreetMap"):
-            return streets.download_network(area)
+            return streets.download_network(area, profile=args.network_profile)
     with ui.step(f"loading street network {path}"):
-        return streets.load_network(path, cache=not args.no_cache)
+        return streets.load_network(path, cache=not args.no_cache, profile=args.network_profile)
 
 
 def cmd_inspect(args: argparse.Namespace, ui: _Console) -> int:
@@ -234,64 +242,82 @@ def _turf_params(args: argparse.Namespace) -> Any:
 
 
 def _add_cut_args(p: argparse.ArgumentParser) -> None:
-    size = p.add_mutually_exclusive_group()
-    size.add_argument("--doors-per-turf", type=float, help="target doors per turf (default 80)")
-    size.add_argument("--minutes-per-turf", type=float, help="target minutes of work per turf")
-    p.add_argument("--tolerance", type=float, default=0.10,
-                   help="largest relative deviation from the precinct's mean turf (0.10)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same output)")
-    p.add_argument("--cross-precincts", action="store_true",
-                   help="let turfs cross precinct boundaries")
-    p.add_argument("--walk-speed-kmh", type=float, default=4.0, help="walking speed (4 km/h)")
-    p.add_argument("--minutes-per-door", type=float, default=1.5,
-                   help="minutes spent per door (1.5)")
-    p.add_argument("--max-snap-m", type=float, default=100.0,
+    g = p.add_argument_group("which doors")
+    g.add_argument("--universe",
+                   help="precincts to cut: comma-separated ids, @FILE (one id per line), or "
+                        "'covered' (those the street network covers entirely)")
+    g.add_argument("--max-snap-m", type=argtypes.positive, default=100.0,
                    help="largest door-to-street distance (100 m)")
-    p.add_argument("--loop", action="store_true", help="routes return to their start")
-    p.add_argument("--start", metavar="LON,LAT",
-                   help="start every route at this point (campaign office, transit stop)")
-    p.add_argument("--crossing-m", type=float, default=30.0,
-                   help="cost of crossing a busy street, in metres of walking (30)")
-    p.add_argument("--no-route", action="store_true", help="cut only; no routes or walk lists")
-    p.add_argument("--lang", choices=("fr", "en"), default="fr", help="walk list language")
-    p.add_argument("--canvassers", metavar="CSV",
-                   help="canvassers (canvasser_id, name, team, lon, lat, capacity): assign turfs "
-                        "and write one packet per canvasser")
-    p.add_argument("--voters", metavar="CSV",
+    g.add_argument("--voters", metavar="CSV",
                    help="voter or contact file (one row per voter with the address id of their "
                         "door): counts voters per door; its personal columns never leave")
-    p.add_argument("--voters-key", default="address_id",
+    g.add_argument("--voters-key", default="address_id",
                    help="voter-file column holding the door's address id (address_id)")
-    p.add_argument("--voters-flag", action="append", metavar="COLUMN",
+    g.add_argument("--voters-flag", action="append", metavar="COLUMN",
                    help="voter-file yes/no column carried to the doors as flag_<column>")
-    p.add_argument("--balance-on", choices=("households", "voters", "doors"),
+
+    g = p.add_argument_group("turf size")
+    size = g.add_mutually_exclusive_group()
+    size.add_argument("--doors-per-turf", type=argtypes.positive,
+                      help="target doors per turf (default 80)")
+    size.add_argument("--minutes-per-turf", type=argtypes.positive,
+                      help="target minutes of work per turf")
+    g.add_argument("--balance-on", choices=("households", "voters", "doors"),
                    default="households",
                    help="what a turf's size counts: households (default), voters (needs "
                         "--voters; doors without voters are left out) or doors")
-    p.add_argument("--volunteer-field", action="append", metavar="COLUMN",
+    g.add_argument("--tolerance", type=argtypes.open_fraction, default=0.10,
+                   help="largest relative deviation from the precinct's mean turf (0.10)")
+    g.add_argument("--walk-speed-kmh", type=argtypes.positive, default=4.0,
+                   help="walking speed (4 km/h)")
+    g.add_argument("--minutes-per-door", type=argtypes.non_negative, default=1.5,
+                   help="minutes spent per door (1.5)")
+    g.add_argument("--seed", type=argtypes.seed, default=0,
+                   help="random seed (same seed, same output)")
+
+    g = p.add_argument_group("barriers")
+    g.add_argument("--cross-precincts", action="store_true",
+                   help="let turfs cross precinct boundaries")
+    g.add_argument("--crossing-m", type=argtypes.non_negative, default=30.0,
+                   help="cost of crossing a busy street, in metres of walking (30)")
+
+    g = p.add_argument_group("routes")
+    g.add_argument("--loop", action="store_true", help="routes return to their start")
+    g.add_argument("--start", metavar="LON,LAT",
+                   help="start every route at this point (campaign office, transit stop)")
+    g.add_argument("--no-route", action="store_true", help="cut only; no routes or walk lists")
+
+    g = p.add_argument_group("outputs")
+    g.add_argument("--out", required=True, help="output folder")
+    g.add_argument("--overwrite", action="store_true",
+                   help="replace the plan already in --out (refused without it)")
+    g.add_argument("--lang", choices=("fr", "en"), default="fr", help="walk list language")
+    g.add_argument("--canvassers", metavar="CSV",
+                   help="canvassers (canvasser_id, name, team, lon, lat, capacity): assign turfs "
+                        "and write one packet per canvasser")
+    g.add_argument("--volunteer-field", action="append", metavar="COLUMN",
                    help="also show this door column on the walk lists (e.g. voters, "
                         "flag_priority); repeatable")
-    p.add_argument("--allow-personal-field", action="append", metavar="COLUMN",
-                   help="allow a --volunteer-field that looks personal (logged); repeatable")
-    p.add_argument("--opt-outs", metavar="CSV",
-                   help="do-not-knock list (address_id, or housenumber + street): those doors "
-                        "stay out of every turf and volunteer file")
-    p.add_argument("--pseudonymize", action="store_true",
-                   help="volunteer files carry keyed pseudonyms (HMAC-SHA256) instead of address "
-                        "ids; secret from $KNOCKIN_GEO_SECRET or --secret-file")
-    p.add_argument("--secret-file", metavar="FILE", help="file holding the campaign secret")
-    p.add_argument("--lock-maps", action="store_true",
-                   help="encrypt every volunteer map with the access code in "
-                        "$KNOCKIN_GEO_MAP_CODE (opened in the browser with the code)")
-    p.add_argument("--db", metavar="URL",
+    g.add_argument("--db", metavar="URL",
                    help="also write the plan into PostGIS, e.g. postgresql://user@host/campaign "
                         "(password from PGPASSWORD or ~/.pgpass, not on the command line)")
-    p.add_argument("--db-schema", default="public", help="database schema (public)")
-    p.add_argument("--db-prefix", default="knockin_", help="table name prefix (knockin_)")
-    p.add_argument("--plan-id", help="id of this plan in the database (derived when omitted)")
-    p.add_argument("--universe",
-                   help="precincts to cut: comma-separated ids, @FILE (one id per line), or "
-                        "'covered' (those the street network covers entirely)")
+    g.add_argument("--db-schema", default="public", help="database schema (public)")
+    g.add_argument("--db-prefix", default="knockin_", help="table name prefix (knockin_)")
+    g.add_argument("--plan-id", help="id of this plan in the database (derived when omitted)")
+
+    g = p.add_argument_group("privacy")
+    g.add_argument("--opt-outs", metavar="CSV",
+                   help="do-not-knock list (address_id, or housenumber + street): those doors "
+                        "stay out of every turf and volunteer file")
+    g.add_argument("--allow-personal-field", action="append", metavar="COLUMN",
+                   help="allow a --volunteer-field that looks personal (logged); repeatable")
+    g.add_argument("--pseudonymize", action="store_true",
+                   help="volunteer files carry keyed pseudonyms (HMAC-SHA256) instead of address "
+                        "ids; secret from $KNOCKIN_GEO_SECRET or --secret-file")
+    g.add_argument("--secret-file", metavar="FILE", help="file holding the campaign secret")
+    g.add_argument("--lock-maps", action="store_true",
+                   help="encrypt every volunteer map with the access code in "
+                        "$KNOCKIN_GEO_MAP_CODE (opened in the browser with the code)")
 
 
 def _route_params(args: argparse.Namespace, params: Any, network: Any) -> Any:
@@ -354,6 +380,7 @@ def _run_cut(
     from knockin_geo import plan as kplan
 
     params = _turf_params(args)
+    outdir.check_out(args.out, overwrite=getattr(args, "overwrite", False))
     if getattr(args, "db", None):
         from knockin_geo import db
 
@@ -478,6 +505,7 @@ def cmd_demo(args: argparse.Namespace, ui: _Console) -> int:
     data = _data_dir(args.data)
     nantes = data / "nantes"
     out = Path(args.out)
+    outdir.check_out(out, overwrite=args.overwrite, demo=True)  # its own outputs: replaced
     precincts_path = nantes / "precincts" / "bureaux_vote_nantes_2014.geojson"
     with ui.step("scoring the bureaux from the 2014 results"):
         precincts = io.read_precincts(precincts_path)
@@ -508,7 +536,8 @@ def cmd_demo(args: argparse.Namespace, ui: _Console) -> int:
         db_schema="public", db_prefix="knockin_", plan_id=None, download=False,
         opt_outs=None, pseudonymize=False, secret_file=None, lock_maps=False,
         voters=None, voters_key="address_id", voters_flag=None, balance_on="households",
-        volunteer_field=None, allow_personal_field=None,
+        volunteer_field=None, allow_personal_field=None, overwrite=True,
+        network_profile="canvass",
     )
     ui.out.print(
         f"[bold]knockin_geo demo[/bold]: central Nantes, the {len(universe)} priority bureaux de "
@@ -752,6 +781,7 @@ def cmd_batch(args: argparse.Namespace, ui: _Console) -> int:
     from knockin_geo import batch
 
     campaign = batch.load_campaign(args.campaign)
+    outdir.check_out(args.out, overwrite=args.overwrite or args.resume, campaign=True)
     failed = None
     with contextlib.ExitStack() as stack:
         progress = None if ui.quiet else stack.enter_context(batch.rich_progress(ui.err))
@@ -781,6 +811,23 @@ def cmd_batch(args: argparse.Namespace, ui: _Console) -> int:
     return EXIT_OK
 
 
+CUT_EXAMPLES = """\
+examples:
+  # 80 doors per turf in two bureaux of the bundled Nantes sample, walk lists in English
+  knockin-geo cut --precincts data/nantes/precincts/bureaux_vote_nantes_2014.geojson \\
+      --addresses data/nantes/addresses/adresses_nantes_commune_2013.csv \\
+      --network data/nantes/osm/nantes_centre_2014-09.osm.pbf \\
+      --universe 0101,0301 --lang en --out plan-nantes
+
+  # 45-minute turfs across precinct lines, routes back to a start point, replacing plan-nantes
+  knockin-geo cut --precincts data/nantes/precincts/bureaux_vote_nantes_2014.geojson \\
+      --addresses data/nantes/addresses/adresses_nantes_commune_2013.csv \\
+      --network data/nantes/osm/nantes_centre_2014-09.osm.pbf --universe covered \\
+      --minutes-per-turf 45 --cross-precincts --loop --start=-1.5536,47.2173 \\
+      --out plan-nantes --overwrite
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of ``knockin-geo``."""
     parser = argparse.ArgumentParser(
@@ -797,10 +844,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_input_args(p, network_required=False)
     p.set_defaults(func=cmd_inspect)
 
-    p = sub.add_parser("cut", help="cut turfs and write plan.gpkg + report.json")
+    p = sub.add_parser("cut", help="cut turfs and write plan.gpkg + report.json",
+                       description="Cut balanced walkable turfs, route them and write the plan.",
+                       epilog=CUT_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_input_args(p, network_required=True)
     _add_cut_args(p)
-    p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=cmd_cut)
 
     p = sub.add_parser("target", help="score precincts from election results; pick a universe")
@@ -817,7 +865,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("batch", help="plan every area of a campaign file (TOML), one folder each")
     p.add_argument("campaign", help="campaign file: [defaults] and [[areas]] (docs/batch.md)")
     p.add_argument("--out", required=True, help="output folder (one sub-folder per area)")
-    p.add_argument("--workers", type=int, default=1,
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier campaign's outputs in --out (else refused, unless "
+                        "--resume)")
+    p.add_argument("--workers", type=argtypes.count, default=1,
                    help="areas planned at once, each in its own process (default 1)")
     p.add_argument("--resume", action="store_true",
                    help="skip the areas whose inputs, parameters and version are unchanged")
@@ -834,7 +885,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plan", required=True, help="plan folder the results were recorded on")
     p.add_argument("--store", help="accumulated results (default PLAN/results.csv)")
     p.add_argument("--secret-file", metavar="FILE", help="campaign secret (pseudonymous ids)")
-    p.add_argument("--naive-tz", default="UTC", help="zone of timestamps without one (UTC)")
+    p.add_argument("--naive-tz", type=argtypes.time_zone, default="UTC",
+                   help="zone of timestamps without one (UTC)")
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("progress", help="coverage and contact rates per turf/precinct/canvasser")
@@ -847,22 +899,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("recut", help="take the doors done out of a plan and re-cut the rest")
     _add_input_args(p, network_required=True)
     _add_cut_args(p)
-    p.add_argument("--plan", help="plan folder the results were recorded on, if already re-cut")
-    p.add_argument("--results", required=True, help="accumulated results (PLAN/results.csv)")
-    p.add_argument("--remove", choices=("knocked", "contacted", "any"), default="knocked",
+    g = p.add_argument_group("re-cut")
+    g.add_argument("--plan", help="plan folder the results were recorded on, if already re-cut")
+    g.add_argument("--results", required=True, help="accumulated results (PLAN/results.csv)")
+    g.add_argument("--remove", choices=("knocked", "contacted", "any"), default="knocked",
                    help="which doors leave the plan (default: any result but not home / "
                         "come back)")
-    p.add_argument("--min-fill", type=float, default=0.75,
+    g.add_argument("--min-fill", type=argtypes.fraction, default=0.75,
                    help="keep the turf count while turfs stay this full (0: strict round(W/N))")
-    p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=cmd_recut)
 
     p = sub.add_parser("demo", help="run on the bundled Nantes sample")
     p.add_argument("--out", default="demo-out", help="output folder (default demo-out)")
     p.add_argument("--data", help="the repository's data/ folder (found automatically)")
-    p.add_argument("--doors-per-turf", type=float, default=80.0)
-    p.add_argument("--top", type=int, default=10, help="priority bureaux to cut (10)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a plan in --out that an earlier demo did not write")
+    p.add_argument("--doors-per-turf", type=argtypes.positive, default=80.0,
+                   help="target doors per turf (80)")
+    p.add_argument("--top", type=argtypes.count, default=10, help="priority bureaux to cut (10)")
+    p.add_argument("--seed", type=argtypes.seed, default=0, help="random seed (0)")
     p.add_argument("--no-cache", action="store_true", help="rebuild the street network")
     p.add_argument("--lang", choices=("fr", "en"), default="fr", help="walk list language")
     p.set_defaults(func=cmd_demo)

@@ -124,22 +124,11 @@ def test_cut_with_bad_input_writes_nothing(
     )
     assert code == 2
     assert not out.exists()
-    code = main(
-        [
-            "-q",
-            "cut",
-            "--addresses",
-            str(COMMUNE),
-            "--network",
-            str(PBF),
-            "--doors-per-turf",
-            "-5",
-            "--out",
-            str(out),
-        ]
-    )
-    assert code == 2
-    assert "doors_per_turf" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:  # argparse: refused before anything is read
+        main(["-q", "cut", "--addresses", str(COMMUNE), "--network", str(PBF),
+              "--doors-per-turf", "-5", "--out", str(out)])
+    assert refused.value.code == 2
+    assert "--doors-per-turf" in capsys.readouterr().err
     assert not out.exists()
 
 
