@@ -109,10 +109,13 @@ def _read_inputs(args: argparse.Namespace, ui: _Console) -> tuple[Any, Any]:
 
 def _add_input_args(p: argparse.ArgumentParser, *, network_required: bool) -> None:
     g = p.add_argument_group("inputs")
-    g.add_argument("--precincts", help="precinct polygons (GeoJSON, GeoPackage, Shapefile...)")
-    g.add_argument("--addresses", required=True, help="address points (CSV, BAN, OGR layer)")
+    g.add_argument("--precincts", metavar="FILE",
+                   help="precinct polygons (GeoJSON, GeoPackage, Shapefile...)")
+    g.add_argument("--addresses", required=True, metavar="FILE",
+                   help="address points (CSV, BAN, OGR layer)")
     net = g.add_mutually_exclusive_group(required=network_required)
-    net.add_argument("--network", help="street network: .osm.pbf, .osm, .osm.bz2 or .graphml")
+    net.add_argument("--network", metavar="FILE",
+                     help="street network: .osm.pbf, .osm, .osm.bz2 or .graphml")
     net.add_argument("--download", action="store_true",
                      help="download the walking network for the precincts' (or doors') extent "
                           "from OpenStreetMap with osmnx (needs the internet)")
@@ -120,16 +123,19 @@ def _add_input_args(p: argparse.ArgumentParser, *, network_required: bool) -> No
                    help="which OSM ways are walked: canvass (default) also keeps the private "
                         "residential and service roads that lead to doors; walk is osmnx's "
                         "walk filter (drops access=private)")
-    g.add_argument("--precinct-id", help="precinct id column (detected when omitted)")
-    g.add_argument("--address-id", help="address id column (detected when omitted)")
+    g.add_argument("--precinct-id", metavar="COL",
+                   help="precinct id column (detected when omitted)")
+    g.add_argument("--address-id", metavar="COL", help="address id column (detected when omitted)")
     g.add_argument("--addr-column", action="append", metavar="ROLE=COLUMN",
                    help="map an address role (lon, lat, x, y, housenumber, street, unit, "
                         "households, id...) to a column; repeatable")
     g.add_argument("--columns-config", metavar="TOML", help="column map file ([addresses] table)")
-    g.add_argument("--crs", help="CRS of projected x/y address columns (e.g. EPSG:2154)")
-    g.add_argument("--precincts-crs",
+    g.add_argument("--crs", metavar="CRS",
+                   help="CRS of projected x/y address columns (e.g. EPSG:2154)")
+    g.add_argument("--precincts-crs", metavar="CRS",
                    help="CRS of the precinct file when it has none (a Shapefile without .prj)")
-    g.add_argument("--encoding", help="address file encoding (detected when omitted)")
+    g.add_argument("--encoding", metavar="ENC",
+                   help="address file encoding (detected when omitted)")
     g.add_argument("--strict", action="store_true",
                    help="refuse rows with bad coordinates instead of marking them")
     g.add_argument("--no-cache", action="store_true", help="rebuild the street network")
@@ -243,42 +249,42 @@ def _turf_params(args: argparse.Namespace) -> Any:
 
 def _add_cut_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("which doors")
-    g.add_argument("--universe",
+    g.add_argument("--universe", metavar="IDS",
                    help="precincts to cut: comma-separated ids, @FILE (one id per line), or "
                         "'covered' (those the street network covers entirely)")
-    g.add_argument("--max-snap-m", type=argtypes.positive, default=100.0,
+    g.add_argument("--max-snap-m", metavar="M", type=argtypes.positive, default=100.0,
                    help="largest door-to-street distance (100 m)")
     g.add_argument("--voters", metavar="CSV",
                    help="voter or contact file (one row per voter with the address id of their "
                         "door): counts voters per door; its personal columns never leave")
-    g.add_argument("--voters-key", default="address_id",
+    g.add_argument("--voters-key", metavar="COL", default="address_id",
                    help="voter-file column holding the door's address id (address_id)")
     g.add_argument("--voters-flag", action="append", metavar="COLUMN",
                    help="voter-file yes/no column carried to the doors as flag_<column>")
 
     g = p.add_argument_group("turf size")
     size = g.add_mutually_exclusive_group()
-    size.add_argument("--doors-per-turf", type=argtypes.positive,
+    size.add_argument("--doors-per-turf", metavar="N", type=argtypes.positive,
                       help="target doors per turf (default 80)")
-    size.add_argument("--minutes-per-turf", type=argtypes.positive,
+    size.add_argument("--minutes-per-turf", metavar="MIN", type=argtypes.positive,
                       help="target minutes of work per turf")
     g.add_argument("--balance-on", choices=("households", "voters", "doors"),
                    default="households",
                    help="what a turf's size counts: households (default), voters (needs "
                         "--voters; doors without voters are left out) or doors")
-    g.add_argument("--tolerance", type=argtypes.open_fraction, default=0.10,
+    g.add_argument("--tolerance", metavar="T", type=argtypes.open_fraction, default=0.10,
                    help="largest relative deviation from the precinct's mean turf (0.10)")
-    g.add_argument("--walk-speed-kmh", type=argtypes.positive, default=4.0,
+    g.add_argument("--walk-speed-kmh", metavar="KMH", type=argtypes.positive, default=4.0,
                    help="walking speed (4 km/h)")
-    g.add_argument("--minutes-per-door", type=argtypes.non_negative, default=1.5,
+    g.add_argument("--minutes-per-door", metavar="MIN", type=argtypes.non_negative, default=1.5,
                    help="minutes spent per door (1.5)")
-    g.add_argument("--seed", type=argtypes.seed, default=0,
+    g.add_argument("--seed", metavar="S", type=argtypes.seed, default=0,
                    help="random seed (same seed, same output)")
 
     g = p.add_argument_group("barriers")
     g.add_argument("--cross-precincts", action="store_true",
                    help="let turfs cross precinct boundaries")
-    g.add_argument("--crossing-m", type=argtypes.non_negative, default=30.0,
+    g.add_argument("--crossing-m", metavar="M", type=argtypes.non_negative, default=30.0,
                    help="cost of crossing a busy street, in metres of walking (30)")
 
     g = p.add_argument_group("routes")
@@ -288,7 +294,7 @@ def _add_cut_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-route", action="store_true", help="cut only; no routes or walk lists")
 
     g = p.add_argument_group("outputs")
-    g.add_argument("--out", required=True, help="output folder")
+    g.add_argument("--out", required=True, metavar="DIR", help="output folder")
     g.add_argument("--overwrite", action="store_true",
                    help="replace the plan already in --out (refused without it)")
     g.add_argument("--lang", choices=("fr", "en"), default="fr", help="walk list language")
@@ -301,9 +307,11 @@ def _add_cut_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--db", metavar="URL",
                    help="also write the plan into PostGIS, e.g. postgresql://user@host/campaign "
                         "(password from PGPASSWORD or ~/.pgpass, not on the command line)")
-    g.add_argument("--db-schema", default="public", help="database schema (public)")
-    g.add_argument("--db-prefix", default="knockin_", help="table name prefix (knockin_)")
-    g.add_argument("--plan-id", help="id of this plan in the database (derived when omitted)")
+    g.add_argument("--db-schema", metavar="S", default="public", help="database schema (public)")
+    g.add_argument("--db-prefix", metavar="P", default="knockin_",
+                   help="table name prefix (knockin_)")
+    g.add_argument("--plan-id", metavar="ID",
+                   help="id of this plan in the database (derived when omitted)")
 
     g = p.add_argument_group("privacy")
     g.add_argument("--opt-outs", metavar="CSV",

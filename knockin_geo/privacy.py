@@ -469,7 +469,10 @@ class FieldPolicy:
         """
         problems = [f"no door column {f!r}" for f in self.extra if f not in doors.columns]
         if problems:
-            msg = "the field policy names unknown columns"
+            msg = (
+                "the field policy (--volunteer-field) names unknown columns; door columns are: "
+                + ", ".join(repr(c) for c in doors.columns if c != "geometry")
+            )
             raise InputError(msg, problems)
         looks = personal_columns(doors[list(self.extra)]) if self.extra else {}
         refused = [f for f in looks if f not in self.allow_personal]
@@ -567,7 +570,10 @@ def join_voters(
     truthy = {"1", "true", "yes", "y", "oui", "o", "x", "vrai"}
     for flag in flags:
         if flag not in voters.columns:
-            msg = f"the voter file has no flag column {flag!r}"
+            msg = (
+                f"the voter file has no flag column {flag!r} (--voters-flag); its columns are "
+                f"{list(voters.columns)}"
+            )
             raise InputError(msg)
         on = voters[flag].astype(str).str.strip().str.lower().isin(truthy)
         flagged = set(keys[on.to_numpy()])

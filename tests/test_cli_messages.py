@@ -202,6 +202,19 @@ def test_parameter_messages_name_the_flag(
     assert not (tmp_path / "never-written").exists()
 
 
+def test_voter_and_field_flags_are_named(tmp_path: Path, capsys) -> None:
+    ids = kio.read_addresses(CENTRE).index[:50]
+    voters = tmp_path / "voters.csv"
+    voters.write_text("address_id,priority\n" + "".join(f"{i},oui\n" for i in ids),
+                      encoding="utf-8")
+    base = [*_small_cut(tmp_path / "o"), "--voters", str(voters)]
+    code, err = _run([*base, "--voters-flag", "prioritee"], capsys)
+    assert code == 2 and "--voters-flag" in err and "'priority'" in err
+    code, err = _run([*base, "--volunteer-field", "flag_prio"], capsys)
+    assert code == 2 and "--volunteer-field" in err and "'flag_prio'" in err
+    assert not (tmp_path / "o" / "plan.gpkg").exists()
+
+
 def test_progress_and_import_name_the_plan_folder(tmp_path: Path, capsys) -> None:
     for argv in (["progress", "--plan", str(tmp_path)],
                  ["import", "r.csv", "--plan", str(tmp_path)]):
