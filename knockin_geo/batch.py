@@ -33,10 +33,8 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import csv
 import dataclasses
 import hashlib
-import io as _io
 import json
 import logging
 import math
@@ -52,8 +50,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from knockin_geo import __version__
-from knockin_geo._atomic import write_bytes_atomic, write_text_atomic
+from knockin_geo._atomic import write_text_atomic
 from knockin_geo._errors import InputError, KnockinGeoError, MissingDependencyError
+from knockin_geo.sheets import Number, sheet_csv
 
 logger = logging.getLogger(__name__)
 
@@ -1083,30 +1082,25 @@ def _write_campaign_files(out: Path, campaign: Campaign,
     header = ["area", "status", "doors", "assigned", "turfs", "within_tolerance", "connected",
               "precincts_cut", "max_abs_deviation", "mean_est_minutes",
               *[f"unassigned_{r}" for r in reasons], "error"]
-    buf = _io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
-    for row in rows:
-        un = row.get("unassigned", {})
-        w.writerow([
-            row["area"], row["status"],
-            *[_csv_value(row.get(k)) for k in header[2:10]],
-            *[un.get(r, 0) for r in reasons],
-            row.get("error", ""),
-        ])
-    written.append(write_bytes_atomic(out / SUMMARY_CSV, buf.getvalue().encode("utf-8")))
+    table = (
+        [row["area"], row["status"], *[_csv_value(row.get(k)) for k in header[2:10]],
+         *[row.get("unassigned", {}).get(r, 0) for r in reasons], row.get("error", "")]
+        for row in rows
+    )
+    # for people: the error text comes from input files (neutralised like every such cell)
+    written.append(write_text_atomic(out / SUMMARY_CSV, sheet_csv(header, table)))
     ok = [a.name for a in areas if a.status != "failed"]
     if ok:
         written.append(campaign_map(out, ok, areas))
     return written
 
 
-def _csv_value(v: Any) -> str:
+def _csv_value(v: Any) -> Any:
     if v is None:
         return ""
     if isinstance(v, float):
-        return f"{v:.6g}"
-    return str(v)
+        return Number(f"{v:.6g}")
+    return v if isinstance(v, int | bool) else str(v)
 
 
 def campaign_map(out: Path, names: Sequence[str], areas: Sequence[AreaResult] = ()) -> Path:
@@ -1141,6 +1135,7 @@ def campaign_map(out: Path, names: Sequence[str], areas: Sequence[AreaResult] = 
         _geojson,
         _InlineLeaflet,
         _to_wgs84,
+        html_text,
         save_map,
         turf_colors,
     )
@@ -1187,7 +1182,8 @@ def campaign_map(out: Path, names: Sequence[str], areas: Sequence[AreaResult] = 
                      overlay=True, show=False).add_to(m)
     props = ["area", "turf_id", "precinct_id", "doors", "est_minutes", "deviation", "color"]
     for n, tw, doors in layers:
-        group = folium.FeatureGroup(name=f"{n}: {len(tw)} turfs")
+        # names and ids come from input: escaped (layer names and tooltips are HTML)
+        group = folium.FeatureGroup(name=html_text(f"{n}: {len(tw)} turfs"))
         cols = [p for p in props if p in tw.columns]
         folium.GeoJson(
             _geojson(tw, cols),
@@ -1209,9 +1205,10 @@ def campaign_map(out: Path, names: Sequence[str], areas: Sequence[AreaResult] = 
         c = shapely.centroid(shapely.box(*tw.total_bounds))
         folium.Marker(
             [c.y, c.x],
-            tooltip=n,
+            tooltip=html_text(n),
             icon=folium.DivIcon(
-                html=f'<div style="font:700 13px sans-serif;text-shadow:0 0 3px #fff">{n}</div>',
+                html='<div style="font:700 13px sans-serif;text-shadow:0 0 3px #fff">'
+                     f"{html_text(n)}</div>",
                 icon_size=(120, 18), icon_anchor=(60, 9),
             ),
         ).add_to(m)

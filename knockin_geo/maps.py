@@ -121,7 +121,12 @@ def _to_wgs84(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 
 def _geojson(frame: gpd.GeoDataFrame, props: list[str]) -> dict[str, Any]:
-    """Return a compact GeoJSON FeatureCollection with the given properties (EPSG:4326)."""
+    """Return a compact GeoJSON FeatureCollection with the given properties (EPSG:4326).
+
+    For folium layers only: every text property is HTML-escaped (:func:`html_text`), because
+    folium's ``GeoJsonTooltip`` and ``GeoJsonPopup`` put property values into the page as HTML
+    (``innerHTML``), and street names, ids and notes come from input anyone can edit.
+    """
     feats = []
     geoms = shapely.to_geojson(frame.geometry.to_numpy())
     cols = {p: frame[p].tolist() for p in props}
@@ -131,11 +136,36 @@ def _geojson(frame: gpd.GeoDataFrame, props: list[str]) -> dict[str, Any]:
         feats.append(
             {
                 "type": "Feature",
-                "properties": {p: _plain(cols[p][i]) for p in props},
+                "properties": {p: html_text(_plain(cols[p][i])) for p in props},
                 "geometry": json.loads(g),
             }
         )
     return {"type": "FeatureCollection", "features": feats}
+
+
+def html_text(value: Any) -> Any:
+    """Return a text escaped for HTML (``& < > " '``, backtick, dollar, backslash); others as is.
+
+    Safe in an element's text, in a quoted attribute, and inside a JavaScript template literal
+    (where folium puts tooltip text); numbers, booleans and None are returned unchanged.
+
+    Parameters
+    ----------
+    value
+        A value read from input (street name, id, note...).
+
+    Returns
+    -------
+    Any
+        The escaped text, or ``value`` when it is not a string.
+    """
+    if not isinstance(value, str):
+        return value
+    return html.escape(value, quote=True).translate(_EXTRA_ESCAPES)
+
+
+#: Characters that matter inside JavaScript template literals (folium's tooltips use them).
+_EXTRA_ESCAPES = str.maketrans({"`": "&#96;", "$": "&#36;", "\\": "&#92;"})
 
 
 def _plain(v: Any) -> Any:
@@ -311,7 +341,7 @@ def director_map(
             folium.Marker(
                 [pt.y, pt.x],
                 icon=folium.DivIcon(
-                    html=f'<div class="kg-turf-label">{html.escape(tid)}</div>',
+                    html=f'<div class="kg-turf-label">{html_text(tid)}</div>',
                     icon_size=(60, 16), icon_anchor=(30, 8),
                 ),
             ).add_to(labels)
@@ -801,9 +831,11 @@ document.getElementById("sheet-close").addEventListener("click", closeForm);
 
 // ---- sending: the CSV knockin_geo.canvass.read_results reads, through the phone's share sheet
 // when it takes files, else downloaded; every result is sent, the count says how many are new
-function cell(v, guard) {
+// every cell is neutralised for spreadsheets as knockin_geo.sheets.neutralize_cell does
+// (a leading ' before = + - @ TAB CR, also before an apostrophe form); import removes it
+function cell(v) {
   var s = v === null || v === undefined ? "" : String(v);
-  if (guard && /^[=+\-@\t\r]/.test(s)) { s = "'" + s; }
+  if (/^'*[ ]*[=+\-@\t\r]/.test(s)) { s = "'" + s; }
   return /[",\r\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
 }
 function toast(text) {
@@ -817,7 +849,7 @@ function csvText() {
   var lines = ["id,turf_id,result,timestamp,canvasser,note"];
   DATA.doors.forEach(function (d) {
     (results[d.id] || []).forEach(function (e) {
-      lines.push([cell(d.id), cell(DATA.turf_id), cell(e.r), cell(e.t), "", cell(e.n, true)]
+      lines.push([cell(d.id), cell(DATA.turf_id), cell(e.r), cell(e.t), "", cell(e.n)]
                  .join(","));
     });
   });
@@ -1235,7 +1267,7 @@ def choropleth_layer(
     fw = _to_wgs84(frame[[*props, "geometry"]])
     layer = folium.GeoJson(
         _geojson(fw, props),
-        name=name or column,
+        name=html_text(name or column),  # the layer control shows names as HTML
         show=show,
         style_function=lambda f: {
             "color": "#555", "weight": 1, "fillColor": f["properties"]["color"],
@@ -1243,7 +1275,8 @@ def choropleth_layer(
         },
         tooltip=folium.GeoJsonTooltip(
             [p for p in props if p != "color"],
-            aliases=["precinct", column, *[f for f in tooltip_fields if f in frame]],
+            aliases=[html_text(a) for a in
+                     ["precinct", column, *[f for f in tooltip_fields if f in frame]]],
         ),
     )
     lower = [float(np.nanmin(values[finite]))] + [float(b) for b in cls.bins[:-1]]
@@ -1253,7 +1286,7 @@ def choropleth_layer(
         for c, lo, hi in zip(colors, lower, cls.bins, strict=True)
     )
     legend = _HtmlLegend(
-        f"<b>{html.escape(name or column)}</b> ({html.escape(scheme.replace('_', ' '))})"
+        f"<b>{html_text(name or column)}</b> ({html_text(scheme.replace('_', ' '))})"
         f"{rows}",
         layer,
     )
