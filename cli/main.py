@@ -740,6 +740,8 @@ def cmd_import(args: argparse.Namespace, ui: _Console) -> int:
 def cmd_progress(args: argparse.Namespace, ui: _Console) -> int:
     """Print (and optionally write) coverage and contact rates, and calibration."""
     from knockin_geo import canvass
+    from knockin_geo._atomic import write_text_atomic
+    from knockin_geo.sheets import frame_csv
 
     plan = canvass.read_plan_tables(args.plan)
     path = Path(args.results) if args.results else Path(args.plan) / "results.csv"
@@ -753,7 +755,7 @@ def cmd_progress(args: argparse.Namespace, ui: _Console) -> int:
         ui.out.print(t.round(3).to_string())
         if args.out:
             Path(args.out).mkdir(parents=True, exist_ok=True)
-            t.to_csv(Path(args.out) / f"progress_{name}.csv")
+            write_text_atomic(Path(args.out) / f"progress_{name}.csv", frame_csv(t))
     return EXIT_OK
 
 

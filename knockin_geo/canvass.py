@@ -47,6 +47,7 @@ import shapely
 from knockin_geo import schema
 from knockin_geo._atomic import write_text_atomic
 from knockin_geo._errors import InputError
+from knockin_geo.sheets import restore_cell, sheet_csv
 from knockin_geo.turfs import ALL_AREA, TurfParams, door_weights, turf_count
 
 if TYPE_CHECKING:
@@ -181,10 +182,6 @@ COLUMN_NAMES: dict[str, tuple[str, ...]] = {
     "canvasser": ("canvasser", "canvasser_id", "volunteer", "militant", "benevole"),
     "note": ("note", "notes", "comment", "comments", "commentaire"),
 }
-
-#: Mark a CSV export prefixes to a note that would start a spreadsheet formula.
-_FORMULA_GUARD = re.compile(r"^'(?=[=+\-@\t\r])")
-
 
 @dataclass(frozen=True)
 class ResultsImport:
@@ -368,14 +365,18 @@ def read_results(
                              strict=True))
     id_set = set(plan_ids.tolist()) if id_role != "pseudo_id" else set()
 
-    raw_ids = frame[cols[id_role]].str.strip().tolist()
-    raw_codes = frame[cols["result"]].tolist()
-    raw_ts = frame[cols["timestamp"]].tolist()
-    raw_turf = frame[cols["turf_id"]].str.strip().tolist() if cols["turf_id"] else [""] * len(
-        frame)
-    raw_canv = frame[cols["canvasser"]].str.strip().tolist() if cols["canvasser"] else [""] * len(
-        frame)
-    raw_note = frame[cols["note"]].tolist() if cols["note"] else [""] * len(frame)
+    def column(role: str) -> list[str]:
+        # cells neutralised for spreadsheets (by the phone map or write_results) are restored
+        if cols[role] is None:
+            return [""] * len(frame)
+        return [restore_cell(v).strip() for v in frame[cols[role]].tolist()]
+
+    raw_ids = column(id_role)
+    raw_codes = column("result")
+    raw_ts = column("timestamp")
+    raw_turf = column("turf_id")
+    raw_canv = column("canvasser")
+    raw_note = column("note")
 
     good: dict[str, list[Any]] = {c: [] for c in RESULT_COLUMNS}
     bad_rows: list[int] = []
@@ -419,7 +420,7 @@ def read_results(
             reasons.append("; ".join(why))
             problems.append(f"row {row}: {'; '.join(why)}")
             continue
-        note = _FORMULA_GUARD.sub("", raw_note[i]).strip()
+        note = raw_note[i]
         good[schema.ADDRESS_ID].append(aid)
         good[schema.TURF_ID].append(door_turf if check_turf or not turf else turf)
         good["result"].append(code)
@@ -533,6 +534,9 @@ def write_results(results: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
 
     The file is for the director: it holds address ids and notes (personal data). Timestamps
     are written in UTC (ISO 8601 with ``Z``); rows sorted as :func:`merge_results` sorts them.
+    It opens in a spreadsheet: a cell that would start a formula (a note ``=1+1``) gets a
+    leading ``'`` (:func:`knockin_geo.sheets.neutralize_cell`), which :func:`read_results`
+    removes again, so the data keep the text as typed.
 
     Parameters
     ----------
@@ -549,14 +553,13 @@ def write_results(results: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     r = _conform(results)
     r = r.sort_values(["timestamp", schema.ADDRESS_ID, "result", "source", "row"],
                       kind="stable")
-    buf = _io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow([schema.ADDRESS_ID, schema.TURF_ID, "result", "timestamp", "canvasser", "note"])
-    for rec in r.itertuples(index=False):
-        turf = "" if pd.isna(rec.turf_id) else str(rec.turf_id)
-        w.writerow([rec.address_id, turf, rec.result,
-                    rec.timestamp.strftime("%Y-%m-%dT%H:%M:%SZ"), rec.canvasser, rec.note])
-    return write_text_atomic(path, buf.getvalue())
+    rows = (
+        [rec.address_id, "" if pd.isna(rec.turf_id) else str(rec.turf_id), rec.result,
+         rec.timestamp.strftime("%Y-%m-%dT%H:%M:%SZ"), rec.canvasser, rec.note]
+        for rec in r.itertuples(index=False)
+    )
+    header = [schema.ADDRESS_ID, schema.TURF_ID, "result", "timestamp", "canvasser", "note"]
+    return write_text_atomic(path, sheet_csv(header, rows))
 
 
 def current_state(results: pd.DataFrame) -> pd.DataFrame:

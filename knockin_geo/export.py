@@ -2,7 +2,9 @@
 
 :func:`write_exports` writes ``out_dir/exports/``:
 
-* ``assignments.csv`` and ``unassigned.csv`` for the contact database (director-facing);
+* ``assignments.csv`` and ``unassigned.csv`` for the director's spreadsheet (cells that would
+  start a formula are neutralised, :mod:`knockin_geo.sheets`; ``doors.geojson`` has the same
+  doors with the raw values, for the contact database);
 * ``doors.geojson``, ``turfs.geojson``, ``routes.geojson`` (RFC 7946, EPSG:4326) for web maps;
 * ``gpx/<turf>.gpx`` (GPX 1.1: the route as a track, the doors as numbered waypoints) for
   phone navigation apps (OsmAnd, Organic Maps, ...);
@@ -49,6 +51,7 @@ from scipy.optimize import linear_sum_assignment
 
 from knockin_geo import __version__, schema
 from knockin_geo._errors import InputError
+from knockin_geo.sheets import Number, sheet_csv
 from knockin_geo.walklist import turf_file_names, walk_list_html
 
 if TYPE_CHECKING:
@@ -410,15 +413,12 @@ def _route_table(plan: TurfPlan) -> dict[str, shapely.Geometry]:
 
 
 def _csv_bytes(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> bytes:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(list(header))
-    w.writerows(rows)
-    return buf.getvalue().encode("utf-8")
+    """Return a CSV for people: every text cell neutralised (:mod:`knockin_geo.sheets`)."""
+    return sheet_csv(header, rows).encode("utf-8")
 
 
 def _coord_text(x: float) -> str:
-    return "" if not math.isfinite(x) else f"{x:.{COORD_DECIMALS}f}"
+    return "" if not math.isfinite(x) else Number(f"{x:.{COORD_DECIMALS}f}")
 
 
 def _assignments_csv(
@@ -437,7 +437,7 @@ def _assignments_csv(
             r.address_id,
             r.turf_id,
             r.precinct_id,
-            _text(r.seq),
+            Number(_text(r.seq)),
             r.side,
             r.housenumber,
             r.street,

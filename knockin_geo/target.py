@@ -2883,6 +2883,7 @@ def write_targeting(
 
     from knockin_geo.maps import choropleth_map, save_map
     from knockin_geo.plan import _move_into_place, write_gpkg
+    from knockin_geo.sheets import frame_csv
 
     _check_classes(scheme, k)
     out = Path(out_dir)
@@ -2896,7 +2897,9 @@ def write_targeting(
             ["_r"], kind="stable").drop(columns="_r")
         table = pd.DataFrame(ordered.drop(columns="geometry"))
         table.insert(0, schema.PRECINCT_ID, table.index)
-        table.round(6).to_csv(tmp / "ranking.csv", index=False, encoding="utf-8")
+        # for people (spreadsheets): text cells that would start a formula are neutralised
+        (tmp / "ranking.csv").write_text(frame_csv(table.round(6), index=False),
+                                         encoding="utf-8")
         layer = gpd.GeoDataFrame(
             pd.DataFrame(ordered.drop(columns="geometry")).reset_index(),
             geometry=ordered.geometry.to_numpy(),
