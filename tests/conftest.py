@@ -286,3 +286,23 @@ def screenshot(page, name: str) -> Path:
             small = img.convert("RGB").quantize(colors=64, method=Image.Quantize.MEDIANCUT)
             small.save(DOCS_IMG / name, optimize=True)
     return path
+
+
+# ----------------------------------------------------------------------------------------------
+# real inputs to plant hostile values in
+# ----------------------------------------------------------------------------------------------
+NANTES = Path(__file__).resolve().parents[1] / "data" / "nantes"
+
+
+def nantes_within(codes: Iterable[str]) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """Return the Nantes precincts ``codes`` and the rows of the commune address file inside them.
+
+    Both as read (precinct columns ``code_bv``, ``nom``; address rows as strings), for tests
+    that rewrite their text columns.
+    """
+    pr = gpd.read_file(NANTES / "precincts" / "bureaux_vote_nantes_2014.geojson")
+    pr = pr[pr["code_bv"].isin(list(codes))].copy()
+    a = pd.read_csv(NANTES / "addresses" / "adresses_nantes_commune_2013.csv", dtype=str)
+    pts = gpd.points_from_xy(a["lon"].astype(float), a["lat"].astype(float), crs=4326)
+    inside = gpd.GeoSeries(pts).within(pr.union_all()).to_numpy()
+    return pr, a[inside].reset_index(drop=True)

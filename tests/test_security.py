@@ -17,13 +17,9 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 import pytest
-from conftest import open_offline
+from conftest import NANTES, nantes_within, open_offline
 from knockin_geo.cli.main import main
 
-ROOT = Path(__file__).resolve().parents[1]
-NANTES = ROOT / "data" / "nantes"
-PRECINCTS = NANTES / "precincts" / "bureaux_vote_nantes_2014.geojson"
-COMMUNE = NANTES / "addresses" / "adresses_nantes_commune_2013.csv"
 PBF = NANTES / "osm" / "nantes_centre_2014-09.osm.pbf"
 RESULTS = NANTES / "results" / "municipales2014_t1_par_bureau.csv"
 
@@ -46,17 +42,12 @@ def _payload(i: int) -> str:
 
 def _hostile_inputs(folder: Path) -> dict[str, Path]:
     """Write hostile precinct, address, canvasser, results and campaign files into ``folder``."""
-    pr = gpd.read_file(PRECINCTS)
-    pr = pr[pr["code_bv"].isin(PRECINCT_IDS)].copy()
-    inside = pr.union_all()
+    pr, a = nantes_within(PRECINCT_IDS)
     pr["nom"] = [f"{n} {_payload(i + 1)}" for i, n in enumerate(pr["nom"])]
     pr["code_bv"] = pr["code_bv"].map(PRECINCT_IDS)
     precincts = folder / "precincts.geojson"
     pr.to_file(precincts, driver="GeoJSON")
 
-    a = pd.read_csv(COMMUNE, dtype=str)
-    pts = gpd.points_from_xy(a["lon"].astype(float), a["lat"].astype(float), crs=4326)
-    a = a[gpd.GeoSeries(pts).within(inside).to_numpy()].reset_index(drop=True)
     n = len(a)
     addresses = pd.DataFrame({
         "address_id": [f"{x}{_payload(i) if i % 7 == 0 else ''}" for i, x in

@@ -14,22 +14,18 @@ import csv
 import json
 from pathlib import Path
 
-import geopandas as gpd
 import pandas as pd
 import pyogrio
 import pytest
-from conftest import open_offline
+from conftest import NANTES, nantes_within, open_offline
 from hypothesis import given
 from hypothesis import strategies as st
+from knockin_geo.cli.main import main
+
 from knockin_geo import schema
 from knockin_geo.canvass import read_plan_tables, read_results
-from knockin_geo.cli.main import main
 from knockin_geo.sheets import TRIGGERS, Number, neutralize_cell, restore_cell, sheet_csv
 
-ROOT = Path(__file__).resolve().parents[1]
-NANTES = ROOT / "data" / "nantes"
-PRECINCTS = NANTES / "precincts" / "bureaux_vote_nantes_2014.geojson"
-COMMUNE = NANTES / "addresses" / "adresses_nantes_commune_2013.csv"
 PBF = NANTES / "osm" / "nantes_centre_2014-09.osm.pbf"
 RESULTS = NANTES / "results" / "municipales2014_t1_par_bureau.csv"
 
@@ -87,17 +83,12 @@ def test_plain_text_and_real_apostrophes_are_kept() -> None:
 # every CSV for people, on real data
 # ----------------------------------------------------------------------------------------------
 def _inputs(folder: Path) -> dict[str, Path]:
-    pr = gpd.read_file(PRECINCTS)
-    pr = pr[pr["code_bv"] == "0101"].copy()
-    inside = pr.union_all()
+    pr, a = nantes_within(["0101"])
     pr["code_bv"] = PRECINCT
     pr["nom"] = "@SUM(1)"
     precincts = folder / "precincts.geojson"
     pr.to_file(precincts, driver="GeoJSON")
 
-    a = pd.read_csv(COMMUNE, dtype=str)
-    pts = gpd.points_from_xy(a["lon"].astype(float), a["lat"].astype(float), crs=4326)
-    a = a[gpd.GeoSeries(pts).within(inside).to_numpy()].reset_index(drop=True)
     n = len(a)
     f = [FORMULAS[i % len(FORMULAS)] for i in range(n)]
     rows = pd.DataFrame({
@@ -177,7 +168,7 @@ def test_no_csv_for_people_holds_a_live_formula(run: dict[str, Path]) -> None:
             cells = [c for row in csv.reader(fh) for c in row]
         live[name] = [c for c in cells if _evaluated(c)]
         guarded[name] = any(c.startswith("'") and _evaluated(c[1:]) for c in cells)
-    assert live == dict.fromkeys(files, [])
+    assert live == {name: [] for name in files}
     # the planted values reached every file that holds text (neutralised): not vacuous
     assert guarded == {n: n != "progress_total.csv" for n in files}
 
