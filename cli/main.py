@@ -433,10 +433,15 @@ def _run_cut(
 
         secret = load_secret(key_file=args.secret_file)
     if getattr(args, "lock_maps", False):
-        map_code = os.environ.get("KNOCKIN_GEO_MAP_CODE", "")
-        if len(map_code) < 6:
+        from knockin_geo.privacy import SECRET_ENV, MapLock, load_secret
+
+        code = os.environ.get("KNOCKIN_GEO_MAP_CODE", "")
+        if len(code) < 6:
             msg = "--lock-maps needs an access code of 6+ characters in $KNOCKIN_GEO_MAP_CODE"
             raise InputError(msg)
+        # the campaign secret, when there is one, keys the maps' salts (docs/privacy.md)
+        lock_secret = secret or (load_secret() if os.environ.get(SECRET_ENV) else None)
+        map_code = MapLock(code, lock_secret)
     with ui.step("snapping doors, cutting and routing turfs"):
         p = kplan.plan_turfs(addresses, net, precincts=precincts, params=params,
                              max_snap_m=args.max_snap_m, universe=universe, inputs=inputs,

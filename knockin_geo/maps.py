@@ -39,6 +39,7 @@ from knockin_geo.walklist import distance_texts, start_door
 
 if TYPE_CHECKING:
     from knockin_geo.plan import TurfPlan
+    from knockin_geo.privacy import MapLock
 
 logger = logging.getLogger(__name__)
 
@@ -1124,7 +1125,7 @@ def volunteer_page(
     turf_id: str,
     *,
     lang: str = "fr",
-    map_code: str | None = None,
+    map_code: str | MapLock | None = None,
     door_ids: Mapping[str, str] | None = None,
 ) -> str:
     """Return a turf's phone map, locked with ``map_code`` when one is given.
@@ -1138,9 +1139,10 @@ def volunteer_page(
     lang
         ``fr`` or ``en``.
     map_code
-        Access code; the page is then encrypted (:func:`knockin_geo.privacy.lock_html`). The salt
-        and nonce are derived from the page and the code, so the same plan gives the same bytes
-        while two different pages never share a nonce.
+        Access code, or a :class:`knockin_geo.privacy.MapLock` (code and campaign secret); the
+        page is then encrypted. Salt and nonce reveal nothing about the page or the code, the
+        same plan gives the same bytes, and two different pages never share a key and nonce
+        (see :class:`~knockin_geo.privacy.MapLock`).
     door_ids
         ``address_id -> id`` shown and exported by the map (pseudonymous ids); see
         :func:`volunteer_map_html`.
@@ -1153,14 +1155,10 @@ def volunteer_page(
     html_page = volunteer_map_html(plan, turf_id, lang=lang, door_ids=door_ids)
     if map_code is None:
         return html_page
-    import hashlib
+    from knockin_geo.privacy import MapLock
 
-    from knockin_geo.privacy import lock_html
-
-    body = html_page.encode("utf-8")
-    salt = hashlib.sha256(b"knockin-salt|" + turf_id.encode("utf-8") + b"|" + body).digest()[:16]
-    iv = hashlib.sha256(b"knockin-iv|" + map_code.encode("utf-8") + b"|" + body).digest()[:12]
-    return lock_html(html_page, map_code, lang=lang, salt=salt, iv=iv)
+    lock = map_code if isinstance(map_code, MapLock) else MapLock(map_code)
+    return lock.lock(html_page, turf_id, lang=lang)
 
 
 def write_maps(
@@ -1168,7 +1166,7 @@ def write_maps(
     out_dir: str | Path,
     *,
     lang: str = "fr",
-    map_code: str | None = None,
+    map_code: str | MapLock | None = None,
     door_ids: Mapping[str, str] | None = None,
 ) -> list[Path]:
     """Write ``map.html`` (director) and ``maps/<turf_id>.html`` (volunteers) into ``out_dir``.
@@ -1182,7 +1180,8 @@ def write_maps(
     lang
         Language of the volunteer maps.
     map_code
-        Lock every volunteer map with this access code (see :func:`volunteer_page`).
+        Lock every volunteer map with this access code or
+        :class:`~knockin_geo.privacy.MapLock` (see :func:`volunteer_page`).
     door_ids
         Ids the phone maps show and export for each door (pseudonyms), instead of address ids.
 

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -34,6 +34,9 @@ from knockin_geo.routing import RouteParams, route_turfs
 from knockin_geo.snap import MAX_SNAP_M, snap_doors
 from knockin_geo.streets import StreetNetwork
 from knockin_geo.turfs import TurfParams, cut_turfs
+
+if TYPE_CHECKING:
+    from knockin_geo.privacy import MapLock
 
 logger = logging.getLogger(__name__)
 
@@ -377,7 +380,7 @@ def write_plan(
     lang: str = "fr",
     canvassers: pd.DataFrame | None = None,
     secret: bytes | None = None,
-    map_code: str | None = None,
+    map_code: str | MapLock | None = None,
     audit_log: str | os.PathLike[str] | None = None,
     field_policy: Any = None,
 ) -> list[Path]:
@@ -411,7 +414,9 @@ def write_plan(
         mapping for the director.
     map_code
         Access code that locks every volunteer map (AES-GCM, opened in the browser with the
-        code; :func:`knockin_geo.privacy.lock_html`).
+        code), or a :class:`knockin_geo.privacy.MapLock`. A plain code is combined with
+        ``secret`` when one is given (:class:`~knockin_geo.privacy.MapLock`: the salts then
+        depend on the campaign secret).
     field_policy
         A :class:`knockin_geo.privacy.FieldPolicy`: extra door columns shown on the walk lists
         (personal ones only when allowed explicitly).
@@ -425,6 +430,10 @@ def write_plan(
         The files written.
     """
     extra_fields = field_policy.check(plan.doors) if field_policy is not None else ()
+    if isinstance(map_code, str):
+        from knockin_geo.privacy import MapLock
+
+        map_code = MapLock(map_code, secret)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".knockin-", dir=out))

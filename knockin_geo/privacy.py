@@ -12,7 +12,9 @@ carry only the fields in :data:`knockin_geo.schema.VOLUNTEER_ALLOWED_FIELDS`; th
 * :func:`append_audit`: one JSON line per export (who, which turfs, which files with sha256,
   when);
 * :func:`lock_html`: a volunteer page encrypted with a passphrase (PBKDF2-SHA256 + AES-256-GCM),
-  opened in the browser with WebCrypto, so a forwarded file shows nothing without the code.
+  opened in the browser with WebCrypto, so a forwarded file shows nothing without the code;
+  :class:`MapLock` locks a plan's phone maps with salts and nonces that reveal nothing about
+  the page or the code, and the same bytes on every run.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import re
 import secrets
 import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -407,17 +409,34 @@ def lock_html(
     str
         The locked page.
     """
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-    from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
+    _check_code(passphrase)
+    salt = salt if salt is not None else secrets.token_bytes(16)
+    iv = iv if iv is not None else secrets.token_bytes(12)
+    key = _page_key(passphrase, salt, iterations)
+    return _sealed_page(html, key, salt, iv, iterations, lang)
 
+
+def _check_code(passphrase: str) -> None:
     if len(passphrase) < 6:
         msg = "the access code must have at least 6 characters"
         raise InputError(msg)
-    salt = salt if salt is not None else secrets.token_bytes(16)
-    iv = iv if iv is not None else secrets.token_bytes(12)
+
+
+def _page_key(passphrase: str, salt: bytes, iterations: int) -> bytes:
+    """Return the AES-256 key of a locked page: PBKDF2-HMAC-SHA256 (as the browser derives it)."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
+
     kdf = PBKDF2HMAC(algorithm=hashes.SHA256(), length=32, salt=salt, iterations=iterations)
-    key = kdf.derive(passphrase.encode("utf-8"))
+    return kdf.derive(passphrase.encode("utf-8"))
+
+
+def _sealed_page(
+    html: str, key: bytes, salt: bytes, iv: bytes, iterations: int, lang: str
+) -> str:
+    """Encrypt ``html`` (AES-256-GCM) into the page that asks for the code."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     data = AESGCM(key).encrypt(iv, html.encode("utf-8"), None)
     payload = {
         "salt": base64.b64encode(salt).decode("ascii"),
@@ -427,6 +446,92 @@ def lock_html(
     }
     labels = _LOCK_LABELS.get(lang, _LOCK_LABELS["en"])
     return _LOCKED.format(lang=lang, payload=json.dumps(payload), **labels)
+
+
+#: Domain label of every value derived for a locked map (changing it changes every output).
+_LOCK_LABEL = b"knockin-geo/map-lock/v1"
+
+
+def _frame(*parts: bytes) -> bytes:
+    """Length-prefixed concatenation: no two different part lists give the same bytes."""
+    return b"".join(len(p).to_bytes(8, "big") + p for p in parts)
+
+
+@dataclass(frozen=True)
+class MapLock:
+    """How the phone maps of a plan are locked, deterministically (same plan, same bytes).
+
+    Each page is encrypted with AES-256-GCM under ``key = PBKDF2-HMAC-SHA256(code, salt)``
+    (:data:`PBKDF2_ITERATIONS`), which the browser derives again from the code typed. The salt
+    and the nonce are published in the page; they are derived so that they reveal nothing about
+    the page or the code:
+
+    * ``salt = HMAC-SHA256(secret, label | "salt" | turf_id)[:16]`` with the campaign secret
+      (``$KNOCKIN_GEO_SECRET``), else ``SHA-256(label | "salt" | turf_id)[:16]``: it depends
+      on the turf only, never on the page or the code;
+    * ``nonce = HMAC-SHA256(HMAC-SHA256(key, label | "nonce key"),
+      label | "nonce" | turf_id | SHA-256(page))[:12]``: keyed by the page key, so nobody
+      without the code can compute it for a guessed page, and two different pages of a turf
+      (same key) get different nonces (a repeat would need a 96-bit collision), while the same
+      page gives the same nonce, hence the same bytes.
+
+    Checking a guessed code costs the full PBKDF2 whatever is tried (the nonce and the
+    ciphertext both need the key).
+
+    Parameters
+    ----------
+    code
+        The access code (at least 6 characters).
+    secret
+        The campaign secret (:func:`load_secret`); the salts are then unpredictable without it,
+        which also stops precomputed code tables for common turf ids.
+    iterations
+        PBKDF2 iterations.
+    """
+
+    code: str = field(repr=False)
+    secret: bytes | None = field(default=None, repr=False)
+    iterations: int = PBKDF2_ITERATIONS
+
+    def __post_init__(self) -> None:
+        _check_code(self.code)
+
+    def salt(self, turf_id: str) -> bytes:
+        """Return the PBKDF2 salt of a turf's page (independent of the page and the code)."""
+        msg = _frame(_LOCK_LABEL, b"salt", turf_id.encode("utf-8"))
+        if self.secret:
+            return hmac.new(self.secret, msg, hashlib.sha256).digest()[:16]
+        return hashlib.sha256(msg).digest()[:16]
+
+    @staticmethod
+    def nonce(key: bytes, turf_id: str, page: bytes) -> bytes:
+        """Return the AES-GCM nonce of a page, keyed by the page key (see the class)."""
+        nonce_key = hmac.new(key, _frame(_LOCK_LABEL, b"nonce key"), hashlib.sha256).digest()
+        msg = _frame(_LOCK_LABEL, b"nonce", turf_id.encode("utf-8"),
+                     hashlib.sha256(page).digest())
+        return hmac.new(nonce_key, msg, hashlib.sha256).digest()[:12]
+
+    def lock(self, html: str, turf_id: str, *, lang: str = "fr") -> str:
+        """Return the locked page of a turf (same inputs, same bytes).
+
+        Parameters
+        ----------
+        html
+            The page (:func:`knockin_geo.maps.volunteer_map_html`).
+        turf_id
+            Its turf.
+        lang
+            ``fr`` or ``en`` for the code prompt.
+
+        Returns
+        -------
+        str
+            The page that asks for the code and decrypts in the browser.
+        """
+        salt = self.salt(turf_id)
+        key = _page_key(self.code, salt, self.iterations)
+        iv = self.nonce(key, turf_id, html.encode("utf-8"))
+        return _sealed_page(html, key, salt, iv, self.iterations, lang)
 
 
 @dataclass(frozen=True)
