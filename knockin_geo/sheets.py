@@ -146,12 +146,16 @@ def frame_csv(frame: pd.DataFrame, *, index: bool = True) -> str:
     str
         What ``frame.to_csv()`` would write, with text cells neutralised.
     """
-    f = frame.reset_index() if index else frame
+    header = [str(c) for c in frame.columns]
+    if not index:
+        rows = ([_plain(v) for v in rec] for rec in frame.itertuples(index=False, name=None))
+        return sheet_csv(header, rows)
+    names = ["" if n is None else str(n) for n in frame.index.names]  # as pandas names them
     rows = (
-        [_plain(v) for v in rec]
-        for rec in f.itertuples(index=False, name=None)
+        [_plain(v) for v in (*(i if isinstance(i, tuple) else (i,)), *rest)]
+        for i, *rest in frame.itertuples(index=True, name=None)
     )
-    return sheet_csv([str(c) for c in f.columns], rows)
+    return sheet_csv([*names, *header], rows)
 
 
 def _plain(v: Any) -> Any:

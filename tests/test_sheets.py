@@ -24,7 +24,14 @@ from knockin_geo.cli.main import main
 
 from knockin_geo import schema
 from knockin_geo.canvass import read_plan_tables, read_results
-from knockin_geo.sheets import TRIGGERS, Number, neutralize_cell, restore_cell, sheet_csv
+from knockin_geo.sheets import (
+    TRIGGERS,
+    Number,
+    frame_csv,
+    neutralize_cell,
+    restore_cell,
+    sheet_csv,
+)
 
 PBF = NANTES / "osm" / "nantes_centre_2014-09.osm.pbf"
 RESULTS = NANTES / "results" / "municipales2014_t1_par_bureau.csv"
@@ -77,6 +84,15 @@ def test_plain_text_and_real_apostrophes_are_kept() -> None:
     assert neutralize_cell("'=1") == "''=1"
     assert restore_cell("''=1") == "'=1"
     assert sheet_csv(["a", "=b"], [[-1.5, "-1.5", None]]) == "a,'=b\n-1.5,'-1.5,\n"
+
+
+def test_frames_without_formulas_are_written_as_pandas_writes_them() -> None:
+    t = pd.DataFrame({"doors": [218, 3], "coverage": [0.0045871559633027525, float("nan")],
+                      "name": ["Rue de l'Arche", "-"], "ok": [True, False]},
+                     index=pd.Index(["all", "x"], name="turf_id"))
+    assert frame_csv(t.iloc[:, [0, 1, 3]]) == t.iloc[:, [0, 1, 3]].to_csv()
+    assert frame_csv(t.rename_axis(None).iloc[:1]) == t.rename_axis(None).iloc[:1].to_csv()
+    assert frame_csv(t, index=False).splitlines()[2] == "3,,'-,False"  # only the text cell
 
 
 # ----------------------------------------------------------------------------------------------
