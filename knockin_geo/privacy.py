@@ -389,7 +389,8 @@ def lock_html(
     The page is encrypted with AES-256-GCM under a key derived from the passphrase with
     PBKDF2-HMAC-SHA256 (``iterations``, random 16-byte salt); the result is a small page that asks
     for the code and decrypts in the browser with WebCrypto. Nothing of the original page is
-    readable without the code. Give ``salt`` and ``iv`` only for reproducible tests.
+    readable without the code. Random salt and nonce by default; to lock a plan's maps with the
+    same bytes on every run, use :class:`MapLock` (never a salt or nonce derived from the page).
 
     Parameters
     ----------

@@ -241,6 +241,10 @@ def test_phone_note_round_trip(browser, run: dict[str, Path], tmp_path: Path) ->
         page.locator('#codes button[data-code="contacted"]').click()
         if page.locator("#sheet.open").count():
             page.locator("#sheet-close").click()
+    # the phone's guard is the same rule as knockin_geo.sheets (every cell of its export)
+    samples = [*FORMULAS, "'=1", "''-5", "'hello", " =x", "plain", "-5", "a,b", 'q"uote']
+    cells = page.evaluate("xs => xs.map(x => cell(x))", samples)
+    assert [next(csv.reader([c])) for c in cells] == [[neutralize_cell(x)] for x in samples]
     with page.expect_download() as info:
         page.evaluate("() => document.getElementById('export').click()")
     saved = tmp_path / "phone-export.csv"
