@@ -273,6 +273,7 @@ def append_audit(
     recipient: str | None = None,
     user: str | None = None,
     extra: Mapping[str, Any] | None = None,
+    moved: tuple[Path, Path] | None = None,
 ) -> dict[str, Any]:
     """Append one record to the audit log (JSON lines): who exported what, to whom, when.
 
@@ -292,6 +293,9 @@ def append_audit(
         Who ran the export (default: the operating-system user).
     extra
         More fields to record.
+    moved
+        ``(built, final)``: the files were written under the folder ``built``, which is then
+        renamed to ``final``; their paths are recorded under ``final``.
 
     Returns
     -------
@@ -301,8 +305,9 @@ def append_audit(
     recs = []
     for f in files:
         p = Path(f)
+        shown = moved[1] / p.relative_to(moved[0]) if moved is not None else p
         if p.is_file():
-            recs.append({"path": str(p), "bytes": p.stat().st_size,
+            recs.append({"path": str(shown), "bytes": p.stat().st_size,
                          "sha256": hashlib.sha256(p.read_bytes()).hexdigest()})
     record = {
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
