@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -510,3 +511,46 @@ def test_batch_area_equals_the_cut_command(baseline: Path, tmp_path: Path) -> No
     cut_files = tree(tmp_path / "cut")
     cut_files.pop("audit.jsonl", None)  # the CLI's export log (user, time): not a plan file
     assert cut_files == batch_files
+    # and the batch writes the same audit log as cut: same fields, same files and digests
+    cut_log, = read_audit(tmp_path / "cut")
+    batch_log, = read_audit(baseline / "nantes")
+    assert set(batch_log) == set(cut_log)
+    assert batch_log["action"] == cut_log["action"] == "export"
+    assert batch_log["turfs"] == cut_log["turfs"]
+    assert batch_log["out_dir"] == str(baseline / "nantes")
+    assert audited(batch_log, baseline / "nantes") == audited(cut_log, tmp_path / "cut")
+
+
+def read_audit(folder: Path) -> list[dict]:
+    lines = (folder / AUDIT_NAME).read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def audited(record: dict, folder: Path) -> dict[str, str]:
+    """The files of an audit record, relative to ``folder``, with their sha256 (re-checked)."""
+    out = {}
+    for f in record["files"]:
+        path = Path(f["path"])
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == f["sha256"]
+        out[path.relative_to(folder).as_posix()] = f["sha256"]
+    return out
+
+
+def test_a_rerun_area_keeps_its_audit_history(campaign_file: Path, baseline: Path,
+                                              tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    shutil.copytree(baseline, out)
+    first, = read_audit(out / "liechtenstein")
+    changed = write_campaign(tmp_path / "c2", extra="seed = 3\n")  # liechtenstein only
+    result = run_campaign(load_campaign(changed), out, resume=True)
+    assert result.ran == ["liechtenstein"]
+    old, new = read_audit(out / "liechtenstein")
+    assert old == first  # carried over, never rewritten
+    assert set(audited(new, out / "liechtenstein")) == {
+        p.relative_to(out / "liechtenstein").as_posix()
+        for p in (out / "liechtenstein").rglob("*")
+        if p.is_file() and p.name not in (AUDIT_NAME, RECORD_NAME)
+    }
+    assert len(read_audit(out / "nantes")) == 1  # skipped: nothing exported, nothing logged
+    record = json.loads((out / "liechtenstein" / RECORD_NAME).read_text(encoding="utf-8"))
+    assert AUDIT_NAME not in record["files"]  # a log that grows does not force a re-run
