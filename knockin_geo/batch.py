@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from knockin_geo import __version__
-from knockin_geo._atomic import write_bytes_atomic, write_text_atomic
+from knockin_geo._atomic import check_output_folder, write_bytes_atomic, write_text_atomic
 from knockin_geo._errors import InputError, KnockinGeoError, MissingDependencyError
 
 logger = logging.getLogger(__name__)
@@ -968,7 +968,7 @@ def run_campaign(
     Raises
     ------
     InputError
-        ``workers`` is not a whole number >= 1.
+        ``workers`` is not a whole number >= 1, or ``out_dir`` is an existing file.
     CampaignError
         Some areas failed (the others are written, and the campaign files list the failures);
         ``exc.result`` has the details.
@@ -980,7 +980,7 @@ def run_campaign(
         msg = f"workers must be a whole number >= 1, got {workers!r}"
         raise InputError(msg)
     t_start = time.perf_counter()
-    out = Path(out_dir)
+    out = check_output_folder(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     names = [a.name for a in campaign.areas]
     _cleanup(out, names)

@@ -26,6 +26,7 @@ import shapely
 from pyproj import CRS
 
 from knockin_geo import __version__, schema
+from knockin_geo._atomic import check_output_folder
 from knockin_geo._errors import InputError
 from knockin_geo.barriers import barrier_lines
 from knockin_geo.crs import to_crs
@@ -423,9 +424,14 @@ def write_plan(
     -------
     list of pathlib.Path
         The files written.
+
+    Raises
+    ------
+    InputError
+        ``out_dir`` (or a folder above it) is an existing file.
     """
     extra_fields = field_policy.check(plan.doors) if field_policy is not None else ()
-    out = Path(out_dir)
+    out = check_output_folder(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".knockin-", dir=out))
     try:

@@ -164,30 +164,42 @@ def read_opt_outs(path: str | os.PathLike[str]) -> pd.DataFrame:
     path
         CSV with an ``address_id`` column, or ``housenumber`` and ``street`` columns (case and
         accents ignored), or both. Other columns (a reason, a date) are ignored and never copied.
+        A list of one column without such a header holds one address id per line (the first
+        line included). Delimiter (``,``, ``;``, tab or ``|``), encoding and BOM are detected.
 
     Returns
     -------
     pandas.DataFrame
         Columns ``address_id`` and ``address_key`` (normalised "number|street"), strings.
     """
-    p = Path(path)
-    if not p.is_file():
-        msg = f"opt-out file not found: {p}"
-        raise InputError(msg, path=str(p))
+    from knockin_geo.io import _decode, _existing_file, _read_bytes, _sniff_delimiter
+
+    p = _existing_file(path, "opt-out")
+    text, _encoding = _decode(_read_bytes(p), None, p)
     try:
-        frame = pd.read_csv(p, dtype=str, keep_default_na=False, sep=None, engine="python")
+        raw = pd.read_csv(io.StringIO(text), sep=_sniff_delimiter(text), header=None, dtype=str,
+                          keep_default_na=False, skip_blank_lines=True, engine="python")
     except Exception as exc:
         msg = f"cannot read the opt-out file {p}: {exc}"
         raise InputError(msg, path=str(p)) from exc
-    cols = {c.lower().strip(): c for c in frame.columns}
+    raw = raw.fillna("")  # short rows
+    header = [str(h).strip().lstrip("\ufeff").strip() for h in raw.iloc[0]] if len(raw) else []
+    cols = {re.sub(r"[\s\-]+", "_", h.lower()): i for i, h in reversed(list(enumerate(header)))}
     has_id = "address_id" in cols
     has_addr = "housenumber" in cols and "street" in cols
     if not (has_id or has_addr):
-        msg = (
-            f"the opt-out file {p} needs an address_id column, or housenumber and street "
-            f"columns; it has {list(frame.columns)}"
-        )
-        raise InputError(msg, path=str(p))
+        if raw.shape[1] != 1:
+            msg = (
+                f"the opt-out file {p} needs an address_id column, or housenumber and street "
+                f"columns; it has {header} (a list of one column, one address id per line, "
+                "also works)"
+            )
+            raise InputError(msg, path=str(p))
+        logger.info("opt-out file %s: one column without a known header, read as %d address "
+                    "ids (the first line included)", p, len(raw))
+        return pd.DataFrame({"address_id": raw[0].str.strip().to_numpy(dtype=object),
+                             "address_key": ""}, index=pd.RangeIndex(len(raw)))
+    frame = raw.iloc[1:].reset_index(drop=True)
     out = pd.DataFrame(index=frame.index)
     out["address_id"] = frame[cols["address_id"]].str.strip() if has_id else ""
     out["address_key"] = (
