@@ -164,8 +164,9 @@ def read_opt_outs(path: str | os.PathLike[str]) -> pd.DataFrame:
     path
         CSV with an ``address_id`` column, or ``housenumber`` and ``street`` columns (case and
         accents ignored), or both. Other columns (a reason, a date) are ignored and never copied.
-        A list of one column without such a header holds one address id per line (the first
-        line included). Delimiter (``,``, ``;``, tab or ``|``), encoding and BOM are detected.
+        A list of one column without a header holds one address id per line (the first line is
+        taken as an id when it holds a digit). Delimiter (``,``, ``;``, tab or ``|``), encoding
+        and BOM are detected.
 
     Returns
     -------
@@ -188,11 +189,13 @@ def read_opt_outs(path: str | os.PathLike[str]) -> pd.DataFrame:
     has_id = "address_id" in cols
     has_addr = "housenumber" in cols and "street" in cols
     if not (has_id or has_addr):
-        if raw.shape[1] != 1:
+        # one column whose first line holds a digit: ids without a header (a header naming
+        # another column, "name" or "adresse", is refused rather than read as an id)
+        if raw.shape[1] != 1 or not any(ch.isdigit() for ch in header[0]):
             msg = (
                 f"the opt-out file {p} needs an address_id column, or housenumber and street "
-                f"columns; it has {header} (a list of one column, one address id per line, "
-                "also works)"
+                f"columns; it has {header} (a list of one column may also hold address ids, "
+                "one per line, without a header)"
             )
             raise InputError(msg, path=str(p))
         logger.info("opt-out file %s: one column without a known header, read as %d address "

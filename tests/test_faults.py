@@ -140,11 +140,13 @@ def test_other_lists_with_one_column_or_pipes(tmp_path: Path) -> None:
     assert read_voter_file(voters)["address_id"].tolist() == ["LI000187", "LI000187"]
 
 
-def test_a_list_of_several_columns_without_a_known_header_is_refused(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("text", ["id;reason\nLI000187;moved\n", "adresse\n12 Rue X\n"])
+def test_a_list_without_a_known_header_is_refused(
+    text: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Several columns, or one column whose header names something else: never read as ids."""
     path = tmp_path / "optouts.csv"
-    path.write_text("id;reason\nLI000187;moved\n", encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
     code, _out, err = run(["-q", "cut", *CUT, "--opt-outs", str(path),
                            "--out", str(tmp_path / "cut")], capsys)
     assert code == 2
