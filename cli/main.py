@@ -20,6 +20,7 @@ from typing import Any
 from knockin_geo.cli import argtypes, outdir
 
 from knockin_geo import __version__, schema
+from knockin_geo._atomic import check_output_folder
 from knockin_geo._errors import InputError, KnockinGeoError
 
 logger = logging.getLogger("knockin_geo.cli")
@@ -728,6 +729,11 @@ def cmd_import(args: argparse.Namespace, ui: _Console) -> int:
     secret = _secret(args)
     for f in args.files:
         imp = canvass.read_results(f, plan, secret=secret, naive_tz=args.naive_tz)
+        if len(imp.rejected) and not len(imp.results):
+            msg = (f"every row of {f} was rejected ({len(imp.rejected)} row(s)), so nothing was "
+                   f"imported: is it a results file of the plan folder {args.plan}? First "
+                   "reasons")
+            raise InputError(msg, imp.problems[:5], path=str(f))
         store, dup = canvass.merge_results(store, imp.results)
         ui.out.print(f"{f}: {len(imp.results)} results ({dup} already imported), "
                      f"{len(imp.rejected)} rows rejected")
@@ -974,6 +980,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     """Run the chosen command; map errors to exit codes."""
     ui = _Console(args.quiet)
     try:
+        if getattr(args, "out", None):  # every command's --out is a folder: fail before working
+            check_output_folder(args.out, flag="--out")
         return int(args.func(args, ui))
     except InputError as exc:
         print(f"knockin-geo: error: {exc.render(getattr(args, 'flags', None))}", file=sys.stderr)

@@ -73,3 +73,39 @@ def write_text_atomic(target: str | os.PathLike[str], text: str) -> Path:
         The target path.
     """
     return write_bytes_atomic(target, text.encode("utf-8"))
+
+
+def check_output_folder(path: str | os.PathLike[str], *, flag: str | None = None) -> Path:
+    """Check that ``path`` can be an output folder: it is a folder, or can be created as one.
+
+    Parameters
+    ----------
+    path
+        The output folder (created later if missing).
+    flag
+        The command-line flag that named it (``--out``), for the message.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    InputError
+        ``path``, or a folder above it, is an existing file.
+    """
+    from knockin_geo._errors import InputError
+
+    p = Path(path)
+    named = f"{flag} {p}" if flag else f"the output folder {p}"
+    for q in (p, *p.parents):
+        if not (q.exists() or q.is_symlink()):
+            continue
+        if not q.is_dir():
+            where = "is an existing file" if q == p else f"is inside {q}, which is a file"
+            msg = (f"{named} {where}, not a folder: give a folder (it is created if needed); "
+                   "the file is left as it is")
+            raise InputError(msg, path=str(q))
+        break
+    return p

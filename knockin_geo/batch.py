@@ -23,10 +23,12 @@ network (see ``docs/batch.md`` and ``data/campaign_example.toml``)::
 (``workers > 1``) or on a Dask cluster (``use_dask`` / ``scheduler``); the files are the same
 bytes whichever way they ran (except ``campaign_timings.json``, which holds durations).
 
-Every area folder is built in ``out_dir/.tmp-<name>`` and renamed into place in one step, with
-its resume record ``.knockin-area.json`` (input hashes, effective parameters, package version,
-files) written last: an interrupted run leaves complete areas or none, and ``resume=True`` skips
-the areas whose record still matches.
+Every area folder is built in ``out_dir/.tmp-<name>~<attempt>`` (a fresh name per attempt) and
+renamed into place in one step, with its audit log ``audit.jsonl`` (as ``cut`` writes it) and its
+resume record ``.knockin-area.json`` (input hashes, effective parameters, package version, files)
+written last: an interrupted run leaves complete areas or none, and ``resume=True`` skips the
+areas whose record still matches. Worker processes die with the batch process (SIGKILL included,
+see :func:`_worker_init`), and SIGTERM stops the workers at once (:func:`_stop_on_sigterm`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ import math
 import os
 import re
 import shutil
+import signal
+import sys
+import threading
 import time
 import tomllib
 import uuid
@@ -50,7 +55,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from knockin_geo import __version__
-from knockin_geo._atomic import write_text_atomic
+from knockin_geo._atomic import check_output_folder, write_text_atomic
 from knockin_geo._errors import InputError, KnockinGeoError, MissingDependencyError
 from knockin_geo.sheets import Number, sheet_csv
 
@@ -64,6 +69,7 @@ __all__ = [
     "CampaignError",
     "CampaignResult",
     "ProgressEvent",
+    "Terminated",
     "load_campaign",
     "parse_campaign",
     "rich_progress",
@@ -83,6 +89,10 @@ MAP_DOOR_LIMIT = 50_000
 NETWORK_MEMO_SIZE = 4
 #: Version of the resume record's layout.
 RECORD_VERSION = 1
+#: The export log of an area folder (as ``knockin-geo cut`` writes it); not in the resume record.
+AUDIT_NAME = "audit.jsonl"
+#: Seconds between two checks of a worker's watchdog on its parent process.
+WATCHDOG_SECONDS = 0.5
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _RESERVED = {n.casefold() for n in (SUMMARY_JSON, SUMMARY_CSV, TIMINGS_JSON, CAMPAIGN_MAP)}
@@ -806,12 +816,12 @@ def area_summary(report: Mapping[str, Any]) -> dict[str, Any]:
 
 def _run_area(task: _AreaTask) -> dict[str, Any]:
     """Plan one area and write its folder atomically; return a small result dict."""
-    from knockin_geo.plan import report_json, write_plan
-
     t0 = time.perf_counter()
     area = task.area
     out = Path(task.out_dir)
-    tmp = out / f".tmp-{area.name}"
+    # a fresh name per attempt: a folder left by a killed run (or still being deleted) is never
+    # reused; _cleanup removes it
+    tmp = out / f"{_TMP_PREFIX}{area.name}{_ATTEMPT_SEP}{os.getpid()}-{uuid.uuid4().hex[:12]}"
     try:
         digests = {p: file_sha256(p) for p in area.files().values()}
         plan = plan_area(area)
@@ -820,16 +830,11 @@ def _run_area(task: _AreaTask) -> dict[str, Any]:
             from knockin_geo.export import read_canvassers
 
             canvassers = read_canvassers(area.canvassers)
-        if tmp.exists():
-            shutil.rmtree(tmp)
         tmp.mkdir(parents=True)
-        o = area.options
-        write_plan(plan, tmp, walk_lists=o.walk_lists, maps=o.maps, exports=o.exports,
-                   lang=o.lang, canvassers=canvassers)
-        report = json.loads(report_json(plan.report))
+        report = _write_area(plan, area, tmp, out / area.name, canvassers)
         files = {
             f.relative_to(tmp).as_posix(): f.stat().st_size
-            for f in sorted(tmp.rglob("*")) if f.is_file()
+            for f in sorted(tmp.rglob("*")) if f.is_file() and f.name != AUDIT_NAME
         }
         record = {**_expected_record(area, digests), "files": files}
         write_text_atomic(tmp / RECORD_NAME, _dumps(record))  # last: marks the folder complete
@@ -843,8 +848,26 @@ def _run_area(task: _AreaTask) -> dict[str, Any]:
                 "error": str(exc), "input_error": isinstance(exc, InputError),
                 "seconds": time.perf_counter() - t0, "pid": os.getpid()}
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        _remove(tmp)
+
+
+def _write_area(plan: Any, area: AreaSpec, tmp: Path, final: Path,
+                canvassers: Any) -> dict[str, Any]:
+    """Write the plan into ``tmp`` as ``cut`` does, with the audit log of ``final`` extended.
+
+    The previous ``audit.jsonl`` of the area is carried over and this export appended to it
+    (paths as they will be once ``tmp`` is renamed to ``final``): the log is swapped into place
+    with the files it records, and never loses a line. Returns the report as JSON data.
+    """
+    from knockin_geo.plan import audit_export, report_json, write_plan
+
+    o = area.options
+    written = write_plan(plan, tmp, walk_lists=o.walk_lists, maps=o.maps, exports=o.exports,
+                         lang=o.lang, canvassers=canvassers)
+    if (final / AUDIT_NAME).is_file():
+        shutil.copyfile(final / AUDIT_NAME, tmp / AUDIT_NAME)
+    audit_export(plan, tmp, written, tmp / AUDIT_NAME, canvassers, shown_as=final)
+    return dict(json.loads(report_json(plan.report)))
 
 
 def _swap_into_place(tmp: Path, final: Path) -> None:
@@ -858,18 +881,45 @@ def _swap_into_place(tmp: Path, final: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+_TMP_PREFIX = ".tmp-"
+#: Separates an area's name from the attempt in its build folder (never in an area name).
+_ATTEMPT_SEP = "~"
+
+
+def _remove(path: Path) -> None:
+    """Delete a file or folder tree if it exists, whatever state it is in (never raises)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
 def _cleanup(out: Path, names: Sequence[str]) -> None:
-    """Remove half-built area folders; restore an old folder orphaned between two renames."""
+    """Remove half-built area folders; restore an old folder orphaned between two renames.
+
+    Build folders are ``.tmp-<name>~<attempt>`` (or ``.tmp-<name>``, written by older versions):
+    any of them, for an area of the campaign, is left over from an interrupted or killed run,
+    whatever it holds.
+    """
+    wanted = set(names)
+    for entry in sorted(out.iterdir()):
+        if not entry.name.startswith(_TMP_PREFIX):
+            continue
+        if entry.name[len(_TMP_PREFIX):].split(_ATTEMPT_SEP, 1)[0] in wanted:
+            _remove(entry)
+            if entry.exists() or entry.is_symlink():
+                logger.warning("cannot remove the left-over build folder %s; remove it by hand",
+                               entry)
     for name in names:
-        tmp = out / f".tmp-{name}"
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
         old = out / f".old-{name}"
-        if old.exists():
+        if old.is_dir() and not old.is_symlink():
             if not (out / name).exists():
                 os.replace(old, out / name)
             else:
-                shutil.rmtree(old, ignore_errors=True)
+                _remove(old)
+        elif old.exists() or old.is_symlink():
+            _remove(old)
 
 
 # --------------------------------------------------------------------------------------------
@@ -917,16 +967,19 @@ def run_campaign(
     Raises
     ------
     InputError
-        ``workers`` is not a whole number >= 1.
+        ``workers`` is not a whole number >= 1, or ``out_dir`` is an existing file.
     CampaignError
         Some areas failed (the others are written, and the campaign files list the failures);
         ``exc.result`` has the details.
+    Terminated
+        SIGTERM arrived (run from the main thread, SIGTERM not handled by the caller): the
+        workers are killed, half-built areas removed, complete areas kept.
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         msg = f"workers must be a whole number >= 1, got {workers!r}"
         raise InputError(msg)
     t_start = time.perf_counter()
-    out = Path(out_dir)
+    out = check_output_folder(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     names = [a.name for a in campaign.areas]
     _cleanup(out, names)
@@ -973,17 +1026,18 @@ def run_campaign(
     # group areas sharing a network so that each worker loads it once
     todo.sort(key=lambda a: (str(a.network), a.name))
     tasks = [_AreaTask(a, str(out)) for a in todo]
-    try:
-        if tasks:
-            if use_dask or scheduler:
-                _run_dask(tasks, workers, scheduler, finished)
-            elif workers > 1 and len(tasks) > 1:
-                _run_processes(tasks, workers, finished)
-            else:
-                for t in tasks:
-                    finished(_run_area(t))
-    finally:
-        _cleanup(out, names)
+    with _stop_on_sigterm():
+        try:
+            if tasks:
+                if use_dask or scheduler:
+                    _run_dask(tasks, workers, scheduler, finished)
+                elif workers > 1 and len(tasks) > 1:
+                    _run_processes(tasks, workers, finished)
+                else:
+                    for t in tasks:
+                        finished(_run_area(t))
+        finally:
+            _cleanup(out, names)
     ordered = tuple(results[n] for n in sorted(results))
     files = _write_campaign_files(out, campaign, ordered)
     seconds = time.perf_counter() - t_start
@@ -1009,18 +1063,124 @@ def run_campaign(
 
 def _run_processes(tasks: list[_AreaTask], workers: int,
                    finished: Callable[[dict[str, Any]], None]) -> None:
+    """Run the areas in a pool of spawned worker processes that die with this one.
+
+    The pool's workers are ordinary (non-daemonic) processes: nothing in multiprocessing stops
+    them when this process is killed, and an orphan would go on writing areas while a resume
+    starts. So each worker kills itself when this process dies (:func:`_worker_init`), and a
+    :class:`Terminated` (SIGTERM) or any error here kills the running workers before returning.
+    A ``KeyboardInterrupt`` lets the running areas finish (Ctrl-C reaches the workers too).
+    """
     import concurrent.futures as cf
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")
-    pool = cf.ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx)
+    # workers are spawned by submit() in this (the main) thread, which lives as long as the
+    # process: PR_SET_PDEATHSIG fires when the thread that started a worker ends
+    pool = cf.ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx,
+                                  initializer=_worker_init, initargs=(os.getpid(),))
+    stop_now = False
     try:
         futures = [pool.submit(_run_area, t) for t in tasks]
         for fut in cf.as_completed(futures):
             finished(fut.result())
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
+        stop_now = True
+        raise
     finally:
+        if stop_now:
+            _kill_workers(pool)
         # wait for running areas (each finishes or cleans up its own folder), drop the rest
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _kill_workers(pool: Any) -> None:
+    """Kill the pool's worker processes now and wait until they are gone."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    for proc in procs:
+        with contextlib.suppress(Exception):
+            proc.kill()
+    for proc in procs:
+        with contextlib.suppress(Exception):
+            proc.join(timeout=10)
+    logger.info("stopped %d worker process(es)", len(procs))
+
+
+def _worker_init(parent_pid: int) -> None:
+    """Pool initializer: make this worker die with the batch process ``parent_pid``.
+
+    On Linux the kernel sends SIGKILL to the worker when its parent dies, whatever killed it
+    (``prctl(PR_SET_PDEATHSIG)``). Everywhere, a watchdog thread checks every
+    :data:`WATCHDOG_SECONDS` that the parent is still the one that started the worker, and
+    ends the worker at once otherwise (a killed parent's children are re-parented).
+    """
+    _set_parent_death_signal()
+    if os.getppid() != parent_pid:  # the parent died before the signal was set
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True,
+                     name="knockin-geo-parent-watchdog").start()
+
+
+def _set_parent_death_signal() -> bool:
+    """Ask Linux to SIGKILL this process when its parent dies; False where unavailable."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    pr_set_pdeathsig = 1  # <linux/prctl.h>
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        ok = libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        ok = False
+    if not ok:
+        logger.debug("prctl(PR_SET_PDEATHSIG) is unavailable: the watchdog thread only")
+    return ok
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(WATCHDOG_SECONDS)
+    os._exit(1)  # no clean-up: the next run removes the half-built folder
+
+
+class Terminated(SystemExit):
+    """Raised in the main thread by SIGTERM during :func:`run_campaign`.
+
+    A :class:`SystemExit` with code 143 (128 + SIGTERM), as the default action would give: the
+    workers are killed, the half-built areas removed, and the process ends unless a caller
+    catches it. Complete areas stay; ``resume=True`` goes on from there.
+    """
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM into :class:`Terminated` while a campaign runs.
+
+    Only in the main thread, and only when SIGTERM has its default action (a caller's own
+    handler is left alone). The previous handler is restored on exit.
+    """
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
+        yield
+        return
+    raised: list[int] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        if raised:  # a second SIGTERM during the clean-up: keep cleaning up
+            return
+        raised.append(signum)
+        logger.warning("terminated (signal %d): stopping the workers; complete areas stay, "
+                       "run again with --resume / resume=True", signum)
+        raise Terminated(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _run_dask(tasks: list[_AreaTask], workers: int, scheduler: str | None,

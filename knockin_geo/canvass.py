@@ -795,6 +795,60 @@ def _remove_codes(remove: str | Iterable[str]) -> frozenset[str]:
     return frozenset(codes | {DO_NOT_CONTACT})
 
 
+def _unchanged(plan: TurfPlan, remove: str | Iterable[str], codes: frozenset[str],
+               min_fill: float | None, *, n_results: int) -> RecutResult:
+    """Return the :func:`recut` of a plan where no door is done: the same plan, and why.
+
+    No turf is re-cut or re-routed (even one outside the tolerance): with nothing done, the
+    volunteers' turfs and walk orders stay as handed out.
+    """
+    tid = plan.doors[schema.TURF_ID].astype("string")
+    in_turf = tid.notna().to_numpy()
+    counts = tid[in_turf].value_counts()
+    old_ids = sorted(map(str, plan.turfs.index))
+    if n_results == 0:
+        why = "no result recorded for a door of this plan, nothing to take out"
+    else:
+        why = (f"no door is done ({n_results} results for doors of this plan, none of them "
+               f"{', '.join(sorted(codes))})")
+    history = plan.report.get("recut", {})
+    used = history.get("turf_ids_used", []) if isinstance(history, Mapping) else []
+    n = int(in_turf.sum())
+    diff: dict[str, Any] = {
+        "remove": remove if isinstance(remove, str) else sorted(codes),
+        "removed_codes": sorted(codes),
+        "min_fill": min_fill,
+        "doors_in_turfs_before": n,
+        "doors_removed": 0,
+        "removed_by_result": {},
+        "doors_remaining": n,
+        "doors_kept_in_turf": n,
+        "doors_moved": 0,
+        "share_kept": 1.0,
+        "turfs_before": len(old_ids),
+        "turfs_after": len(old_ids),
+        "turfs_kept": old_ids,
+        "turfs_new": [],
+        "turfs_retired": [],
+        "attached": [],
+        "precincts": [],
+        "turfs": [{schema.TURF_ID: t, "change": "kept", "doors_before": int(counts.get(t, 0)),
+                   "doors_done": 0, "doors_remaining": int(counts.get(t, 0)),
+                   "doors_after": int(counts.get(t, 0)), "to": {}, "from": {}}
+                  for t in old_ids],
+        "explanations": [f"{why}: the plan is unchanged"],
+        "turf_ids_used": sorted({*map(str, used), *old_ids}),
+    }
+    moves = pd.DataFrame(
+        {"old_turf_id": tid[in_turf].array, "new_turf_id": tid[in_turf].array},
+        index=pd.Index(plan.doors.index[in_turf].astype(str), name=schema.ADDRESS_ID),
+    )
+    moves["moved"] = np.zeros(n, dtype=bool)
+    logger.info("recut: %s; the plan is unchanged", why)
+    report = {**plan.report, "recut": diff}
+    return RecutResult(dataclasses.replace(plan, report=report), diff, moves)
+
+
 _TRAILING_NUMBER = re.compile(r"^(.*?)(\d+)$")
 
 
@@ -1059,8 +1113,11 @@ def recut(
     in_turf = doors[schema.TURF_ID].notna().to_numpy()
     r = _conform(results)
     r = r[r[schema.ADDRESS_ID].isin(ids)]
-    state = current_state(r)["result"].reindex(ids).to_numpy(dtype=object)
+    # "" for doors without a result (an all-<NA> object array cannot be compared with ==)
+    state = current_state(r)["result"].reindex(ids).fillna("").to_numpy(dtype=object)
     done = in_turf & pd.Series(state).isin(codes).to_numpy()
+    if not done.any():
+        return _unchanged(plan, remove, codes, min_fill, n_results=len(r))
     remaining = in_turf & ~done
     old_tid = doors[schema.TURF_ID].astype("string").to_numpy(dtype=object)
     removed_by = pd.Series(state[done]).value_counts().sort_index()
@@ -1597,11 +1654,12 @@ def read_plan_tables(plan_dir: str | os.PathLike[str]) -> PlanTables:
     Raises
     ------
     InputError
-        ``plan.gpkg`` or ``report.json`` is missing.
+        ``plan.gpkg`` or ``report.json`` is missing, or is not what ``cut`` writes (another
+        file, damaged, truncated): the message names the file.
     """
     import json
 
-    import pyogrio
+    import pyogrio.errors
 
     folder = Path(plan_dir)
     gpkg, rep = folder / "plan.gpkg", folder / "report.json"
@@ -1609,6 +1667,32 @@ def read_plan_tables(plan_dir: str | os.PathLike[str]) -> PlanTables:
         if not f.is_file():
             msg = f"{f} not found: give the output folder of knockin-geo cut"
             raise InputError(msg, path=str(f))
+    again = "give the output folder of knockin-geo cut, or cut again"
+    try:
+        doors, turfs, routes = _plan_layers(gpkg)
+    except pyogrio.errors.DataSourceError as exc:
+        msg = (f"cannot read the plan {gpkg}: it is not a GeoPackage (damaged, truncated or "
+               f"replaced by another file?); {again}")
+        raise InputError(msg, path=str(gpkg)) from exc
+    except (pyogrio.errors.DataLayerError, KeyError, ValueError) as exc:
+        msg = (f"cannot read the plan {gpkg}: {type(exc).__name__}: {exc}; it does not hold the "
+               f"layers doors, turfs and routes that knockin-geo cut writes; {again}")
+        raise InputError(msg, path=str(gpkg)) from exc
+    try:
+        report = json.loads(rep.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        msg = f"cannot read {rep}: {exc}; it is not the report.json knockin-geo cut writes; {again}"
+        raise InputError(msg, path=str(rep)) from exc
+    if not isinstance(report, dict):
+        msg = f"{rep} holds no JSON object: it is not the report.json knockin-geo cut writes"
+        raise InputError(msg, path=str(rep))
+    return PlanTables(doors, turfs, routes, report, _params_from_report(report))
+
+
+def _plan_layers(gpkg: Path) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Read the doors, turfs and routes layers of a plan's GeoPackage, indexed by id."""
+    import pyogrio
+
     doors = pyogrio.read_dataframe(gpkg, layer="doors")
     doors[schema.ADDRESS_ID] = doors[schema.ADDRESS_ID].astype(str)
     doors = doors.set_index(schema.ADDRESS_ID)
@@ -1621,8 +1705,7 @@ def read_plan_tables(plan_dir: str | os.PathLike[str]) -> PlanTables:
     if len(routes):
         routes = routes.set_index(pd.Index(routes.pop(schema.TURF_ID).astype(str),
                                            dtype="string", name=schema.TURF_ID))
-    report = json.loads(rep.read_text(encoding="utf-8"))
-    return PlanTables(doors, turfs, routes, report, _params_from_report(report))
+    return doors, turfs, routes
 
 
 def restore_plan(base: TurfPlan, plan_dir: str | os.PathLike[str]) -> TurfPlan:

@@ -882,8 +882,8 @@ def read_canvassers(path: str | os.PathLike[str]) -> pd.DataFrame:
     Columns (case-insensitive; other columns are ignored and never copied): ``canvasser_id``
     (or ``id``, required), ``name`` (display name), ``team``, ``lon`` and ``lat`` (home, WGS 84
     degrees, optional, both or neither) and ``capacity`` (turfs they can take, whole number
-    >= 0, default 1). The delimiter (``,``, ``;`` or tab) is detected; the file is UTF-8 (with
-    or without BOM) or, failing that, Windows-1252.
+    >= 0, default 1). The delimiter (``,``, ``;``, tab or ``|``) is detected; the file is UTF-8
+    (with or without BOM) or, failing that, Windows-1252.
 
     Parameters
     ----------
@@ -916,8 +916,9 @@ def read_canvassers(path: str | os.PathLike[str]) -> pd.DataFrame:
     if not lines:
         msg = f"canvassers file {p} is empty"
         raise InputError(msg, path=str(p))
-    delimiter = max((",", ";", "\t"), key=lines[0].count)
-    records = list(csv.reader(lines, delimiter=delimiter))
+    from knockin_geo.io import _sniff_delimiter
+
+    records = list(csv.reader(lines, delimiter=_sniff_delimiter(lines[0])))
     header = [h.strip().lower() for h in records[0]]
     body = records[1:]
     if CANVASSER_ID in header:

@@ -662,6 +662,11 @@ def _decode(data: bytes, encoding: str | None, p: Path) -> tuple[str, str]:
 
 
 def _sniff_delimiter(text: str) -> str:
+    """Return the delimiter of a CSV text: the most frequent of ``, ; TAB |`` on its first line.
+
+    Only those four are candidates (never a letter, as ``csv.Sniffer`` may pick: it splits a
+    one-column header ``address_id`` on "d"); a line with none of them is one column: ``,``.
+    """
     first = text.lstrip("\r\n").split("\n", 1)[0]
     unquoted = re.sub(r'"[^"]*"', "", first)
     counts = [unquoted.count(d) for d in _DELIMITERS]

@@ -26,6 +26,7 @@ import shapely
 from pyproj import CRS
 
 from knockin_geo import __version__, schema
+from knockin_geo._atomic import check_output_folder
 from knockin_geo._errors import InputError
 from knockin_geo.barriers import barrier_lines
 from knockin_geo.crs import to_crs
@@ -428,13 +429,18 @@ def write_plan(
     -------
     list of pathlib.Path
         The files written.
+
+    Raises
+    ------
+    InputError
+        ``out_dir`` (or a folder above it) is an existing file.
     """
     extra_fields = field_policy.check(plan.doors) if field_policy is not None else ()
     if isinstance(map_code, str):
         from knockin_geo.privacy import MapLock
 
         map_code = MapLock(map_code, secret)
-    out = Path(out_dir)
+    out = check_output_folder(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".knockin-", dir=out))
     try:
@@ -486,26 +492,46 @@ def write_plan(
                 write_packets(plan, tmp, assignment, canvassers, lang=lang, extra_files=map_file)
         written = _move_into_place(tmp, out)
         if audit_log is not None:
-            _audit(plan, out, written, audit_log, canvassers)
+            audit_export(plan, out, written, audit_log, canvassers)
         return written
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _audit(
+def audit_export(
     plan: TurfPlan,
     out: Path,
     written: list[Path],
     log: str | os.PathLike[str],
     canvassers: pd.DataFrame | None,
+    *,
+    shown_as: Path | None = None,
 ) -> None:
-    """One audit record for the whole export, and one per canvasser packet."""
+    """Append one audit record for the whole export, and one per canvasser packet.
+
+    Parameters
+    ----------
+    plan
+        The plan written.
+    out
+        The folder it was written into.
+    written
+        The files written (from :func:`write_plan`).
+    log
+        The audit log (JSON lines, appended to).
+    canvassers
+        The canvassers given to :func:`write_plan`, if any (one ``packet`` record each).
+    shown_as
+        Where ``out`` will be once renamed into place (a batch area built in a temporary
+        folder): the paths are recorded there.
+    """
     from knockin_geo.privacy import append_audit
 
+    moved = (out, shown_as) if shown_as is not None else None
     turfs = plan.turfs.index.astype(str).tolist()
     append_audit(log, action="export", files=[p for p in written
                                               if "packets" not in p.relative_to(out).parts],
-                 turfs=turfs, extra={"out_dir": str(out)})
+                 turfs=turfs, extra={"out_dir": str(shown_as or out)}, moved=moved)
     if canvassers is None:
         return
     packets = out / "packets"
@@ -513,7 +539,8 @@ def _audit(
         files = sorted(folder.iterdir())
         mine = sorted({f.name.split(".")[0].removesuffix("-map") for f in files
                        if f.suffix in (".html", ".gpx")})
-        append_audit(log, action="packet", files=files, turfs=mine, recipient=folder.name)
+        append_audit(log, action="packet", files=files, turfs=mine, recipient=folder.name,
+                     moved=moved)
 
 
 def _move_into_place(tmp: Path, out: Path) -> list[Path]:

@@ -166,30 +166,45 @@ def read_opt_outs(path: str | os.PathLike[str]) -> pd.DataFrame:
     path
         CSV with an ``address_id`` column, or ``housenumber`` and ``street`` columns (case and
         accents ignored), or both. Other columns (a reason, a date) are ignored and never copied.
+        A list of one column without a header holds one address id per line (the first line is
+        taken as an id when it holds a digit). Delimiter (``,``, ``;``, tab or ``|``), encoding
+        and BOM are detected.
 
     Returns
     -------
     pandas.DataFrame
         Columns ``address_id`` and ``address_key`` (normalised "number|street"), strings.
     """
-    p = Path(path)
-    if not p.is_file():
-        msg = f"opt-out file not found: {p}"
-        raise InputError(msg, path=str(p))
+    from knockin_geo.io import _decode, _existing_file, _read_bytes, _sniff_delimiter
+
+    p = _existing_file(path, "opt-out")
+    text, _encoding = _decode(_read_bytes(p), None, p)
     try:
-        frame = pd.read_csv(p, dtype=str, keep_default_na=False, sep=None, engine="python")
+        raw = pd.read_csv(io.StringIO(text), sep=_sniff_delimiter(text), header=None, dtype=str,
+                          keep_default_na=False, skip_blank_lines=True, engine="python")
     except Exception as exc:
         msg = f"cannot read the opt-out file {p}: {exc}"
         raise InputError(msg, path=str(p)) from exc
-    cols = {c.lower().strip(): c for c in frame.columns}
+    raw = raw.fillna("")  # short rows
+    header = [str(h).strip().lstrip("\ufeff").strip() for h in raw.iloc[0]] if len(raw) else []
+    cols = {re.sub(r"[\s\-]+", "_", h.lower()): i for i, h in reversed(list(enumerate(header)))}
     has_id = "address_id" in cols
     has_addr = "housenumber" in cols and "street" in cols
     if not (has_id or has_addr):
-        msg = (
-            f"the opt-out file {p} needs an address_id column, or housenumber and street "
-            f"columns; it has {list(frame.columns)}"
-        )
-        raise InputError(msg, path=str(p))
+        # one column whose first line holds a digit: ids without a header (a header naming
+        # another column, "name" or "adresse", is refused rather than read as an id)
+        if raw.shape[1] != 1 or not any(ch.isdigit() for ch in header[0]):
+            msg = (
+                f"the opt-out file {p} needs an address_id column, or housenumber and street "
+                f"columns; it has {header} (a list of one column may also hold address ids, "
+                "one per line, without a header)"
+            )
+            raise InputError(msg, path=str(p))
+        logger.info("opt-out file %s: one column without a known header, read as %d address "
+                    "ids (the first line included)", p, len(raw))
+        return pd.DataFrame({"address_id": raw[0].str.strip().to_numpy(dtype=object),
+                             "address_key": ""}, index=pd.RangeIndex(len(raw)))
+    frame = raw.iloc[1:].reset_index(drop=True)
     out = pd.DataFrame(index=frame.index)
     out["address_id"] = frame[cols["address_id"]].str.strip() if has_id else ""
     out["address_key"] = (
@@ -275,6 +290,7 @@ def append_audit(
     recipient: str | None = None,
     user: str | None = None,
     extra: Mapping[str, Any] | None = None,
+    moved: tuple[Path, Path] | None = None,
 ) -> dict[str, Any]:
     """Append one record to the audit log (JSON lines): who exported what, to whom, when.
 
@@ -294,6 +310,9 @@ def append_audit(
         Who ran the export (default: the operating-system user).
     extra
         More fields to record.
+    moved
+        ``(built, final)``: the files were written under the folder ``built``, which is then
+        renamed to ``final``; their paths are recorded under ``final``.
 
     Returns
     -------
@@ -303,8 +322,9 @@ def append_audit(
     recs = []
     for f in files:
         p = Path(f)
+        shown = moved[1] / p.relative_to(moved[0]) if moved is not None else p
         if p.is_file():
-            recs.append({"path": str(p), "bytes": p.stat().st_size,
+            recs.append({"path": str(shown), "bytes": p.stat().st_size,
                          "sha256": hashlib.sha256(p.read_bytes()).hexdigest()})
     record = {
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

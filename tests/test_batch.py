@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +20,7 @@ import pytest
 from knockin_geo import io, streets
 from knockin_geo._errors import InputError
 from knockin_geo.batch import (
+    AUDIT_NAME,
     RECORD_NAME,
     TIMINGS_JSON,
     CampaignError,
@@ -63,11 +71,14 @@ def write_campaign(folder: Path, *, li_addresses: Path | None = None, extra: str
 
 
 def tree(folder: Path) -> dict[str, bytes]:
-    """Every file under ``folder`` (relative path -> bytes), timings excluded."""
+    """Every file under ``folder`` (relative path -> bytes), timings and audit logs excluded.
+
+    Both hold when and by whom a run was made (the audit log is tested on its own).
+    """
     return {
         p.relative_to(folder).as_posix(): p.read_bytes()
         for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name != TIMINGS_JSON
+        if p.is_file() and p.name not in (TIMINGS_JSON, AUDIT_NAME)
     }
 
 
@@ -219,13 +230,170 @@ def test_leftovers_of_a_crash_are_cleaned(campaign_file: Path, baseline: Path,
                                           tmp_path: Path) -> None:
     out = tmp_path / "out"
     shutil.copytree(baseline, out)
-    # a crash while building nantes, and one between the two renames of liechtenstein
-    (out / ".tmp-nantes" / "walklists").mkdir(parents=True)
-    (out / ".tmp-nantes" / "plan.gpkg").write_bytes(b"half")
+    # crashes while building nantes (older and current build-folder names, a half-written
+    # GeoPackage with its SQLite journal, a stray file), and one between the two renames of
+    # liechtenstein
+    for stale in (".tmp-nantes", ".tmp-nantes~4242-0123456789ab"):
+        (out / stale / "walklists").mkdir(parents=True)
+        (out / stale / "plan.gpkg").write_bytes(b"SQLite format 3\0half")
+        (out / stale / "plan.gpkg-journal").write_bytes(b"\0" * 512)
+    (out / ".tmp-liechtenstein~1-2").write_text("not even a folder", encoding="utf-8")
+    (out / ".tmp-elsewhere~1-2").mkdir()  # not an area of this campaign: left alone
     (out / "liechtenstein").rename(out / ".old-liechtenstein")
     result = run_campaign(load_campaign(campaign_file), out, resume=True)
     assert result.skipped == ["liechtenstein", "nantes"]
+    (out / ".tmp-elsewhere~1-2").rmdir()
     assert_same_tree(out, baseline)
+
+
+def test_resume_while_a_dying_worker_still_writes_its_old_folder(
+    campaign_file: Path, baseline: Path, tmp_path: Path
+) -> None:
+    """An orphan of a killed run re-creating ``.tmp-nantes`` cannot spoil the resumed area."""
+    out = tmp_path / "out"
+    shutil.copytree(baseline, out)
+    shutil.rmtree(out / "nantes")
+    stale = out / ".tmp-nantes"
+    stop = threading.Event()
+
+    def orphan() -> None:  # what a surviving worker of the killed run did to its build folder
+        while not stop.is_set():
+            shutil.rmtree(stale, ignore_errors=True)
+            stale.mkdir(exist_ok=True)
+            (stale / "plan.gpkg").write_bytes(b"SQLite format 3\0half")
+            time.sleep(0.01)
+
+    writer = threading.Thread(target=orphan, daemon=True)
+    writer.start()
+    try:
+        result = run_campaign(load_campaign(campaign_file), out, resume=True)
+    finally:
+        stop.set()
+        writer.join()
+    assert result.ran == ["nantes"]
+    shutil.rmtree(stale, ignore_errors=True)
+    assert_same_tree(out, baseline)
+
+
+# ---- killing a parallel batch -------------------------------------------------------------
+def session_processes(sid: int) -> list[tuple[int, str]]:
+    """Live processes of session ``sid`` (pid, command line), read from /proc; zombies left out.
+
+    The batch runs in a session of its own, so this finds its workers and multiprocessing's
+    resource tracker even once they are re-parented.
+    """
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[3]) == sid and fields[0] not in ("Z", "X"):
+            found.append((int(entry.name), cmd[:120]))
+    return found
+
+
+def wait_until(condition: callable, limit_s: float) -> bool:  # type: ignore[valid-type]
+    end = time.monotonic() + limit_s
+    while time.monotonic() < end:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return bool(condition())
+
+
+KILL_AREAS = ("1155946", "1155947", "1155954")  # Schellenberg, Gamprin, Planken: small
+
+
+@pytest.fixture(scope="module")
+def li_campaign(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Three Liechtenstein municipalities as three areas, and their clean sequential run."""
+    folder = tmp_path_factory.mktemp("li3")
+    text = (f'[defaults]\nprecincts = "{LI / "municipalities.geojson"}"\n'
+            f'precinct_id = "municipality_id"\n'
+            f'addresses = "{LI / "osm_addresses_liechtenstein_2024.csv"}"\n'
+            f'network = "{LI / "liechtenstein-2024-03-03.osm.pbf"}"\n')
+    for m in KILL_AREAS:
+        text += f'\n[[areas]]\nname = "m{m}"\nuniverse = ["{m}"]\n'
+    path = folder / "campaign.toml"
+    path.write_text(text, encoding="utf-8")
+    run_campaign(load_campaign(path), folder / "clean")
+    return path, folder / "clean"
+
+
+def batch_command(campaign: Path, out: Path, *more: str) -> list[str]:
+    return [sys.executable, "-m", "knockin_geo.cli.main", "-q", "batch", str(campaign),
+            "--out", str(out), "--workers", "2", *more]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="needs /proc (Linux)")
+@pytest.mark.parametrize("sig", ["SIGKILL", "SIGTERM"])
+def test_a_killed_parallel_batch_leaves_no_process_and_resumes(
+    li_campaign: tuple[Path, Path], tmp_path: Path, sig: str
+) -> None:
+    campaign, clean = li_campaign
+    out = tmp_path / "out"
+    proc = subprocess.Popen(batch_command(campaign, out), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        building = wait_until(lambda: proc.poll() is not None
+                              or (out.is_dir() and any(out.glob(".tmp-*"))), 300)
+        assert building and proc.poll() is None, "the batch ended before building an area"
+        assert len(session_processes(proc.pid)) >= 3  # the batch and its two workers at least
+        os.kill(proc.pid, getattr(signal, sig))
+        code = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    all_gone = wait_until(lambda: not session_processes(proc.pid), 20)
+    left = session_processes(proc.pid)
+    for pid, _cmd in left:  # do not leave them running after a failure
+        os.kill(pid, signal.SIGKILL)
+    assert all_gone, f"still running after the batch died: {left}"
+    # SIGTERM: workers stopped, half-built areas removed, exit 128 + 15
+    assert code == (-signal.SIGKILL if sig == "SIGKILL" else 128 + signal.SIGTERM)
+    if sig == "SIGTERM":
+        assert not list(out.glob(".tmp-*"))
+    done = run_resume(campaign, out)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    assert_same_tree(out, clean)
+
+
+def run_resume(campaign: Path, out: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(batch_command(campaign, out, "--resume"), capture_output=True,
+                          text=True, timeout=600, check=False)
+
+
+def test_a_worker_watchdog_ends_it_when_its_parent_dies() -> None:
+    """The portable fallback (no prctl): the watchdog thread alone ends an orphaned worker."""
+    if not Path("/proc/self/stat").is_file():
+        pytest.skip("needs /proc (Linux)")
+    worker = ("import sys; from knockin_geo.batch import _watch_parent; "
+              "_watch_parent(int(sys.argv[1])); raise SystemExit(9)")
+    parent = ("import os, subprocess, sys; "
+              f"w = subprocess.Popen([sys.executable, '-c', {worker!r}, str(os.getpid())]); "
+              "print(w.pid)")
+    out = subprocess.run([sys.executable, "-c", parent], capture_output=True, text=True,
+                         check=True, timeout=120)
+    orphan = int(out.stdout.strip())
+
+    def gone() -> bool:
+        try:
+            state = Path(f"/proc/{orphan}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return True
+        return state in ("Z", "X")
+
+    try:
+        assert wait_until(gone, 20), "the orphaned worker is still running"
+    finally:
+        if not gone():
+            os.kill(orphan, signal.SIGKILL)
 
 
 # ---- parallel -----------------------------------------------------------------------------
@@ -343,3 +511,46 @@ def test_batch_area_equals_the_cut_command(baseline: Path, tmp_path: Path) -> No
     cut_files = tree(tmp_path / "cut")
     cut_files.pop("audit.jsonl", None)  # the CLI's export log (user, time): not a plan file
     assert cut_files == batch_files
+    # and the batch writes the same audit log as cut: same fields, same files and digests
+    cut_log, = read_audit(tmp_path / "cut")
+    batch_log, = read_audit(baseline / "nantes")
+    assert set(batch_log) == set(cut_log)
+    assert batch_log["action"] == cut_log["action"] == "export"
+    assert batch_log["turfs"] == cut_log["turfs"]
+    assert batch_log["out_dir"] == str(baseline / "nantes")
+    assert audited(batch_log, baseline / "nantes") == audited(cut_log, tmp_path / "cut")
+
+
+def read_audit(folder: Path) -> list[dict]:
+    lines = (folder / AUDIT_NAME).read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def audited(record: dict, folder: Path) -> dict[str, str]:
+    """The files of an audit record, relative to ``folder``, with their sha256 (re-checked)."""
+    out = {}
+    for f in record["files"]:
+        path = Path(f["path"])
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == f["sha256"]
+        out[path.relative_to(folder).as_posix()] = f["sha256"]
+    return out
+
+
+def test_a_rerun_area_keeps_its_audit_history(campaign_file: Path, baseline: Path,
+                                              tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    shutil.copytree(baseline, out)
+    first, = read_audit(out / "liechtenstein")
+    changed = write_campaign(tmp_path / "c2", extra="seed = 3\n")  # liechtenstein only
+    result = run_campaign(load_campaign(changed), out, resume=True)
+    assert result.ran == ["liechtenstein"]
+    old, new = read_audit(out / "liechtenstein")
+    assert old == first  # carried over, never rewritten
+    assert set(audited(new, out / "liechtenstein")) == {
+        p.relative_to(out / "liechtenstein").as_posix()
+        for p in (out / "liechtenstein").rglob("*")
+        if p.is_file() and p.name not in (AUDIT_NAME, RECORD_NAME)
+    }
+    assert len(read_audit(out / "nantes")) == 1  # skipped: nothing exported, nothing logged
+    record = json.loads((out / "liechtenstein" / RECORD_NAME).read_text(encoding="utf-8"))
+    assert AUDIT_NAME not in record["files"]  # a log that grows does not force a re-run
