@@ -476,9 +476,15 @@ def _run_cut(
     t.add_row("turfs", f"{summ['turfs']:,} in {summ['precincts_cut']:,} precincts")
     t.add_row("within tolerance", f"{summ['turfs_within_tolerance']:,} / {summ['turfs']:,} "
               f"(max deviation {100 * summ['max_abs_deviation']:.1f} %)")
-    t.add_row("one connected piece", f"{summ['turfs_connected']:,} / {summ['turfs']:,}")
+    t.add_row("one piece (strict / passing others)",
+              f"{summ['turfs_one_piece_strict']:,} / {summ['turfs_connected']:,} "
+              f"of {summ['turfs']:,}")
     t.add_row("spanning a barrier", f"{summ['turfs_spanning_barriers']:,} "
-              f"({summ['turfs_spanning_barriers_unexplained']} unexplained)")
+              f"({summ['turfs_spanning_barriers_unavoidable']} unavoidable, "
+              f"{summ['turfs_spanning_barriers_unexplained']} avoidable; "
+              f"{summ['unplaceable_sides']} precinct sides hold no whole turfs)")
+    t.add_row("compactness", f"mean Polsby-Popper {summ['mean_polsby_popper'] or 0:.2f}, "
+              f"hull overlap {100 * summ['hull_overlap']:.1f} %")
     t.add_row("mean doors / minutes", f"{summ['mean_doors_per_turf']:.0f} / "
               f"{summ['mean_est_minutes']:.0f}")
     ui.out.print(t)

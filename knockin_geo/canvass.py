@@ -1102,6 +1102,7 @@ def recut(
         (``turfs``) and ``explanations``. The inputs are not modified.
     """
     from knockin_geo.metrics import quality_report
+    from knockin_geo.plan import rule_params, size_unit
     from knockin_geo.routing import route_turfs
     from knockin_geo.turfs import _turf_table, cut_turfs
 
@@ -1415,7 +1416,10 @@ def recut(
              if k not in ("summary", "unassigned", "turfs", "problems", "recut")}
     extra["recut"] = diff
     extra["route_params"] = dataclasses.asdict(rp)
-    turfs_q, report = quality_report(out, turf_table, plan.network, tolerance=tol, extra=extra)
+    turfs_q, report = quality_report(
+        out, turf_table, plan.network, tolerance=tol, extra=extra,
+        precincts=None if params.cross_precincts else plan.precincts,
+        rule=rule_params(params), unit=size_unit(params))
     new_plan = dataclasses.replace(plan, doors=out, turfs=turfs_q, routes=routes, report=report)
     logger.info(
         "recut: %d doors done, %d remain, %d kept in their turf (%.1f %%), %d turfs kept, "

@@ -353,6 +353,8 @@ def director_map(
             "text-shadow:0 0 3px #fff,0 0 3px #fff;white-space:nowrap}</style>"
         ))
 
+    _barrier_span_layer(plan.report).add_to(m)
+
     if len(plan.routes):
         r = plan.routes.copy()
         r[schema.TURF_ID] = r.index.astype(str)
@@ -418,6 +420,26 @@ def director_map(
     ).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
     return m
+
+
+def _barrier_span_layer(report: dict[str, Any]) -> folium.FeatureGroup:
+    """Flag where a turf spans a barrier (report ``problems`` with a ``crossing``).
+
+    Red: avoidable (the cut should not have crossed there); orange: unavoidable by the bound.
+    """
+    layer = folium.FeatureGroup(name="Barrier spans")
+    for prob in report.get("problems", []):
+        at = prob.get("crossing")
+        if not at or at.get("lat") is None or at.get("lon") is None:
+            continue
+        color = "#f28e2b" if prob.get("unavoidable") else "#d62728"
+        text = f"{prob[schema.TURF_ID]}: {prob['problem']}. {prob['why']}"
+        folium.CircleMarker(
+            [at["lat"], at["lon"]], radius=7, color=color, weight=3, fill=True,
+            fill_color="#ffffff", fill_opacity=0.9,
+            tooltip=html.escape(text),
+        ).add_to(layer)
+    return layer
 
 
 def save_map(m: folium.Map, path: str | Path) -> Path:

@@ -11,11 +11,13 @@ pieces
     Connected pieces of the turf on the street network: a canvasser may walk along streets that
     carry the turf's own doors or have a side free of doors, and through street nodes, but not past
     another turf's door on the same street side. 1 means contiguous.
-faces, barrier_crossings
-    Number of barrier faces (areas enclosed by busy roads, railways and rivers) the turf's doors
-    lie in; crossings = faces - 1.
-polsby_popper
-    ``4 pi A / P**2`` of the convex hull of the turf's doors (1 = a disc; low = elongated).
+strict_pieces, barrier_sides, barrier_crossings, polsby_popper, hull overlap, bound
+    Measured by :mod:`knockin_geo.checks` from the output doors and the input street data alone
+    (not the cutter's graph): strict pieces never pass another turf's door on a street side;
+    a turf *spans* a barrier when the hull of its doors minus the buffered barrier lines falls into
+    2+ parts holding doors (``barrier_sides``; ``barrier_crossings = barrier_sides - 1``);
+    Polsby-Popper of the door hull; hull overlap between turfs of a precinct; and the bound on
+    unavoidable spans (precinct sides that hold no whole number of turfs).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import shapely
 from scipy import sparse
 from scipy.sparse import csgraph
 
-from knockin_geo import schema
+from knockin_geo import checks, schema
 from knockin_geo.streets import StreetNetwork
 
 logger = logging.getLogger(__name__)
@@ -140,6 +142,9 @@ def quality_report(
     *,
     tolerance: float,
     extra: dict[str, Any] | None = None,
+    precincts: gpd.GeoDataFrame | None = None,
+    rule: checks.RuleParams | None = None,
+    unit: str = "doors",
 ) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
     """Compute the per-turf quality table and the overall report.
 
@@ -150,17 +155,23 @@ def quality_report(
     turfs
         Turf table from :func:`knockin_geo.turfs.cut_turfs`.
     network
-        The street network.
+        The street network (its edges' end nodes and its barrier layer are read).
     tolerance
         The balance tolerance the cut was asked for.
     extra
         Entries added at the top of the report (parameters, inputs).
+    precincts
+        Precinct polygons (metric CRS) for the bound on unavoidable barrier spans.
+    rule
+        Barrier classes of the independent barrier rule (default: the standard classes).
+    unit
+        What a turf's size counts, for the reasons (``doors``, ``households``, ``minutes``).
 
     Returns
     -------
     turfs : geopandas.GeoDataFrame
-        Copy of ``turfs`` with ``pieces``, ``barrier_crossings``, ``within_tolerance`` and
-        ``polsby_popper`` added.
+        Copy of ``turfs`` with ``pieces``, ``strict_pieces``, ``barrier_sides``,
+        ``barrier_crossings``, ``within_tolerance`` and ``polsby_popper`` added.
     report : dict
         JSON-ready report: ``summary``, ``unassigned`` counts by reason, ``turfs`` (one dict per
         turf) and ``problems`` (each turf that misses a target, and why).
@@ -168,18 +179,90 @@ def quality_report(
     out = turfs.copy()
     pieces = turf_pieces(doors, network).reindex(out.index, fill_value=0)
     out["pieces"] = pieces.to_numpy(dtype=np.int64)
-    out["barrier_crossings"] = np.maximum(out["faces"].to_numpy() - 1, 0)
+    indep = independent_figures(doors, network, tolerance=tolerance, precincts=precincts,
+                                rule=rule or checks.RuleParams(), unit=unit)
+    spans = indep["spans"].reindex(out.index.astype(str))
+    strict = indep["strict"].reindex(out.index.astype(str), fill_value=0)
+    out["strict_pieces"] = strict.to_numpy(dtype=np.int64)
+    out["barrier_sides"] = spans["sides"].fillna(0).to_numpy(dtype=np.int64)
+    out["barrier_crossings"] = np.maximum(out["barrier_sides"].to_numpy() - 1, 0)
     out["within_tolerance"] = np.abs(out["deviation"].to_numpy()) <= tolerance + 1e-9
-    assigned = doors[doors[schema.TURF_ID].notna()]
-    groups = assigned.groupby(schema.TURF_ID, sort=True).geometry
-    mp = groups.apply(lambda g: shapely.multipoints(g.to_numpy()))
-    pp = pd.Series(polsby_popper(mp.to_numpy()), index=mp.index.astype(str))
-    out["polsby_popper"] = np.round(pp.reindex(out.index.astype(str)).to_numpy(), 4)
+    pp = indep["pp"].reindex(out.index.astype(str))
+    out["polsby_popper"] = np.round(pp.to_numpy(dtype=float), 4)
 
     status_counts = doors[schema.STATUS].value_counts().sort_index()
     unassigned = {
         str(k): int(v) for k, v in status_counts.items() if k != schema.STATUS_ASSIGNED
     }
+    problems = _problems(out, spans, _lonlat(spans, doors.crs))
+    report: dict[str, Any] = dict(extra or {})
+    report["summary"] = _round(_summary(doors, out, spans, indep, problems))
+    report["unassigned"] = unassigned
+    report["turfs"] = [
+        _round({schema.TURF_ID: str(tid), **_row_dict(row)})
+        for tid, row in out.drop(columns="geometry").iterrows()
+    ]
+    report["problems"] = [_round(p) for p in problems]
+    return out, report
+
+
+def independent_figures(
+    doors: gpd.GeoDataFrame,
+    network: StreetNetwork,
+    *,
+    tolerance: float,
+    precincts: gpd.GeoDataFrame | None,
+    rule: checks.RuleParams,
+    unit: str = "doors",
+) -> dict[str, Any]:
+    """Measure a cut with :mod:`knockin_geo.checks` (spans, strict pieces, PP, overlap, bound).
+
+    Returns
+    -------
+    dict
+        ``spans`` (per turf, with ``unavoidable`` and ``why``), ``strict``, ``pp``,
+        ``overlap`` (overall share), ``sides`` (precinct sides with ``placeable``) and
+        ``beyond_bound`` (areas with more spanning turfs than unplaceable sides).
+    """
+    bar = network.barriers
+    if len(bar) and bar.crs is not None and doors.crs is not None and not bar.crs.equals(
+            doors.crs):
+        bar = bar.to_crs(doors.crs)
+    lines = checks.rule_lines(bar, rule)
+    spans = checks.barrier_spans(doors, lines, buffer_m=rule.buffer_m)
+    sides, door_side = checks.precinct_sides(doors, lines, tolerance=tolerance,
+                                             precincts=precincts, buffer_m=rule.buffer_m)
+    spans = checks.explain_spans(spans, sides, door_side, doors, unit=unit)
+    edges = network.edges
+    strict = checks.strict_pieces(doors, edges["u"].to_numpy(), edges["v"].to_numpy())
+    _, overlap = checks.hull_overlap(doors)
+    unplaceable = sides.groupby("area")["placeable"].apply(lambda s: int((~s).sum()))
+    spanning = spans[spans["spans"]].groupby("area").size()
+    beyond = (spanning.reindex(unplaceable.index, fill_value=0) - unplaceable).clip(lower=0)
+    return {
+        "spans": spans,
+        "strict": strict,
+        "pp": checks.hull_polsby_popper(doors),
+        "overlap": overlap,
+        "sides": sides,
+        "unplaceable": int(unplaceable.sum()),
+        "beyond_bound": beyond[beyond > 0],
+    }
+
+
+def _lonlat(spans: pd.DataFrame, crs: Any) -> pd.DataFrame:
+    """Crossing points of spanning turfs in longitude/latitude (rounded to 1e-6)."""
+    pts = gpd.GeoSeries(gpd.points_from_xy(spans["cross_x"], spans["cross_y"]), crs=crs,
+                        index=spans.index)
+    if crs is not None:
+        pts = pts.to_crs(4326)
+    lon, lat = np.round(pts.x.to_numpy(), 6), np.round(pts.y.to_numpy(), 6)
+    return pd.DataFrame({"lon": lon, "lat": lat}, index=spans.index)
+
+
+def _problems(
+    out: gpd.GeoDataFrame, spans: pd.DataFrame, crossing: pd.DataFrame
+) -> list[dict[str, Any]]:
     problems: list[dict[str, Any]] = []
     for tid, row in out.iterrows():
         note = str(row["note"]) if pd.notna(row["note"]) else ""
@@ -201,16 +284,31 @@ def quality_report(
                 }
             )
         if row["barrier_crossings"] > 0:
+            sp = spans.loc[str(tid)]
             problems.append(
                 {
                     schema.TURF_ID: str(tid),
-                    "problem": f"spans {int(row['barrier_crossings'])} barrier(s)",
-                    "why": note or "unexplained",
-                    "unavoidable": bool(note),
+                    "problem": f"spans a barrier ({sp['barrier']}): its doors lie on "
+                               f"{int(row['barrier_sides'])} sides",
+                    "why": str(sp["why"]) + (f"; {note}" if note else ""),
+                    "unavoidable": bool(sp["unavoidable"]),
+                    "crossing": {"lon": float(crossing.loc[str(tid), "lon"]),
+                                 "lat": float(crossing.loc[str(tid), "lat"])},
                 }
             )
+    return problems
+
+
+def _summary(
+    doors: gpd.GeoDataFrame,
+    out: gpd.GeoDataFrame,
+    spans: pd.DataFrame,
+    indep: dict[str, Any],
+    problems: list[dict[str, Any]],
+) -> dict[str, Any]:
     n_turfs = len(out)
-    summary = {
+    spanning = spans["spans"].fillna(False).astype(bool)
+    return {
         "doors_in": len(doors),
         "doors_assigned": int((doors[schema.STATUS] == schema.STATUS_ASSIGNED).sum()),
         "doors_unassigned": int((doors[schema.STATUS] != schema.STATUS_ASSIGNED).sum()),
@@ -220,23 +318,20 @@ def quality_report(
         "max_abs_deviation": float(np.abs(out["deviation"]).max()) if n_turfs else 0.0,
         "turfs_within_tolerance": int(out["within_tolerance"].sum()),
         "turfs_connected": int((out["pieces"] == 1).sum()),
-        "turfs_spanning_barriers": int((out["barrier_crossings"] > 0).sum()),
+        "turfs_one_piece_strict": int((out["strict_pieces"] == 1).sum()),
+        "turfs_spanning_barriers": int(spanning.sum()),
+        "turfs_spanning_barriers_unavoidable": int(
+            spans["unavoidable"].fillna(False).astype(bool).sum()),
         "turfs_spanning_barriers_unexplained": sum(
             1 for p in problems if p.get("unavoidable") is False
         ),
+        "unplaceable_sides": indep["unplaceable"],
+        "precincts_beyond_bound": sorted(str(a) for a in indep["beyond_bound"].index),
         "mean_doors_per_turf": float(out["doors"].mean()) if n_turfs else 0.0,
         "mean_est_minutes": float(out["est_minutes"].mean()) if n_turfs else 0.0,
         "mean_polsby_popper": float(np.nanmean(out["polsby_popper"])) if n_turfs else None,
+        "hull_overlap": float(indep["overlap"]),
     }
-    report: dict[str, Any] = dict(extra or {})
-    report["summary"] = _round(summary)
-    report["unassigned"] = unassigned
-    report["turfs"] = [
-        _round({schema.TURF_ID: str(tid), **_row_dict(row)})
-        for tid, row in out.drop(columns="geometry").iterrows()
-    ]
-    report["problems"] = [_round(p) for p in problems]
-    return out, report
 
 
 def _row_dict(row: pd.Series) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from knockin_geo import __version__, schema
 from knockin_geo._atomic import check_output_folder
 from knockin_geo._errors import InputError
 from knockin_geo.barriers import barrier_lines
+from knockin_geo.checks import RuleParams
 from knockin_geo.crs import to_crs
 from knockin_geo.metrics import quality_report
 from knockin_geo.routing import RouteParams, route_turfs
@@ -245,8 +246,25 @@ def plan_turfs(
         turf_table["est_minutes"] = routes["est_minutes"].reindex(turf_table.index).to_numpy()
         turf_table["route_m"] = routes["length_m"].reindex(turf_table.index).to_numpy()
     turfs, report = quality_report(out_doors, turf_table, network, tolerance=params.tolerance,
-                                   extra=extra)
+                                   extra=extra, precincts=cut_precincts, rule=rule_params(params),
+                                   unit=size_unit(params))
     return TurfPlan(out_doors, turfs, routes, prec, report, params, network)
+
+
+def rule_params(params: TurfParams) -> RuleParams:
+    """Return the independent barrier rule for the classes a cut was asked to respect."""
+    return RuleParams(highways=tuple(params.barrier_highways),
+                      railways=params.railways_are_barriers,
+                      waterways=params.waterways_are_barriers)
+
+
+def size_unit(params: TurfParams) -> str:
+    """Word for what a turf's size counts (for the report's reasons)."""
+    if params.mode == "minutes":
+        return "minutes"
+    if params.weight_column:
+        return str(params.weight_column)
+    return "households" if params.use_households else "doors"
 
 
 def _default_route_params(doors: gpd.GeoDataFrame, params: TurfParams) -> RouteParams:
