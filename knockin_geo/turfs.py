@@ -45,9 +45,9 @@ from scipy import sparse
 from scipy.sparse import csgraph
 from scipy.spatial import cKDTree
 
-from knockin_geo import schema
+from knockin_geo import schema, sidegraph
 from knockin_geo._errors import InputError
-from knockin_geo.barriers import BARRIER_HIGHWAYS, barrier_faces, barrier_lines, face_index
+from knockin_geo.barriers import BARRIER_HIGHWAYS, barrier_lines, local_sides
 from knockin_geo.streets import StreetNetwork
 
 logger = logging.getLogger(__name__)
@@ -90,6 +90,10 @@ class TurfParams:
         Door-free streets this far outside a precinct may link its doors.
     trees
         Random spanning trees tried per bisection (more: better cuts, slower).
+    barriers
+        ``default``: a turf crosses a barrier only where its precinct's side of it cannot hold a
+        whole number of balanced turfs; ``strict``: never (such a side becomes a turf of its own,
+        off-size, and the report says so).
     """
 
     doors_per_turf: float | None = 80.0
@@ -106,6 +110,7 @@ class TurfParams:
     waterways_are_barriers: bool = True
     connector_buffer_m: float = 150.0
     trees: int = 8
+    barriers: Literal["default", "strict"] = "default"
 
     def __post_init__(self) -> None:
         # 80 and 80.0 are the same target: store floats so reports do not depend on the spelling
@@ -136,6 +141,8 @@ class TurfParams:
             problems.append(f"walk_speed_kmh must be positive, got {self.walk_speed_kmh!r}")
         if not self.minutes_per_door >= 0:
             problems.append(f"minutes_per_door must be >= 0, got {self.minutes_per_door!r}")
+        if self.barriers not in ("default", "strict"):
+            problems.append(f"barriers must be default or strict, got {self.barriers!r}")
         if self.trees < 1:
             problems.append(f"trees must be >= 1, got {self.trees!r}")
         if problems:
@@ -173,15 +180,12 @@ class TurfCut:
         One row per turf, indexed by ``turf_id``: ``precinct_id``, ``doors``, ``households``,
         ``weight``, ``target``, ``deviation``, ``street_m``, ``est_minutes``, ``faces``, ``note``,
         footprint polygon.
-    faces
-        The barrier faces used (polygons, metric CRS).
     params
         The parameters used.
     """
 
     doors: gpd.GeoDataFrame
     turfs: gpd.GeoDataFrame
-    faces: np.ndarray
     params: TurfParams
     notes: dict[str, list[str]] = field(default_factory=dict)
 
@@ -275,6 +279,7 @@ def cut_turfs(
     out = doors.copy()
     out[schema.TURF_ID] = pd.array([pd.NA] * len(out), dtype="string")
     out["face"] = np.int64(-1)
+    out["region"] = np.int64(-1)
     out["weight"] = np.nan
     out["chain"] = np.int64(-1)
     usable = (out[schema.STATUS] == schema.STATUS_OK).to_numpy() & (out["edge"].to_numpy() >= 0)
@@ -289,7 +294,7 @@ def cut_turfs(
     empty_turfs = _empty_turfs(out.crs)
     if len(ids) == 0:
         logger.warning("no usable doors to cut")
-        return TurfCut(out, empty_turfs, np.array([]), params)
+        return TurfCut(out, empty_turfs, params)
 
     d = out.iloc[ids]
     pts = d.geometry.to_numpy()
@@ -299,24 +304,27 @@ def cut_turfs(
         railways=params.railways_are_barriers,
         waterways=params.waterways_are_barriers,
     )
-    # the frame closes the faces: the street data's extent, so that a barrier running to the edge
-    # of a clipped extract still separates its two sides, and faces do not depend on the doors
-    # (doors just outside it take the nearest face)
-    frame = shapely.box(*network.nodes.total_bounds) if len(network.nodes) else shapely.box(
-        *shapely.total_bounds(pts))
-    if shapely.is_empty(frame) or shapely.area(frame) <= 0:
-        frame = shapely.box(*shapely.total_bounds(pts)).buffer(1000.0, join_style="mitre")
-    faces = barrier_faces(lines, frame)
-    door_face = face_index(_side_points(d), faces)
+    bridges = barrier_lines(
+        network,
+        highways=params.barrier_highways,
+        railways=params.railways_are_barriers,
+        waterways=params.waterways_are_barriers,
+        bridges=True,
+    )
+    sides = local_sides(network, lines, bridges)
     area = (
         d[schema.PRECINCT_ID].astype(str).to_numpy(dtype=object)
         if per_precinct
         else np.full(len(d), ALL_AREA, dtype=object)
     )
     edge = d["edge"].to_numpy(dtype=np.int64)
-    # chain = doors on one edge, in one face, in one area (sorted along the edge)
-    chain_key = pd.DataFrame({"edge": edge, "face": door_face, "area": area})
-    chain = chain_key.groupby(["area", "edge", "face"], sort=True).ngroup().to_numpy()
+    offsets = d["offset_m"].to_numpy(dtype=float)
+    seg = sidegraph.door_segments(sides, edge, offsets)
+    tag = sidegraph.door_tags(sides, edge, d["side"].astype(str).to_numpy(dtype=object))
+    door_side = seg * 3 + tag  # the side of its edge a door is walked from
+    # chain = doors on one segment of one edge (one side of a barrier road), in one area
+    chain_key = pd.DataFrame({"edge": edge, "side": door_side, "area": area})
+    chain = chain_key.groupby(["area", "edge", "side"], sort=True).ngroup().to_numpy()
     frame_d = pd.DataFrame(
         {
             "edge": edge,
@@ -335,13 +343,8 @@ def cut_turfs(
     edge_len = network.edges["length"].to_numpy(dtype=float)
     weight = door_weights(frame_d, edge_len, params)
 
-    # every edge with the faces it touches (two for a barrier road: one per side)
     edges = network.edges
     all_geom = edges.geometry.to_numpy()
-    mid = shapely.line_interpolate_point(all_geom, 0.5, normalized=True)
-    e_i, e_f = shapely.STRtree(faces).query(shapely.buffer(mid, 1.0), predicate="intersects")
-    srt = np.lexsort((e_f, e_i))
-    edge_faces = pd.DataFrame({"edge": e_i[srt], "face": e_f[srt]})
     # connectors: edges with at least one side free of doors; every snapped door counts, in the
     # universe or not (they belong to other turfs, now or later)
     all_edge = out["edge"].to_numpy(dtype=np.int64)
@@ -362,46 +365,33 @@ def cut_turfs(
         }
     door_edges_by_area = pd.Series(edge).groupby(area).unique().to_dict()
 
-    node_pos = pd.Index(network.nodes.index)
-    eu = node_pos.get_indexer(edges["u"].to_numpy())
-    ev = node_pos.get_indexer(edges["v"].to_numpy())
     xy = np.column_stack([shapely.get_x(pts), shapely.get_y(pts)])
-    node_xy = network.nodes[["x", "y"]].to_numpy(dtype=float)
 
     labels = np.full(len(d), -1, dtype=np.int64)
+    region = np.full(len(d), -1, dtype=np.int64)
     turf_ids: list[str] = []
     turf_area: list[str] = []
     turf_target: list[float] = []
     notes: dict[str, list[str]] = {}
-    offsets = d["offset_m"].to_numpy(dtype=float)
     addr = d.index.to_numpy(dtype=object)
+    ed = sidegraph.EdgeData(edge_len, network.nodes[["x", "y"]].to_numpy(dtype=float), sides)
+    all_edges = np.arange(len(edges))
 
     order_areas = sorted(np.unique(area).tolist())
     area_groups = pd.Series(np.arange(len(d))).groupby(area, sort=True).indices
     for a in order_areas:
         members = np.sort(area_groups[a])
-        z = zone_edges.get(a, np.array([], dtype=np.int64)) if per_precinct else None
-        a_conn_pairs, a_weak_pairs = _area_links(
-            edge_faces, is_conn, z, np.asarray(door_edges_by_area[a])
-        )
+        z = zone_edges.get(a, np.array([], dtype=np.int64)) if per_precinct else all_edges
+        own = np.asarray(door_edges_by_area[a])
         rng = np.random.default_rng([params.seed, zlib.crc32(str(a).encode("utf-8"))])
-        part, part_notes, target = _cut_area(
-            members=members,
-            edge=edge,
-            face=door_face,
-            offset=offsets,
-            addr=addr,
-            weight=weight,
-            xy=xy,
-            conn_pairs=a_conn_pairs,
-            weak_pairs=a_weak_pairs,
-            eu=eu,
-            ev=ev,
-            edge_len=edge_len,
-            node_xy=node_xy,
-            params=params,
-            rng=rng,
+        m_order = np.lexsort((addr[members].astype(str), offsets[members], tag[members],
+                              seg[members], edge[members]))
+        graph = sidegraph.build(
+            ed, edge[members], seg[members], tag[members], offsets[members], m_order,
+            z[is_conn[z]], z[~is_conn[z] & ~np.isin(z, own)], xy[members],
         )
+        part, part_notes, target, door_reg = _cut_area(graph, weight[members], params, rng)
+        region[members] = door_reg + (region.max() + 1)
         # number turfs north to south, then west to east
         n_parts = int(part.max()) + 1
         cx = np.bincount(part, weights=xy[members, 0], minlength=n_parts)
@@ -423,7 +413,8 @@ def cut_turfs(
 
     tid_arr = np.array(turf_ids, dtype=object)
     out.iloc[ids, out.columns.get_loc(schema.TURF_ID)] = tid_arr[labels]
-    out.iloc[ids, out.columns.get_loc("face")] = door_face
+    out.iloc[ids, out.columns.get_loc("face")] = door_side
+    out.iloc[ids, out.columns.get_loc("region")] = region
     out.iloc[ids, out.columns.get_loc("weight")] = weight
     out.iloc[ids, out.columns.get_loc("chain")] = chain
     status = out[schema.STATUS].to_numpy(dtype=object).copy()
@@ -431,42 +422,12 @@ def cut_turfs(
     out[schema.STATUS] = status
 
     turfs = _turf_table(out.iloc[ids], tid_arr, labels, np.array(turf_area, dtype=object),
-                        np.array(turf_target), door_face, edge, frame_d["chain"].to_numpy(),
+                        np.array(turf_target), region, edge, frame_d["chain"].to_numpy(),
                         edge_len, weight, params, notes, out.crs)
     logger.info(
         "cut %d doors into %d turfs in %d areas", len(ids), len(turfs), len(order_areas)
     )
-    return TurfCut(out, turfs, faces, params, notes)
-
-
-def _area_links(
-    edge_faces: pd.DataFrame,
-    is_conn: np.ndarray,
-    zone: np.ndarray | None,
-    own_door_edges: np.ndarray,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(edge, face) pairs an area may use: free connectors, and streets of other areas."""
-    e = edge_faces["edge"].to_numpy()
-    in_zone = np.ones(len(e), dtype=bool) if zone is None else np.isin(e, zone)
-    conn = in_zone & is_conn[e]
-    weak = in_zone & ~is_conn[e] & ~np.isin(e, own_door_edges)
-    return edge_faces[conn], edge_faces[weak]
-
-
-def _side_points(d: gpd.GeoDataFrame) -> np.ndarray:
-    """Points just off the street, on the door's side: where the door's face is read.
-
-    The face of a door is the face of the street side it is reached from, so a door that had to
-    snap across a barrier (no street on its own side) stays with the street that serves it.
-    """
-    sx = d["snap_x"].to_numpy(dtype=float)
-    sy = d["snap_y"].to_numpy(dtype=float)
-    px = shapely.get_x(d.geometry.to_numpy())
-    py = shapely.get_y(d.geometry.to_numpy())
-    dx, dy = px - sx, py - sy
-    dist = np.hypot(dx, dy)
-    step = np.minimum(1.0, dist / 2) / np.maximum(dist, 1e-9)
-    return shapely.points(sx + dx * step, sy + dy * step)
+    return TurfCut(out, turfs, params, notes)
 
 
 def _area_zones(
@@ -510,81 +471,22 @@ def _empty_turfs(crs: object) -> gpd.GeoDataFrame:
 
 
 def _cut_area(
-    *,
-    members: np.ndarray,
-    edge: np.ndarray,
-    face: np.ndarray,
-    offset: np.ndarray,
-    addr: np.ndarray,
+    graph: sidegraph.SideGraph,
     weight: np.ndarray,
-    xy: np.ndarray,
-    conn_pairs: pd.DataFrame,
-    weak_pairs: pd.DataFrame,
-    eu: np.ndarray,
-    ev: np.ndarray,
-    edge_len: np.ndarray,
-    node_xy: np.ndarray,
     params: TurfParams,
     rng: np.random.Generator,
-) -> tuple[np.ndarray, dict[int, list[str]], float]:
-    """Cut one area (a precinct, or everything); return part labels per member door."""
-    n = len(members)
-    w_total = float(weight[members].sum())
+) -> tuple[np.ndarray, dict[int, list[str]], float, np.ndarray]:
+    """Cut one area's side graph; return part labels, notes, target and region per door."""
+    n = graph.n_doors
+    w_total = float(weight.sum())
     k = turf_count(w_total, params.size)
     target = w_total / k
-    if k == 1 and len(np.unique(face[members])) == 1 and n < 2:
-        return np.zeros(n, dtype=np.int64), {}, target
-
-    # --- graph: door vertices 0..n-1, then (node, face) vertices
-    m_edge = edge[members]
-    m_face = face[members]
-    m_off = offset[members]
-    order = np.lexsort((addr[members].astype(str), m_off, m_face, m_edge))
-    s_edge, s_face, s_off = m_edge[order], m_face[order], m_off[order]
-    new_chain = np.ones(n, dtype=bool)
-    new_chain[1:] = (s_edge[1:] != s_edge[:-1]) | (s_face[1:] != s_face[:-1])
-    end_chain = np.ones(n, dtype=bool)
-    end_chain[:-1] = new_chain[1:]
-    cont = np.flatnonzero(~new_chain)
-    starts = np.flatnonzero(new_chain)
-    ends = np.flatnonzero(end_chain)
-    c_edge = conn_pairs["edge"].to_numpy(dtype=np.int64)
-    c_face = conn_pairs["face"].to_numpy(dtype=np.int64)
-    w_edge = weak_pairs["edge"].to_numpy(dtype=np.int64)
-    w_face = weak_pairs["face"].to_numpy(dtype=np.int64)
-    n_faces = int(max([face.max(), *(x.max() for x in (c_face, w_face) if len(x))])) + 1
-    nf_node = np.concatenate(
-        [eu[s_edge[starts]], ev[s_edge[ends]], eu[c_edge], ev[c_edge], eu[w_edge], ev[w_edge]]
-    )
-    nf_face = np.concatenate([s_face[starts], s_face[ends], c_face, c_face, w_face, w_face])
-    uniq, inv = np.unique(nf_node.astype(np.int64) * n_faces + nf_face, return_inverse=True)
-    vid = n + inv
-    ns, ne, nc, nw = len(starts), len(ends), len(c_edge), len(w_edge)
-    cut_at = np.cumsum([ns, ne, nc, nc, nw])
-    v_start, v_end, v_cu, v_cv, v_wu, v_wv = np.split(vid, cut_at)
-    # strong links: along door chains, and streets with a door-free side
-    a = np.concatenate([order[cont - 1], order[starts], order[ends], v_cu])
-    b = np.concatenate([order[cont], v_start, v_end, v_cv])
-    length = np.concatenate(
-        [
-            np.maximum(s_off[cont] - s_off[cont - 1], 0.0),
-            s_off[starts],
-            np.maximum(edge_len[s_edge[ends]] - s_off[ends], 0.0),
-            edge_len[c_edge],
-        ]
-    )
-    n_vert = n + len(uniq)
-    v_node = uniq // n_faces
+    if n < 2:
+        return np.zeros(n, dtype=np.int64), {}, target, np.zeros(n, dtype=np.int64)
+    a, b, length, n_vert = graph.a, graph.b, graph.length, graph.n_vert
+    bridges, v_xy = graph.bridges, graph.v_xy
     v_w = np.zeros(n_vert)
-    v_w[:n] = weight[members]
-    v_xy = np.vstack([xy[members], node_xy[v_node]])
-    # bridges between regions: crossing a barrier at a street node, or walking a street that
-    # carries another area's doors on both sides; heavy, so spanning trees use as few as needed
-    cross_a, cross_b = _crossings(v_node, n)
-    bridges = {
-        "weak": (v_wu, v_wv, edge_len[w_edge] + _WEAK_M),
-        "cross": (cross_a, cross_b, np.full(len(cross_a), _CROSS_M)),
-    }
+    v_w[:n] = weight
 
     # --- regions (connected parts of the strong graph) and the turfs each gets
     adj = _sym(a, b, length, n_vert)
@@ -592,7 +494,7 @@ def _cut_area(
     reg_w = np.bincount(reg, weights=v_w, minlength=n_reg)
     live = np.flatnonzero(reg_w > 0)
     groups, group_k, merge_notes = _allocate(
-        live, reg, reg_w, k, target, params.tolerance, bridges, v_xy, n
+        live, reg, reg_w, k, target, params, bridges, v_xy, n
     )
     part = np.full(n_vert, -1, dtype=np.int64)
     notes: dict[int, list[str]] = {}
@@ -627,19 +529,15 @@ def _cut_area(
         if g in merge_notes:
             for p in range(group_k[g]):
                 own = door_reg[part[:n] == next_part + p]
-                if len(np.unique(own)) > 1:
+                if len(np.unique(own)) > 1 or len(regs) == 1:
                     notes[next_part + p] = merge_notes[g]
         next_part += group_k[g]
     door_part = part[:n]
     used, door_part = np.unique(door_part, return_inverse=True)
     notes = {int(np.searchsorted(used, p)): m for p, m in notes.items() if p in used}
-    return door_part.astype(np.int64), notes, target
+    return door_part.astype(np.int64), notes, target, np.unique(door_reg, return_inverse=True)[1]
 
 
-#: Extra length of a link through another area's street (spanning trees avoid it).
-_WEAK_M = 1.0e4
-#: Length of a barrier crossing link (spanning trees avoid it even more).
-_CROSS_M = 1.0e5
 #: Length of a straight jump between pieces no street links (last resort).
 _JUMP_M = 1.0e7
 #: Street nodes a piece no street links is offered as attachment points.
@@ -660,23 +558,13 @@ def _sym(a: np.ndarray, b: np.ndarray, length: np.ndarray, n: int) -> sparse.csr
     return m
 
 
-def _crossings(v_node: np.ndarray, n_doors: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs of (node, face) vertices on the same street node: barrier crossings."""
-    if len(v_node) == 0:
-        return np.array([], dtype=np.int64), np.array([], dtype=np.int64)
-    srt = np.argsort(v_node, kind="stable")
-    sn = v_node[srt]
-    same = np.flatnonzero(sn[1:] == sn[:-1])
-    return srt[same] + n_doors, srt[same + 1] + n_doors
-
-
 def _allocate(
     live: np.ndarray,
     reg: np.ndarray,
     reg_w: np.ndarray,
     k: int,
     target: float,
-    tol: float,
+    params: TurfParams,
     bridges: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
     v_xy: np.ndarray,
     n_doors: int,
@@ -684,9 +572,13 @@ def _allocate(
     """Group regions and give each group a number of turfs within tolerance.
 
     A group whose mean turf would miss the tolerance is merged with a neighbouring group:
-    preferably one reached through another area's street ("weak" bridge), else across a barrier,
+    preferably one reached through another area's street ("weak" bridge), else across a barrier
+    (never with ``barriers="strict"``: the group then keeps its own, off-size turfs),
     else (no street at all) the nearest one.
     """
+    tol = params.tolerance
+    strict = params.barriers == "strict"
+    kept: set[int] = set()
     groups: list[list[int]] = [[int(r)] for r in live]
     reasons: list[list[str]] = [[] for _ in groups]
     link_kind: dict[tuple[int, int], str] = {}
@@ -711,7 +603,8 @@ def _allocate(
         ws = np.array([float(reg_w[g].sum()) for g in groups])
         ks = _largest_remainder(ws, target, k)
         dev = np.abs(ws / np.maximum(ks, 1) - target) / target
-        bad = np.flatnonzero(dev > tol + 1e-12)
+        bad = np.flatnonzero((dev > tol + 1e-12)
+                             & np.array([g[0] not in kept for g in groups], dtype=bool))
         if len(groups) == 1 or len(bad) == 0:
             break
         # the worst group first; on a tie, the smaller one (it is usually the cause)
@@ -735,6 +628,12 @@ def _allocate(
             return (rank[kinds[j]], abs(merged / km - target) / target, dist, j)
 
         best = min((j for j in range(len(groups)) if j != worst), key=score)
+        if strict and kinds[best] != "weak":
+            kept.add(groups[worst][0])
+            reasons[worst] = [*reasons[worst], (
+                f"a side of a barrier with {ws[worst]:.0f} (target {target:.0f}) kept on its own "
+                "(--barriers strict)")]
+            continue
         reason = {
             "weak": f"passes through another precinct's street to reach a part that is {why}",
             "cross": f"crosses a barrier to reach a part that is {why}",
@@ -840,7 +739,7 @@ def _repair_balance(
     coo = adj.tocoo()
     # moves follow the precinct's own streets and the barrier crossings of a merged group, never
     # another precinct's streets or a straight jump (the turf would no longer be one piece)
-    strong = (coo.data < _WEAK_M) | (coo.data == _CROSS_M)
+    strong = (coo.data < sidegraph.WEAK_M) | (coo.data == sidegraph.CROSS_M)
     ra, rb = coo.row[strong], coo.col[strong]
     # door-to-door contacts: direct links, or two links through a shared street node
     dd = sparse.coo_array(

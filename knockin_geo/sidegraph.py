@@ -1,0 +1,200 @@
+"""The street-side graph of one area (a precinct, or everything): what a volunteer can walk.
+
+Vertices are the area's doors and the *node sides* of the street network: a street node away from
+barriers is one vertex, a node on a barrier line is one vertex per local side of it
+(:func:`knockin_geo.barriers.local_sides`), and the point where an edge crosses a barrier line
+between its nodes gives two vertices, one each side. Links:
+
+* **strong** (walkable without crossing a barrier or passing another area's doors): along a
+  *chain* (the area's doors on one segment of one edge, on one side of it when the edge runs
+  along a barrier, in order of offset) and from its ends to the segment's end vertices; and every
+  segment of a street with a side free of doors (a connector), per side on a barrier road;
+* **weak** bridges: streets carrying other areas' doors on both sides (heavy);
+* **crossing** bridges: the local sides of one street node, and the two sides of a crossing point
+  inside an edge (heavier).
+
+The connected parts of the strong links are the area's *regions*.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from knockin_geo.barriers import TAG_BOTH, TAG_LEFT, TAG_RIGHT, LocalSides
+
+#: Extra length of a link through another area's street (spanning trees avoid it).
+WEAK_M = 1.0e4
+#: Length of a barrier crossing link (spanning trees avoid it even more).
+CROSS_M = 1.0e5
+
+
+@dataclass(frozen=True)
+class SideGraph:
+    """An area's street-side graph (door vertices first, ``0..n_doors-1``).
+
+    Attributes
+    ----------
+    n_doors, n_vert
+        Door vertices and all vertices.
+    a, b, length
+        Strong links and their lengths (metres).
+    bridges
+        ``{"weak": (a, b, length), "cross": (a, b, length)}``.
+    v_xy
+        Vertex coordinates.
+    """
+
+    n_doors: int
+    n_vert: int
+    a: np.ndarray
+    b: np.ndarray
+    length: np.ndarray
+    bridges: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
+    v_xy: np.ndarray
+
+
+@dataclass(frozen=True)
+class EdgeData:
+    """The street network's edges as the side graph needs them."""
+
+    length: np.ndarray
+    node_xy: np.ndarray
+    sides: LocalSides
+
+
+def door_segments(sides: LocalSides, edge: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """Return the segment of its edge each door lies on (0 unless the edge crosses a barrier)."""
+    seg = np.zeros(len(edge), dtype=np.int64)
+    nc = sides.n_cuts(edge)
+    for i in np.flatnonzero(nc > 0):
+        lo, hi = sides.cut_ptr[edge[i]], sides.cut_ptr[edge[i] + 1]
+        seg[i] = int(np.searchsorted(sides.cut_off[lo:hi], offset[i]))
+    return seg
+
+
+def door_tags(sides: LocalSides, edge: np.ndarray, side: np.ndarray) -> np.ndarray:
+    """Return each door's side tag: both sides together, or its side of a barrier road."""
+    tag = np.where(side == "left", TAG_LEFT, TAG_RIGHT)
+    return np.where(sides.on_barrier[edge], tag, TAG_BOTH).astype(np.int64)
+
+
+def _seg_keys(
+    ed: EdgeData, e: np.ndarray, s: np.ndarray, t: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Start/end vertex keys and offsets of segments ``s`` of edges ``e`` walked on side ``t``."""
+    sd = ed.sides
+    ns = len(sd.key_node)
+    nc = sd.n_cuts(e)
+    ptr = sd.cut_ptr[e]
+    pad = np.append(sd.cut_off, 0.0)
+    i_start = np.clip(ptr + s - 1, 0, len(sd.cut_off))
+    i_end = np.clip(ptr + s, 0, len(sd.cut_off))
+    k_start = np.where(s == 0, sd.end_key[e, 0, t], ns + 2 * i_start + 1)
+    k_end = np.where(s == nc, sd.end_key[e, 1, t], ns + 2 * i_end)
+    o_start = np.where(s == 0, 0.0, pad[i_start])
+    o_end = np.where(s == nc, ed.length[e], pad[i_end])
+    return k_start, k_end, o_start, o_end
+
+
+def _all_segments(ed: EdgeData, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every (edge, segment, tag) of ``edges``: two tags on a barrier road, else one."""
+    nseg = ed.sides.n_cuts(edges) + 1
+    e = np.repeat(edges, nseg)
+    first = np.repeat(np.cumsum(nseg) - nseg, nseg)
+    s = np.arange(len(e)) - first
+    bar = ed.sides.on_barrier[e]
+    e2 = np.concatenate([e, e[bar]])
+    s2 = np.concatenate([s, s[bar]])
+    t2 = np.concatenate([np.where(bar, TAG_LEFT, TAG_BOTH), np.full(int(bar.sum()), TAG_RIGHT)])
+    return e2, s2, t2.astype(np.int64)
+
+
+def build(
+    ed: EdgeData,
+    edge: np.ndarray,
+    seg: np.ndarray,
+    tag: np.ndarray,
+    offset: np.ndarray,
+    order: np.ndarray,
+    conn_edges: np.ndarray,
+    weak_edges: np.ndarray,
+    door_xy: np.ndarray,
+) -> SideGraph:
+    """Build an area's side graph.
+
+    Parameters
+    ----------
+    ed
+        Edge lengths, node coordinates and local sides.
+    edge, seg, tag, offset
+        Per door of the area: edge, segment, side tag and offset from ``u``.
+    order
+        Door order along chains (sorted by edge, segment, tag, offset).
+    conn_edges, weak_edges
+        Connector edges (a side free of doors) and other areas' streets the area may use.
+    door_xy
+        Door coordinates.
+    """
+    n = len(edge)
+    s_edge, s_seg, s_tag, s_off = edge[order], seg[order], tag[order], offset[order]
+    new_chain = np.ones(n, dtype=bool)
+    new_chain[1:] = ((s_edge[1:] != s_edge[:-1]) | (s_seg[1:] != s_seg[:-1])
+                     | (s_tag[1:] != s_tag[:-1]))
+    end_chain = np.ones(n, dtype=bool)
+    end_chain[:-1] = new_chain[1:]
+    cont = np.flatnonzero(~new_chain)
+    starts = np.flatnonzero(new_chain)
+    ends = np.flatnonzero(end_chain)
+    ks, _, os_, _ = _seg_keys(ed, s_edge[starts], s_seg[starts], s_tag[starts])
+    _, ke, _, oe = _seg_keys(ed, s_edge[ends], s_seg[ends], s_tag[ends])
+    ce, cs, ct = _all_segments(ed, conn_edges)
+    c_start, c_end, c_os, c_oe = _seg_keys(ed, ce, cs, ct)
+    we, ws, wt = _all_segments(ed, weak_edges)
+    w_start, w_end, w_os, w_oe = _seg_keys(ed, we, ws, wt)
+    # crossing points inside the edges the area touches: two keys each, one per side
+    touched = np.unique(np.concatenate([edge, conn_edges, weak_edges]))
+    sd = ed.sides
+    cuts = np.concatenate([np.arange(sd.cut_ptr[e], sd.cut_ptr[e + 1])
+                           for e in touched[sd.n_cuts(touched) > 0]] or [np.array([], int)])
+    ns = len(sd.key_node)
+    x_a, x_b = ns + 2 * cuts, ns + 2 * cuts + 1
+    keys = np.concatenate([ks, ke, c_start, c_end, w_start, w_end, x_a, x_b]).astype(np.int64)
+    uniq, inv = np.unique(keys, return_inverse=True)
+    vid = n + inv
+    cut_at = np.cumsum([len(ks), len(ke), len(c_start), len(c_end), len(w_start), len(w_end),
+                        len(x_a)])
+    v_s, v_e, v_cs, v_ce, v_ws, v_we, v_xa, v_xb = np.split(vid, cut_at)
+    a = np.concatenate([order[cont - 1], order[starts], order[ends], v_cs])
+    b = np.concatenate([order[cont], v_s, v_e, v_ce])
+    length = np.concatenate([
+        np.maximum(s_off[cont] - s_off[cont - 1], 0.0),
+        np.maximum(s_off[starts] - os_, 0.0),
+        np.maximum(oe - s_off[ends], 0.0),
+        np.maximum(c_oe - c_os, 0.0),
+    ])
+    is_node = uniq < ns
+    v_node = np.where(is_node, sd.key_node[np.minimum(uniq, ns - 1)], -1 - uniq)
+    cut_xy = sd.cut_xy[np.clip((uniq - ns) // 2, 0, max(len(sd.cut_xy) - 1, 0))] if len(
+        sd.cut_xy) else np.zeros((len(uniq), 2))
+    v_xy = np.vstack([door_xy, np.where(is_node[:, None], ed.node_xy[np.maximum(v_node, 0)],
+                                        cut_xy)])
+    na, nb = _node_crossings(v_node, n)
+    cross_a = np.concatenate([na, v_xa])
+    cross_b = np.concatenate([nb, v_xb])
+    bridges = {
+        "weak": (v_ws, v_we, np.maximum(w_oe - w_os, 0.0) + WEAK_M),
+        "cross": (cross_a, cross_b, np.full(len(cross_a), CROSS_M)),
+    }
+    return SideGraph(n, n + len(uniq), a, b, length, bridges, v_xy)
+
+
+def _node_crossings(v_node: np.ndarray, n_doors: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of vertices on the same street node (its local sides): barrier crossings."""
+    if len(v_node) == 0:
+        return np.array([], dtype=np.int64), np.array([], dtype=np.int64)
+    srt = np.argsort(v_node, kind="stable")
+    sn = v_node[srt]
+    same = np.flatnonzero(sn[1:] == sn[:-1])
+    return srt[same] + n_doors, srt[same + 1] + n_doors
