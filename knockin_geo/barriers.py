@@ -440,3 +440,48 @@ def _probes(
     ox = -dy / norm * PROBE_ASIDE_M * sign
     oy = dx / norm * PROBE_ASIDE_M * sign
     return shapely.points(shapely.get_x(p) + ox, shapely.get_y(p) + oy)
+
+
+#: Half-width of a barrier line when an area is cut into its sides.
+SIDE_BUFFER_M = 3.0
+
+
+def area_sides(area: shapely.Geometry, xy: np.ndarray, lines: shapely.Geometry) -> np.ndarray:
+    """Return which side of the barriers within ``area`` each point lies on.
+
+    The area (a precinct polygon) minus the barrier lines buffered by :data:`SIDE_BUFFER_M`
+    falls into parts; a point gets the part it lies in, or the nearest part when it stands on a
+    barrier or outside the area. Unlike faces, this is read inside the area only: a line that
+    crosses the precinct separates its two sides even when it ends just outside.
+
+    Parameters
+    ----------
+    area
+        The area's polygon.
+    xy
+        ``(n, 2)`` point coordinates.
+    lines
+        Barrier lines (:func:`barrier_lines`).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``int64`` part number per point (all 0 when no barrier crosses the area).
+    """
+    out = np.zeros(len(xy), dtype=np.int64)
+    if lines is None or shapely.is_empty(lines) or len(xy) == 0:
+        return out
+    clip = shapely.intersection(lines, shapely.buffer(area, 2 * SIDE_BUFFER_M))
+    if shapely.is_empty(clip):
+        return out
+    cut = shapely.buffer(clip, SIDE_BUFFER_M, quad_segs=4)
+    parts = shapely.get_parts(shapely.difference(area, cut))
+    if len(parts) <= 1:
+        return out
+    # deterministic part numbers: largest first
+    parts = parts[np.lexsort((shapely.get_x(shapely.centroid(parts)), -shapely.area(parts)))]
+    tree = shapely.STRtree(parts)
+    pts = shapely.points(xy)
+    found, near = tree.query_nearest(pts, all_matches=False)
+    out[found] = near
+    return out

@@ -31,6 +31,7 @@ Everything runs on numpy/scipy arrays (minimum spanning trees and searches in
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import zlib
@@ -47,7 +48,7 @@ from scipy.spatial import cKDTree
 
 from knockin_geo import schema, sidegraph
 from knockin_geo._errors import InputError
-from knockin_geo.barriers import BARRIER_HIGHWAYS, barrier_lines, local_sides
+from knockin_geo.barriers import BARRIER_HIGHWAYS, area_sides, barrier_lines, local_sides
 from knockin_geo.streets import StreetNetwork
 
 logger = logging.getLogger(__name__)
@@ -390,6 +391,7 @@ def cut_turfs(
             ed, edge[members], seg[members], tag[members], offsets[members], m_order,
             z[is_conn[z]], z[~is_conn[z] & ~np.isin(z, own)], xy[members],
         )
+        graph = _split_sides(graph, _area_polygon(a, pts[members], precincts), lines)
         part, part_notes, target, door_reg = _cut_area(graph, weight[members], params, rng)
         region[members] = door_reg + (region.max() + 1)
         # number turfs north to south, then west to east
@@ -428,6 +430,43 @@ def cut_turfs(
         "cut %d doors into %d turfs in %d areas", len(ids), len(turfs), len(order_areas)
     )
     return TurfCut(out, turfs, params, notes)
+
+
+def _area_polygon(
+    key: str, pts: np.ndarray, precincts: gpd.GeoDataFrame | None
+) -> shapely.Geometry:
+    """Return the area whose barrier sides keep turfs apart: the precinct, or doors' hull + 50 m."""
+    doors = shapely.multipoints(pts)
+    if precincts is not None and len(precincts) and key != ALL_AREA:
+        match = precincts.index.astype(str) == key
+        if match.any():
+            poly = precincts.geometry.to_numpy()[match][0]
+            if shapely.covers(poly, doors):
+                return poly
+            return shapely.union(poly, shapely.buffer(shapely.convex_hull(doors), 10.0))
+    return shapely.buffer(shapely.convex_hull(doors), 50.0)
+
+
+def _split_sides(
+    graph: sidegraph.SideGraph, area: shapely.Geometry, lines: shapely.Geometry
+) -> sidegraph.SideGraph:
+    """Make every strong link between two sides of the area's barriers a crossing.
+
+    The local sides of the street graph miss one thing: a barrier that ends (or has a gap)
+    lets the walk go round it, however far. Inside the area (the precinct), the sides of its
+    barriers are read geometrically (:func:`knockin_geo.barriers.area_sides`) and a walk from
+    one to the other counts as a crossing, so a turf keeps to one side unless that side cannot
+    hold whole turfs.
+    """
+    side = area_sides(area, graph.v_xy, lines)
+    across = side[graph.a] != side[graph.b]
+    if not across.any():
+        return graph
+    side_links = (graph.a[across], graph.b[across], graph.length[across] + sidegraph.CROSS_M)
+    return dataclasses.replace(
+        graph, a=graph.a[~across], b=graph.b[~across], length=graph.length[~across],
+        bridges={**graph.bridges, "side": side_links},
+    )
 
 
 def _area_zones(
@@ -582,7 +621,9 @@ def _allocate(
     groups: list[list[int]] = [[int(r)] for r in live]
     reasons: list[list[str]] = [[] for _ in groups]
     link_kind: dict[tuple[int, int], str] = {}
-    for kind in ("cross", "weak"):  # weak last: it wins where both exist
+    for kind in ("side", "cross", "weak"):  # weak last: it wins where both exist
+        if kind not in bridges:
+            continue
         ba, bb, _ = bridges[kind]
         for x, y in zip(reg[ba].tolist(), reg[bb].tolist(), strict=True):
             if x != y:
@@ -595,9 +636,10 @@ def _allocate(
 
     def kind_between(gi: list[int], gj: list[int]) -> str | None:
         kinds = {link_kind.get((min(x, y), max(x, y))) for x in gi for y in gj} - {None}
-        if "weak" in kinds:
-            return "weak"
-        return "cross" if kinds else None
+        for kind in ("weak", "cross", "side"):
+            if kind in kinds:
+                return kind
+        return None
 
     while True:
         ws = np.array([float(reg_w[g].sum()) for g in groups])
@@ -621,7 +663,9 @@ def _allocate(
             j: int, cw: np.ndarray = cw, ws: np.ndarray = ws, worst: int = worst,
             kinds: dict[int, str | None] = kinds,
         ) -> tuple[int, float, float, int]:
-            rank = {"weak": 0, "cross": 1, None: 2}
+            # a crossing that stays on the area's side of its barriers (round a line's end)
+            # before one that lands on its other side
+            rank = {"weak": 0, "cross": 1, "side": 2, None: 3}
             merged = ws[worst] + ws[j]
             km = turf_count(merged, target)
             dist = float(np.hypot(*(reg_cent[groups[j][0]] - cw)))
@@ -637,6 +681,7 @@ def _allocate(
         reason = {
             "weak": f"passes through another precinct's street to reach a part that is {why}",
             "cross": f"crosses a barrier to reach a part that is {why}",
+            "side": f"crosses a barrier to reach a part that is {why}",
             None: f"includes a part no street links to the rest ({why})",
         }[kinds[best]]
         lo, hi = sorted((worst, best))
