@@ -450,9 +450,10 @@ def area_sides(area: shapely.Geometry, xy: np.ndarray, lines: shapely.Geometry) 
     """Return which side of the barriers within ``area`` each point lies on.
 
     The area (a precinct polygon) minus the barrier lines buffered by :data:`SIDE_BUFFER_M`
-    falls into parts; a point gets the part it lies in, or the nearest part when it stands on a
-    barrier or outside the area. Unlike faces, this is read inside the area only: a line that
-    crosses the precinct separates its two sides even when it ends just outside.
+    falls into parts; a point gets the part it lies in, the nearest part when it lies outside the
+    area, and -1 when it stands on a barrier (it belongs to both sides). Unlike faces, this is
+    read inside the area only: a line that crosses the precinct separates its two sides even
+    when it ends just outside.
 
     Parameters
     ----------
@@ -466,7 +467,8 @@ def area_sides(area: shapely.Geometry, xy: np.ndarray, lines: shapely.Geometry) 
     Returns
     -------
     numpy.ndarray
-        ``int64`` part number per point (all 0 when no barrier crosses the area).
+        ``int64`` part number per point, -1 on a barrier (all 0 when no barrier crosses the
+        area).
     """
     out = np.zeros(len(xy), dtype=np.int64)
     if lines is None or shapely.is_empty(lines) or len(xy) == 0:
@@ -484,4 +486,6 @@ def area_sides(area: shapely.Geometry, xy: np.ndarray, lines: shapely.Geometry) 
     pts = shapely.points(xy)
     found, near = tree.query_nearest(pts, all_matches=False)
     out[found] = near
+    # on a barrier: either side (a street node on the line serves both of its local sides)
+    out[shapely.intersects(cut, pts)] = -1
     return out

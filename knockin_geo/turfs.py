@@ -459,7 +459,8 @@ def _split_sides(
     hold whole turfs.
     """
     side = area_sides(area, graph.v_xy, lines)
-    across = side[graph.a] != side[graph.b]
+    sa, sb = side[graph.a], side[graph.b]
+    across = (sa >= 0) & (sb >= 0) & (sa != sb)
     if not across.any():
         return graph
     side_links = (graph.a[across], graph.b[across], graph.length[across] + sidegraph.CROSS_M)
