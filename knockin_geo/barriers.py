@@ -266,11 +266,11 @@ def local_sides(
     if lines is None or shapely.is_empty(lines) or n_edges == 0:
         return empty
     frame = shapely.box(*network.nodes.total_bounds)
-    parts = _extend_at_frame(shapely.get_parts(lines), frame)
+    parts = _segments(_extend_at_frame(shapely.get_parts(lines), frame))
     cut_parts, cut_tree = parts, shapely.STRtree(parts)
     if bridges is not None and not shapely.is_empty(bridges):
         both = shapely.unary_union([lines, bridges])
-        parts = _extend_at_frame(shapely.get_parts(both), frame)
+        parts = _segments(_extend_at_frame(shapely.get_parts(both), frame))
     tree = shapely.STRtree(parts)
     geom = edges.geometry.to_numpy()
     length = shapely.length(geom)
@@ -290,6 +290,16 @@ def local_sides(
                                 tree, n_nodes)
     end_key = np.where(ids >= 0, ids, end_key)
     return LocalSides(on_barrier, cut_ptr, cut_off, cut_xy, end_key, key_node)
+
+
+def _segments(lines: np.ndarray) -> np.ndarray:
+    """Split lines into their two-point segments (small envelopes: fast, exact tree queries)."""
+    lines = lines[shapely.get_type_id(lines) == 1]
+    xy, idx = shapely.get_coordinates(lines, return_index=True)
+    same = idx[1:] == idx[:-1]
+    pairs = np.stack([xy[:-1][same], xy[1:][same]], axis=1)
+    segs = shapely.linestrings(pairs) if len(pairs) else np.array([], dtype=object)
+    return segs[shapely.length(segs) > 0] if len(segs) else segs
 
 
 def _extend_at_frame(parts: np.ndarray, frame: shapely.Geometry) -> np.ndarray:
@@ -327,7 +337,7 @@ def _edge_cuts(
     tree: shapely.STRtree,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Offsets where edges cross barrier lines at least :data:`ON_LINE_M` from their ends."""
-    e_i, l_i = tree.query(geom, predicate="crosses")
+    e_i, l_i = tree.query(geom, predicate="intersects")
     keep = ~on_barrier[e_i]
     e_i, l_i = e_i[keep], l_i[keep]
     offs: list[np.ndarray] = []
@@ -335,7 +345,8 @@ def _edge_cuts(
     if len(e_i):
         inter = shapely.intersection(geom[e_i], parts[l_i])
         pts, which = shapely.get_parts(inter, return_index=True)
-        pts = shapely.point_on_surface(pts)
+        point = shapely.get_type_id(pts) == 0  # a crossing, not a stretch along the line
+        pts, which = pts[point], which[point]
         e_of = e_i[which]
         off = shapely.line_locate_point(geom[e_of], pts)
         ok = (off > ON_LINE_M) & (off < length[e_of] - ON_LINE_M)
