@@ -242,6 +242,7 @@ def _turf_params(args: argparse.Namespace) -> Any:
         minutes_per_turf=minutes,
         tolerance=args.tolerance,
         cross_precincts=args.cross_precincts,
+        barriers=getattr(args, "barriers", "default"),
         seed=args.seed,
         walk_speed_kmh=args.walk_speed_kmh,
         minutes_per_door=args.minutes_per_door,
@@ -285,6 +286,10 @@ def _add_cut_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("barriers")
     g.add_argument("--cross-precincts", action="store_true",
                    help="let turfs cross precinct boundaries")
+    g.add_argument("--barriers", choices=("default", "strict"), default="default",
+                   help="default: a turf crosses a busy road, railway or river only where its "
+                        "side cannot hold whole turfs; strict: never (that side becomes a "
+                        "small turf, flagged in the report)")
     g.add_argument("--crossing-m", metavar="M", type=argtypes.non_negative, default=30.0,
                    help="cost of crossing a busy street, in metres of walking (30)")
 
