@@ -31,7 +31,7 @@ ROW_Y = 300.0
 def town(case: str):
     """Build one of the towns above: network, doors, precinct."""
     lay = Layout()
-    ids, es = lay.add_grid(8, 6)
+    _ids, es = lay.add_grid(8, 6)
     road_from = 100.0 if case in ("ends_inside", "roundabout") else 0.0
     road_to = {"ends_inside": 500.0, "becomes_secondary": 400.0, "bridge_gap": 700.0,
                "roundabout": 400.0}.get(case)
@@ -105,7 +105,7 @@ def test_strict_keeps_a_small_side_on_its_own_and_says_so() -> None:
     the 15 doors east of the river as a small turf of their own, flagged in the report."""
     from test_turfs import small_river_precinct
 
-    net, doors, pr, west = small_river_precinct()
+    net, doors, pr, _west = small_river_precinct()
     default = plan_turfs(doors, net, precincts=pr, params=TurfParams(doors_per_turf=80),
                          route=False)
     assert len(spanning(default)) == 1
