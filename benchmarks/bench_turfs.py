@@ -48,8 +48,9 @@ connected    share of turfs with 1 piece by :func:`knockin_geo.metrics.turf_piec
              pieces. For every method the doors frame of OUR cut (its ``edge``, ``offset_m``,
              ``side``, ``chain``) is reused with ``turf_id`` overwritten, so pieces are measured
              by the same rule
-spanning     turfs whose doors lie in more than one barrier face (``face`` column of our cut;
-             :mod:`knockin_geo.barriers`)
+spanning     turfs that span a barrier by the independent rule (:mod:`knockin_geo.checks`: the
+             hull of the turf's doors minus the barrier lines buffered by 3 m has 2+ parts
+             holding doors)
 PP           mean Polsby-Popper of the convex hull of each turf's doors (MultiPoint)
 RSS          peak resident set size of the method's subprocess (``ru_maxrss``, imports and data
              included); ``+Δ`` = peak minus the peak before the method started
@@ -493,7 +494,11 @@ def _child_scale(spec: dict[str, Any]) -> dict[str, Any]:
     res["sizes"] = [int(t["doors"].min()), int(t["doors"].max())]
     res["balance"] = float(dev.max())
     res["within_10"] = float((dev <= params.tolerance + 1e-9).mean())
-    res["spanning"] = int((t["faces"].to_numpy() > 1).sum())
+    if spec.get("pieces", True):
+        from knockin_geo import checks
+
+        lines = checks.rule_lines(net.barriers, checks.RuleParams())
+        res["spanning"] = int(checks.barrier_spans(cut.doors, lines)["spans"].sum())
     if spec.get("pieces", True):
         t0 = time.perf_counter()
         pieces = turf_pieces(cut.doors, net)
@@ -546,6 +551,7 @@ def labelling_quality(ref: Any, labels: np.ndarray, net: Any) -> dict[str, Any]:
     """Quality of any labelling of ``ref``'s doors, measured by our rules (see module doc)."""
     import shapely
 
+    from knockin_geo import checks
     from knockin_geo.metrics import polsby_popper, turf_pieces
 
     codes, _ = pd.factorize(pd.Series(labels), sort=True)
@@ -557,7 +563,7 @@ def labelling_quality(ref: Any, labels: np.ndarray, net: Any) -> dict[str, Any]:
     d = ref.copy()
     d["turf_id"] = pd.array([f"B{c:05d}" for c in codes], dtype="string")
     pieces = turf_pieces(d, net).to_numpy()
-    faces = pd.Series(ref["face"].to_numpy()).groupby(codes).nunique().to_numpy()
+    spans = checks.barrier_spans(d, checks.rule_lines(net.barriers, checks.RuleParams()))
     order = np.argsort(codes, kind="stable")
     splits = np.split(ref.geometry.to_numpy()[order],
                       np.flatnonzero(np.diff(codes[order])) + 1)
@@ -571,7 +577,7 @@ def labelling_quality(ref: Any, labels: np.ndarray, net: Any) -> dict[str, Any]:
         "within_10": float((dev <= 0.10 + 1e-9).mean()),
         "connected": float((pieces == 1).mean()),
         "mean_pieces": float(pieces.mean()),
-        "spanning": int((faces > 1).sum()),
+        "spanning": int(spans["spans"].sum()),
         "mean_pp": float(np.nanmean(pp)),
     }
 
@@ -800,7 +806,7 @@ def print_scaling(rows: list[dict[str, Any]]) -> dict[str, Any]:
             f"{r['doors'] / t:,.0f}", f"{t / r['doors'] * 1e6:.0f}",
             f"{r['peak_rss_mb']:.0f} MB", f"{r['peak_rss_mb'] - r['rss_before_mb']:.0f} MB",
             f"{r['balance']:.3f}", f"{r['within_10']:.0%}",
-            f"{r['connected']:.1%}" if "connected" in r else "", str(r["spanning"]), _load(r),
+            f"{r['connected']:.1%}" if "connected" in r else "", str(r.get("spanning", "")), _load(r),
         ])
     print(_table(headers, table))
     growth: dict[str, Any] = {}
