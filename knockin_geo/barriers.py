@@ -1,11 +1,13 @@
-"""Barriers a canvasser should not cross inside a turf, and the faces they cut the map into.
+"""Barriers a canvasser should not cross inside a turf, read as local sides of the streets.
 
 A barrier is a busy road (motorway, trunk, primary and their links by default), a railway or a
 river/canal, as read by :mod:`knockin_geo.streets`. Tunnels and bridges are not barriers: people
-walk over a tunnel and under a bridge. The barrier lines, closed by a frame around the study area,
-are polygonised into *faces*: two doors in different faces can only reach each other by crossing a
-barrier. The turf cutter keeps each turf inside one face unless a face is too small to hold a turf
-of its own (it then says so in the report).
+walk over a tunnel and under a bridge. A barrier separates two doors when the walk between them
+crosses it, whether or not its line closes a polygon: :func:`local_sides` tells the sides apart
+where the street network meets the lines (street nodes on a line, barrier roads' own edges,
+crossing points inside edges), and :func:`area_sides` reads a precinct's sides geometrically.
+The turf cutter keeps each turf on one side unless that side cannot hold whole turfs (it then
+says so in the report). Why not faces: ``docs/turf-cutting.md``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
@@ -81,93 +82,6 @@ def barrier_lines(
     polys = shapely.get_type_id(geoms) >= 3  # Polygon, MultiPolygon
     geoms = np.where(polys, shapely.boundary(geoms), geoms)
     return shapely.unary_union(geoms)
-
-
-def barrier_faces(lines: shapely.Geometry, frame: shapely.Geometry) -> np.ndarray:
-    """Polygonise barrier lines inside a frame into faces.
-
-    Parameters
-    ----------
-    lines
-        Barrier lines, as returned by :func:`barrier_lines`.
-    frame
-        A polygon around the study area; its boundary closes the faces.
-
-    Returns
-    -------
-    numpy.ndarray
-        Polygons covering ``frame``, in a deterministic order (by area, largest first, then by
-        position).
-    """
-    ring = shapely.boundary(frame)
-    if lines is None or shapely.is_empty(lines):
-        return np.array([frame])
-    clipped = shapely.intersection(lines, frame)
-    noded = shapely.unary_union([ring, clipped])
-    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
-    if len(faces) == 0:
-        return np.array([frame])
-    area = shapely.area(faces)
-    cx = shapely.get_x(shapely.centroid(faces))
-    cy = shapely.get_y(shapely.centroid(faces))
-    order = np.lexsort((cx, cy, -np.round(area, 3)))
-    return faces[order]
-
-
-def face_index(points: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Return the index of the face holding each point (nearest face for points on a line).
-
-    Parameters
-    ----------
-    points
-        Shapely points.
-    faces
-        Face polygons from :func:`barrier_faces`.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``int64`` face index per point (-1 for missing points).
-    """
-    out = np.full(len(points), -1, dtype=np.int64)
-    valid = ~shapely.is_missing(points) & ~shapely.is_empty(points)
-    if not valid.any():
-        return out
-    tree = shapely.STRtree(faces)
-    vidx = np.flatnonzero(valid)
-    pt, fc = tree.query(points[vidx], predicate="within")
-    # a point inside a face is within exactly one; keep the lowest face for determinism
-    order = np.lexsort((fc, pt))
-    pt, fc = pt[order], fc[order]
-    first = np.unique(pt, return_index=True)[1]
-    out[vidx[pt[first]]] = fc[first]
-    missing = vidx[out[vidx] < 0]
-    if len(missing):
-        near = tree.query_nearest(points[missing], all_matches=False)
-        order = np.lexsort((near[1], near[0]))
-        first = np.unique(near[0][order], return_index=True)[1]
-        out[missing[near[0][order][first]]] = near[1][order][first]
-    return out
-
-
-def faces_frame(faces: np.ndarray, crs: object) -> gpd.GeoDataFrame:
-    """Return faces as a GeoDataFrame indexed by ``face`` (for maps and debugging).
-
-    Parameters
-    ----------
-    faces
-        Face polygons.
-    crs
-        Their CRS.
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        One row per face.
-    """
-    gdf = gpd.GeoDataFrame({"area_m2": shapely.area(faces)}, geometry=faces, crs=crs)
-    gdf.index.name = "face"
-    return gdf
 
 
 #: A street node closer than this to a barrier line stands on it (its sides are told apart).

@@ -2,20 +2,22 @@
 
 The algorithm (why it was chosen: ``docs/turf-cutting.md``)
 -----------------------------------------------------------
-1. **Street-side graph.** Every snapped door is a vertex. The doors on one street edge and in one
-   *face* (see :mod:`knockin_geo.barriers`) are chained in order along the edge, and the chain's
-   ends are joined to the edge's two street nodes. On a quiet street both sides of the street are in
-   the same face, so one chain holds both sides (a canvasser zig-zags); on a busy road, a railway or
-   a river bank the two sides fall in different faces and become separate chains. Street nodes are
-   vertices too, one per face they touch, and streets without doors are free connectors between
-   them. By default each precinct is cut on its own graph (its doors, and door-free streets within
-   ``connector_buffer_m`` of it).
-2. **Regions and turf counts.** The connected parts of that graph are *regions*: pieces of the
-   precinct that barriers (or missing streets) separate. With ``k = max(1, round(W / N))`` turfs
-   for a precinct of weight ``W``, each region receives a number of turfs so that its mean turf
-   stays within ``tolerance`` of ``W / k``. A region that cannot (too small for a turf of its own,
-   or between two whole numbers of turfs) is merged with its neighbour across the barrier; that
-   crossing is then *unavoidable* and reported.
+1. **Street-side graph** (:mod:`knockin_geo.sidegraph`). Every snapped door is a vertex. The doors
+   on one segment of a street edge (one side of it on a barrier road) are chained in order along
+   the edge, and the chain's ends are joined to the segment's end vertices: street nodes, split
+   into their *local sides* where a barrier line passes (:func:`knockin_geo.barriers.local_sides`),
+   or the two sides of a point where the edge crosses a barrier. On a quiet street both sides are
+   one chain (a canvasser zig-zags). Streets with a side free of doors are free connectors. Each
+   precinct is cut on its own graph (its doors, and door-free streets within
+   ``connector_buffer_m`` of it). Crossings (a node's local sides, a crossing point, a walk from
+   one geometric side of the precinct's barriers to another) are bridges, not links.
+2. **Regions and turf counts.** The connected parts of that graph without bridges are *regions*:
+   pieces of the precinct that barriers (or missing streets) separate. With
+   ``k = max(1, round(W / N))`` turfs for a precinct of weight ``W``, each region receives a
+   number of turfs so that its mean turf stays within ``tolerance`` of ``W / k``. A region that
+   cannot (too small for a turf of its own, or between two whole numbers of turfs) is merged with
+   its neighbour across the barrier (never with ``barriers="strict"``); that crossing is then
+   *unavoidable* and reported.
 3. **Recursive spanning-tree bisection.** Each region is split in two by cutting one edge of a
    random spanning tree of its graph (as GerryChain's ``bipartition_tree``): both sides of a tree
    cut are connected by construction. Among all tree edges of several random trees, the cut whose
