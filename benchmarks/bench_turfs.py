@@ -806,7 +806,8 @@ def print_scaling(rows: list[dict[str, Any]]) -> dict[str, Any]:
             f"{r['doors'] / t:,.0f}", f"{t / r['doors'] * 1e6:.0f}",
             f"{r['peak_rss_mb']:.0f} MB", f"{r['peak_rss_mb'] - r['rss_before_mb']:.0f} MB",
             f"{r['balance']:.3f}", f"{r['within_10']:.0%}",
-            f"{r['connected']:.1%}" if "connected" in r else "", str(r.get("spanning", "")), _load(r),
+            f"{r['connected']:.1%}" if "connected" in r else "", str(r.get("spanning", "")),
+            _load(r),
         ])
     print(_table(headers, table))
     growth: dict[str, Any] = {}
