@@ -407,10 +407,19 @@ def area_sides(area: shapely.Geometry, xy: np.ndarray, lines: shapely.Geometry) 
         return out
     # deterministic part numbers: largest first
     parts = parts[np.lexsort((shapely.get_x(shapely.centroid(parts)), -shapely.area(parts)))]
-    tree = shapely.STRtree(parts)
     pts = shapely.points(xy)
-    found, near = tree.query_nearest(pts, all_matches=False)
-    out[found] = near
-    # on a barrier: either side (a street node on the line serves both of its local sides)
-    out[shapely.intersects(cut, pts)] = -1
+    out[:] = -2
+    # points inside a part (the parts, prepared once each, are the queries)
+    part_i, pt_i = shapely.STRtree(pts).query(parts, predicate="contains")
+    out[pt_i] = part_i
+    rest = np.flatnonzero(out == -2)
+    if len(rest):
+        # on a barrier: either side (a street node on the line serves both of its local sides)
+        shapely.prepare(cut)
+        on_line = shapely.intersects(cut, pts[rest])
+        out[rest[on_line]] = -1
+        far = rest[~on_line]
+        if len(far):  # outside the area: the nearest part
+            found, near = shapely.STRtree(parts).query_nearest(pts[far], all_matches=False)
+            out[far[found]] = near
     return out
