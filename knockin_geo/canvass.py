@@ -1325,7 +1325,8 @@ def recut(
     out[schema.TURF_ID] = pd.array(tid_col, dtype="string")
     status = out[schema.STATUS].to_numpy(dtype=object).copy()
     status[done] = STATUS_CANVASSED
-    status[done & (pd.Series(state).to_numpy(dtype=object) == DO_NOT_CONTACT)] = "opted_out"
+    dnc = pd.Series(state, dtype="string").eq(DO_NOT_CONTACT).fillna(False)
+    status[done & dnc.to_numpy(dtype=bool)] = "opted_out"
     out[schema.STATUS] = status
     weight = np.full(len(out), np.nan)
     weight[rem_pos] = w_rem

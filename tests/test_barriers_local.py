@@ -16,12 +16,13 @@ hull of a turf's doors minus the buffered barrier lines), not by the cutter's gr
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 import shapely
 from conftest import make_network, precinct_box
 from test_turfs import DoorMaker, Layout, check_plan
 
-from knockin_geo import checks
+from knockin_geo import checks, schema
 from knockin_geo.plan import TurfPlan, plan_turfs
 from knockin_geo.turfs import TurfParams
 
@@ -125,3 +126,24 @@ def test_bad_barriers_value_is_refused() -> None:
 
     with pytest.raises(InputError, match="barriers must be default or strict"):
         TurfParams(barriers="sometimes")  # type: ignore[arg-type]
+
+
+def test_report_and_recut_agree_with_the_cut() -> None:
+    """Cut, re-check with the report, recut with no results: the same turfs and the same figures
+    (the report and recut measure with the same rules as the cut, not rules of their own)."""
+    from knockin_geo.canvass import empty_results, recut
+
+    net, doors, pr = town("bridge_gap")
+    plan = plan_turfs(doors, net, precincts=pr, params=TurfParams(doors_per_turf=80))
+    rc = recut(plan, empty_results())
+    before = plan.doors[schema.TURF_ID]
+    after = rc.plan.doors[schema.TURF_ID].reindex(before.index)
+    pd.testing.assert_series_equal(after, before, check_names=False)
+    keys = ("turfs", "turfs_within_tolerance", "turfs_connected", "turfs_one_piece_strict",
+            "turfs_spanning_barriers", "unplaceable_sides", "mean_polsby_popper",
+            "hull_overlap", "max_abs_deviation")
+    s0, s1 = plan.report["summary"], rc.plan.report["summary"]
+    assert {k: s1[k] for k in keys} == {k: s0[k] for k in keys}
+    cols = ["doors", "deviation", "pieces", "strict_pieces", "barrier_sides", "polsby_popper"]
+    pd.testing.assert_frame_equal(pd.DataFrame(rc.plan.turfs[cols]),
+                                  pd.DataFrame(plan.turfs[cols]), check_dtype=False)
