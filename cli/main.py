@@ -298,6 +298,8 @@ def _add_cut_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--start", metavar="LON,LAT",
                    help="start every route at this point (campaign office, transit stop)")
     g.add_argument("--no-route", action="store_true", help="cut only; no routes or walk lists")
+    g.add_argument("--workers", metavar="N", type=argtypes.count,
+                   help="processes that route turfs (default: all cores; same files whatever N)")
 
     g = p.add_argument_group("outputs")
     g.add_argument("--out", required=True, metavar="DIR", help="output folder")
@@ -405,12 +407,15 @@ def _run_cut(
         from knockin_geo.export import read_canvassers
 
         canvassers = read_canvassers(args.canvassers)
+    workers = getattr(args, "workers", None)
+    t_load = time.perf_counter()
     precincts, addresses = _read_inputs(args, ui)
     extent = precincts if precincts is not None else addresses
     if precincts is not None and args.universe and args.universe != "covered":
         chosen = set(_universe(args.universe, precincts, None) or [])
         extent = precincts[precincts.index.astype(str).isin(chosen)]
     net = _load_network(args, ui, network_path, extent=extent)
+    timings = {"load": time.perf_counter() - t_load}
     universe = _universe(args.universe, precincts, net)
     inputs = {
         "precincts": Path(args.precincts).name if args.precincts else None,
@@ -452,7 +457,7 @@ def _run_cut(
         p = kplan.plan_turfs(addresses, net, precincts=precincts, params=params,
                              max_snap_m=args.max_snap_m, universe=universe, inputs=inputs,
                              route=not args.no_route, route_params=route_params,
-                             opt_outs=opt_outs)
+                             opt_outs=opt_outs, route_workers=workers)
     if transform is not None:
         p = transform(p)
     with ui.step(f"writing {args.out}"):
@@ -464,7 +469,10 @@ def _run_cut(
                                  allow_personal=tuple(args.allow_personal_field or ()))
         files = kplan.write_plan(p, args.out, lang=args.lang, canvassers=canvassers,
                                  secret=secret, map_code=map_code,
-                                 audit_log=Path(args.out) / "audit.jsonl", field_policy=policy)
+                                 audit_log=Path(args.out) / "audit.jsonl", field_policy=policy,
+                                 timings=timings)
+    if args.verbose:
+        _print_timings(ui, timings)
     if getattr(args, "db", None):
         from knockin_geo import db
 
@@ -510,6 +518,18 @@ def _run_cut(
     for folder, items in sorted(groups.items()):
         ui.out.print(f"wrote {out_dir / folder}/ ({len(items)} files)")
     return EXIT_OK
+
+
+def _print_timings(ui: _Console, timings: dict[str, float]) -> None:
+    """Seconds per stage (also in OUT/timings.json)."""
+    from rich.table import Table
+
+    t = Table(title="Seconds per stage (timings.json)")
+    t.add_column("stage")
+    t.add_column("s", justify="right")
+    for name, seconds in timings.items():
+        t.add_row(name, f"{seconds:.2f}")
+    ui.out.print(t)
 
 
 def cmd_cut(args: argparse.Namespace, ui: _Console) -> int:

@@ -21,7 +21,9 @@ network (see ``docs/batch.md`` and ``data/campaign_example.toml``)::
 ``campaign_summary.json``, ``campaign_summary.csv`` and a campaign-wide director map
 ``campaign_map.html``. Areas run one after the other, in worker processes
 (``workers > 1``) or on a Dask cluster (``use_dask`` / ``scheduler``); the files are the same
-bytes whichever way they ran (except ``campaign_timings.json``, which holds durations).
+bytes whichever way they ran (except ``campaign_timings.json`` and each area's ``timings.json``,
+which hold durations). When areas run in parallel, each routes its turfs in one process; one
+after the other, each routes on all cores.
 
 Every area folder is built in ``out_dir/.tmp-<name>~<attempt>`` (a fresh name per attempt) and
 renamed into place in one step, with its audit log ``audit.jsonl`` (as ``cut`` writes it) and its
@@ -58,6 +60,7 @@ from knockin_geo import __version__
 from knockin_geo._atomic import check_output_folder, write_text_atomic
 from knockin_geo._errors import InputError, KnockinGeoError, MissingDependencyError
 from knockin_geo.sheets import Number, sheet_csv
+from knockin_geo.timing import TIMINGS_JSON as AREA_TIMINGS_JSON
 
 logger = logging.getLogger(__name__)
 
@@ -716,6 +719,9 @@ def _dumps(obj: Any) -> str:
 class _AreaTask:
     area: AreaSpec
     out_dir: str
+    #: routing processes inside the area: 1 when areas already run in parallel (no
+    #: oversubscription), None (all cores) when they run one after the other
+    route_workers: int | None = None
 
 
 _NETWORKS: collections.OrderedDict[tuple[str, int, int], Any] = collections.OrderedDict()
@@ -737,13 +743,16 @@ def _network(path: Path) -> Any:
     return net
 
 
-def plan_area(area: AreaSpec) -> Any:
+def plan_area(area: AreaSpec, route_workers: int | None = None) -> Any:
     """Read an area's inputs and plan it, exactly as ``knockin-geo cut`` does with its flags.
 
     Parameters
     ----------
     area
         The area.
+    route_workers
+        Processes that route its turfs (None: all cores); the plan is the same whatever the
+        number.
 
     Returns
     -------
@@ -755,6 +764,7 @@ def plan_area(area: AreaSpec) -> Any:
     from knockin_geo.routing import RouteParams
 
     o = area.options
+    t_load = time.perf_counter()
     precincts = None
     bounds = None
     if area.precincts is not None:
@@ -770,6 +780,7 @@ def plan_area(area: AreaSpec) -> Any:
         reference_bounds=bounds,
     )
     net = _network(area.network)
+    load_s = time.perf_counter() - t_load
     if o.universe == "covered":
         universe: list[str] | None = covered_precincts(precincts, net)
     else:
@@ -793,9 +804,13 @@ def plan_area(area: AreaSpec) -> Any:
         "network": area.network.name,
         "network_sha256": net.source_sha256,
     }
-    return plan_turfs(addresses, net, precincts=precincts, params=params,
+    plan = plan_turfs(addresses, net, precincts=precincts, params=params,
                       max_snap_m=o.max_snap_m, universe=universe, inputs=inputs,
-                      route=o.route, route_params=route_params)
+                      route=o.route, route_params=route_params, route_workers=route_workers)
+    loaded = {"load": load_s, **plan.timings}
+    plan.timings.clear()
+    plan.timings.update(loaded)
+    return plan
 
 
 def area_summary(report: Mapping[str, Any]) -> dict[str, Any]:
@@ -824,23 +839,26 @@ def _run_area(task: _AreaTask) -> dict[str, Any]:
     tmp = out / f"{_TMP_PREFIX}{area.name}{_ATTEMPT_SEP}{os.getpid()}-{uuid.uuid4().hex[:12]}"
     try:
         digests = {p: file_sha256(p) for p in area.files().values()}
-        plan = plan_area(area)
+        plan = plan_area(area, task.route_workers)
         canvassers = None
         if area.canvassers is not None:
             from knockin_geo.export import read_canvassers
 
             canvassers = read_canvassers(area.canvassers)
         tmp.mkdir(parents=True)
-        report = _write_area(plan, area, tmp, out / area.name, canvassers)
-        files = {
+        stages: dict[str, float] = {}
+        report = _write_area(plan, area, tmp, out / area.name, canvassers, stages)
+        files = {  # durations excluded: the record must not change between identical runs
             f.relative_to(tmp).as_posix(): f.stat().st_size
-            for f in sorted(tmp.rglob("*")) if f.is_file() and f.name != AUDIT_NAME
+            for f in sorted(tmp.rglob("*"))
+            if f.is_file() and f.name not in (AUDIT_NAME, AREA_TIMINGS_JSON)
         }
         record = {**_expected_record(area, digests), "files": files}
         write_text_atomic(tmp / RECORD_NAME, _dumps(record))  # last: marks the folder complete
         _swap_into_place(tmp, out / area.name)
         return {"name": area.name, "status": "ran", "summary": area_summary(report),
-                "seconds": time.perf_counter() - t0, "pid": os.getpid()}
+                "seconds": time.perf_counter() - t0, "pid": os.getpid(),
+                "stages": {k: round(v, 3) for k, v in stages.items()}}
     except Exception as exc:
         logger.debug("area %s failed", area.name, exc_info=True)
         return {"name": area.name, "status": "failed",
@@ -852,18 +870,20 @@ def _run_area(task: _AreaTask) -> dict[str, Any]:
 
 
 def _write_area(plan: Any, area: AreaSpec, tmp: Path, final: Path,
-                canvassers: Any) -> dict[str, Any]:
+                canvassers: Any, timings: dict[str, float] | None = None) -> dict[str, Any]:
     """Write the plan into ``tmp`` as ``cut`` does, with the audit log of ``final`` extended.
 
     The previous ``audit.jsonl`` of the area is carried over and this export appended to it
     (paths as they will be once ``tmp`` is renamed to ``final``): the log is swapped into place
-    with the files it records, and never loses a line. Returns the report as JSON data.
+    with the files it records, and never loses a line. Stage durations are added to
+    ``timings`` (and written to ``timings.json``) when it is given. Returns the report as JSON
+    data.
     """
     from knockin_geo.plan import audit_export, report_json, write_plan
 
     o = area.options
     written = write_plan(plan, tmp, walk_lists=o.walk_lists, maps=o.maps, exports=o.exports,
-                         lang=o.lang, canvassers=canvassers)
+                         lang=o.lang, canvassers=canvassers, timings=timings)
     if (final / AUDIT_NAME).is_file():
         shutil.copyfile(final / AUDIT_NAME, tmp / AUDIT_NAME)
     audit_export(plan, tmp, written, tmp / AUDIT_NAME, canvassers, shown_as=final)
@@ -1001,6 +1021,8 @@ def run_campaign(
         results[name] = area_res
         timings[name] = {"status": res["status"], "seconds": round(area_res.seconds, 3),
                          "pid": res.get("pid")}
+        if "stages" in res:
+            timings[name]["stages"] = res["stages"]
         counters["done"] += 1
         doors = int(area_res.summary.get("doors", 0))
         if res["status"] == "ran":
@@ -1025,7 +1047,9 @@ def run_campaign(
         todo.append(area)
     # group areas sharing a network so that each worker loads it once
     todo.sort(key=lambda a: (str(a.network), a.name))
-    tasks = [_AreaTask(a, str(out)) for a in todo]
+    # areas in parallel: one routing process each, or the cores would be oversubscribed
+    parallel = bool(use_dask or scheduler) or (workers > 1 and len(todo) > 1)
+    tasks = [_AreaTask(a, str(out), 1 if parallel else None) for a in todo]
     with _stop_on_sigterm():
         try:
             if tasks:

@@ -52,6 +52,7 @@ from scipy.optimize import linear_sum_assignment
 from knockin_geo import __version__, schema
 from knockin_geo._errors import InputError
 from knockin_geo.sheets import Number, sheet_csv
+from knockin_geo.timing import stage
 from knockin_geo.walklist import turf_file_names, walk_list_html
 
 if TYPE_CHECKING:
@@ -184,6 +185,7 @@ def write_exports(
     canvassers: pd.DataFrame | None = None,
     assignment: pd.Series | None = None,
     pseudonyms: Mapping[str, str] | None = None,
+    timings: dict[str, float] | None = None,
 ) -> list[Path]:
     """Write every export of a plan into ``out_dir/exports/``, atomically and reproducibly.
 
@@ -210,6 +212,9 @@ def write_exports(
         given, the volunteer-facing files (GPX, KML, ``app/turfs.json``) carry the pseudonym in
         place of the address id, and ``assignments.csv`` (director-facing) gets a ``pseudo_id``
         column: the mapping stays with the director.
+    timings
+        When given, the seconds spent on each kind of file are added to it (``exports.csv``,
+        ``exports.geojson``, ``exports.gpx``, ``exports.kml``, ``exports.app``).
 
     Returns
     -------
@@ -230,7 +235,7 @@ def write_exports(
     tmp = Path(tempfile.mkdtemp(prefix=".knockin-exports-", dir=out))
     try:
         build = tmp / EXPORTS_DIR
-        files = _build_exports(plan, build, assignment, pseudonyms)
+        files = _build_exports(plan, build, assignment, pseudonyms, timings)
         relative = sorted(p.relative_to(build).as_posix() for p in files)
         (build / "manifest.json").write_bytes(_manifest(build, relative))
         relative = sorted([*relative, "manifest.json"])
@@ -249,6 +254,7 @@ def _build_exports(
     build: Path,
     assignment: pd.Series | None,
     pseudonyms: Mapping[str, str] | None = None,
+    timings: dict[str, float] | None = None,
 ) -> list[Path]:
     """Write every export file (but the manifest) into ``build``; return their paths."""
     build.mkdir(parents=True)
@@ -272,17 +278,23 @@ def _build_exports(
         path.write_bytes(data)
         written.append(path)
 
-    put("assignments.csv", _assignments_csv(assignment, assigned, pseudonyms))
-    put("unassigned.csv", _unassigned_csv(doors))
-    put("doors.geojson", _feature_collection(_door_features(assigned)))
-    put("turfs.geojson", _feature_collection(_turf_features(plan)))
-    put("routes.geojson", _feature_collection(_route_features(plan, routes)))
+    with stage(timings, "exports.csv"):
+        put("assignments.csv", _assignments_csv(assignment, assigned, pseudonyms))
+        put("unassigned.csv", _unassigned_csv(doors))
+    with stage(timings, "exports.geojson"):
+        put("doors.geojson", _feature_collection(_door_features(assigned)))
+        put("turfs.geojson", _feature_collection(_turf_features(plan)))
+        put("routes.geojson", _feature_collection(_route_features(plan, routes)))
     names = gpx_file_names(plan.turfs.index.astype(str))
     by_turf = dict(tuple(volunteer.groupby(schema.TURF_ID, sort=True)))
-    for tid in sorted(names):
-        put(f"gpx/{names[tid]}", _gpx(plan, tid, by_turf.get(tid, volunteer.iloc[:0]), routes))
-    put("turfs.kml", _kml(plan, by_turf, routes))
-    put("app/turfs.json", _app_json(plan, by_turf, routes, assignment))
+    with stage(timings, "exports.gpx"):
+        for tid in sorted(names):
+            put(f"gpx/{names[tid]}",
+                _gpx(plan, tid, by_turf.get(tid, volunteer.iloc[:0]), routes))
+    with stage(timings, "exports.kml"):
+        put("turfs.kml", _kml(plan, by_turf, routes))
+    with stage(timings, "exports.app"):
+        put("app/turfs.json", _app_json(plan, by_turf, routes, assignment))
     return written
 
 

@@ -13,8 +13,8 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +35,7 @@ from knockin_geo.metrics import quality_report
 from knockin_geo.routing import RouteParams, route_turfs
 from knockin_geo.snap import MAX_SNAP_M, snap_doors
 from knockin_geo.streets import StreetNetwork
+from knockin_geo.timing import TIMINGS_JSON, stage, timings_doc
 from knockin_geo.turfs import TurfParams, cut_turfs
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ DOOR_COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class TurfPlan:
     """A cut (and later routed) canvassing plan.
 
@@ -84,6 +85,10 @@ class TurfPlan:
         The turf parameters.
     network
         The street network.
+    timings
+        Seconds spent in each stage of :func:`plan_turfs` (``prepare``, ``barriers``, ``snap``,
+        ``cut``, ``route``, ``report``), in the order they ran. Not part of the plan's content
+        (left out of comparisons); written to ``timings.json``, never to ``report.json``.
     """
 
     doors: gpd.GeoDataFrame
@@ -93,6 +98,8 @@ class TurfPlan:
     report: dict[str, Any]
     params: TurfParams
     network: StreetNetwork
+    timings: dict[str, float] = dataclasses.field(default_factory=dict, compare=False,
+                                                  repr=False)
 
     @property
     def crs(self) -> CRS:
@@ -137,6 +144,7 @@ def plan_turfs(
     route: bool = True,
     route_params: RouteParams | None = None,
     opt_outs: pd.DataFrame | None = None,
+    route_workers: int | None = None,
 ) -> TurfPlan:
     """Snap doors to the streets and cut them into turfs, in memory.
 
@@ -167,16 +175,22 @@ def plan_turfs(
     opt_outs
         A do-not-knock list (:func:`knockin_geo.privacy.read_opt_outs`): those doors get status
         ``opted_out``, stay out of every turf and every volunteer file, and are counted.
+    route_workers
+        Processes that route turfs (:func:`knockin_geo.routing.route_turfs`); None: one per
+        core. The plan is the same whatever the number.
 
     Returns
     -------
     TurfPlan
-        The plan. The inputs are not modified.
+        The plan (with the seconds each stage took in ``timings``). The inputs are not
+        modified.
     """
     from knockin_geo.validate import join_precincts
 
     params = params or TurfParams()
+    timings: dict[str, float] = {}
     crs = network.crs
+    t0 = time.perf_counter()
     doors = to_crs(addresses, crs)
     prec = to_crs(precincts, crs) if precincts is not None else None
     if prec is not None and schema.PRECINCT_ID not in doors.columns:
@@ -207,15 +221,18 @@ def plan_turfs(
             pd.to_numeric(doors["voters"], errors="coerce").fillna(0) <= 0
         )
         doors.loc[none, schema.STATUS] = "no_voters"
-    lines = barrier_lines(
-        network,
-        highways=params.barrier_highways,
-        railways=params.railways_are_barriers,
-        waterways=params.waterways_are_barriers,
-    )
+    timings["prepare"] = time.perf_counter() - t0
+    with stage(timings, "barriers"):
+        lines = barrier_lines(
+            network,
+            highways=params.barrier_highways,
+            railways=params.railways_are_barriers,
+            waterways=params.waterways_are_barriers,
+        )
     # every door is snapped, in the universe or not: a precinct's streets are blocked by the doors
     # of its neighbours whatever is being cut, so a precinct's turfs do not depend on the universe
-    snapped = snap_doors(doors, network, max_snap_m=max_snap_m, barrier_lines=lines)
+    with stage(timings, "snap"):
+        snapped = snap_doors(doors, network, max_snap_m=max_snap_m, barrier_lines=lines)
     if universe is not None:
         # outside the universe, "not selected" is the reason, whether a street was near or not
         out_of = snapped[schema.STATUS].isin([schema.STATUS_OK, "no_street_nearby"]) & ~snapped[
@@ -223,7 +240,8 @@ def plan_turfs(
         ].isin(chosen)
         snapped.loc[out_of, schema.STATUS] = "not_in_universe"
     cut_precincts = prec if not params.cross_precincts else None
-    cut = cut_turfs(snapped, network, precincts=cut_precincts, params=params)
+    with stage(timings, "cut"):
+        cut = cut_turfs(snapped, network, precincts=cut_precincts, params=params)
     extra = {
         "knockin_geo_version": __version__,
         "crs": crs.to_string(),
@@ -240,15 +258,18 @@ def plan_turfs(
     if route and len(turf_table):
         rp = route_params or _default_route_params(out_doors, params)
         extra["route_params"] = dataclasses.asdict(rp)
-        routes, seq = route_turfs(out_doors, network, rp)
+        with stage(timings, "route"):
+            routes, seq = route_turfs(out_doors, network, rp, workers=route_workers)
         out_doors[schema.SEQ] = seq
         turf_table["walk_m"] = routes["walk_m"].reindex(turf_table.index).to_numpy()
         turf_table["est_minutes"] = routes["est_minutes"].reindex(turf_table.index).to_numpy()
         turf_table["route_m"] = routes["length_m"].reindex(turf_table.index).to_numpy()
-    turfs, report = quality_report(out_doors, turf_table, network, tolerance=params.tolerance,
-                                   extra=extra, precincts=cut_precincts, rule=rule_params(params),
-                                   unit=size_unit(params))
-    return TurfPlan(out_doors, turfs, routes, prec, report, params, network)
+    with stage(timings, "report"):
+        turfs, report = quality_report(out_doors, turf_table, network,
+                                       tolerance=params.tolerance, extra=extra,
+                                       precincts=cut_precincts, rule=rule_params(params),
+                                       unit=size_unit(params))
+    return TurfPlan(out_doors, turfs, routes, prec, report, params, network, timings)
 
 
 def rule_params(params: TurfParams) -> RuleParams:
@@ -402,6 +423,7 @@ def write_plan(
     map_code: str | MapLock | None = None,
     audit_log: str | os.PathLike[str] | None = None,
     field_policy: Any = None,
+    timings: dict[str, float] | None = None,
 ) -> list[Path]:
     """Write ``plan.gpkg``, ``report.json`` and ``walklists/`` into ``out_dir``, atomically.
 
@@ -442,6 +464,12 @@ def write_plan(
     audit_log
         Append a record of this export (files with sha256, turfs, recipients, user, time) to
         this JSON-lines file.
+    timings
+        Ask for the stage durations: the plan's (``plan.timings``) and then each writer's
+        (``gpkg``, ``report``, ``walk_lists``, ``maps``, ``exports`` and its parts, ``packets``) are
+        added to this dict, after what the caller put in it (``load``, say), and written to
+        ``timings.json``: the one file of the folder that changes between identical runs. None
+        (default): no ``timings.json``.
 
     Returns
     -------
@@ -461,17 +489,21 @@ def write_plan(
     out = check_output_folder(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".knockin-", dir=out))
+    if timings is not None:
+        timings.update(plan.timings)
     try:
-        gpkg = tmp / "plan.gpkg"
-        layers = [
-            ("doors", doors_layer(plan)),
-            ("turfs", turfs_layer(plan)),
-            ("routes", routes_layer(plan)),
-        ]
-        if plan.precincts is not None:
-            layers.append(("precincts", precincts_layer(plan)))
-        write_gpkg(gpkg, layers)
-        (tmp / "report.json").write_text(report_json(plan.report), encoding="utf-8")
+        with stage(timings, "gpkg"):
+            gpkg = tmp / "plan.gpkg"
+            layers = [
+                ("doors", doors_layer(plan)),
+                ("turfs", turfs_layer(plan)),
+                ("routes", routes_layer(plan)),
+            ]
+            if plan.precincts is not None:
+                layers.append(("precincts", precincts_layer(plan)))
+            write_gpkg(gpkg, layers)
+        with stage(timings, "report"):
+            (tmp / "report.json").write_text(report_json(plan.report), encoding="utf-8")
         pseudonyms = None
         if secret is not None:
             from knockin_geo.privacy import pseudonymize
@@ -482,38 +514,58 @@ def write_plan(
             if walk_lists:
                 from knockin_geo.walklist import walk_lists as write_lists
 
-                write_lists(plan, tmp / "walklists", lang=lang, extra_fields=extra_fields)
+                with stage(timings, "walk_lists"):
+                    write_lists(plan, tmp / "walklists", lang=lang, extra_fields=extra_fields)
             if maps:
                 from knockin_geo.maps import write_maps
 
-                write_maps(plan, tmp, lang=lang, map_code=map_code, door_ids=pseudonyms)
+                with stage(timings, "maps"):
+                    write_maps(plan, tmp, lang=lang, map_code=map_code, door_ids=pseudonyms)
         elif maps and len(plan.turfs):
             from knockin_geo.maps import director_map, save_map
 
-            save_map(director_map(plan), tmp / "map.html")
+            with stage(timings, "maps"):
+                save_map(director_map(plan), tmp / "map.html")
         if exports and len(plan.turfs):
-            from knockin_geo.export import assign_canvassers, write_exports, write_packets
-
-            assignment = None
-            if canvassers is not None:
-                assignment = assign_canvassers(plan, canvassers)
-            write_exports(plan, tmp, canvassers=canvassers, assignment=assignment,
-                          pseudonyms=pseudonyms)
-            if assignment is not None:
-                from knockin_geo.maps import volunteer_page
-
-                def map_file(tid: str) -> dict[str, bytes]:
-                    page = volunteer_page(plan, tid, lang=lang, map_code=map_code,
-                                          door_ids=pseudonyms)
-                    return {f"{tid}-map.html": page.encode("utf-8")}
-
-                write_packets(plan, tmp, assignment, canvassers, lang=lang, extra_files=map_file)
+            with stage(timings, "exports"):
+                _write_exports(plan, tmp, canvassers, pseudonyms, lang, map_code, timings)
+        if timings is not None:
+            (tmp / TIMINGS_JSON).write_text(timings_doc(timings), encoding="utf-8")
         written = _move_into_place(tmp, out)
         if audit_log is not None:
             audit_export(plan, out, written, audit_log, canvassers)
         return written
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write_exports(
+    plan: TurfPlan,
+    tmp: Path,
+    canvassers: pd.DataFrame | None,
+    pseudonyms: dict[str, str] | None,
+    lang: str,
+    map_code: str | None,
+    timings: dict[str, float] | None,
+) -> None:
+    """Write ``exports/`` (and ``packets/`` when there are canvassers) into ``tmp``."""
+    from knockin_geo.export import assign_canvassers, write_exports, write_packets
+
+    assignment = None
+    if canvassers is not None:
+        assignment = assign_canvassers(plan, canvassers)
+    write_exports(plan, tmp, canvassers=canvassers, assignment=assignment,
+                  pseudonyms=pseudonyms, timings=timings)
+    if assignment is None:
+        return
+    from knockin_geo.maps import volunteer_page
+
+    def map_file(tid: str) -> dict[str, bytes]:
+        page = volunteer_page(plan, tid, lang=lang, map_code=map_code, door_ids=pseudonyms)
+        return {f"{tid}-map.html": page.encode("utf-8")}
+
+    with stage(timings, "packets"):
+        write_packets(plan, tmp, assignment, canvassers, lang=lang, extra_files=map_file)
 
 
 def audit_export(

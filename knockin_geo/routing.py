@@ -25,17 +25,21 @@ street length of the route; ``walk_m`` adds the walk from the street to each doo
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import itertools
 import logging
 import math
+import multiprocessing as mp
+import os
+import sys
 from dataclasses import dataclass
 from typing import Any
 
-import elkai
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from elkai import _elkai  # the solver behind elkai.DistanceMatrix (any LKH parameter)
 from scipy.sparse import csgraph
 from shapely.ops import substring
 
@@ -62,6 +66,10 @@ BUSY_HIGHWAYS: tuple[str, ...] = (
 _MAX_COST_M = 2.0e5
 #: Fixed extra cost of a jump between pieces no street links, in metres.
 _GAP_M = 2000.0
+#: LKH trials per run (tuned with benchmarks/bench_routes.py: mean gap to the best <= 1 %).
+LKH_TRIALS = 20
+#: LKH's random seed: fixed, so the same turf always gets the same route.
+_LKH_SEED = 1
 
 
 @dataclass(frozen=True)
@@ -91,6 +99,11 @@ class RouteParams:
         Streets farther than this from a turf's doors are not used by its route.
     runs
         LKH runs per turf (more: rarely better, slower).
+    trials
+        LKH trials per run (its ``MAX_TRIALS``; LKH's own default is one per stop). The default
+        is the budget tuned on ``benchmarks/bench_routes.py``: the mean gap to the best tour
+        found stays under 1 % (``benchmarks/README.md``). LKH always starts from the same seed,
+        so a turf gets the same route every time.
     """
 
     busy_highways: tuple[str, ...] = BUSY_HIGHWAYS
@@ -102,6 +115,7 @@ class RouteParams:
     minutes_per_door: float = 1.5
     margin_m: float = 300.0
     runs: int = 1
+    trials: int = LKH_TRIALS
 
     def __post_init__(self) -> None:
         problems = []
@@ -113,6 +127,8 @@ class RouteParams:
             problems.append(f"minutes_per_door must be >= 0, got {self.minutes_per_door!r}")
         if self.runs < 1:
             problems.append(f"runs must be >= 1, got {self.runs!r}")
+        if self.trials < 1:
+            problems.append(f"trials must be >= 1, got {self.trials!r}")
         if problems:
             msg = "invalid route parameters"
             raise InputError(msg, problems)
@@ -156,9 +172,13 @@ class _Stops:
 
 
 def route_turfs(
-    doors: gpd.GeoDataFrame, network: StreetNetwork, params: RouteParams | None = None
+    doors: gpd.GeoDataFrame,
+    network: StreetNetwork,
+    params: RouteParams | None = None,
+    *,
+    workers: int | None = None,
 ) -> tuple[gpd.GeoDataFrame, pd.Series]:
-    """Route every turf.
+    """Route every turf, on several processes when there are enough turfs.
 
     Parameters
     ----------
@@ -169,6 +189,10 @@ def route_turfs(
         The street network the doors were snapped to.
     params
         Route parameters.
+    workers
+        Processes that route turfs (one turf never waits for another): None for one per core,
+        1 to stay in this process. The result is the same whatever the number: every turf is
+        solved on its own with LKH's fixed seed and the results are put back in turf order.
 
     Returns
     -------
@@ -184,11 +208,13 @@ def route_turfs(
     if len(assigned) == 0:
         return _empty_routes(doors.crs), seq
     ctx = _Context(network, params)
+    groups = list(assigned.groupby(schema.TURF_ID, sort=True))
+    solved = _route_all(ctx, [pd.DataFrame(turf[list(_ROUTE_COLUMNS)]) for _, turf in groups],
+                        workers)
     rows: list[dict[str, Any]] = []
     geoms = []
     order_all: dict[str, int] = {}
-    for tid, turf in assigned.groupby(schema.TURF_ID, sort=True):
-        order, line, info = ctx.route(turf)
+    for (tid, turf), (order, line, info) in zip(groups, solved, strict=True):
         for pos, aid in enumerate(turf.index.to_numpy()[order]):
             order_all[aid] = pos + 1
         hh = turf[schema.HOUSEHOLDS].to_numpy(dtype=float) if schema.HOUSEHOLDS in turf else None
@@ -216,6 +242,52 @@ def route_turfs(
     return routes, seq
 
 
+#: Door columns a turf's route needs (what the routing processes receive).
+_ROUTE_COLUMNS = ("edge", "offset_m", "side", "snap_x", "snap_y")
+#: Fewest turfs per routing process: below that, starting the processes costs more than it saves.
+_MIN_TURFS_PER_WORKER = 4
+
+_Solved = tuple[np.ndarray, shapely.LineString, dict]
+#: The routing context of a worker process (set by ``_init_worker``).
+_WORKER_CTX: _Context | None = None
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the system tells it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _route_all(ctx: _Context, turfs: list[pd.DataFrame], workers: int | None) -> list[_Solved]:
+    """Route turfs in order, in ``workers`` processes when it pays off."""
+    n = workers if workers is not None else available_cores()
+    if n < 1:
+        msg = f"routing workers must be >= 1, got {n!r}"
+        raise InputError(msg)
+    n = min(n, len(turfs) // _MIN_TURFS_PER_WORKER)
+    if n <= 1:
+        return [ctx.route(t) for t in turfs]
+    # fork shares the network with the workers for free; elsewhere, spawn and send it once each
+    method = "fork" if sys.platform.startswith("linux") else "spawn"
+    chunk = max(1, math.ceil(len(turfs) / (4 * n)))
+    logger.debug("routing %d turfs in %d processes", len(turfs), n)
+    with cf.ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context(method),
+                                initializer=_init_worker, initargs=(ctx,)) as pool:
+        return list(pool.map(_route_in_worker, turfs, chunksize=chunk))
+
+
+def _init_worker(ctx: _Context) -> None:
+    global _WORKER_CTX  # noqa: PLW0603 - one context per worker process
+    _WORKER_CTX = ctx
+
+
+def _route_in_worker(turf: pd.DataFrame) -> _Solved:
+    assert _WORKER_CTX is not None
+    return _WORKER_CTX.route(turf)
+
+
 def _empty_routes(crs: object) -> gpd.GeoDataFrame:
     gdf = gpd.GeoDataFrame(
         {
@@ -238,7 +310,6 @@ class _Context:
 
     def __init__(self, network: StreetNetwork, params: RouteParams) -> None:
         self.params = params
-        self.net = network
         self.mat, node_ids = network.csr()
         self.node_xy = network.nodes[["x", "y"]].to_numpy(dtype=float)
         self.node_ids = node_ids
@@ -403,7 +474,7 @@ class _Context:
                 m[n, fixed_start] = 0.0
                 m[fixed_start, n] = 0.0
             dummy = n
-        order = _lkh(m, p.runs)
+        order = _lkh(m, p.runs, p.trials)
         if dummy is not None:
             k = int(np.flatnonzero(order == dummy)[0])
             order = np.concatenate([order[k + 1 :], order[:k]])
@@ -495,12 +566,22 @@ def _piece(line: shapely.LineString, start: float, end: float) -> np.ndarray:
     return shapely.get_coordinates(substring(line, end, start))[::-1]
 
 
-def _lkh(m: np.ndarray, runs: int) -> np.ndarray:
-    """Solve a TSP on a cost matrix with LKH (elkai); return the tour without the closing stop."""
+def _lkh(m: np.ndarray, runs: int, trials: int) -> np.ndarray:
+    """Solve a TSP on a cost matrix with LKH (elkai); return the tour without the closing stop.
+
+    elkai's ``DistanceMatrix.solve_tsp`` sets only ``RUNS``; its solver takes any LKH parameter
+    file, so the trial budget and the seed are passed to it directly.
+    """
     n = len(m)
     if n <= 3:
         return np.arange(n)
     # LKH multiplies costs by its precision (100) in 32-bit ints: keep decimetres under 2e6
     scaled = np.rint(np.minimum(m, _MAX_COST_M) * 10).astype(np.int64)
-    tour = elkai.DistanceMatrix(scaled.tolist()).solve_tsp(runs=runs)
-    return np.asarray(tour[:-1], dtype=np.int64)
+    kind = "TSP" if np.array_equal(scaled, scaled.T) else "ATSP"
+    params = (f"RUNS = {runs}\nMAX_TRIALS = {trials}\nSEED = {_LKH_SEED}\n"
+              "PROBLEM_FILE = :stdin:\n")
+    rows = "\n".join(" ".join(map(str, row)) for row in scaled.tolist())
+    problem = (f"TYPE : {kind}\nDIMENSION : {n}\nEDGE_WEIGHT_TYPE : EXPLICIT\n"
+               f"EDGE_WEIGHT_FORMAT : FULL_MATRIX\nEDGE_WEIGHT_SECTION\n{rows}\n")
+    tour = _elkai.solve_problem(params, problem)  # 1-based, without the closing stop
+    return np.asarray(tour, dtype=np.int64) - 1

@@ -29,6 +29,7 @@ from knockin_geo.batch import (
     run_campaign,
 )
 from knockin_geo.plan import plan_turfs, write_plan
+from knockin_geo.timing import TIMINGS_JSON as AREA_TIMINGS_JSON
 from knockin_geo.turfs import TurfParams
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,7 +79,7 @@ def tree(folder: Path) -> dict[str, bytes]:
     return {
         p.relative_to(folder).as_posix(): p.read_bytes()
         for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name not in (TIMINGS_JSON, AUDIT_NAME)
+        if p.is_file() and p.name not in (TIMINGS_JSON, AREA_TIMINGS_JSON, AUDIT_NAME)
     }
 
 

@@ -22,7 +22,7 @@ from conftest import ORIGIN, concat_doors, doors_along, make_network
 
 from knockin_geo import io, schema, streets
 from knockin_geo._errors import InputError
-from knockin_geo.plan import TurfPlan, covered_precincts, plan_turfs
+from knockin_geo.plan import TurfPlan, covered_precincts, plan_turfs, write_plan
 from knockin_geo.routing import RouteParams, _Context, _Stops, route_turfs
 from knockin_geo.snap import snap_doors
 from knockin_geo.streets import StreetNetwork
@@ -172,6 +172,39 @@ def test_real_routes_deterministic(li_plan: TurfPlan) -> None:
         assert a.equals_exact(b, 0.0)
     pd.testing.assert_frame_equal(routes.drop(columns="geometry"),
                                   li_plan.routes.drop(columns="geometry"))
+
+
+#: Six central Nantes bureaux: about 1,100 doors, 14 turfs (enough for two routing processes).
+NANTES_SIX = ("0101", "0102", "0103", "0301", "0302", "0319")
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_one_or_two_routing_processes_same_bytes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A real cut routed in this process and in two worker processes: byte-identical files."""
+    precincts = io.read_precincts(NANTES / "precincts" / "bureaux_vote_nantes_2014.geojson")
+    doors = io.read_addresses(NANTES / "addresses" / "adresses_nantes_centre_2013_osmbbox.csv")
+    net = streets.load_network(NANTES / "osm" / "nantes_centre_2014-09.osm.pbf", cache=False)
+    outs = {}
+    for workers in (1, 2):
+        caplog.clear()
+        with caplog.at_level("DEBUG", logger="knockin_geo.routing"):
+            plan = plan_turfs(doors, net, precincts=precincts, universe=NANTES_SIX,
+                              params=TurfParams(doors_per_turf=80), route_workers=workers)
+        pooled = [r for r in caplog.records if "processes" in r.getMessage()]
+        assert bool(pooled) == (workers > 1)  # two workers really ran
+        assert len(plan.routes) >= 8
+        write_plan(plan, tmp_path / str(workers))
+        outs[workers] = _files(tmp_path / str(workers))
+    assert outs[1].keys() == outs[2].keys()
+    assert {"plan.gpkg", "report.json", "exports/turfs.kml"} <= outs[1].keys()
+    differ = [k for k in outs[1] if outs[1][k] != outs[2][k]]
+    assert not differ
 
 
 # ------------------------------------------------------------------------------------------------
@@ -473,6 +506,7 @@ def test_doors_on_unconnected_street_pieces() -> None:
         ({"walk_speed_kmh": 0}, "walk_speed_kmh"),
         ({"walk_speed_kmh": -4}, "walk_speed_kmh"),
         ({"runs": 0}, "runs"),
+        ({"trials": 0}, "trials"),
         ({"minutes_per_door": -1}, "minutes_per_door"),
     ],
 )
