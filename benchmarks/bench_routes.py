@@ -16,9 +16,10 @@ d100        Nantes (the same 22 bureaux) cut with 100 doors per turf; the first 
 
 Methods
 -------
-ours        ``_Context._solve`` with the default ``RouteParams`` (LKH through elkai, runs=1):
-            what ``route_turfs`` does
-lkh10       the same with ``runs=10``: the reference, "best found"
+ours        ``_Context._solve`` with the default ``RouteParams`` (LKH through elkai, runs=1,
+            ``trials=LKH_TRIALS``): what ``route_turfs`` does
+lkh10       the same with ``runs=10`` and 100 trials per run (LKH's own default is one trial
+            per stop): the reference, "best found"
 nn          nearest neighbour from every start, best kept
 nn+2opt     the best nearest-neighbour path improved by 2-opt (numpy, best move per city,
             until no improving move), on the closed tour through the dummy stop
@@ -26,11 +27,21 @@ ortools     OR-Tools routing, depot = the dummy stop, PATH_CHEAPEST_ARC then
             GUIDED_LOCAL_SEARCH with a ``--ortools-limit`` (1 s) time limit; skipped when
             ``ortools`` is not installed
 
-"best" is the lowest cost any method found for the turf. Time: the solver alone ("solve"), and
+"best" is the lowest cost any method (or trial budget) found for the turf.
+
+Trial budget
+------------
+``--trials 1,5,10,20,40,100`` also solves every turf with LKH (runs=1) and each of these
+``MAX_TRIALS``; the table "LKH trial budget" gives, per budget, the median solve time and the
+mean / max gap to the best tour found. ``routing.LKH_TRIALS`` is the smallest budget whose mean
+gap stays <= 1 % with a max gap close to LKH's default (one trial per stop).
+
+Time: the solver alone ("solve"), and
 with the cost matrix ("+matrix"), which is what one turf costs ``route_turfs`` apart from
 drawing; ``route`` is ``_Context.route`` (matrix + solve + drawing the line).
 
     .venv/bin/python benchmarks/bench_routes.py [--ortools-limit 1] [--n100 8] [--no-ortools]
+        [--trials 1,5,10,20,40,100] [--sets nantes,li,d100]
 
 Writes ``benchmarks/results/routes.json``.
 """
@@ -49,7 +60,7 @@ import numpy as np
 
 from knockin_geo import io, schema, streets
 from knockin_geo.plan import covered_precincts, plan_turfs
-from knockin_geo.routing import _MAX_COST_M, RouteParams, _Context, _Stops
+from knockin_geo.routing import _MAX_COST_M, LKH_TRIALS, RouteParams, _Context, _Stops
 from knockin_geo.turfs import TurfParams
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -224,7 +235,8 @@ def timed(fn, *args) -> tuple[Any, float]:
 # ------------------------------------------------------------------------------------------------
 # run
 # ------------------------------------------------------------------------------------------------
-def bench_turf(ctx: _Context, ctx10: _Context, turf, args) -> dict[str, Any]:
+def bench_turf(ctx: _Context, ctx10: _Context, turf, args,
+               budgets: dict[int, _Context]) -> dict[str, Any]:
     stops = stops_of(ctx, turf)
     t0 = time.perf_counter()
     paths = ctx._local_paths(stops)
@@ -251,11 +263,38 @@ def bench_turf(ctx: _Context, ctx10: _Context, turf, args) -> dict[str, Any]:
     if args.ortools:
         o, t = timed(ortools_solve, cost, args.ortools_limit)
         record("ortools", o, t)
-    best = min(v["cost"] for v in res["methods"].values())
+    res["trials"] = {}
+    for trials, c in budgets.items():
+        o, t = timed(lambda c=c: c._solve(cost, fixed_start=None))
+        res["trials"][trials] = {"cost": path_cost(cost, o), "solve_s": t}
+    best = min(v["cost"] for v in [*res["methods"].values(), *res["trials"].values()])
     res["best"] = best
-    for v in res["methods"].values():
+    for v in [*res["methods"].values(), *res["trials"].values()]:
         v["ratio"] = v["cost"] / best if best > 0 else 1.0
     return res
+
+
+def print_trials(rows: list[dict[str, Any]], budgets: list[int]) -> list[dict[str, Any]]:
+    """The trial-budget table: time and gap to the best tour per LKH ``MAX_TRIALS``."""
+    print("\nLKH trial budget (runs=1; gap = cost / best found - 1, over all turfs)")
+    head = (f"{'trials':>6} {'turfs':>5} {'solve ms':>9} {'+matrix ms':>10} {'mean gap %':>10} "
+            f"{'max gap %':>9} {'=best':>6}")
+    print(head)
+    print("-" * len(head))
+    out = []
+    for b in budgets:
+        gap = np.array([r["trials"][b]["ratio"] - 1 for r in rows])
+        solve = np.array([r["trials"][b]["solve_s"] for r in rows])
+        total = solve + np.array([r["matrix_s"] for r in rows])
+        out.append({"trials": b, "turfs": len(rows), "median_solve_s": float(np.median(solve)),
+                    "median_total_s": float(np.median(total)),
+                    "mean_gap": float(gap.mean()), "max_gap": float(gap.max()),
+                    "share_best": float(np.mean(gap <= 1e-9))})
+        mark = "  <- default" if b == LKH_TRIALS else ""
+        print(f"{b:>6} {len(rows):>5} {1000 * np.median(solve):>9.1f} "
+              f"{1000 * np.median(total):>10.1f} {100 * gap.mean():>10.2f} "
+              f"{100 * gap.max():>9.2f} {100 * np.mean(gap <= 1e-9):>5.0f}%{mark}")
+    return out
 
 
 def summarise(rows: list[dict[str, Any]], methods: list[str]) -> list[dict[str, Any]]:
@@ -299,6 +338,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ortools-limit", type=float, default=1.0, help="seconds per turf")
     ap.add_argument("--no-ortools", dest="ortools", action="store_false")
     ap.add_argument("--n100", type=int, default=8, help="100-door turfs to add")
+    ap.add_argument("--trials", default="1,5,10,20,40,100",
+                    help="LKH trial budgets to compare (comma-separated)")
+    ap.add_argument("--sets", default="nantes,li,d100", help="data sets (nantes, li, d100)")
     args = ap.parse_args(argv)
     if args.ortools and not HAVE_ORTOOLS:
         print("ortools is not installed: its rows are skipped (pip install ortools)")
@@ -306,24 +348,29 @@ def main(argv: list[str] | None = None) -> int:
     methods = ["ours", "lkh10", "nn", "nn+2opt"] + (["ortools"] if args.ortools else [])
     wall = time.perf_counter()
 
-    nantes = nantes_inputs()
-    sets = {
-        "nantes": cut(nantes, 80),
-        "li": cut(li_inputs(), 80),
-    }
-    t100, net100 = cut(nantes, 100)
-    sets["d100"] = ([t for t in t100 if len(t) >= 95][: args.n100], net100)
+    chosen = {x.strip() for x in args.sets.split(",")}
+    budgets = sorted({int(x) for x in args.trials.split(",") if x.strip()} | {LKH_TRIALS})
+    nantes = nantes_inputs() if chosen & {"nantes", "d100"} else None
+    sets = {}
+    if "nantes" in chosen:
+        sets["nantes"] = cut(nantes, 80)
+    if "li" in chosen:
+        sets["li"] = cut(li_inputs(), 80)
+    if "d100" in chosen:
+        t100, net100 = cut(nantes, 100)
+        sets["d100"] = ([t for t in t100 if len(t) >= 95][: args.n100], net100)
 
     rp = RouteParams()
     rows_all: list[dict[str, Any]] = []
     per_set: dict[str, Any] = {}
     for name, (turfs, net) in sets.items():
         ctx = _Context(net, rp)
-        ctx10 = _Context(net, RouteParams(runs=10))
+        ctx10 = _Context(net, RouteParams(runs=10, trials=100))
+        by_budget = {b: _Context(net, RouteParams(trials=b)) for b in budgets}
         rows = []
         t = time.perf_counter()
         for turf in turfs:
-            r = bench_turf(ctx, ctx10, turf, args)
+            r = bench_turf(ctx, ctx10, turf, args, by_budget)
             r["set"] = name
             r["turf_id"] = str(turf[schema.TURF_ID].iloc[0])
             rows.append(r)
@@ -350,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, s in per_set.items():
         print_table(f"{name}: {s['turfs']} turfs, {s['doors_min']}-{s['doors_max']} doors",
                     s["summary"])
+    trials_table = print_trials(rows_all, budgets)
     print("\nours vs nearest neighbour (route cost saved)")
     print(f"{'set':<7} {'turfs':>5} {'mean %':>7} {'min %':>7} {'total %':>8}")
     for name, s in per_set.items():
@@ -370,6 +418,7 @@ def main(argv: list[str] | None = None) -> int:
         "ours worst ratio to best <= 1.03": ours["worst_ratio"] <= 1.03,
         "ours >= 15 % shorter than nearest neighbour (mean)": mean_nn >= 0.15,
         "100-door turf (matrix + solve) < 0.2 s": (ours["max_total_100_s"] or 0) < 0.2,
+        "80-door turf: median solve <= 15 ms": ours["median_solve_s"] <= 0.015,
     }
     print("\naims")
     for k, v in aims.items():
@@ -383,7 +432,8 @@ def main(argv: list[str] | None = None) -> int:
         "platform": platform.platform(),
         "ortools": args.ortools,
         "ortools_limit_s": args.ortools_limit if args.ortools else None,
-        "route_params": {"crossing_m": rp.crossing_m, "runs": rp.runs},
+        "route_params": {"crossing_m": rp.crossing_m, "runs": rp.runs, "trials": rp.trials},
+        "trials": trials_table,
         "wall_s": wall,
         "aims": aims,
         "overall": overall,

@@ -466,7 +466,7 @@ def write_plan(
         this JSON-lines file.
     timings
         Ask for the stage durations: the plan's (``plan.timings``) and then each writer's
-        (``gpkg``, ``report``, ``walk_lists``, ``maps``, ``exports`` and its parts, ``packets``) are
+        (``gpkg``, ``report_json``, ``walk_lists``, ``maps``, ``exports`` and its parts, ``packets``) are
         added to this dict, after what the caller put in it (``load``, say), and written to
         ``timings.json``: the one file of the folder that changes between identical runs. None
         (default): no ``timings.json``.
@@ -502,7 +502,7 @@ def write_plan(
             if plan.precincts is not None:
                 layers.append(("precincts", precincts_layer(plan)))
             write_gpkg(gpkg, layers)
-        with stage(timings, "report"):
+        with stage(timings, "report_json"):
             (tmp / "report.json").write_text(report_json(plan.report), encoding="utf-8")
         pseudonyms = None
         if secret is not None:
