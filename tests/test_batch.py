@@ -160,7 +160,13 @@ def test_campaign_files(baseline: Path) -> None:
     assert "L.map(" in page and "nantes: " in page and "liechtenstein: " in page
     timings = json.loads((baseline / TIMINGS_JSON).read_text(encoding="utf-8"))
     assert set(timings["areas"]) == {"liechtenstein", "nantes"}
+    for area in ("liechtenstein", "nantes"):  # each area's stages, also beside its report
+        stages = timings["areas"][area]["stages"]
+        assert {"load", "snap", "cut", "route", "gpkg"} <= stages.keys()
+        own = json.loads((baseline / area / AREA_TIMINGS_JSON).read_text(encoding="utf-8"))
+        assert own["stages"].keys() == stages.keys()
     record = json.loads((baseline / "nantes" / RECORD_NAME).read_text(encoding="utf-8"))
+    assert AREA_TIMINGS_JSON not in record["files"]  # durations never in the resume record
     assert set(record["inputs"]) == {"addresses", "network", "precincts"}
     assert record["params"]["universe"] == NANTES_UNIVERSE
     assert "plan.gpkg" in record["files"]
