@@ -466,8 +466,9 @@ def write_plan(
         this JSON-lines file.
     timings
         Ask for the stage durations: the plan's (``plan.timings``) and then each writer's
-        (``gpkg``, ``report_json``, ``walk_lists``, ``maps``, ``exports`` and its parts, ``packets``) are
-        added to this dict, after what the caller put in it (``load``, say), and written to
+        (``gpkg``, ``report_json``, ``walk_lists``, ``maps``, ``exports`` and its parts,
+        ``packets``) are added to this dict, after what the caller put in it (``load``, say),
+        and written to
         ``timings.json``: the one file of the folder that changes between identical runs. None
         (default): no ``timings.json``.
 
