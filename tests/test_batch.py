@@ -525,7 +525,11 @@ def test_batch_area_equals_the_cut_command(baseline: Path, tmp_path: Path) -> No
     assert batch_log["action"] == cut_log["action"] == "export"
     assert batch_log["turfs"] == cut_log["turfs"]
     assert batch_log["out_dir"] == str(baseline / "nantes")
-    assert audited(batch_log, baseline / "nantes") == audited(cut_log, tmp_path / "cut")
+    # the same files with the same digests; both list their timings.json, whose durations differ
+    batch_audited = audited(batch_log, baseline / "nantes")
+    cut_audited = audited(cut_log, tmp_path / "cut")
+    assert batch_audited.pop(AREA_TIMINGS_JSON) and cut_audited.pop(AREA_TIMINGS_JSON)
+    assert batch_audited == cut_audited
 
 
 def read_audit(folder: Path) -> list[dict]:
