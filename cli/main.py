@@ -471,7 +471,7 @@ def _run_cut(
                                  secret=secret, map_code=map_code,
                                  audit_log=Path(args.out) / "audit.jsonl", field_policy=policy,
                                  timings=timings)
-    if args.verbose:
+    if getattr(args, "verbose", 0):
         _print_timings(ui, timings)
     if getattr(args, "db", None):
         from knockin_geo import db
