@@ -15,6 +15,7 @@ import base64
 import functools
 import hashlib
 import html
+import itertools
 import json
 import logging
 import re
@@ -273,13 +274,11 @@ def director_map(
     if streets:
         hull = shapely.buffer(area_geom, 200.0)
         edges = plan.network.edges
-        near = shapely.STRtree(edges.geometry.to_numpy()).query(hull, "intersects")
-        e = _to_wgs84(edges.iloc[np.sort(near)][["highway", "name", "geometry"]])
-        folium.GeoJson(
-            _geojson(e, ["highway", "name"]),
+        near = plan.network.edge_tree().query(hull, "intersects")
+        _LineLayer(
+            _lines(edges.geometry.to_numpy()[np.sort(near)], edges.crs),
+            style={"color": "#9a9a9a", "weight": 2, "opacity": 0.8, "interactive": False},
             name="Streets",
-            style_function=lambda f: {"color": "#9a9a9a", "weight": 2, "opacity": 0.8},
-            interactive=False,
         ).add_to(m)
 
     if plan.precincts is not None and len(turfs):
@@ -368,20 +367,22 @@ def director_map(
         ).add_to(m)
 
     if len(assigned):
-        d = assigned[[schema.TURF_ID, schema.SEQ, schema.HOUSENUMBER, schema.STREET,
-                      "geometry"]].copy()
-        d[schema.TURF_ID] = d[schema.TURF_ID].astype(str)
-        d["color"] = [colors[x] for x in d[schema.TURF_ID]]
-        dw = _to_wgs84(d)
-        props = [schema.TURF_ID, schema.SEQ, schema.HOUSENUMBER, schema.STREET, "color"]
-        folium.GeoJson(
-            _geojson(dw, props),
+        d = assigned.assign(**{schema.TURF_ID: assigned[schema.TURF_ID].astype(str)})
+        turf_ids = sorted(set(d[schema.TURF_ID]))
+        turf_index = pd.Index(turf_ids).get_indexer(d[schema.TURF_ID])
+        _PointLayer(
+            _points(d),
+            styles=[{"color": colors[t], "fillColor": colors[t], "radius": 3, "weight": 1,
+                     "fillOpacity": 0.9} for t in turf_ids],
+            style_index=turf_index,
+            fields=[
+                _table_field("turf", turf_ids, turf_index),
+                _text_field("order", d[schema.SEQ]),
+                _text_field("no.", d[schema.HOUSENUMBER]),
+                _lookup_field("street", d[schema.STREET]),
+            ],
+            kind="door",
             name="Doors",
-            marker=folium.CircleMarker(radius=3, weight=1, fill=True, fill_opacity=0.9),
-            style_function=lambda f: {
-                "color": f["properties"]["color"], "fillColor": f["properties"]["color"],
-            },
-            tooltip=folium.GeoJsonTooltip(props[:-1], aliases=["turf", "order", "no.", "street"]),
         ).add_to(m)
 
     if include_unassigned:
@@ -391,18 +392,20 @@ def director_map(
             & ~shapely.is_missing(doors.geometry.to_numpy())
         ]
         if len(un):
-            u = un[[schema.STATUS, schema.HOUSENUMBER, schema.STREET, "geometry"]].copy()
-            u["reason"] = u[schema.STATUS].map(schema.ADDRESS_STATUSES).fillna("")
-            uw = _to_wgs84(u)
-            folium.GeoJson(
-                _geojson(uw, [schema.STATUS, "reason", schema.HOUSENUMBER, schema.STREET]),
-                name=f"Unassigned doors ({len(u)})",
-                marker=folium.CircleMarker(radius=4, weight=2, fill=True, fill_opacity=1),
-                style_function=lambda f: {"color": "#555", "fillColor": "#fff"},
-                tooltip=folium.GeoJsonTooltip(
-                    [schema.STATUS, "reason", schema.HOUSENUMBER, schema.STREET],
-                    aliases=["status", "why", "no.", "street"],
-                ),
+            status = un[schema.STATUS].astype(str)
+            _PointLayer(
+                _points(un),
+                styles=[{"color": "#555", "fillColor": "#fff", "radius": 4, "weight": 2,
+                         "fillOpacity": 1}],
+                style_index=np.zeros(len(un), dtype=int),
+                fields=[
+                    _lookup_field("status", status),
+                    _lookup_field("why", status.map(schema.ADDRESS_STATUSES).fillna("")),
+                    _text_field("no.", un[schema.HOUSENUMBER]),
+                    _lookup_field("street", un[schema.STREET]),
+                ],
+                kind="unassigned",
+                name=f"Unassigned doors ({len(un)})",
             ).add_to(m)
 
     summ = plan.report.get("summary", {})
@@ -440,6 +443,155 @@ def _barrier_span_layer(report: dict[str, Any]) -> folium.FeatureGroup:
             tooltip=html.escape(text),
         ).add_to(layer)
     return layer
+
+
+#: Door coordinates are stored as integer steps of this many degrees from the map's south-west
+#: corner (1e-6 degree: about 0.1 m, the precision of every other layer of the map).
+POINT_STEP_DEG = 1e-6
+
+
+def _grid(xy: np.ndarray) -> tuple[list[int], np.ndarray]:
+    """Round WGS84 ``xy`` to integer steps of :data:`POINT_STEP_DEG` from their minimum."""
+    steps = np.round(xy / POINT_STEP_DEG).astype(np.int64)
+    origin = steps.min(axis=0) if len(steps) else np.zeros(2, dtype=np.int64)
+    return [int(origin[0]), int(origin[1])], steps - origin
+
+
+def _points(frame: gpd.GeoDataFrame) -> dict[str, Any]:
+    """Return the points of ``frame`` (metric CRS) as integer offsets ``[x0, y0, x1, ...]``."""
+    origin, steps = _grid(shapely.get_coordinates(frame.geometry.to_crs(WGS84).to_numpy()))
+    return {"origin": origin, "step": POINT_STEP_DEG, "xy": steps.ravel().tolist()}
+
+
+def _lines(geoms: np.ndarray, crs: Any) -> dict[str, Any]:
+    """Return LineStrings (in ``crs``) as integer steps: each line its first point, then deltas."""
+    wgs = gpd.GeoSeries(geoms, crs=crs).to_crs(WGS84).to_numpy()
+    xy, part = shapely.get_coordinates(wgs, return_index=True)
+    origin, steps = _grid(xy)
+    delta = np.diff(steps, axis=0, prepend=np.zeros((1, 2), dtype=np.int64))
+    starts = np.r_[True, part[1:] != part[:-1]] if len(part) else np.zeros(0, dtype=bool)
+    delta[starts] = steps[starts]  # each line starts from the origin, then moves by deltas
+    bounds = [*np.flatnonzero(starts).tolist(), len(steps)]
+    lines = [delta[i:j].ravel().tolist() for i, j in itertools.pairwise(bounds)]
+    return {"origin": origin, "step": POINT_STEP_DEG, "lines": lines}
+
+
+def _table_field(label: str, table: list[str], index: np.ndarray) -> dict[str, Any]:
+    """Return a tooltip line whose value is ``table[index[i]]`` for point ``i``."""
+    return {"label": label, "table": table, "index": [int(i) for i in index]}
+
+
+def _lookup_field(label: str, values: pd.Series) -> dict[str, Any]:
+    """Return a tooltip line of repeated texts, stored once each (sorted), indexed per point."""
+    texts = values.map(lambda v: "" if _plain(v) is None else str(_plain(v)))
+    table = sorted(set(texts))
+    return _table_field(label, table, pd.Index(table).get_indexer(texts))
+
+
+def _text_field(label: str, values: pd.Series) -> dict[str, Any]:
+    """Return a tooltip line with one text per point (numbers written as text)."""
+    out = []
+    for v in values.tolist():
+        p = _plain(v)
+        out.append("" if p is None else str(int(p) if isinstance(p, float) and p.is_integer()
+                                             else p))
+    return {"label": label, "text": out}
+
+
+#: Draws a `_PointLayer`: one canvas circle marker per point, one tooltip for the whole layer
+#: whose text is set with ``textContent`` (input-derived text is never parsed as HTML).
+_POINTS_JS = """function kgPoints(d) {
+  var group = L.featureGroup(), n = d.xy.length / 2, ox = d.origin[0], oy = d.origin[1];
+  for (var i = 0; i < n; i++) {
+    var ll = [(oy + d.xy[2 * i + 1]) * d.step, (ox + d.xy[2 * i]) * d.step];
+    var m = L.circleMarker(ll, d.styles[d.s[i]]);
+    m.kgIndex = i; m.kgKind = d.kind;
+    group.addLayer(m);
+  }
+  group.bindTooltip(function (layer) {
+    var table = document.createElement("table"), i = layer.kgIndex;
+    d.fields.forEach(function (f) {
+      var tr = table.insertRow(), th = document.createElement("th"), td = tr.insertCell(-1);
+      th.textContent = f.label;
+      td.textContent = f.text ? f.text[i] : f.table[f.index[i]];
+      tr.insertBefore(th, td);
+    });
+    return table;
+  }, {sticky: true, className: "kg-point-tip"});
+  return group;
+}"""
+
+
+_LINES_JS = """function kgLines(d, style) {
+  var ox = d.origin[0], oy = d.origin[1];
+  var lines = d.lines.map(function (c) {
+    var x = ox, y = oy, out = [];
+    for (var k = 0; k < c.length; k += 2) {
+      x += c[k]; y += c[k + 1]; out.push([y * d.step, x * d.step]);
+    }
+    return out;
+  });
+  return L.polyline(lines, style);
+}"""
+
+
+class _LineLayer(folium.map.Layer):
+    """Many lines drawn alike, as one Leaflet polyline from compact integer arrays."""
+
+    _template = Template(
+        """{% macro script(this, kwargs) %}
+var {{ this.get_name() }} = kgLines({{ this.data }}, {{ this.style }});
+{% endmacro %}"""
+    )
+
+    def __init__(self, lines: dict[str, Any], *, style: dict[str, Any], name: str) -> None:
+        super().__init__(name=name, overlay=True, control=True, show=True)
+        self._name = "LineLayer"
+        self.data = jinja2.utils.markupsafe.Markup(_script_json(lines))
+        self.style = jinja2.utils.markupsafe.Markup(_script_json(style))
+
+    def render(self, **kwargs: Any) -> None:
+        self.get_root().header.add_child(Element(f"<script>{_LINES_JS}</script>"),
+                                         name="kg_lines_js")
+        super().render(**kwargs)
+
+
+class _PointLayer(folium.map.Layer):
+    """Many small circles as compact arrays (integer coordinates, indexes into text tables).
+
+    Far lighter than one GeoJSON feature per point: the page holds each distinct street name,
+    turf id or status once, and the browser builds the markers on a canvas.
+    """
+
+    _template = Template(
+        """{% macro script(this, kwargs) %}
+var {{ this.get_name() }} = kgPoints({{ this.data }});
+{% endmacro %}"""
+    )
+
+    def __init__(
+        self,
+        points: dict[str, Any],
+        *,
+        styles: list[dict[str, Any]],
+        style_index: np.ndarray,
+        fields: list[dict[str, Any]],
+        kind: str,
+        name: str,
+    ) -> None:
+        super().__init__(name=name, overlay=True, control=True, show=True)
+        self._name = "PointLayer"
+        payload = {**points, "styles": styles, "s": [int(i) for i in style_index],
+                   "fields": fields, "kind": kind}
+        self.data = jinja2.utils.markupsafe.Markup(_script_json(payload))
+
+    def render(self, **kwargs: Any) -> None:
+        header = self.get_root().header
+        header.add_child(Element(f"<script>{_POINTS_JS}</script>"), name="kg_points_js")
+        header.add_child(Element(
+            "<style>.kg-point-tip th{text-align:left;padding-right:6px;color:#555}</style>"
+        ), name="kg_points_css")
+        super().render(**kwargs)
 
 
 def save_map(m: folium.Map, path: str | Path) -> Path:
@@ -946,6 +1098,10 @@ document.getElementById("locate").addEventListener("click", function () {
 </html>
 """
 
+#: Compiled once per process: ``get_template`` caches what the loader gives.
+_ENV = jinja2.Environment(loader=jinja2.DictLoader({"volunteer.html": _VOLUNTEER}),
+                          autoescape=True)
+
 VOLUNTEER_LABELS = {
     "fr": {"turf": "Secteur", "doors": "portes", "locate": "Où suis-je ?", "list": "Liste",
            "tiles": "Fond OpenStreetMap (en ligne)", "households": "foyers",
@@ -1075,7 +1231,7 @@ def volunteer_map_html(
     route = plan.routes.loc[[turf_id]] if turf_id in plan.routes.index else None
     box = shapely.buffer(shapely.box(*d.total_bounds), 150.0)
     edges = plan.network.edges
-    near = shapely.STRtree(edges.geometry.to_numpy()).query(box, "intersects")
+    near = plan.network.edge_tree().query(box, "intersects")
     e = _to_wgs84(edges.iloc[np.sort(near)][["geometry"]].assign(
         geometry=shapely.intersection(edges.geometry.to_numpy()[np.sort(near)], box)))
     dw = _to_wgs84(d[["geometry"]])
@@ -1124,8 +1280,7 @@ def volunteer_map_html(
         "start": start["address"],
         "start_geo": start["geo"],
     }
-    env = jinja2.Environment(autoescape=True)
-    return env.from_string(_VOLUNTEER).render(
+    return _ENV.get_template("volunteer.html").render(
         lang=lang,
         L=labels,
         meta=meta,

@@ -213,6 +213,16 @@ class StreetNetwork:
             self._memo["csr"] = (mat, node_ids)
         return self._memo["csr"]
 
+    def edge_tree(self) -> shapely.STRtree:
+        """Return a spatial index of the edge geometries (positions as in ``self.edges``).
+
+        Built once per network and cached on the instance, so that the maps and walk lists of
+        every turf share it.
+        """
+        if "edge_tree" not in self._memo:
+            self._memo["edge_tree"] = shapely.STRtree(self.edges.geometry.to_numpy())
+        return self._memo["edge_tree"]
+
     def component_labels(self) -> pd.Series:
         """Label every node with its connected component.
 

@@ -285,7 +285,12 @@ a{font-size:16px}</style></head>
 </table></body></html>
 """
 
-_ENV = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+#: Compiled once per process: ``get_template`` caches what the loader gives.
+_ENV = jinja2.Environment(
+    loader=jinja2.DictLoader({"walk_list.html": _TEMPLATE, "index.html": _INDEX}),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+)
 
 _NUMBER = re.compile(r"^\s*(\d+)")
 
@@ -346,7 +351,7 @@ def walk_list_html(
     start = start_door(plan, turf_id)
     minutes = t.get("est_minutes", np.nan)
     codes = [fr if lang == "fr" else en for _, fr, en in RESULT_CODES]
-    html = _ENV.from_string(_TEMPLATE).render(
+    html = _ENV.get_template("walk_list.html").render(
         lang=lang,
         L=labels,
         turf_id=turf_id,
@@ -402,7 +407,7 @@ def walk_lists(
             "km": f"{walk / 1000:.1f}",
             "minutes": f"{float(t['est_minutes']):.0f}",
         })
-    index = _ENV.from_string(_INDEX).render(
+    index = _ENV.get_template("index.html").render(
         lang=lang, L=LABELS[lang], turfs=rows, walk_head=DISTANCE_LABELS[lang]["walk_head"]
     )
     (out_dir / "index.html").write_text(index, encoding="utf-8")
@@ -481,7 +486,7 @@ def _svg_map(
 
     box = shapely.box(lo[0], lo[1], hi[0], hi[1])
     edges = plan.network.edges
-    near = shapely.STRtree(edges.geometry.to_numpy()).query(box, predicate="intersects")
+    near = plan.network.edge_tree().query(box, predicate="intersects")
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {span[0] * scale:.0f} '
         f'{span[1] * scale:.0f}" role="img">',

@@ -22,10 +22,11 @@ COUNT_JS = """() => {
   const m = Object.values(window).find(v => v instanceof L.Map);
   let turfs = 0, doors = 0, unassigned = 0, routes = 0;
   m.eachLayer(l => {
+    if (l instanceof L.CircleMarker && l.kgKind === 'door') doors++;
+    if (l instanceof L.CircleMarker && l.kgKind === 'unassigned') unassigned++;
     const p = l.feature && l.feature.properties;
     if (!p) return;
-    if (l instanceof L.CircleMarker) { if (p.turf_id) doors++; else if (p.status) unassigned++; }
-    else if (l instanceof L.Polygon && p.turf_id && 'doors' in p) turfs++;
+    if (l instanceof L.Polygon && p.turf_id && 'doors' in p) turfs++;
     else if (l instanceof L.Polyline && !(l instanceof L.Polygon) && 'length_m' in p) routes++;
   });
   return {turfs, doors, unassigned, routes};
@@ -172,8 +173,8 @@ LABELS_JS = """() => [...document.querySelectorAll('.kg-turf-label')].map(e => {
 
 
 def _set_zoom(page, z: float) -> None:
-    page.evaluate("z => Object.values(window).find(v => v instanceof L.Map)"
-                  ".setZoom(z, {animate: false})", z)
+    page.evaluate("z => { Object.values(window).find(v => v instanceof L.Map)"
+                  ".setZoom(z, {animate: false}); }", z)
     page.wait_for_timeout(100)
 
 
@@ -223,3 +224,60 @@ def test_priority_legend_shows_only_with_its_layer(browser, plan: TurfPlan,
     context.close()
     assert errors == []
     assert states == [False, True, False]
+
+
+TIP_JS = """([kind, i]) => {
+  const m = Object.values(window).find(v => v instanceof L.Map);
+  let door = null;
+  m.eachLayer(l => { if (l.kgKind === kind && l.kgIndex === i) door = l; });
+  door.fire('mouseover', {latlng: door.getLatLng()}, true);
+  const tips = document.querySelectorAll('.kg-point-tip'), tip = tips[tips.length - 1];
+  const rows = [...tip.querySelectorAll('tr')].map(r => [r.cells[0].textContent,
+                                                         r.cells[1].textContent]);
+  const ll = door.getLatLng();
+  door.fire('mouseout', {}, true);
+  return {rows, lat: ll.lat, lon: ll.lng, tags: tip.querySelectorAll('img,script').length};
+}"""
+
+
+def test_director_map_door_tooltips_show_input_text_as_text(browser, plan: TurfPlan,
+                                                           tmp_path: Path) -> None:
+    import dataclasses
+
+    from knockin_geo.maps import save_map
+
+    hostile = '<img src=x onerror="window.kgPwned=1">Rue & "Cie"'
+    doors = plan.doors.copy()
+    assigned = doors.index[doors[schema.TURF_ID].notna()]
+    left_out = doors.index[doors[schema.TURF_ID].isna()
+                           & (doors[schema.STATUS] != "not_in_universe")]
+    doors.loc[[assigned[5], left_out[0]], schema.STREET] = hostile
+    path = save_map(director_map(dataclasses.replace(plan, doors=doors)), tmp_path / "map.html")
+    context, page, errors, _ = open_offline(browser, path, 1300, 900)
+    # the layer's points are in the order of the plan's doors
+    tips = {kind: page.evaluate(TIP_JS, [kind, i]) for kind, i in (("door", 5),
+                                                                    ("unassigned", 0))}
+    pwned = page.evaluate("() => window.kgPwned === undefined")
+    context.close()
+    assert errors == []
+    assert pwned
+    row = doors.loc[assigned[5]]
+    door = tips["door"]
+    assert door["tags"] == 0
+    assert dict(door["rows"]) == {
+        "turf": str(row[schema.TURF_ID]), "order": str(int(row[schema.SEQ])),
+        "no.": str(row[schema.HOUSENUMBER]), "street": hostile,
+    }
+    pt = gpd_point_wgs84(doors.loc[[assigned[5]]])
+    assert abs(door["lon"] - pt[0]) < 2e-6 and abs(door["lat"] - pt[1]) < 2e-6
+    out = dict(tips["unassigned"]["rows"])
+    status = doors.loc[left_out[0], schema.STATUS]
+    assert out["status"] == status
+    assert out["why"] == schema.ADDRESS_STATUSES[status]
+    assert out["street"] == hostile
+    assert tips["unassigned"]["tags"] == 0
+
+
+def gpd_point_wgs84(frame) -> tuple[float, float]:
+    g = frame.to_crs(4326).geometry.iloc[0]
+    return g.x, g.y
