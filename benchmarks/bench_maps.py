@@ -75,6 +75,7 @@ def load_time(path: Path, repeat: int) -> float | None:
 _BUILD = """
 import json, pickle, sys, time
 plan = pickle.load(open(sys.argv[1], "rb"))
+from knockin_geo.maps import director_map, save_map
 t = time.perf_counter()
 save_map(director_map(plan), sys.argv[2])
 print(json.dumps(time.perf_counter() - t))

@@ -424,6 +424,7 @@ def write_plan(
     audit_log: str | os.PathLike[str] | None = None,
     field_policy: Any = None,
     timings: dict[str, float] | None = None,
+    workers: int | None = 1,
 ) -> list[Path]:
     """Write ``plan.gpkg``, ``report.json`` and ``walklists/`` into ``out_dir``, atomically.
 
@@ -471,6 +472,9 @@ def write_plan(
         and written to
         ``timings.json``: the one file of the folder that changes between identical runs. None
         (default): no ``timings.json``.
+    workers
+        Processes that build the walk lists and phone maps; None: one per core. The files are
+        the same whatever the number.
 
     Returns
     -------
@@ -516,12 +520,14 @@ def write_plan(
                 from knockin_geo.walklist import walk_lists as write_lists
 
                 with stage(timings, "walk_lists"):
-                    write_lists(plan, tmp / "walklists", lang=lang, extra_fields=extra_fields)
+                    write_lists(plan, tmp / "walklists", lang=lang, extra_fields=extra_fields,
+                                workers=workers)
             if maps:
                 from knockin_geo.maps import write_maps
 
                 with stage(timings, "maps"):
-                    write_maps(plan, tmp, lang=lang, map_code=map_code, door_ids=pseudonyms)
+                    write_maps(plan, tmp, lang=lang, map_code=map_code, door_ids=pseudonyms,
+                               workers=workers)
         elif maps and len(plan.turfs):
             from knockin_geo.maps import director_map, save_map
 

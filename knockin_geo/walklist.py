@@ -9,6 +9,7 @@ walk order, turf and precinct ids (``knockin_geo.schema.VOLUNTEER_ALLOWED_FIELDS
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Iterable
@@ -370,7 +371,12 @@ def walk_list_html(
 
 
 def walk_lists(
-    plan: TurfPlan, out_dir: Path, *, lang: str = "fr", extra_fields: tuple[str, ...] = ()
+    plan: TurfPlan,
+    out_dir: Path,
+    *,
+    lang: str = "fr",
+    extra_fields: tuple[str, ...] = (),
+    workers: int | None = 1,
 ) -> list[Path]:
     """Write one walk list per turf and an index into ``out_dir`` (no atomicity here).
 
@@ -382,20 +388,27 @@ def walk_lists(
         Folder to write into (created).
     lang
         ``fr`` or ``en``.
+    extra_fields
+        Extra door columns shown (see :func:`walk_list_html`).
+    workers
+        Processes that build the pages (:func:`knockin_geo._pool.per_turf`); None: one per
+        core. The bytes are the same whatever the number.
 
     Returns
     -------
     list of pathlib.Path
         The files written, the index last.
     """
+    from knockin_geo._pool import per_turf
+
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     rows = []
-    for tid in sorted(plan.turfs.index.astype(str)):
+    tids = sorted(plan.turfs.index.astype(str))
+    build = functools.partial(walk_list_html, lang=lang, extra_fields=extra_fields)
+    for tid, page in zip(tids, per_turf(build, plan, tids, workers), strict=True):
         name = f"{_safe(tid)}.html"
-        (out_dir / name).write_text(
-            walk_list_html(plan, tid, lang=lang, extra_fields=extra_fields), encoding="utf-8"
-        )
+        (out_dir / name).write_text(page, encoding="utf-8")
         written.append(out_dir / name)
         t = plan.turfs.loc[tid]
         walk, _ = turf_distances(plan, tid)

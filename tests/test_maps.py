@@ -22,8 +22,8 @@ COUNT_JS = """() => {
   const m = Object.values(window).find(v => v instanceof L.Map);
   let turfs = 0, doors = 0, unassigned = 0, routes = 0;
   m.eachLayer(l => {
-    if (l instanceof L.CircleMarker && l.kgKind === 'door') doors++;
-    if (l instanceof L.CircleMarker && l.kgKind === 'unassigned') unassigned++;
+    if (l.kgKind === 'door') doors += l.kgCount;
+    if (l.kgKind === 'unassigned') unassigned += l.kgCount;
     const p = l.feature && l.feature.properties;
     if (!p) return;
     if (l instanceof L.Polygon && p.turf_id && 'doors' in p) turfs++;
@@ -228,15 +228,19 @@ def test_priority_legend_shows_only_with_its_layer(browser, plan: TurfPlan,
 
 TIP_JS = """([kind, i]) => {
   const m = Object.values(window).find(v => v instanceof L.Map);
-  let door = null;
-  m.eachLayer(l => { if (l.kgKind === kind && l.kgIndex === i) door = l; });
-  door.fire('mouseover', {latlng: door.getLatLng()}, true);
-  const tips = document.querySelectorAll('.kg-point-tip'), tip = tips[tips.length - 1];
-  const rows = [...tip.querySelectorAll('tr')].map(r => [r.cells[0].textContent,
-                                                         r.cells[1].textContent]);
-  const ll = door.getLatLng();
-  door.fire('mouseout', {}, true);
-  return {rows, lat: ll.lat, lon: ll.lng, tags: tip.querySelectorAll('img,script').length};
+  let layer = null;
+  m.eachLayer(l => { if (l.kgKind === kind) layer = l; });
+  const ll = layer.kgLatLng(i), p = m.latLngToContainerPoint(ll);
+  const box = m.getContainer().getBoundingClientRect();
+  return {lat: ll.lat, lon: ll.lng, x: box.left + p.x, y: box.top + p.y};
+}"""
+
+SHOWN_TIP_JS = """() => {
+  const tips = document.querySelectorAll('.kg-point-tip');
+  if (tips.length !== 1) return {count: tips.length};
+  const rows = [...tips[0].querySelectorAll('tr')].map(r => [r.cells[0].textContent,
+                                                             r.cells[1].textContent]);
+  return {count: 1, rows, tags: tips[0].querySelectorAll('img,script').length};
 }"""
 
 
@@ -254,15 +258,29 @@ def test_director_map_door_tooltips_show_input_text_as_text(browser, plan: TurfP
     doors.loc[[assigned[5], left_out[0]], schema.STREET] = hostile
     path = save_map(director_map(dataclasses.replace(plan, doors=doors)), tmp_path / "map.html")
     context, page, errors, _ = open_offline(browser, path, 1300, 900)
-    # the layer's points are in the order of the plan's doors
-    tips = {kind: page.evaluate(TIP_JS, [kind, i]) for kind, i in (("door", 5),
-                                                                    ("unassigned", 0))}
+    # the layers' points are in the order of the plan's doors; the mouse over a door shows its
+    # tooltip (the door is drawn alone in the middle of the map, zoomed in)
+    tips = {}
+    for kind, i in (("door", 5), ("unassigned", 0)):
+        page.evaluate("""([kind, i]) => {
+          const m = Object.values(window).find(v => v instanceof L.Map);
+          m.eachLayer(l => { if (l.kgKind === kind) m.setView(l.kgLatLng(i), 20,
+                                                             {animate: false}); });
+        }""", [kind, i])
+        page.wait_for_timeout(200)
+        where = page.evaluate(TIP_JS, [kind, i])
+        page.mouse.move(where["x"], where["y"])
+        page.wait_for_timeout(200)
+        tips[kind] = {**where, **page.evaluate(SHOWN_TIP_JS)}
+        page.mouse.move(5, 5)
+        page.wait_for_timeout(100)
     pwned = page.evaluate("() => window.kgPwned === undefined")
     context.close()
     assert errors == []
     assert pwned
     row = doors.loc[assigned[5]]
     door = tips["door"]
+    assert door["count"] == 1
     assert door["tags"] == 0
     assert dict(door["rows"]) == {
         "turf": str(row[schema.TURF_ID]), "order": str(int(row[schema.SEQ])),
@@ -281,3 +299,19 @@ def test_director_map_door_tooltips_show_input_text_as_text(browser, plan: TurfP
 def gpd_point_wgs84(frame) -> tuple[float, float]:
     g = frame.to_crs(4326).geometry.iloc[0]
     return g.x, g.y
+
+
+def test_volunteer_files_same_bytes_with_one_or_two_workers(plan: TurfPlan,
+                                                            tmp_path: Path) -> None:
+    from knockin_geo.walklist import walk_lists
+
+    trees = []
+    for workers in (1, 2):
+        out = tmp_path / f"workers{workers}"
+        write_maps(plan, out, lang="en", workers=workers)
+        walk_lists(plan, out / "walklists", lang="en", workers=workers)
+        trees.append({p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*.html"))})
+    one, two = trees
+    assert len(one) == 2 * len(plan.turfs) + 2  # phone maps, walk lists, map.html, index.html
+    assert one.keys() == two.keys()
+    assert [p for p in one if one[p] != two[p]] == []
