@@ -182,6 +182,17 @@ def _plain(v: Any) -> Any:
     return v if isinstance(v, int | str | bool) else str(v)
 
 
+class _Raw(Element):
+    """HTML put in the page as it is: not compiled as a template (Leaflet's code is large)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self._text = text
+
+    def render(self, **kwargs: Any) -> str:
+        return self._text
+
+
 class _InlineLeaflet(MacroElement):
     """Puts Leaflet's JS and CSS inline in the page header (instead of CDN links)."""
 
@@ -190,8 +201,8 @@ class _InlineLeaflet(MacroElement):
     def render(self, **kwargs: Any) -> None:
         js, css = leaflet_assets()
         figure = self.get_root()
-        figure.header.add_child(Element(f"<style>{css}</style>"), name="leaflet_css_inline")
-        figure.header.add_child(Element(f"<script>{js}</script>"), name="leaflet_js_inline")
+        figure.header.add_child(_Raw(f"<style>{css}</style>"), name="leaflet_css_inline")
+        figure.header.add_child(_Raw(f"<script>{js}</script>"), name="leaflet_js_inline")
         super().render(**kwargs)
 
 
@@ -277,9 +288,9 @@ def director_map(
         edges = plan.network.edges
         near = plan.network.edge_tree().query(hull, "intersects")
         _LineLayer(
+            "Streets",
             _lines(edges.geometry.to_numpy()[np.sort(near)], edges.crs),
-            style={"color": "#9a9a9a", "weight": 2, "opacity": 0.8, "interactive": False},
-            name="Streets",
+            {"color": "#9a9a9a", "weight": 2, "opacity": 0.8, "interactive": False},
         ).add_to(m)
 
     if plan.precincts is not None and len(turfs):
@@ -329,26 +340,14 @@ def director_map(
                          "pieces", "barriers", "note"][: len(props) - 1],
             ),
         ).add_to(m)
-        labels = folium.FeatureGroup(name="Turf labels")
         big_first = np.argsort(-shapely.area(t.geometry.to_numpy()), kind="stable")
-        rep = _to_wgs84(
-            gpd.GeoDataFrame(
-                {schema.TURF_ID: t[schema.TURF_ID]},
-                geometry=shapely.point_on_surface(t.geometry.to_numpy()),
-                crs=t.crs,
-            ).iloc[big_first]
-        )
-        for tid, pt in zip(rep[schema.TURF_ID], rep.geometry, strict=True):
-            folium.Marker(
-                [pt.y, pt.x],
-                icon=folium.DivIcon(
-                    html=f'<div class="kg-turf-label">{html_text(tid)}</div>',
-                    icon_size=(60, 16), icon_anchor=(30, 8),
-                ),
-            ).add_to(labels)
+        rep = gpd.GeoDataFrame(geometry=shapely.point_on_surface(t.geometry.to_numpy()),
+                               crs=t.crs).iloc[big_first]
+        labels = _LabelLayer("Turf labels", _points(rep),
+                             t[schema.TURF_ID].iloc[big_first].tolist())
         labels.add_to(m)
         _LabelDeclutter(labels).add_to(m)
-        m.get_root().header.add_child(Element(
+        m.get_root().header.add_child(_Raw(
             "<style>.kg-turf-label{font:600 11px sans-serif;color:#111;text-align:center;"
             "text-shadow:0 0 3px #fff,0 0 3px #fff;white-space:nowrap}</style>"
         ))
@@ -371,8 +370,8 @@ def director_map(
         d = assigned.assign(**{schema.TURF_ID: assigned[schema.TURF_ID].astype(str)})
         turf_ids = sorted(set(d[schema.TURF_ID]))
         turf_index = pd.Index(turf_ids).get_indexer(d[schema.TURF_ID])
-        _PointLayer(
-            _points(d),
+        _PointLayer("Doors", _point_payload(
+            d,
             styles=[{"color": colors[t], "fillColor": colors[t], "radius": 3, "weight": 1,
                      "fillOpacity": 0.9} for t in turf_ids],
             style_index=turf_index,
@@ -383,8 +382,7 @@ def director_map(
                 _lookup_field("street", d[schema.STREET]),
             ],
             kind="door",
-            name="Doors",
-        ).add_to(m)
+        )).add_to(m)
 
     if include_unassigned:
         un = doors[
@@ -394,8 +392,8 @@ def director_map(
         ]
         if len(un):
             status = un[schema.STATUS].astype(str)
-            _PointLayer(
-                _points(un),
+            _PointLayer(f"Unassigned doors ({len(un)})", _point_payload(
+                un,
                 styles=[{"color": "#555", "fillColor": "#fff", "radius": 4, "weight": 2,
                          "fillOpacity": 1}],
                 style_index=np.zeros(len(un), dtype=int),
@@ -406,8 +404,7 @@ def director_map(
                     _lookup_field("street", un[schema.STREET]),
                 ],
                 kind="unassigned",
-                name=f"Unassigned doors ({len(un)})",
-            ).add_to(m)
+            )).add_to(m)
 
     summ = plan.report.get("summary", {})
     _Legend(
@@ -475,6 +472,19 @@ def _lines(geoms: np.ndarray, crs: Any) -> dict[str, Any]:
     bounds = [*np.flatnonzero(starts).tolist(), len(steps)]
     lines = [delta[i:j].ravel().tolist() for i, j in itertools.pairwise(bounds)]
     return {"origin": origin, "step": POINT_STEP_DEG, "lines": lines}
+
+
+def _point_payload(
+    frame: gpd.GeoDataFrame,
+    *,
+    styles: list[dict[str, Any]],
+    style_index: np.ndarray,
+    fields: list[dict[str, Any]],
+    kind: str,
+) -> dict[str, Any]:
+    """Return what a `_PointLayer` draws: the points, their styles and tooltip lines."""
+    return {**_points(frame), "styles": styles, "s": [int(i) for i in style_index],
+            "fields": fields, "kind": kind}
 
 
 def _table_field(label: str, table: list[str], index: np.ndarray) -> dict[str, Any]:
@@ -605,63 +615,74 @@ _LINES_JS = """function kgLines(d, style) {
 }"""
 
 
-class _LineLayer(folium.map.Layer):
-    """Many lines drawn alike, as one Leaflet polyline from compact integer arrays."""
-
-    _template = Template(
-        """{% macro script(this, kwargs) %}
-var {{ this.get_name() }} = kgLines({{ this.data }}, {{ this.style }});
-{% endmacro %}"""
-    )
-
-    def __init__(self, lines: dict[str, Any], *, style: dict[str, Any], name: str) -> None:
-        super().__init__(name=name, overlay=True, control=True, show=True)
-        self._name = "LineLayer"
-        self.data = jinja2.utils.markupsafe.Markup(_script_json(lines))
-        self.style = jinja2.utils.markupsafe.Markup(_script_json(style))
-
-    def render(self, **kwargs: Any) -> None:
-        self.get_root().header.add_child(Element(f"<script>{_LINES_JS}</script>"),
-                                         name="kg_lines_js")
-        super().render(**kwargs)
+#: Draws a `_LabelLayer`: one Leaflet marker per label, its text set with ``textContent``.
+_LABELS_JS = """function kgLabels(d, texts) {
+  var group = L.featureGroup();
+  texts.forEach(function (text, i) {
+    var el = document.createElement("div");
+    el.className = "kg-turf-label"; el.textContent = text;
+    var ll = [(d.origin[1] + d.xy[2 * i + 1]) * d.step, (d.origin[0] + d.xy[2 * i]) * d.step];
+    group.addLayer(L.marker(ll, {icon: L.divIcon({html: el, className: "kg-label-icon",
+                                                   iconSize: [60, 16], iconAnchor: [30, 8]})}));
+  });
+  return group;
+}"""
 
 
-class _PointLayer(folium.map.Layer):
-    """Many small circles as compact arrays (integer coordinates, indexes into text tables).
+class _ArrayLayer(folium.map.Layer):
+    """A layer the browser builds from compact JSON (``args``) with a function of ``_js``.
 
-    Far lighter than one GeoJSON feature per point: the page holds each distinct street name,
-    turf id or status once, and the browser builds the markers on a canvas.
+    The function is put once in the page header; every argument is JSON safe in ``<script>``.
     """
 
-    _template = Template(
-        """{% macro script(this, kwargs) %}
-var {{ this.get_name() }} = new KgPoints({{ this.data }});
-{% endmacro %}"""
-    )
+    _js: str = ""
+    _css: str = ""
+    _call: str = ""  # JavaScript expression of the layer, from the arguments a0, a1...
 
-    def __init__(
-        self,
-        points: dict[str, Any],
-        *,
-        styles: list[dict[str, Any]],
-        style_index: np.ndarray,
-        fields: list[dict[str, Any]],
-        kind: str,
-        name: str,
-    ) -> None:
+    def __init__(self, name: str, *args: Any) -> None:
         super().__init__(name=name, overlay=True, control=True, show=True)
-        self._name = "PointLayer"
-        payload = {**points, "styles": styles, "s": [int(i) for i in style_index],
-                   "fields": fields, "kind": kind}
-        self.data = jinja2.utils.markupsafe.Markup(_script_json(payload))
+        self._name = type(self).__name__.lstrip("_")
+        self.args = [jinja2.utils.markupsafe.Markup(_script_json(a)) for a in args]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._template = Template(  # compiled once per class
+            "{% macro script(this, kwargs) %}\nvar {{ this.get_name() }} = " + cls._call
+            + ";\n{% endmacro %}"
+        )
 
     def render(self, **kwargs: Any) -> None:
         header = self.get_root().header
-        header.add_child(Element(f"<script>{_POINTS_JS}</script>"), name="kg_points_js")
-        header.add_child(Element(
-            "<style>.kg-point-tip th{text-align:left;padding-right:6px;color:#555}</style>"
-        ), name="kg_points_css")
+        header.add_child(_Raw(f"<script>{self._js}</script>"), name=f"{self._name}_js")
+        if self._css:
+            header.add_child(_Raw(f"<style>{self._css}</style>"), name=f"{self._name}_css")
         super().render(**kwargs)
+
+
+class _LabelLayer(_ArrayLayer):
+    """Text labels at points (one marker each): ``(name, points, texts)``."""
+
+    _js = _LABELS_JS
+    _call = "kgLabels({{ this.args[0] }}, {{ this.args[1] }})"
+
+
+class _LineLayer(_ArrayLayer):
+    """Many lines drawn alike, as one polyline: ``(name, lines, style)``."""
+
+    _js = _LINES_JS
+    _call = "kgLines({{ this.args[0] }}, {{ this.args[1] }})"
+
+
+class _PointLayer(_ArrayLayer):
+    """Many small circles on one canvas, with a tooltip each: ``(name, payload)``.
+
+    Far lighter than one GeoJSON feature per point: integer coordinates, and each distinct
+    street name, turf id or status held once (the points index into it).
+    """
+
+    _js = _POINTS_JS
+    _css = ".kg-point-tip th{text-align:left;padding-right:6px;color:#555}"
+    _call = "new KgPoints({{ this.args[0] }})"
 
 
 def save_map(m: folium.Map, path: str | Path) -> Path:
@@ -1605,7 +1626,7 @@ class _LabelDeclutter(MacroElement):
 {% endmacro %}"""
     )
 
-    def __init__(self, labels: folium.FeatureGroup) -> None:
+    def __init__(self, labels: folium.map.Layer) -> None:
         super().__init__()
         self._name = "LabelDeclutter"
         self.labels = labels
