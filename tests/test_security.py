@@ -144,13 +144,11 @@ _TRIGGER_ALL = """() => {
 #: Where the first door of the director map is, in page pixels (for a real mouse hover).
 _FIRST_DOOR = """() => {
   const m = Object.keys(window).map(k => window[k]).find(v => v instanceof L.Map);
-  let found = null;
-  m.eachLayer(g => { if (found || !g.eachLayer) { return; } g.eachLayer(l => {
-    if (!found && l.feature && l.feature.properties && "seq" in l.feature.properties
-        && l.getLatLng) { found = l; } }); });
-  if (!found) { return null; }
-  m.setView(found.getLatLng(), 18, {animate: false});
-  const p = m.latLngToContainerPoint(found.getLatLng());
+  let doors = null;
+  m.eachLayer(l => { if (l.kgKind === "door" && l.kgCount > 0) { doors = l; } });
+  if (!doors) { return null; }
+  m.setView(doors.kgLatLng(0), 18, {animate: false});
+  const p = m.latLngToContainerPoint(doors.kgLatLng(0));
   const r = m.getContainer().getBoundingClientRect();
   return [r.left + p.x, r.top + p.y];
 }"""
