@@ -315,3 +315,34 @@ def test_volunteer_files_same_bytes_with_one_or_two_workers(plan: TurfPlan,
     assert len(one) == 2 * len(plan.turfs) + 2  # phone maps, walk lists, map.html, index.html
     assert one.keys() == two.keys()
     assert [p for p in one if one[p] != two[p]] == []
+
+
+def test_turf_pages_compile_no_template_and_build_no_index_per_turf(
+    plan: TurfPlan, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import jinja2
+    import shapely
+
+    from knockin_geo.walklist import walk_list_html
+
+    tids = [str(t) for t in plan.turfs.index[:4]]
+    volunteer_map_html(plan, tids[0])  # the first page may compile and index
+    walk_list_html(plan, tids[0])
+    counts = {"compile": 0, "tree": 0}
+    compile_ = jinja2.Environment._compile
+
+    def counted_compile(self, *args, **kwargs):
+        counts["compile"] += 1
+        return compile_(self, *args, **kwargs)
+
+    class CountedTree(shapely.STRtree):
+        def __init__(self, *args, **kwargs) -> None:
+            counts["tree"] += 1
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(jinja2.Environment, "_compile", counted_compile)
+    monkeypatch.setattr(shapely, "STRtree", CountedTree)
+    pages = [(volunteer_map_html(plan, t), walk_list_html(plan, t)) for t in tids[1:]]
+    assert counts == {"compile": 0, "tree": 0}
+    assert all(f"{t}" in phone and f"{t}" in paper for t, (phone, paper) in zip(tids[1:], pages,
+                                                                                  strict=True))
