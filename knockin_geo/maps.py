@@ -352,7 +352,9 @@ def director_map(
             "text-shadow:0 0 3px #fff,0 0 3px #fff;white-space:nowrap}</style>"
         ))
 
-    _barrier_span_layer(plan.report).add_to(m)
+    spans = _barrier_span_layer(plan.report)
+    if spans._children:  # no empty entry in the layer control (nor an empty group's bounds)
+        spans.add_to(m)
 
     if len(plan.routes):
         r = plan.routes.copy()
