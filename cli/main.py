@@ -299,7 +299,8 @@ def _add_cut_args(p: argparse.ArgumentParser) -> None:
                    help="start every route at this point (campaign office, transit stop)")
     g.add_argument("--no-route", action="store_true", help="cut only; no routes or walk lists")
     g.add_argument("--workers", metavar="N", type=argtypes.count,
-                   help="processes that route turfs (default: all cores; same files whatever N)")
+                   help="processes that route turfs and build the walk lists and phone maps "
+                        "(default: all cores; same files whatever N)")
 
     g = p.add_argument_group("outputs")
     g.add_argument("--out", required=True, metavar="DIR", help="output folder")
@@ -470,7 +471,7 @@ def _run_cut(
         files = kplan.write_plan(p, args.out, lang=args.lang, canvassers=canvassers,
                                  secret=secret, map_code=map_code,
                                  audit_log=Path(args.out) / "audit.jsonl", field_policy=policy,
-                                 timings=timings)
+                                 timings=timings, workers=workers)
     if getattr(args, "verbose", 0):
         _print_timings(ui, timings)
     if getattr(args, "db", None):

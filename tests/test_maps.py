@@ -346,3 +346,25 @@ def test_turf_pages_compile_no_template_and_build_no_index_per_turf(
     assert counts == {"compile": 0, "tree": 0}
     assert all(f"{t}" in phone and f"{t}" in paper for t, (phone, paper) in zip(tids[1:], pages,
                                                                                   strict=True))
+
+
+def test_cut_writes_the_same_files_with_one_or_two_workers(tmp_path: Path) -> None:
+    """Routing, walk lists and phone maps on a pool: every file the same bytes (but the run's
+    durations and audit time)."""
+    from knockin_geo.cli.main import main
+
+    args = ["-q", "cut",
+            "--precincts", str(NANTES / "precincts" / "bureaux_vote_nantes_2014.geojson"),
+            "--addresses", str(NANTES / "addresses" / "adresses_nantes_centre_2013_osmbbox.csv"),
+            "--network", str(NANTES / "osm" / "nantes_centre_2014-09.osm.pbf"),
+            "--universe", "0101,0301,0319", "--doors-per-turf", "40"]
+    trees = []
+    for workers in ("1", "2"):
+        out = tmp_path / workers
+        assert main([*args, "--workers", workers, "--out", str(out)]) == 0
+        trees.append({p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*"))
+                      if p.is_file() and p.name not in ("timings.json", "audit.jsonl")})
+    one, two = trees
+    assert len([p for p in one if p.parts[0] == "maps"]) >= 10  # enough turfs for a pool
+    assert one.keys() == two.keys()
+    assert [str(p) for p in one if one[p] != two[p]] == []
