@@ -23,6 +23,7 @@ import pandas as pd
 import shapely
 
 from knockin_geo import schema
+from knockin_geo._atomic import write_text_atomic
 
 if TYPE_CHECKING:
     from knockin_geo.plan import TurfPlan
@@ -378,7 +379,7 @@ def walk_lists(
     extra_fields: tuple[str, ...] = (),
     workers: int | None = 1,
 ) -> list[Path]:
-    """Write one walk list per turf and an index into ``out_dir`` (no atomicity here).
+    """Write one walk list per turf and an index into ``out_dir``, each file atomically.
 
     Parameters
     ----------
@@ -408,7 +409,7 @@ def walk_lists(
     build = functools.partial(walk_list_html, lang=lang, extra_fields=extra_fields)
     for tid, page in zip(tids, per_turf(build, plan, tids, workers), strict=True):
         name = f"{_safe(tid)}.html"
-        (out_dir / name).write_text(page, encoding="utf-8")
+        write_text_atomic(out_dir / name, page)
         written.append(out_dir / name)
         t = plan.turfs.loc[tid]
         walk, _ = turf_distances(plan, tid)
@@ -423,7 +424,7 @@ def walk_lists(
     index = _ENV.get_template("index.html").render(
         lang=lang, L=LABELS[lang], turfs=rows, walk_head=DISTANCE_LABELS[lang]["walk_head"]
     )
-    (out_dir / "index.html").write_text(index, encoding="utf-8")
+    write_text_atomic(out_dir / "index.html", index)
     written.append(out_dir / "index.html")
     return written
 
