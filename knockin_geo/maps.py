@@ -236,6 +236,15 @@ class _Legend(MacroElement):
         self.labels = labels
 
 
+#: Labels of the director map's turf popup, by column (one figure per meaning, labelled).
+_TURF_POPUP_LABELS: dict[str, str] = {
+    schema.TURF_ID: "turf", schema.PRECINCT_ID: "precinct", "doors": "doors",
+    "households": "households", "km": "walk km (incl. going to each door)",
+    "est_minutes": "minutes", "balance": "balance", "pieces": "pieces",
+    "barrier_crossings": "barriers", "note": "note",
+}
+
+
 def director_map(
     plan: TurfPlan, *, include_unassigned: bool = True, streets: bool = True
 ) -> folium.Map:
@@ -336,8 +345,7 @@ def director_map(
             },
             popup=folium.GeoJsonPopup(
                 [p for p in props if p != "color"],
-                aliases=["turf", "precinct", "doors", "households", "km", "minutes", "balance",
-                         "pieces", "barriers", "note"][: len(props) - 1],
+                aliases=[_TURF_POPUP_LABELS[p] for p in props if p != "color"],
             ),
         ).add_to(m)
         big_first = np.argsort(-shapely.area(t.geometry.to_numpy()), kind="stable")
@@ -365,7 +373,8 @@ def director_map(
             _geojson(rw, [schema.TURF_ID, "length_m", "color"]),
             name="Routes",
             style_function=lambda f: {"color": "#222", "weight": 2, "opacity": 0.85},
-            tooltip=folium.GeoJsonTooltip([schema.TURF_ID, "length_m"], aliases=["turf", "m"]),
+            tooltip=folium.GeoJsonTooltip([schema.TURF_ID, "length_m"],
+                                          aliases=["turf", "route line along the streets (m)"]),
         ).add_to(m)
 
     if len(assigned):

@@ -138,6 +138,16 @@ def test_director_map_is_deterministic(plan: TurfPlan, tmp_path: Path) -> None:
     assert a == b
 
 
+def test_director_map_labels_each_distance(plan: TurfPlan, tmp_path: Path) -> None:
+    # one figure per meaning: the turf popup's walk and the route's line are named, not "km"/"m"
+    from knockin_geo.maps import save_map
+
+    html = save_map(director_map(plan), tmp_path / "m.html").read_text(encoding="utf-8")
+    assert "walk km (incl. going to each door)" in html
+    assert "route line along the streets (m)" in html
+    assert '"turf", "m"' not in html and '"turf","m"' not in html
+
+
 def test_choropleth_offline(browser, tmp_path: Path) -> None:
     from knockin_geo import target
     from knockin_geo.maps import choropleth_map, save_map
