@@ -16,8 +16,9 @@ strict pieces
     Doors of a turf linked along street sides: on each side of each street edge the volunteer
     walks from the edge's end node past the doors of that side in order to the other end node,
     and may not pass a door that is not the turf's (another turf's, or one outside the cut).
-    Streets without doors link their end nodes. Strict pieces are the connected parts of the
-    turf's doors in that graph (1 = one piece).
+    Only streets without any door link their end nodes freely: the empty side of a street whose
+    other side holds doors does not (walking it passes those doors across the street). Strict
+    pieces are the connected parts of the turf's doors in that graph (1 = one piece).
 Polsby-Popper
     ``4 pi A / P**2`` of the convex hull of a turf's doors (1 = a disc).
 hull overlap
