@@ -109,3 +109,19 @@ def check_output_folder(path: str | os.PathLike[str], *, flag: str | None = None
             raise InputError(msg, path=str(q))
         break
     return p
+
+
+def move_into_place(tmp: Path, out: Path) -> list[Path]:
+    """Move every file and folder built in ``tmp`` into ``out``, each with one rename."""
+    written: list[Path] = []
+    for item in sorted(tmp.iterdir()):
+        target = out / item.name
+        if item.is_dir():
+            if target.exists():
+                os.replace(target, tmp / f".{item.name}.old")
+            os.replace(item, target)
+            written += sorted(p for p in target.rglob("*") if p.is_file())
+        else:
+            os.replace(item, target)
+            written.append(target)
+    return written

@@ -47,11 +47,22 @@ import shapely
 from knockin_geo import schema
 from knockin_geo._atomic import write_text_atomic
 from knockin_geo._errors import InputError
+from knockin_geo.params import default_route_params, rule_params, size_unit
+from knockin_geo.schema import (
+    COME_BACK,
+    CONTACTED,
+    DO_NOT_CONTACT,
+    INACCESSIBLE,
+    MOVED,
+    NOT_HOME,
+    REFUSED,
+    RESULT_CODES,
+)
 from knockin_geo.sheets import restore_cell, sheet_csv
 from knockin_geo.turfs import ALL_AREA, TurfParams, door_weights, turf_count
 
 if TYPE_CHECKING:
-    from knockin_geo.plan import TurfPlan
+    from knockin_geo.model import TurfPlan
     from knockin_geo.routing import RouteParams
 
 logger = logging.getLogger(__name__)
@@ -59,18 +70,7 @@ logger = logging.getLogger(__name__)
 # ----------------------------------------------------------------------------------------------
 # result codes
 # ----------------------------------------------------------------------------------------------
-NOT_HOME = "not_home"
-CONTACTED = "contacted"
-REFUSED = "refused"
-MOVED = "moved"
-INACCESSIBLE = "inaccessible"
-COME_BACK = "come_back"
-DO_NOT_CONTACT = "do_not_contact"
-
-#: The canonical result codes, in the order the phone map shows them.
-RESULT_CODES: tuple[str, ...] = (
-    NOT_HOME, CONTACTED, REFUSED, COME_BACK, MOVED, INACCESSIBLE, DO_NOT_CONTACT,
-)
+# the codes themselves (NOT_HOME … RESULT_CODES) live in knockin_geo.schema
 
 #: What each code means (``docs/canvass.md``).
 RESULT_MEANINGS: dict[str, str] = {
@@ -1030,7 +1030,6 @@ def _rebalance(
 
 
 def _route_params(plan: TurfPlan) -> RouteParams:
-    from knockin_geo.plan import _default_route_params
     from knockin_geo.routing import RouteParams
 
     stored = plan.report.get("route_params")
@@ -1042,7 +1041,7 @@ def _route_params(plan: TurfPlan) -> RouteParams:
             return RouteParams(**kwargs)
         except (TypeError, ValueError):
             logger.warning("the plan's route parameters cannot be reused; using the defaults")
-    return _default_route_params(plan.doors, plan.params)
+    return default_route_params(plan.doors, plan.params)
 
 
 def recut(
@@ -1102,7 +1101,6 @@ def recut(
         (``turfs``) and ``explanations``. The inputs are not modified.
     """
     from knockin_geo.metrics import quality_report
-    from knockin_geo.plan import rule_params, size_unit
     from knockin_geo.routing import route_turfs
     from knockin_geo.turfs import _turf_table, cut_turfs
 

@@ -54,7 +54,7 @@ from knockin_geo.timing import stage
 from knockin_geo.walklist import turf_file_names, walk_list_html
 
 if TYPE_CHECKING:
-    from knockin_geo.plan import TurfPlan
+    from knockin_geo.model import TurfPlan
 
 logger = logging.getLogger(__name__)
 

@@ -35,11 +35,12 @@ from branca.element import Element, MacroElement, Template
 
 from knockin_geo import schema
 from knockin_geo._atomic import write_text_atomic
+from knockin_geo.classes import classify
 from knockin_geo.crs import WGS84
 from knockin_geo.walklist import distance_texts, start_door
 
 if TYPE_CHECKING:
-    from knockin_geo.plan import TurfPlan
+    from knockin_geo.model import TurfPlan
     from knockin_geo.privacy import MapLock
 
 logger = logging.getLogger(__name__)
@@ -1281,7 +1282,7 @@ def volunteer_map_html(
     overlap (a door too close to one nearer in the walk order joins its "+k" badge); the next
     doors are highlighted and the map opens on them. Tapping a door (marker or list row) opens a
     form, the door kept in sight above it, with an optional note and one big button per result
-    code (:data:`knockin_geo.canvass.RESULT_CODES`); it stays open until closed. Results are
+    code (:data:`knockin_geo.schema.RESULT_CODES`); it stays open until closed. Results are
     kept in the browser (``localStorage``, one key per turf and map, so they survive reloads and
     work offline) and shown in the phone's time zone; markers and rows show each door's state.
     A *send results (N new)* button on the main screen shares (``navigator.share``, where the
@@ -1310,8 +1311,6 @@ def volunteer_map_html(
         labelled walk, the doors in walk order) and the result form. Opens offline; carries
         only allow-listed door fields; the same plan gives the same bytes.
     """
-    from knockin_geo.canvass import RESULT_CODES
-
     if lang not in VOLUNTEER_LABELS:
         msg = f"unknown language {lang!r}: use one of {sorted(VOLUNTEER_LABELS)}"
         raise ValueError(msg)
@@ -1350,7 +1349,7 @@ def volunteer_map_html(
     codes = [
         {"code": c, "label": labels["codes"][c], "color": RESULT_COLORS[c][0],
          "ink": RESULT_COLORS[c][1]}
-        for c in RESULT_CODES
+        for c in schema.RESULT_CODES
     ]
     # the storage key changes when the turf's doors or walk order change (a re-cut turf with
     # the same id starts afresh), and not otherwise (a re-sent map keeps its results)
@@ -1529,8 +1528,6 @@ def choropleth_layer(
     tuple
         The layer and a legend element with the class bounds; add both to a map.
     """
-    from knockin_geo.target import classify
-
     values = pd.to_numeric(precincts[column], errors="coerce").to_numpy(dtype=float)
     finite = np.isfinite(values)
     cls = classify(values[finite], scheme, k)

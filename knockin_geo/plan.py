@@ -21,17 +21,18 @@ from typing import TYPE_CHECKING, Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyogrio
 import shapely
 from pyproj import CRS
 
 from knockin_geo import __version__, schema
-from knockin_geo._atomic import check_output_folder
+from knockin_geo._atomic import check_output_folder, move_into_place
 from knockin_geo._errors import InputError
 from knockin_geo.barriers import barrier_lines
-from knockin_geo.checks import RuleParams
 from knockin_geo.crs import to_crs
+from knockin_geo.gpkg import write_gpkg
 from knockin_geo.metrics import quality_report
+from knockin_geo.model import TurfPlan
+from knockin_geo.params import default_route_params, rule_params, size_unit
 from knockin_geo.routing import RouteParams, route_turfs
 from knockin_geo.snap import MAX_SNAP_M, snap_doors
 from knockin_geo.streets import StreetNetwork
@@ -43,8 +44,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: Fixed timestamp GDAL writes into GeoPackage metadata, so that outputs are byte-identical.
-GPKG_DATE = "2000-01-01T00:00:00Z"
 
 #: Columns of the ``doors`` layer, in order.
 DOOR_COLUMNS = (
@@ -60,51 +59,6 @@ DOOR_COLUMNS = (
     schema.SIDE,
     "snap_dist_m",
 )
-
-
-@dataclasses.dataclass(frozen=True)
-class TurfPlan:
-    """A cut (and later routed) canvassing plan.
-
-    Attributes
-    ----------
-    doors
-        One row per input address (index ``address_id``, metric CRS): ``precinct_id``,
-        ``turf_id`` (missing when unassigned), ``seq``, ``status`` (``assigned`` or the reason),
-        the address fields and the snapping result.
-    turfs
-        One row per turf (index ``turf_id``) with its figures and footprint polygon.
-    routes
-        One row per routed turf (index ``turf_id``): ``length_m`` and the walking line. Empty
-        until routing runs.
-    precincts
-        The precincts used (metric CRS), or None.
-    report
-        The quality report (JSON-ready dict, see :mod:`knockin_geo.metrics`).
-    params
-        The turf parameters.
-    network
-        The street network.
-    timings
-        Seconds spent in each stage of :func:`plan_turfs` (``prepare``, ``barriers``, ``snap``,
-        ``cut``, ``route``, ``report``), in the order they ran. Not part of the plan's content
-        (left out of comparisons); written to ``timings.json``, never to ``report.json``.
-    """
-
-    doors: gpd.GeoDataFrame
-    turfs: gpd.GeoDataFrame
-    routes: gpd.GeoDataFrame
-    precincts: gpd.GeoDataFrame | None
-    report: dict[str, Any]
-    params: TurfParams
-    network: StreetNetwork
-    timings: dict[str, float] = dataclasses.field(default_factory=dict, compare=False,
-                                                  repr=False)
-
-    @property
-    def crs(self) -> CRS:
-        """The metric CRS of every layer."""
-        return self.network.crs
 
 
 def _suggest_id(wanted: str, known: set[str]) -> str:
@@ -256,7 +210,7 @@ def plan_turfs(
     turf_table["walk_m"] = turf_table["street_m"]
     routes = _empty_routes(crs)
     if route and len(turf_table):
-        rp = route_params or _default_route_params(out_doors, params)
+        rp = route_params or default_route_params(out_doors, params)
         extra["route_params"] = dataclasses.asdict(rp)
         with stage(timings, "route"):
             routes, seq = route_turfs(out_doors, network, rp, workers=route_workers)
@@ -270,38 +224,6 @@ def plan_turfs(
                                        precincts=cut_precincts, rule=rule_params(params),
                                        unit=size_unit(params))
     return TurfPlan(out_doors, turfs, routes, prec, report, params, network, timings)
-
-
-def rule_params(params: TurfParams) -> RuleParams:
-    """Return the independent barrier rule for the classes a cut was asked to respect."""
-    return RuleParams(highways=tuple(params.barrier_highways),
-                      railways=params.railways_are_barriers,
-                      waterways=params.waterways_are_barriers)
-
-
-def size_unit(params: TurfParams) -> str:
-    """Word for what a turf's size counts (for the report's reasons)."""
-    if params.mode == "minutes":
-        return "minutes"
-    if params.weight_column:
-        return str(params.weight_column)
-    return "households" if params.use_households else "doors"
-
-
-def _default_route_params(doors: gpd.GeoDataFrame, params: TurfParams) -> RouteParams:
-    """Route parameters matching the turf parameters; open routes start near the doors' centre."""
-    assigned = doors[doors[schema.TURF_ID].notna()]
-    hint = None
-    if len(assigned):
-        hint = (
-            float(np.mean(shapely.get_x(assigned.geometry.to_numpy()))),
-            float(np.mean(shapely.get_y(assigned.geometry.to_numpy()))),
-        )
-    return RouteParams(
-        walk_speed_kmh=params.walk_speed_kmh,
-        minutes_per_door=params.minutes_per_door,
-        start_hint=hint,
-    )
 
 
 def _empty_routes(crs: CRS) -> gpd.GeoDataFrame:
@@ -538,7 +460,7 @@ def write_plan(
                 _write_exports(plan, tmp, canvassers, pseudonyms, lang, map_code, timings)
         if timings is not None:
             (tmp / TIMINGS_JSON).write_text(timings_doc(timings), encoding="utf-8")
-        written = _move_into_place(tmp, out)
+        written = move_into_place(tmp, out)
         if audit_log is not None:
             audit_export(plan, out, written, audit_log, canvassers)
         return written
@@ -618,56 +540,6 @@ def audit_export(
                        if f.suffix in (".html", ".gpx")})
         append_audit(log, action="packet", files=files, turfs=mine, recipient=folder.name,
                      moved=moved)
-
-
-def _move_into_place(tmp: Path, out: Path) -> list[Path]:
-    """Move every file and folder built in ``tmp`` into ``out``, each with one rename."""
-    written: list[Path] = []
-    for item in sorted(tmp.iterdir()):
-        target = out / item.name
-        if item.is_dir():
-            if target.exists():
-                os.replace(target, tmp / f".{item.name}.old")
-            os.replace(item, target)
-            written += sorted(p for p in target.rglob("*") if p.is_file())
-        else:
-            os.replace(item, target)
-            written.append(target)
-    return written
-
-
-def write_gpkg(path: Path, layers: list[tuple[str, gpd.GeoDataFrame]]) -> Path:
-    """Write layers into one GeoPackage reproducibly (fixed GDAL timestamp, no RTree noise).
-
-    Parameters
-    ----------
-    path
-        Target file (overwritten).
-    layers
-        ``(layer name, GeoDataFrame)`` pairs, written in this order.
-
-    Returns
-    -------
-    pathlib.Path
-        ``path``.
-    """
-    if path.exists():
-        path.unlink()
-    old = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
-    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": GPKG_DATE})
-    try:
-        for name, gdf in layers:
-            frame = gdf.copy()
-            # a millimetre: 0.001 in a metric CRS, 1e-8 degree in a geographic one
-            grid = 1e-8 if frame.crs is not None and CRS.from_user_input(frame.crs).is_geographic \
-                else 0.001
-            frame.geometry = shapely.set_precision(frame.geometry.to_numpy(), grid)
-            kind = "LineString" if name == "routes" and len(frame) == 0 else None
-            pyogrio.write_dataframe(frame, path, layer=name, driver="GPKG",
-                                    append=path.exists(), geometry_type=kind)
-    finally:
-        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": old})
-    return path
 
 
 def report_json(report: dict[str, Any]) -> str:

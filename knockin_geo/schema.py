@@ -66,3 +66,17 @@ VOLUNTEER_ALLOWED_FIELDS: Final = (
     TURF_ID,
     PRECINCT_ID,
 )
+
+# result codes of a canvass (``docs/canvass.md``)
+NOT_HOME = "not_home"
+CONTACTED = "contacted"
+REFUSED = "refused"
+MOVED = "moved"
+INACCESSIBLE = "inaccessible"
+COME_BACK = "come_back"
+DO_NOT_CONTACT = "do_not_contact"
+
+#: The canonical result codes, in the order the phone map shows them.
+RESULT_CODES: tuple[str, ...] = (
+    NOT_HOME, CONTACTED, REFUSED, COME_BACK, MOVED, INACCESSIBLE, DO_NOT_CONTACT,
+)

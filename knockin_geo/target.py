@@ -27,7 +27,6 @@ import logging
 import os
 import re
 import unicodedata
-import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, NamedTuple
@@ -38,8 +37,10 @@ import pandas as pd
 import shapely
 
 from knockin_geo import schema
-from knockin_geo._atomic import atomic_path
+from knockin_geo._atomic import atomic_path, move_into_place
 from knockin_geo._errors import InputError, MissingDependencyError, kw
+from knockin_geo.classes import FISHER_JENKS_MAX, check_classes, classify
+from knockin_geo.gpkg import write_gpkg
 from knockin_geo.io import (
     _close_matches,
     _decode,
@@ -2600,77 +2601,6 @@ def count_voters(
 # Static choropleth
 # --------------------------------------------------------------------------------------------
 
-_SCHEMES: Final = ("quantiles", "natural_breaks")
-#: Up to this many values, natural breaks are the exact Fisher-Jenks optimum (O(k n²)).
-FISHER_JENKS_MAX: Final = 1000
-
-
-def _mapclassify() -> Any:
-    try:
-        import mapclassify
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        msg = "choropleth_png needs mapclassify: pip install mapclassify"
-        raise MissingDependencyError(msg) from exc
-    return mapclassify
-
-
-def _check_classes(scheme: str, k: int) -> None:
-    if scheme not in _SCHEMES:
-        msg = f"unknown classification {kw('scheme', scheme)}; schemes: {', '.join(_SCHEMES)}"
-        raise InputError(msg)
-    if int(k) < 2:
-        msg = f"{kw('k')} must be at least 2 classes, not {k}"
-        raise InputError(msg)
-
-
-def classify(values: Any, scheme: str = "quantiles", k: int = 5) -> Any:
-    """Classify values with mapclassify, reproducibly.
-
-    Parameters
-    ----------
-    values
-        Numbers (NaN are left out).
-    scheme
-        ``"quantiles"`` (as many values per class as possible) or ``"natural_breaks"`` (Jenks:
-        minimises the variance within classes; the exact Fisher-Jenks optimum up to
-        :data:`FISHER_JENKS_MAX` values, else one-dimensional k-means with a fixed seed, as
-        mapclassify's ``NaturalBreaks`` does but deterministic).
-    k
-        Number of classes (fewer when there are fewer distinct values).
-
-    Returns
-    -------
-    mapclassify classifier
-        With ``bins`` (upper bounds), ``yb`` (class of each non-NaN value) and ``k``.
-
-    Raises
-    ------
-    InputError
-        Unknown scheme, ``k < 2`` or no finite value.
-    """
-    _check_classes(scheme, k)
-    y = np.asarray(values, dtype=float)
-    y = y[np.isfinite(y)]
-    if len(y) == 0:
-        msg = "nothing to classify: every value is missing"
-        raise InputError(msg)
-    mc = _mapclassify()
-    k = min(int(k), len(np.unique(y)))
-    if k < 2:
-        return mc.UserDefined(y, bins=[float(y.max())])
-    if scheme == "quantiles":
-        return mc.Quantiles(y, k=k)
-    if len(y) <= FISHER_JENKS_MAX:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "Numba not installed"
-            return mc.FisherJenks(y, k=k)
-    from sklearn.cluster import KMeans
-
-    labels = KMeans(n_clusters=k, n_init=10, random_state=0).fit(y.reshape(-1, 1)).labels_
-    cuts = np.sort([y[labels == c].max() for c in np.unique(labels)])
-    return mc.UserDefined(y, bins=cuts)
-
-
 def _bound(v: float) -> str:
     a = abs(v)
     if a >= 100:
@@ -2882,10 +2812,9 @@ def write_targeting(
     import tempfile
 
     from knockin_geo.maps import choropleth_map, save_map
-    from knockin_geo.plan import _move_into_place, write_gpkg
     from knockin_geo.sheets import frame_csv
 
-    _check_classes(scheme, k)
+    check_classes(scheme, k)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".knockin-target-", dir=out))
@@ -2923,7 +2852,7 @@ def write_targeting(
             json.dumps(info, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n",
             encoding="utf-8",
         )
-        return _move_into_place(tmp, out)
+        return move_into_place(tmp, out)
     finally:
         import shutil
 

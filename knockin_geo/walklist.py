@@ -26,7 +26,7 @@ from knockin_geo import schema
 from knockin_geo._atomic import write_text_atomic
 
 if TYPE_CHECKING:
-    from knockin_geo.plan import TurfPlan
+    from knockin_geo.model import TurfPlan
 
 logger = logging.getLogger(__name__)
 
