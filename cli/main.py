@@ -37,8 +37,9 @@ class _Console:
         self.quiet = quiet
         from rich.console import Console
 
-        self.out = Console(highlight=False)
-        self.err = Console(stderr=True, highlight=False)
+        # no markup: names and values from input files ("[/x]", "[bold]") are printed as they are
+        self.out = Console(highlight=False, markup=False)
+        self.err = Console(stderr=True, highlight=False, markup=False)
 
     @contextlib.contextmanager
     def step(self, text: str) -> Iterator[None]:
@@ -49,7 +50,10 @@ class _Console:
             return
         with self.err.status(f"{text}..."):
             yield
-        self.err.print(f"[green]✓[/green] {text} [dim]({time.perf_counter() - start:.1f} s)[/dim]")
+        from rich.text import Text
+
+        took = f"({time.perf_counter() - start:.1f} s)"
+        self.err.print(Text.assemble(("✓", "green"), f" {text} ", (took, "dim")))
 
 
 def _data_dir(explicit: str | None) -> Path:
@@ -586,7 +590,7 @@ def cmd_demo(args: argparse.Namespace, ui: _Console) -> int:
         network_profile="canvass",
     )
     ui.out.print(
-        f"[bold]knockin_geo demo[/bold]: central Nantes, the {len(universe)} priority bureaux de "
+        f"knockin_geo demo: central Nantes, the {len(universe)} priority bureaux de "
         "vote among those the 2014 OSM extract covers entirely (data © OpenStreetMap "
         "contributors, Ville de Nantes, ODbL)"
     )
@@ -672,18 +676,17 @@ def _cell(value: Any, fmt: str) -> str:
 
 def _print_targeting(ui: _Console, scored: Any, report: dict, universe: list) -> None:
     import pandas as pd
-    from rich.markup import escape
     from rich.table import Table
 
     from knockin_geo.target import SHARES_NOTE
 
-    t = Table(title=f"Priority: {escape(scored.attrs.get('formulas', {}).get('score', 'score'))}")
+    t = Table(title=f"Priority: {scored.attrs.get('formulas', {}).get('score', 'score')}")
     for c in ("rank", "precinct", "name", "score", "turnout %", "registered"):
         t.add_column(c, justify="right" if c not in ("precinct", "name") else "left")
     top = scored[scored["rank"] > 0].sort_values("rank").head(10)
     for pid, row in top.iterrows():
         name = row.get("name", "")
-        t.add_row(str(row["rank"]), escape(str(pid)), escape("" if pd.isna(name) else str(name)),
+        t.add_row(str(row["rank"]), str(pid), "" if pd.isna(name) else str(name),
                   _cell(row.get("score"), ",.3g" if abs(row["score"]) < 10 else ",.1f"),
                   _cell(100 * row.get("turnout", float("nan")), ".1f"),
                   _cell(row.get("registered"), ",.0f"))
@@ -692,17 +695,17 @@ def _print_targeting(ui: _Console, scored: Any, report: dict, universe: list) ->
         ui.out.print(SHARES_NOTE)
     reg = scored.attrs.get("registered_report")
     if reg:
-        ui.out.print(f"registered voters from {escape(str(reg['source']))} for {reg['matched']} "
+        ui.out.print(f"registered voters from {reg['source']} for {reg['matched']} "
                      f"precincts; results without registered voters: "
                      f"{len(reg['results_without_registered'])}")
     ui.out.print(
         f"results joined to {report['matched']} precincts; unmatched precincts: "
         f"{len(report['unmatched_precincts'])}, unmatched result rows: "
         f"{len(report['unmatched_results'])}"
-        + (f" ({escape(', '.join(report['unmatched_results'][:10]))})"
+        + (f" ({', '.join(report['unmatched_results'][:10])})"
            if report["unmatched_results"] else "")
     )
-    ui.out.print(f"universe ({len(universe)}): {escape(', '.join(universe))}")
+    ui.out.print(f"universe ({len(universe)}): {', '.join(universe)}")
 
 
 def _add_target_args(p: argparse.ArgumentParser) -> None:
@@ -830,6 +833,7 @@ def cmd_recut(args: argparse.Namespace, ui: _Console) -> int:
 def cmd_batch(args: argparse.Namespace, ui: _Console) -> int:
     """Plan every area of a campaign file, one output folder per area."""
     from rich.table import Table
+    from rich.text import Text
 
     from knockin_geo import batch
 
@@ -850,7 +854,7 @@ def cmd_batch(args: argparse.Namespace, ui: _Console) -> int:
     for a in result.areas:
         s = a.summary
         if a.status == "failed":
-            t.add_row(a.name, "[red]failed[/red]", "", "", "", "", "")
+            t.add_row(a.name, Text("failed", style="red"), "", "", "", "", "")
             continue
         t.add_row(a.name, a.status, f"{s['doors']:,}", f"{s['assigned']:,}", f"{s['turfs']:,}",
                   f"{s['within_tolerance']:,}", f"{s['connected']:,}")

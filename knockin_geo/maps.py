@@ -450,7 +450,7 @@ def _barrier_span_layer(report: dict[str, Any]) -> folium.FeatureGroup:
         folium.CircleMarker(
             [at["lat"], at["lon"]], radius=7, color=color, weight=3, fill=True,
             fill_color="#ffffff", fill_opacity=0.9,
-            tooltip=html.escape(text),
+            tooltip=html_text(text),
         ).add_to(layer)
     return layer
 

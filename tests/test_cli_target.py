@@ -321,3 +321,16 @@ def test_a_marked_parameter_reads_as_python_or_as_the_flag():
     # hostile text cannot forge or break a marker
     forged = InputError(f"file {'x' + chr(0) + 'support' + chr(31)} {kw('top')}")
     assert forged.render({"top": "--top"}).endswith("--top")
+
+
+def test_input_text_that_looks_like_console_markup_is_printed_as_is(tmp_path, shares_file,
+                                                                    capsys):
+    # ids and names come from files anyone edits: "[/b]" is no markup error, "[bold]" no style
+    text = shares_file.read_text(encoding="utf-8")
+    text += "[/b]9999,2,50.00%,50.00%\n[bold]x,2,40.00%,60.00%\n"
+    shares_file.write_text(text, encoding="utf-8")
+    code = main(_target(tmp_path, shares_file, "--score", "persuasion",
+                        "--choices", "garnier,rolland"))
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "[/b]9999" in out and "[bold]x" in out

@@ -233,3 +233,19 @@ def test_an_import_with_every_row_rejected_is_bad_input(
     code, out, err = run(["-q", "import", str(ok), "--plan", str(folder)], capsys)
     assert code == 0, err
     assert "1 results" in out and "1 rows rejected" in out
+
+
+def test_input_text_that_looks_like_console_markup_is_printed_as_is(
+    plan_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a rejected id "[/b]nope" used to end in rich's MarkupError (exit 1) once the import was done
+    folder = tmp_path / "plan"
+    shutil.copytree(plan_dir, folder)
+    results = tmp_path / "weekend.csv"
+    results.write_text("address_id,result,timestamp\n"
+                       f"{assigned_ids(plan_dir, 1)[0]},contacted,2026-11-21T10:00:00Z\n"
+                       "[/b]nope,contacted,2026-11-21T10:00:00Z\n"
+                       "[bold]x,contacted,2026-11-21T10:00:00Z\n", encoding="utf-8")
+    code, out, err = run(["-q", "import", str(results), "--plan", str(folder)], capsys)
+    assert code == 0, err
+    assert "'[/b]nope'" in out and "'[bold]x'" in out

@@ -254,6 +254,32 @@ SHOWN_TIP_JS = """() => {
 }"""
 
 
+def test_barrier_span_tooltips_show_input_text_as_text(browser, plan: TurfPlan,
+                                                       tmp_path: Path) -> None:
+    # barrier names come from OpenStreetMap: folium puts tooltip text in a JS template literal,
+    # so a backtick or ${...} in a name must not run either
+    import copy
+    import dataclasses
+
+    from knockin_geo.maps import save_map
+
+    x, y = plan.doors.to_crs(4326).geometry.iloc[0].coords[0]
+    report = copy.deepcopy(plan.report)
+    report["problems"] = [{schema.TURF_ID: "T1", "crossing": {"lat": y, "lon": x},
+                           "problem": "spans a barrier (primary '`${window.kgPwned=1}`')",
+                           "why": '<img src=x onerror="window.kgPwned=2">', "unavoidable": True}]
+    path = save_map(director_map(dataclasses.replace(plan, report=report)), tmp_path / "m.html")
+    context, page, errors, _ = open_offline(browser, path, 1300, 900)
+    page.evaluate("""() => { for (const k in window) { const o = window[k];
+        if (o && o.openTooltip && o.getTooltip && o.getTooltip()) o.openTooltip(); } }""")
+    text = page.evaluate("() => [...document.querySelectorAll('.leaflet-tooltip')]"
+                         ".map(t => t.textContent).join('|')")
+    assert page.evaluate("() => window.kgPwned") is None
+    assert "${window.kgPwned=1}" in text and "onerror" in text
+    assert not errors
+    context.close()
+
+
 def test_director_map_door_tooltips_show_input_text_as_text(browser, plan: TurfPlan,
                                                            tmp_path: Path) -> None:
     import dataclasses
