@@ -24,6 +24,7 @@ import tomllib
 import zipfile
 import zlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -204,7 +205,9 @@ def _series_to_str(s: pd.Series) -> pd.Series:
         out = text.where(~integral, as_int.astype(str)).where(~np.isnan(values), "")
     else:
         obj = s.astype(object)
-        out = obj.where(obj.notna(), "").map(_scalar_to_str) if obj.map(type).ne(str).any() else obj
+        # pandas-stubs type Series.ne's operand as a scalar value; a type object compares fine
+        not_text = obj.map(type).ne(str).any()  # type: ignore[arg-type]
+        out = obj.where(obj.notna(), "").map(_scalar_to_str) if not_text else obj
         out = out.astype(str)
     return out.str.strip().astype(str)
 
@@ -388,7 +391,47 @@ def read_precincts(
         raise InputError(msg, path=str(p))
     geom_col = gdf.geometry.name
     attr_cols = [c for c in gdf.columns if c != geom_col]
+    id_col, name_col = _precinct_columns(attr_cols, id_column, name_column, p)
+    ids = _series_to_str(gdf[id_col])
+    rows = np.arange(1, len(gdf) + 1)
+    null_id = (gdf[id_col].isna() | ids.eq("")).to_numpy()
+    problems = _precinct_id_problems(ids, null_id, rows, id_col)
+    label = np.where(
+        null_id,
+        np.char.add("feature ", rows.astype(str)),
+        np.char.add("precinct ", ids.to_numpy(str)),
+    )
+    geoms, repaired = _precinct_geometries(gdf.geometry.to_numpy(), label, ids, problems, p)
 
+    out_crs = _resolve_layer_crs(gdf, crs, p, problems, "precincts")
+    if problems:
+        only_crs = out_crs is None and len(problems) == 1
+        cls = CRSError if only_crs else InputError
+        msg = f"precincts file {p} has {len(problems)} problem(s)"
+        raise cls(msg, problems, path=str(p))
+
+    other = [c for c in attr_cols if c not in (id_col, name_col, schema.NAME, schema.PRECINCT_ID)]
+    data: dict[str, Any] = {}
+    if name_col is not None:
+        data[schema.NAME] = _series_to_str(gdf[name_col]).to_numpy()
+    for col in other:
+        data[col] = gdf[col].to_numpy()
+    index = pd.Index(ids.to_numpy(), name=schema.PRECINCT_ID, dtype=str)
+    out = gpd.GeoDataFrame(data, geometry=geoms, crs=out_crs, index=index)
+    out.attrs = {
+        "source": str(p),
+        "id_column": id_col,
+        "name_column": name_col,
+        "repaired": repaired,
+    }
+    logger.info("read %d precincts from %s (id column %r)", len(out), p, id_col)
+    return out
+
+
+def _precinct_columns(
+    attr_cols: list[str], id_column: str | None, name_column: str | None, p: Path
+) -> tuple[str, str | None]:
+    """Find the precinct id column (required) and the name column."""
     id_col = _pick_column(attr_cols, id_column, PRECINCT_ID_CANDIDATES)
     if id_col is None:
         if id_column is not None:
@@ -410,13 +453,14 @@ def read_precincts(
             f"{_close_matches(name_column, attr_cols)}; the columns are: {_list_columns(attr_cols)}"
         )
         raise InputError(msg, path=str(p))
+    return id_col, name_col
 
-    problems: list[str] = []
-    raw_ids = gdf[id_col]
-    ids = _series_to_str(raw_ids)
-    rows = np.arange(1, len(gdf) + 1)
-    null_id = (raw_ids.isna() | ids.eq("")).to_numpy()
-    problems += [f"feature {r}: empty precinct id (column {id_col!r})" for r in rows[null_id]]
+
+def _precinct_id_problems(
+    ids: pd.Series, null_id: np.ndarray, rows: np.ndarray, id_col: str
+) -> list[str]:
+    """List the empty and the repeated precinct ids."""
+    problems = [f"feature {r}: empty precinct id (column {id_col!r})" for r in rows[null_id]]
     dup_mask = ids.duplicated(keep=False).to_numpy() & ~null_id
     if dup_mask.any():
         groups = pd.Series(rows[dup_mask]).groupby(ids.to_numpy()[dup_mask], sort=True)
@@ -424,13 +468,13 @@ def read_precincts(
             f"precinct id {pid!r} appears {len(r)} times, in features {', '.join(map(str, r))}"
             for pid, r in groups
         ]
+    return problems
 
-    geoms = gdf.geometry.to_numpy()
-    label = np.where(
-        null_id,
-        np.char.add("feature ", rows.astype(str)),
-        np.char.add("precinct ", ids.to_numpy(str)),
-    )
+
+def _precinct_geometries(
+    geoms: np.ndarray, label: np.ndarray, ids: pd.Series, problems: list[str], p: Path
+) -> tuple[np.ndarray, list[str]]:
+    """Check the polygons (problems appended) and repair invalid ones; return the repaired ids."""
     missing = shapely.is_missing(geoms)
     problems += [f"{lab}: no geometry" for lab in label[missing]]
     type_ids = shapely.get_type_id(geoms)
@@ -461,30 +505,7 @@ def read_precincts(
                 len(repaired),
                 ", ".join(repaired[:20]) + (" ..." if len(repaired) > 20 else ""),
             )
-
-    out_crs = _resolve_layer_crs(gdf, crs, p, problems, "precincts")
-    if problems:
-        only_crs = out_crs is None and len(problems) == 1
-        cls = CRSError if only_crs else InputError
-        msg = f"precincts file {p} has {len(problems)} problem(s)"
-        raise cls(msg, problems, path=str(p))
-
-    other = [c for c in attr_cols if c not in (id_col, name_col, schema.NAME, schema.PRECINCT_ID)]
-    data: dict[str, Any] = {}
-    if name_col is not None:
-        data[schema.NAME] = _series_to_str(gdf[name_col]).to_numpy()
-    for col in other:
-        data[col] = gdf[col].to_numpy()
-    index = pd.Index(ids.to_numpy(), name=schema.PRECINCT_ID, dtype=str)
-    out = gpd.GeoDataFrame(data, geometry=geoms, crs=out_crs, index=index)
-    out.attrs = {
-        "source": str(p),
-        "id_column": id_col,
-        "name_column": name_col,
-        "repaired": repaired,
-    }
-    logger.info("read %d precincts from %s (id column %r)", len(out), p, id_col)
-    return out
+    return geoms, repaired
 
 
 # --------------------------------------------------------------------------------------------
@@ -815,6 +836,30 @@ def _resolve_roles(
     lower: dict[str, str] = {}
     for c in columns:
         lower.setdefault(c.lower(), c)
+    used, disabled = _mapped_roles(columns, lower, mapping, p, table)
+    explicit_coords = bool(_COORD_ROLES & (set(used) | disabled))
+    # an id column may also be read as a text role: choosing it as id must not hide the street
+    taken = {c for r, c in used.items() if r != "id"}
+    for role, synonyms in _ADDRESS_SYNONYMS.items():
+        if role in used or role in disabled or (explicit_coords and role in _COORD_ROLES):
+            continue
+        for syn in synonyms:
+            col = lower.get(syn)
+            if col is not None and col not in taken:
+                used[role] = col
+                taken.add(col)
+                break
+    return used
+
+
+def _mapped_roles(
+    columns: Sequence[str],
+    lower: Mapping[str, str],
+    mapping: Mapping[str, str | None] | None,
+    p: Path,
+    table: pd.DataFrame | None,
+) -> tuple[dict[str, str], set[str]]:
+    """Check the user's column map: the roles it maps to a column and the ones it turns off."""
     used: dict[str, str] = {}
     disabled: set[str] = set()
     problems: list[str] = []
@@ -843,19 +888,7 @@ def _resolve_roles(
     if problems:
         msg = f"the column map does not match {p}; the file's columns are: {_list_columns(columns)}"
         raise InputError(msg, problems, path=str(p))
-    explicit_coords = bool(_COORD_ROLES & (set(used) | disabled))
-    # an id column may also be read as a text role: choosing it as id must not hide the street
-    taken = {c for r, c in used.items() if r != "id"}
-    for role, synonyms in _ADDRESS_SYNONYMS.items():
-        if role in used or role in disabled or (explicit_coords and role in _COORD_ROLES):
-            continue
-        for syn in synonyms:
-            col = lower.get(syn)
-            if col is not None and col not in taken:
-                used[role] = col
-                taken.add(col)
-                break
-    return used
+    return used, disabled
 
 
 # --------------------------------------------------------------------------------------------
@@ -899,7 +932,8 @@ def _strip_leading_number(address: pd.Series, housenumber: pd.Series | None) -> 
                 for a, h in zip(addr, hn, strict=True)
             ]
             street = street.copy()
-            street.iloc[np.flatnonzero(todo)] = fixed
+            # pandas-stubs accept one str or a Series here; a list of the same length is valid
+            street.iloc[np.flatnonzero(todo)] = fixed  # type: ignore[call-overload]
     return street.str.strip()
 
 
@@ -1132,9 +1166,10 @@ def read_addresses(
     p = _existing_file(path, "addresses")
     enc: str | None = None
     used_delim: str | None = None
-    geometry_source = _is_ogr_source(p)
-    if geometry_source:
-        table, gx, gy, gmissing, layer_crs = _load_ogr_points(p, layer, crs)
+    ogr_points = None
+    if _is_ogr_source(p):
+        ogr_points = _load_ogr_points(p, layer, crs)
+        table = ogr_points[0]
         fmt = "ogr"
     else:
         text, enc = _decode(_read_bytes(p), encoding, p)
@@ -1145,92 +1180,180 @@ def read_addresses(
     if n == 0:
         msg = f"addresses file {p} has a header but no data rows"
         raise InputError(msg, path=str(p))
-    cols = list(table.columns)
-    roles = _resolve_roles(cols, columns, p, table)
+    roles = _resolve_roles(list(table.columns), columns, p, table)
     rows = np.arange(1, n + 1)
-    empty_col = pd.Series([""] * n, dtype=str)
-
-    def col(role: str) -> pd.Series | None:
-        name = roles.get(role)
-        return None if name is None else table[name].str.strip()
-
-    # ---- coordinates -----------------------------------------------------------------------
-    if geometry_source:
-        for role in _COORD_ROLES:
-            roles.pop(role, None)
-        x, y = gx, gy
-        x_raw = y_raw = empty_col
-        missing = gmissing
-        xcol = ycol = "geometry"
-        out_crs = layer_crs
-        roles["geometry"] = "geometry"
+    if ogr_points is not None:
+        coords = _layer_coordinates(ogr_points, roles)
     else:
-        decimal_comma = used_delim != ","
-        if "lon" in roles and "lat" in roles:
-            xcol, ycol = roles["lon"], roles["lat"]
-            out_crs = _user_crs(crs, p) if crs is not None else CRS.from_epsg(4326)
-            roles.pop("x", None)
-            roles.pop("y", None)
-        elif "x" in roles and "y" in roles:
-            xcol, ycol = roles["x"], roles["y"]
-            roles.pop("lon", None)
-            roles.pop("lat", None)
-            out_crs = None
-        else:
-            have = [r for r in ("lon", "lat", "x", "y") if r in roles]
-            if have:
-                lacking = {"lon": "lat", "lat": "lon", "x": "y", "y": "x"}[have[0]]
-                msg = (
-                    f"addresses file {p} has a {have[0]} column ({roles[have[0]]!r}) but no "
-                    f"{lacking} column; the columns are: {_list_columns(cols)}. Map it with "
-                    f"columns={{'{lacking}': ...}} / --addr-column {lacking}=COL"
-                )
-            else:
-                msg = (
-                    f"addresses file {p} has no coordinate columns (lon/lat or x/y); the "
-                    f"columns are: {_list_columns(cols)}. Map them with "
-                    "columns={'lon': ..., 'lat': ...} / --addr-column lon=COL --addr-column lat=COL"
-                )
-            raise InputError(msg, path=str(p))
-        x_raw, y_raw = table[xcol], table[ycol]
-        x, x_empty = _parse_numbers(x_raw, decimal_comma)
-        y, y_empty = _parse_numbers(y_raw, decimal_comma)
-        missing = x_empty | y_empty
-        if out_crs is None:
-            fin = np.isfinite(x) & np.isfinite(y) & ~missing
-            if crs is not None:
-                out_crs = _user_crs(crs, p)
-            elif fmt == "ban":
-                out_crs = CRS.from_epsg(2154)
-                logger.info("%s: BAN file with x/y only: Lambert-93 (EPSG:2154)", p)
-            elif fin.any() and np.all(np.abs(x[fin]) <= 180) and np.all(np.abs(y[fin]) <= 90):
-                out_crs = CRS.from_epsg(4326)
-                logger.warning(
-                    "%s: columns %r/%r hold longitude/latitude-like values: using EPSG:4326",
-                    p,
-                    xcol,
-                    ycol,
-                )
-            else:
-                example = f" (values like {x[fin][0]:.6g}, {y[fin][0]:.6g})" if fin.any() else ""
-                msg = (
-                    f"addresses file {p}: columns {xcol!r}/{ycol!r} hold projected coordinates"
-                    f"{example} but no CRS was given: give --crs (for example EPSG:2154 for "
-                    "Lambert-93)"
-                )
-                raise CRSError(msg, path=str(p))
+        coords = _csv_coordinates(table, roles, crs, fmt, used_delim != ",", p)
+    bad_x, bad_y = _bad_coordinates(coords, rows, strict, reference_bounds, p)
+    bad = bad_x | bad_y
+    usable = ~coords.missing & ~bad
 
+    texts = _address_texts(table, roles, p)
+    households = _households(texts.column("households"), rows, roles.get("households"), strict, p)
+    ids, dup = _address_ids(table, roles, texts, coords, rows, p)
+
+    status = np.full(n, schema.STATUS_OK, dtype=object)
+    status[coords.missing] = MISSING_COORDINATES
+    status[bad] = BAD_COORDINATES
+    status[dup & usable] = DUPLICATE
+    geoms = np.full(n, None, dtype=object)
+    geoms[usable] = shapely.points(coords.x[usable], coords.y[usable])
+    out = _address_frame(texts, households, rows, status, ids, geoms, coords.crs)
+    out.attrs = {
+        "columns_used": dict(roles),
+        "source": str(p),
+        "encoding": enc,
+        "format": fmt,
+        "delimiter": used_delim,
+    }
+    n_missing, n_bad = int(coords.missing.sum()), int(bad.sum())
+    n_dup = int((dup & usable).sum())
+    if n_missing or n_bad:
+        logger.warning(
+            "%s: %d row(s) with missing and %d with bad coordinates (kept with their status)",
+            p,
+            n_missing,
+            n_bad,
+        )
+    if n_dup:
+        logger.warning("%s: %d duplicate row(s) (status 'duplicate')", p, n_dup)
+    logger.info("read %d addresses from %s (format %s)", n, p, fmt)
+    return out
+
+
+@dataclass(frozen=True)
+class _Coordinates:
+    """Every row's parsed coordinates, the raw text they came from, and their CRS."""
+
+    x: np.ndarray
+    y: np.ndarray
+    x_raw: pd.Series
+    y_raw: pd.Series
+    missing: np.ndarray
+    xcol: str
+    ycol: str
+    crs: CRS
+
+
+def _layer_coordinates(
+    ogr_points: tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray, CRS],
+    roles: dict[str, str],
+) -> _Coordinates:
+    """Coordinates of an OGR point layer: the geometry replaces any coordinate column."""
+    table, gx, gy, gmissing, layer_crs = ogr_points
+    for role in _COORD_ROLES:
+        roles.pop(role, None)
+    roles["geometry"] = "geometry"
+    empty_col = pd.Series([""] * len(table), dtype=str)
+    return _Coordinates(gx, gy, empty_col, empty_col, gmissing, "geometry", "geometry", layer_crs)
+
+
+def _coordinate_columns(
+    roles: dict[str, str], cols: list[str], crs: Any, p: Path
+) -> tuple[str, str, CRS | None]:
+    """Choose the x and y columns (lon/lat first, else x/y); the CRS when lon/lat fix it."""
+    if "lon" in roles and "lat" in roles:
+        roles.pop("x", None)
+        roles.pop("y", None)
+        out_crs = _user_crs(crs, p) if crs is not None else CRS.from_epsg(4326)
+        return roles["lon"], roles["lat"], out_crs
+    if "x" in roles and "y" in roles:
+        roles.pop("lon", None)
+        roles.pop("lat", None)
+        return roles["x"], roles["y"], None
+    have = [r for r in ("lon", "lat", "x", "y") if r in roles]
+    if have:
+        lacking = {"lon": "lat", "lat": "lon", "x": "y", "y": "x"}[have[0]]
+        msg = (
+            f"addresses file {p} has a {have[0]} column ({roles[have[0]]!r}) but no "
+            f"{lacking} column; the columns are: {_list_columns(cols)}. Map it with "
+            f"columns={{'{lacking}': ...}} / --addr-column {lacking}=COL"
+        )
+    else:
+        msg = (
+            f"addresses file {p} has no coordinate columns (lon/lat or x/y); the "
+            f"columns are: {_list_columns(cols)}. Map them with "
+            "columns={'lon': ..., 'lat': ...} / --addr-column lon=COL --addr-column lat=COL"
+        )
+    raise InputError(msg, path=str(p))
+
+
+def _csv_coordinates(
+    table: pd.DataFrame,
+    roles: dict[str, str],
+    crs: Any,
+    fmt: str,
+    decimal_comma: bool,
+    p: Path,
+) -> _Coordinates:
+    """Parse the coordinate columns of a CSV; guess the CRS of x/y columns given without one."""
+    xcol, ycol, out_crs = _coordinate_columns(roles, list(table.columns), crs, p)
+    x_raw, y_raw = table[xcol], table[ycol]
+    x, x_empty = _parse_numbers(x_raw, decimal_comma)
+    y, y_empty = _parse_numbers(y_raw, decimal_comma)
+    missing = x_empty | y_empty
+    if out_crs is None:
+        out_crs = _xy_crs(x, y, missing, crs, fmt, xcol, ycol, p)
+    return _Coordinates(x, y, x_raw, y_raw, missing, xcol, ycol, out_crs)
+
+
+def _xy_crs(
+    x: np.ndarray,
+    y: np.ndarray,
+    missing: np.ndarray,
+    crs: Any,
+    fmt: str,
+    xcol: str,
+    ycol: str,
+    p: Path,
+) -> CRS:
+    """Choose the CRS of x/y columns: the user's, Lambert-93 for BAN, lon/lat if plausible."""
+    fin = np.isfinite(x) & np.isfinite(y) & ~missing
+    if crs is not None:
+        return _user_crs(crs, p)
+    if fmt == "ban":
+        logger.info("%s: BAN file with x/y only: Lambert-93 (EPSG:2154)", p)
+        return CRS.from_epsg(2154)
+    if fin.any() and np.all(np.abs(x[fin]) <= 180) and np.all(np.abs(y[fin]) <= 90):
+        logger.warning(
+            "%s: columns %r/%r hold longitude/latitude-like values: using EPSG:4326",
+            p,
+            xcol,
+            ycol,
+        )
+        return CRS.from_epsg(4326)
+    example = f" (values like {x[fin][0]:.6g}, {y[fin][0]:.6g})" if fin.any() else ""
+    msg = (
+        f"addresses file {p}: columns {xcol!r}/{ycol!r} hold projected coordinates"
+        f"{example} but no CRS was given: give --crs (for example EPSG:2154 for "
+        "Lambert-93)"
+    )
+    raise CRSError(msg, path=str(p))
+
+
+def _bad_coordinates(
+    c: _Coordinates,
+    rows: np.ndarray,
+    strict: bool,
+    reference_bounds: Sequence[float] | None,
+    p: Path,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows whose x and y values are unusable; refuse swapped columns and mostly-bad files."""
+    x, y, missing = c.x, c.y, c.missing
+    n = len(x)
     finite = np.isfinite(x) & np.isfinite(y) & ~missing
-    _check_swapped(x, y, finite, out_crs, xcol, ycol, reference_bounds, p)
+    _check_swapped(x, y, finite, c.crs, c.xcol, c.ycol, reference_bounds, p)
     bad_x = ~missing & ~np.isfinite(x)
     bad_y = ~missing & ~np.isfinite(y)
-    if _is_geographic(out_crs):
+    if _is_geographic(c.crs):
         bad_x |= ~missing & np.isfinite(x) & (np.abs(x) > 180)
         bad_y |= ~missing & np.isfinite(y) & (np.abs(y) > 90)
     bad = bad_x | bad_y
     if bad.sum() * 2 > n:
         worst, wmask, wraw = (
-            (xcol, bad_x, x_raw) if bad_x.sum() >= bad_y.sum() else (ycol, bad_y, y_raw)
+            (c.xcol, bad_x, c.x_raw) if bad_x.sum() >= bad_y.sum() else (c.ycol, bad_y, c.y_raw)
         )
         examples = _describe_rows(rows[wmask], wraw.to_numpy()[wmask], 3)
         msg = (
@@ -1240,20 +1363,52 @@ def read_addresses(
         )
         raise InputError(msg, path=str(p))
     if strict and (bad.any() or missing.any()):
-        problems = _coordinate_problems(rows, missing, bad_x, bad_y, x_raw, y_raw, xcol, ycol)
+        problems = _coordinate_problems(
+            rows, missing, bad_x, bad_y, c.x_raw, c.y_raw, c.xcol, c.ycol
+        )
         msg = f"addresses file {p}: {len(problems)} unusable coordinate value(s)"
         raise InputError(msg, problems, path=str(p))
-    usable = ~missing & ~bad
+    return bad_x, bad_y
 
-    # ---- text columns ----------------------------------------------------------------------
-    hn = col("housenumber")
-    rep = col("rep")
+
+def _role_column(table: pd.DataFrame, roles: Mapping[str, str], role: str) -> pd.Series | None:
+    name = roles.get(role)
+    return None if name is None else table[name].str.strip()
+
+
+@dataclass(frozen=True)
+class _AddressTexts:
+    """The text columns of the address table, stripped; empty where the role is not mapped."""
+
+    table: pd.DataFrame
+    roles: dict[str, str]
+    housenumber: pd.Series
+    street: pd.Series
+
+    def column(self, role: str) -> pd.Series | None:
+        """Return the stripped column mapped to ``role``, or None."""
+        return _role_column(self.table, self.roles, role)
+
+    def text(self, role: str) -> pd.Series:
+        """Return the stripped column mapped to ``role``, or empty strings."""
+        found = self.column(role) if role in self.roles else None
+        return found if found is not None else pd.Series([""] * len(self.table), dtype=str)
+
+
+def _address_texts(table: pd.DataFrame, roles: dict[str, str], p: Path) -> _AddressTexts:
+    """Read the house number (with its repetition suffix) and the street.
+
+    The street is derived from a full address line when the file has no street column or its
+    street column holds full addresses.
+    """
+    hn = _role_column(table, roles, "housenumber")
+    rep = _role_column(table, roles, "rep")
     if hn is not None:
         hn = _normalise_space(hn)
         if rep is not None:
             hn = hn.where(rep.eq("") | hn.eq(""), hn + " " + rep.str.lower())
-    street = col("street")
-    address = col("address")
+    street = _role_column(table, roles, "street")
+    address = _role_column(table, roles, "address")
     if street is None and address is not None:
         street = _strip_leading_number(address, hn)
         if hn is None:
@@ -1270,16 +1425,26 @@ def read_addresses(
             street = _strip_leading_number(street, hn)
     if street is None:
         roles.pop("address", None)
-    hn = hn if hn is not None else empty_col
-    street = street if street is not None else empty_col
-    unit = col("unit") if "unit" in roles else empty_col
-    city = col("city") if "city" in roles else empty_col
-    postcode = col("postcode") if "postcode" in roles else empty_col
+    empty_col = pd.Series([""] * len(table), dtype=str)
+    return _AddressTexts(
+        table,
+        roles,
+        hn if hn is not None else empty_col,
+        street if street is not None else empty_col,
+    )
 
-    households = _households(col("households"), rows, roles.get("households"), strict, p)
 
-    # ---- ids and duplicates ----------------------------------------------------------------
-    raw_id = col("id")
+def _address_ids(
+    table: pd.DataFrame,
+    roles: dict[str, str],
+    texts: _AddressTexts,
+    c: _Coordinates,
+    rows: np.ndarray,
+    p: Path,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Give unique ids (the id column where filled, else a content hash); flag duplicates."""
+    n = len(table)
+    raw_id = texts.column("id")
     if raw_id is not None and raw_id.eq("").all():
         logger.info("%s: id column %r is empty: using content hashes", p, roles["id"])
         roles.pop("id")
@@ -1300,29 +1465,39 @@ def read_addresses(
     if need_hash.any():
         sel = need_hash
         ids[sel] = _content_ids(
-            hn[sel], street[sel], unit[sel], x[sel], y[sel], x_raw[sel], y_raw[sel]
+            texts.housenumber[sel],
+            texts.street[sel],
+            texts.text("unit")[sel],
+            c.x[sel],
+            c.y[sel],
+            c.x_raw[sel],
+            c.y_raw[sel],
         )
-    ids, dup = _unique_ids(ids)
+    return _unique_ids(ids)
 
-    status = np.full(n, schema.STATUS_OK, dtype=object)
-    status[missing] = MISSING_COORDINATES
-    status[bad] = BAD_COORDINATES
-    status[dup & usable] = DUPLICATE
 
-    geoms = np.full(n, None, dtype=object)
-    geoms[usable] = shapely.points(x[usable], y[usable])
+def _address_frame(
+    texts: _AddressTexts,
+    households: np.ndarray,
+    rows: np.ndarray,
+    status: np.ndarray,
+    ids: np.ndarray,
+    geoms: np.ndarray,
+    crs: CRS,
+) -> gpd.GeoDataFrame:
+    """Build the doors table of the data contract (str text columns, index ``address_id``)."""
     data = {
-        schema.HOUSENUMBER: hn.to_numpy(str),
-        schema.STREET: street.to_numpy(str),
-        schema.UNIT: unit.to_numpy(str),
+        schema.HOUSENUMBER: texts.housenumber.to_numpy(str),
+        schema.STREET: texts.street.to_numpy(str),
+        schema.UNIT: texts.text("unit").to_numpy(str),
         schema.HOUSEHOLDS: households,
-        schema.CITY: city.to_numpy(str),
-        schema.POSTCODE: postcode.to_numpy(str),
+        schema.CITY: texts.text("city").to_numpy(str),
+        schema.POSTCODE: texts.text("postcode").to_numpy(str),
         schema.SOURCE_ROW: rows.astype(np.int64),
         schema.STATUS: status.astype(str),
     }
     index = pd.Index(ids.astype(str), name=schema.ADDRESS_ID, dtype=str)
-    out = gpd.GeoDataFrame(data, geometry=geoms, crs=out_crs, index=index)
+    out = gpd.GeoDataFrame(data, geometry=geoms, crs=crs, index=index)
     for name in (
         schema.HOUSENUMBER,
         schema.STREET,
@@ -1332,24 +1507,6 @@ def read_addresses(
         schema.STATUS,
     ):
         out[name] = out[name].astype(str)
-    out.attrs = {
-        "columns_used": dict(roles),
-        "source": str(p),
-        "encoding": enc,
-        "format": fmt,
-        "delimiter": used_delim,
-    }
-    n_missing, n_bad, n_dup = int(missing.sum()), int(bad.sum()), int((dup & usable).sum())
-    if n_missing or n_bad:
-        logger.warning(
-            "%s: %d row(s) with missing and %d with bad coordinates (kept with their status)",
-            p,
-            n_missing,
-            n_bad,
-        )
-    if n_dup:
-        logger.warning("%s: %d duplicate row(s) (status 'duplicate')", p, n_dup)
-    logger.info("read %d addresses from %s (format %s)", n, p, fmt)
     return out
 
 
