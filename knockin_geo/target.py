@@ -23,9 +23,12 @@ from __future__ import annotations
 
 import ast
 import io
+import json
 import logging
 import os
 import re
+import shutil
+import tempfile
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -40,6 +43,7 @@ from knockin_geo import schema
 from knockin_geo._atomic import atomic_path, move_into_place
 from knockin_geo._errors import InputError, MissingDependencyError, kw
 from knockin_geo.classes import FISHER_JENKS_MAX, check_classes, classify
+from knockin_geo.crs import local_metric_crs, to_crs
 from knockin_geo.gpkg import write_gpkg
 from knockin_geo.io import (
     _close_matches,
@@ -50,6 +54,8 @@ from knockin_geo.io import (
     _series_to_str,
     _sniff_delimiter,
 )
+from knockin_geo.maps import choropleth_map, save_map
+from knockin_geo.sheets import frame_csv
 
 logger = logging.getLogger(__name__)
 
@@ -365,20 +371,35 @@ def _resolve_roles(
     wanted: Sequence[str],
 ) -> tuple[dict[str, int], list[int] | None]:
     """Map roles to column positions: the user's ``columns`` first, then header synonyms."""
+    found, choices = _mapped_roles(t, columns)
+    for role in wanted:
+        if role in found:
+            continue
+        i = t.find(_ROLE_SYNONYMS[role], taken=found.values())
+        if i is not None:
+            found[role] = i
+    return found, choices
+
+
+def _locate(t: _Table, name: str) -> int | None:
+    """Find a column by its exact, lower-case or canonical name."""
+    if name in t.header:
+        return t.header.index(name)
+    lower = [h.lower() for h in t.header]
+    if name.lower() in lower:
+        return lower.index(name.lower())
+    if _canon(name) and _canon(name) in t.canon:
+        return t.canon.index(_canon(name))
+    return None
+
+
+def _mapped_roles(
+    t: _Table, columns: Mapping[str, str | Sequence[str]] | None
+) -> tuple[dict[str, int], list[int] | None]:
+    """Check the user's column map; return the roles' and the choices' column positions."""
     found: dict[str, int] = {}
     choices: list[int] | None = None
     problems: list[str] = []
-
-    def locate(name: str) -> int | None:
-        if name in t.header:
-            return t.header.index(name)
-        lower = [h.lower() for h in t.header]
-        if name.lower() in lower:
-            return lower.index(name.lower())
-        if _canon(name) and _canon(name) in t.canon:
-            return t.canon.index(_canon(name))
-        return None
-
     for role, value in (columns or {}).items():
         if role not in _ROLES:
             problems.append(
@@ -392,7 +413,7 @@ def _resolve_roles(
             continue
         pos = []
         for name in names:
-            i = locate(str(name))
+            i = _locate(t, str(name))
             if i is None:
                 problems.append(
                     f"{role}: the file has no column {name!r}{_close_matches(str(name), t.header)}"
@@ -409,12 +430,6 @@ def _resolve_roles(
             f"{_list_columns(t.header)}"
         )
         raise InputError(msg, problems, path=str(t.path))
-    for role in wanted:
-        if role in found:
-            continue
-        i = t.find(_ROLE_SYNONYMS[role], taken=found.values())
-        if i is not None:
-            found[role] = i
     return found, choices
 
 
@@ -542,53 +557,16 @@ def _wide(
     roles, choices = _resolve_roles(t, columns, ("precinct", *COUNT_FIELDS))
     if "precinct" not in roles:
         raise _missing_id(t, layout)
-    used = set(roles.values())
     chosen_contest = None
     if choices is None:
+        used = set(roles.values())
         rest = [i for i in range(len(t.header)) if i not in used]
         if layout == "us_wide":
-            choices = [i for i in rest if _US_CHOICE.match(t.header[i])]
-            contests = sorted({t.header[i][:6] for i in choices})
-            if contest is not None:
-                choices = [i for i in choices if t.header[i][:6].upper() == contest.upper()]
-                if not choices:
-                    msg = (
-                        f"results file {t.path}: no column of contest {contest!r} "
-                        f"({kw('contest')}); the contests are: {', '.join(contests)}"
-                    )
-                    raise InputError(msg, path=str(t.path))
-                chosen_contest = contest.upper()
-            elif len(contests) > 1:
-                msg = (
-                    f"results file {t.path} holds {len(contests)} contests "
-                    f"({', '.join(contests)}): choose one with {kw('contest', contests[0])}"
-                )
-                raise InputError(msg, path=str(t.path))
-            else:
-                chosen_contest = contests[0] if contests else None
+            choices, chosen_contest = _us_wide_choices(t, rest, contest)
         elif layout == "nantes":
             choices = [i for i in rest if t.canon[i] not in _NANTES_META and t.header[i]]
         else:
-            choices = []
-            skipped = []
-            for i in rest:
-                if _RATE_NAME.search(t.canon[i]) or t.canon[i] in _NANTES_META or not t.header[i]:
-                    skipped.append(t.label(i))
-                    continue
-                scratch: list[str] = []
-                _parse_numbers(
-                    t.col(i), t.label(i), t.rows, scratch, decimal_comma=decimal_comma, percent=True
-                )
-                if scratch:
-                    skipped.append(t.label(i))
-                else:
-                    choices.append(i)
-            if skipped:
-                logger.info(
-                    "%s: columns not read as choices (rates or non-numbers): %s",
-                    t.path,
-                    ", ".join(skipped),
-                )
+            choices = _numeric_choices(t, rest, decimal_comma)
     if not choices:
         msg = (
             f"results file {t.path} ({layout} layout) has no vote columns; the columns are: "
@@ -618,6 +596,55 @@ def _wide(
         "contest": chosen_contest,
     }
     return long, info
+
+
+def _us_wide_choices(
+    t: _Table, rest: list[int], contest: str | None
+) -> tuple[list[int], str | None]:
+    """Find the vote columns of a US wide file (``G20PREDBID``...) for one contest."""
+    choices = [i for i in rest if _US_CHOICE.match(t.header[i])]
+    contests = sorted({t.header[i][:6] for i in choices})
+    if contest is not None:
+        choices = [i for i in choices if t.header[i][:6].upper() == contest.upper()]
+        if not choices:
+            msg = (
+                f"results file {t.path}: no column of contest {contest!r} "
+                f"({kw('contest')}); the contests are: {', '.join(contests)}"
+            )
+            raise InputError(msg, path=str(t.path))
+        return choices, contest.upper()
+    if len(contests) > 1:
+        msg = (
+            f"results file {t.path} holds {len(contests)} contests "
+            f"({', '.join(contests)}): choose one with {kw('contest', contests[0])}"
+        )
+        raise InputError(msg, path=str(t.path))
+    return choices, contests[0] if contests else None
+
+
+def _numeric_choices(t: _Table, rest: list[int], decimal_comma: bool) -> list[int]:
+    """Find the vote columns of a generic file: every numeric column that is not a rate."""
+    choices = []
+    skipped = []
+    for i in rest:
+        if _RATE_NAME.search(t.canon[i]) or t.canon[i] in _NANTES_META or not t.header[i]:
+            skipped.append(t.label(i))
+            continue
+        scratch: list[str] = []
+        _parse_numbers(
+            t.col(i), t.label(i), t.rows, scratch, decimal_comma=decimal_comma, percent=True
+        )
+        if scratch:
+            skipped.append(t.label(i))
+        else:
+            choices.append(i)
+    if skipped:
+        logger.info(
+            "%s: columns not read as choices (rates or non-numbers): %s",
+            t.path,
+            ", ".join(skipped),
+        )
+    return choices
 
 
 def _check_duplicate_keys(
@@ -1246,23 +1273,7 @@ def read_results(
         )
         raise InputError(msg, path=str(p))
     problems: list[str] = []
-    if chosen == "fr2024":
-        long, info = _fr2024(t, problems)
-    elif chosen == "fr2017":
-        long, info = _fr2017(t, problems)
-    elif chosen == "us_long":
-        long, info = _us_long(t, columns, contest, problems, by_party=by_party)
-    else:
-        long, info = _wide(t, chosen, columns, contest, problems)
-    if by_party and chosen != "us_long":
-        msg = f"{kw('by_party', True, cli='')} reads long files (one row per candidate) only"
-        raise InputError(msg, path=str(p))
-    if contest is not None and info["contest"] is None:
-        msg = (
-            f"results file {p} ({chosen} layout) has no contests to choose from (no office "
-            f"column, no contest prefix): leave out {kw('contest', contest)}"
-        )
-        raise InputError(msg, path=str(p))
+    long, info = _read_layout(t, chosen, columns, contest, by_party, problems)
     scale = _share_scale(long, values, bool(info["count_labels"]), problems, p)
     if scale is not None:
         long["share"] = long["votes"] / scale
@@ -1314,6 +1325,36 @@ _INDICATOR_FORMULAS: Final = {
         "votes_<choice> / (sum of the votes) when both are missing"
     ),
 }
+
+
+def _read_layout(
+    t: _Table,
+    chosen: str,
+    columns: Mapping[str, str | Sequence[str]] | None,
+    contest: str | None,
+    by_party: bool,
+    problems: list[str],
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Read the table with the reader of its layout; refuse options the layout cannot honour."""
+    p = t.path
+    if chosen == "fr2024":
+        long, info = _fr2024(t, problems)
+    elif chosen == "fr2017":
+        long, info = _fr2017(t, problems)
+    elif chosen == "us_long":
+        long, info = _us_long(t, columns, contest, problems, by_party=by_party)
+    else:
+        long, info = _wide(t, chosen, columns, contest, problems)
+    if by_party and chosen != "us_long":
+        msg = f"{kw('by_party', True, cli='')} reads long files (one row per candidate) only"
+        raise InputError(msg, path=str(p))
+    if contest is not None and info["contest"] is None:
+        msg = (
+            f"results file {p} ({chosen} layout) has no contests to choose from (no office "
+            f"column, no contest prefix): leave out {kw('contest', contest)}"
+        )
+        raise InputError(msg, path=str(p))
+    return long, info
 
 
 def _check_long(results: pd.DataFrame) -> None:
@@ -1924,6 +1965,18 @@ def check_formula(formula: str) -> tuple[ast.Expression, list[str]]:
         lambdas, comprehensions, comparisons, keyword arguments, other calls...): the message
         names the offending token.
     """
+    tree = _parse_formula(formula)
+    names: list[str] = []
+    try:
+        _check_node(tree, formula.strip(), names)
+    except RecursionError as exc:
+        msg = f"{kw('formula', formula)} is nested too deeply"
+        raise InputError(msg) from exc
+    return tree, names
+
+
+def _parse_formula(formula: str) -> ast.Expression:
+    """Parse a formula of bounded length; a syntax error names the character."""
     if not isinstance(formula, str) or not formula.strip():
         msg = f"the formula is empty ({kw('formula')})"
         raise InputError(msg)
@@ -1934,61 +1987,55 @@ def check_formula(formula: str) -> tuple[ast.Expression, list[str]]:
         )
         raise InputError(msg)
     try:
-        tree = ast.parse(formula.strip(), mode="eval")
+        return ast.parse(formula.strip(), mode="eval")
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         detail = getattr(exc, "msg", str(exc))
         offset = getattr(exc, "offset", None)
         where = f" at character {offset}" if offset else ""
         msg = f"{kw('formula', formula)} is not a valid expression: {detail}{where}"
         raise InputError(msg) from exc
-    names: list[str] = []
-    text = formula.strip()
 
-    def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.Expression):
-            visit(node.body)
-        elif isinstance(node, ast.Constant):
-            if isinstance(node.value, bool) or not isinstance(node.value, int | float):
-                raise _reject(text, node, f"constant {node.value!r}")
-        elif isinstance(node, ast.Name):
-            if node.id not in names:
-                names.append(node.id)
-        elif isinstance(node, ast.BinOp):
-            if type(node.op) not in _BINOPS:
-                raise _reject(text, node, f"operator {_OP_SYMBOLS.get(type(node.op), '?')!r}")
-            visit(node.left)
-            visit(node.right)
-        elif isinstance(node, ast.UnaryOp):
-            if not isinstance(node.op, ast.USub | ast.UAdd):
-                raise _reject(text, node, f"operator {_OP_SYMBOLS.get(type(node.op), '?')!r}")
-            visit(node.operand)
-        elif isinstance(node, ast.Call):
-            if not isinstance(node.func, ast.Name):
-                raise _reject(
-                    text, node.func, f"call of {ast.get_source_segment(text, node.func)!r}"
-                )
-            fname = node.func.id
-            if fname not in FORMULA_FUNCTIONS:
-                raise _reject(text, node.func, f"function {fname!r}")
-            if node.keywords:
-                raise _reject(text, node, f"keyword argument in {fname}()")
-            lo, hi = _ARITY[fname]
-            if len(node.args) < lo or (hi is not None and len(node.args) > hi):
-                want = f"{lo}" if lo == hi else f"at least {lo}"
-                raise _reject(
-                    text, node, f"{fname}() with {len(node.args)} argument(s) (takes {want})"
-                )
-            for arg in node.args:
-                visit(arg)
-        else:
-            raise _reject(text, node)
 
-    try:
-        visit(tree)
-    except RecursionError as exc:
-        msg = f"{kw('formula', formula)} is nested too deeply"
-        raise InputError(msg) from exc
-    return tree, names
+def _check_node(node: ast.AST, text: str, names: list[str]) -> None:
+    """Refuse any node but numbers, names, allowed operators and calls; collect the names."""
+    if isinstance(node, ast.Expression):
+        _check_node(node.body, text, names)
+    elif isinstance(node, ast.Constant):
+        if isinstance(node.value, bool) or not isinstance(node.value, int | float):
+            raise _reject(text, node, f"constant {node.value!r}")
+    elif isinstance(node, ast.Name):
+        if node.id not in names:
+            names.append(node.id)
+    elif isinstance(node, ast.BinOp):
+        if type(node.op) not in _BINOPS:
+            raise _reject(text, node, f"operator {_OP_SYMBOLS.get(type(node.op), '?')!r}")
+        _check_node(node.left, text, names)
+        _check_node(node.right, text, names)
+    elif isinstance(node, ast.UnaryOp):
+        if not isinstance(node.op, ast.USub | ast.UAdd):
+            raise _reject(text, node, f"operator {_OP_SYMBOLS.get(type(node.op), '?')!r}")
+        _check_node(node.operand, text, names)
+    elif isinstance(node, ast.Call):
+        _check_call(node, text)
+        for arg in node.args:
+            _check_node(arg, text, names)
+    else:
+        raise _reject(text, node)
+
+
+def _check_call(node: ast.Call, text: str) -> None:
+    """Refuse a call of anything but :data:`FORMULA_FUNCTIONS` with their number of arguments."""
+    if not isinstance(node.func, ast.Name):
+        raise _reject(text, node.func, f"call of {ast.get_source_segment(text, node.func)!r}")
+    fname = node.func.id
+    if fname not in FORMULA_FUNCTIONS:
+        raise _reject(text, node.func, f"function {fname!r}")
+    if node.keywords:
+        raise _reject(text, node, f"keyword argument in {fname}()")
+    lo, hi = _ARITY[fname]
+    if len(node.args) < lo or (hi is not None and len(node.args) > hi):
+        want = f"{lo}" if lo == hi else f"at least {lo}"
+        raise _reject(text, node, f"{fname}() with {len(node.args)} argument(s) (takes {want})")
 
 
 def evaluate_formula(frame: pd.DataFrame, formula: str) -> np.ndarray:
@@ -2671,25 +2718,13 @@ def choropleth_png(
         from matplotlib import colormaps
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
-        from matplotlib.patches import Patch, PathPatch
     except ImportError as exc:  # pragma: no cover - depends on the environment
         msg = "choropleth_png needs matplotlib: pip install matplotlib"
         raise MissingDependencyError(msg) from exc
-    if column not in scored.columns:
-        msg = (
-            f"cannot map column {column!r}{_close_matches(column, list(map(str, scored.columns)))}"
-        )
-        raise InputError(msg)
-    try:
-        values = pd.to_numeric(scored[column]).to_numpy(dtype=float, na_value=np.nan)
-    except (TypeError, ValueError) as exc:
-        msg = f"cannot map column {column!r}: it is not numeric"
-        raise InputError(msg) from exc
+    values = _numeric_column(scored, column)
     classes = classify(values, scheme, k)
     frame = scored
     if frame.crs is not None and frame.crs.is_geographic:
-        from knockin_geo.crs import local_metric_crs, to_crs
-
         frame = to_crs(frame, local_metric_crs(frame))
     geoms = frame.geometry.to_numpy()
     finite = np.isfinite(values)
@@ -2698,55 +2733,18 @@ def choropleth_png(
     n_classes = len(classes.bins)
     cm = colormaps[cmap].resampled(n_classes)
     palette = [cm(i) for i in range(n_classes)]
-    nodata = (0.85, 0.85, 0.85, 1.0)
 
     fig = Figure(figsize=(10, 8), dpi=dpi)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
-    for geom, c in zip(geoms, cls, strict=True):  # one patch per polygon
-        if geom is None or geom.is_empty:
-            continue
-        mpath = _polygon_path(geom)
-        if mpath is None:
-            continue
-        ax.add_patch(
-            PathPatch(
-                mpath,
-                facecolor=palette[c] if c >= 0 else nodata,
-                edgecolor="#444444",
-                linewidth=0.4,
-            )
-        )
-    minx, miny, maxx, maxy = shapely.total_bounds(geoms)
-    if np.all(np.isfinite([minx, miny, maxx, maxy])):
-        pad = 0.02 * max(maxx - minx, maxy - miny, 1e-9)
-        ax.set_xlim(minx - pad, maxx + pad)
-        ax.set_ylim(miny - pad, maxy + pad)
-    ax.set_aspect("equal")
-    ax.set_axis_off()
+    _draw_polygons(ax, geoms, cls, palette)
     lows = [float(np.nanmin(values))] + [float(b) for b in classes.bins[:-1]]
     counts = np.bincount(cls[cls >= 0], minlength=n_classes)
-    handles = [
-        Patch(
-            facecolor=palette[i],
-            edgecolor="#444444",
-            label=f"{_bound(lo)} – {_bound(float(hi))} ({counts[i]})",
-        )
+    labels = [
+        f"{_bound(lo)} – {_bound(float(hi))} ({counts[i]})"
         for i, (lo, hi) in enumerate(zip(lows, classes.bins, strict=True))
     ]
-    if (~finite).any():
-        handles.append(
-            Patch(facecolor=nodata, edgecolor="#444444", label=f"no data ({int((~finite).sum())})")
-        )
-    ax.legend(
-        handles=handles,
-        title=column,
-        loc="upper left",
-        bbox_to_anchor=(1.0, 1.0),
-        fontsize=8,
-        title_fontsize=9,
-        frameon=False,
-    )
+    _draw_legend(ax, column, palette, labels, int((~finite).sum()))
     ax.set_title(
         title
         if title is not None
@@ -2758,6 +2756,75 @@ def choropleth_png(
         fig.savefig(tmp, format="png", metadata={"Software": None})
     logger.info("wrote choropleth of %s (%s, %d classes) to %s", column, scheme, n_classes, target)
     return target
+
+
+_NODATA_RGBA: Final = (0.85, 0.85, 0.85, 1.0)
+
+
+def _numeric_column(scored: pd.DataFrame, column: str) -> np.ndarray:
+    """Return the column to map as floats (NaN where empty); refuse a missing or text column."""
+    if column not in scored.columns:
+        msg = (
+            f"cannot map column {column!r}{_close_matches(column, list(map(str, scored.columns)))}"
+        )
+        raise InputError(msg)
+    try:
+        return pd.to_numeric(scored[column]).to_numpy(dtype=float, na_value=np.nan)
+    except (TypeError, ValueError) as exc:
+        msg = f"cannot map column {column!r}: it is not numeric"
+        raise InputError(msg) from exc
+
+
+def _draw_polygons(ax: Any, geoms: np.ndarray, cls: np.ndarray, palette: list[Any]) -> None:
+    """Draw one patch per polygon in its class colour (grey without a value); frame them."""
+    from matplotlib.patches import PathPatch
+
+    for geom, c in zip(geoms, cls, strict=True):  # one patch per polygon
+        if geom is None or geom.is_empty:
+            continue
+        mpath = _polygon_path(geom)
+        if mpath is None:
+            continue
+        ax.add_patch(
+            PathPatch(
+                mpath,
+                facecolor=palette[c] if c >= 0 else _NODATA_RGBA,
+                edgecolor="#444444",
+                linewidth=0.4,
+            )
+        )
+    minx, miny, maxx, maxy = shapely.total_bounds(geoms)
+    if np.all(np.isfinite([minx, miny, maxx, maxy])):
+        pad = 0.02 * max(maxx - minx, maxy - miny, 1e-9)
+        ax.set_xlim(minx - pad, maxx + pad)
+        ax.set_ylim(miny - pad, maxy + pad)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+
+
+def _draw_legend(
+    ax: Any, column: str, palette: list[Any], labels: list[str], n_nodata: int
+) -> None:
+    """Draw the legend: one entry per class with its bounds and count, then the empty ones."""
+    from matplotlib.patches import Patch
+
+    handles = [
+        Patch(facecolor=palette[i], edgecolor="#444444", label=label)
+        for i, label in enumerate(labels)
+    ]
+    if n_nodata:
+        handles.append(
+            Patch(facecolor=_NODATA_RGBA, edgecolor="#444444", label=f"no data ({n_nodata})")
+        )
+    ax.legend(
+        handles=handles,
+        title=column,
+        loc="upper left",
+        bbox_to_anchor=(1.0, 1.0),
+        fontsize=8,
+        title_fontsize=9,
+        frameon=False,
+    )
 
 
 def _results_info(attrs: Mapping[str, Any]) -> dict[str, Any]:
@@ -2808,12 +2875,6 @@ def write_targeting(
     list of pathlib.Path
         The files written.
     """
-    import json
-    import tempfile
-
-    from knockin_geo.maps import choropleth_map, save_map
-    from knockin_geo.sheets import frame_csv
-
     check_classes(scheme, k)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -2854,6 +2915,4 @@ def write_targeting(
         )
         return move_into_place(tmp, out)
     finally:
-        import shutil
-
         shutil.rmtree(tmp, ignore_errors=True)
