@@ -50,14 +50,16 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import geopandas as gpd
 import networkx as nx
 import numpy as np
+import osmium
 import pandas as pd
 import scipy.sparse as sp
 import shapely
+from osmium.filter import EntityFilter, KeyFilter
 from pyproj import CRS, Transformer
 from scipy.sparse.csgraph import connected_components
 
@@ -291,7 +293,7 @@ class StreetNetwork:
             ``bridge``, ``tunnel``, ``sidewalk`` and ``geometry`` (shapely LineString, from ``u``
             to ``v``). ``G.graph`` holds ``crs`` (pyproj CRS), ``simplified`` and ``source``.
         """
-        G = nx.MultiGraph(crs=self.crs, simplified=True, source=self.source)
+        G: nx.MultiGraph = nx.MultiGraph(crs=self.crs, simplified=True, source=self.source)
         xs = self.nodes["x"].to_numpy(dtype=float).tolist()
         ys = self.nodes["y"].to_numpy(dtype=float).tolist()
         ids = self.nodes.index.to_numpy(dtype=np.int64).tolist()
@@ -511,35 +513,11 @@ def network_from_osmnx(
         msg = f"the graph from {source} has no 'crs' graph attribute"
         raise NetworkError(msg)
     src_crs = CRS.from_user_input(graph_crs)
-    node_ids = np.fromiter(G.nodes, dtype=np.int64, count=G.number_of_nodes())
-    order = np.argsort(node_ids, kind="stable")
-    node_ids = node_ids[order]
-    gx = np.array([G.nodes[n]["x"] for n in node_ids.tolist()], dtype=float)
-    gy = np.array([G.nodes[n]["y"] for n in node_ids.tolist()], dtype=float)
-    if src_crs.is_geographic:
-        lon, lat = gx, gy
-    else:
-        lon, lat = Transformer.from_crs(src_crs, WGS84, always_xy=True).transform(gx, gy)
-    target = _metric_crs(crs) if crs is not None else _auto_crs(lon, lat)
-    to_target = Transformer.from_crs(src_crs, target, always_xy=True)
-    nx_, ny_ = to_target.transform(gx, gy)
-    node_xy = np.column_stack([nx_, ny_])
-
-    Gu = G if not G.is_directed() else _to_undirected(G)
+    node_ids, node_xy, target, to_target = _graph_nodes(G, src_crs, crs)
+    Gu = G if not G.is_directed() else _to_undirected(cast("nx.MultiDiGraph", G))
     rows = list(Gu.edges(keys=False, data=True))
-    u = np.array([r[0] for r in rows], dtype=np.int64)
-    v = np.array([r[1] for r in rows], dtype=np.int64)
     simplified = _truthy(G.graph.get("simplified", False))
-    if not simplified:
-        # orient raw segments along their way (osmnx marks added reverse edges "reversed")
-        way_dir = [
-            (d["from"], d["to"]) if not _truthy(d.get("reversed", False)) else (d["to"], d["from"])
-            for *_, d in rows
-            if "from" in d
-        ]
-        if len(way_dir) == len(rows):
-            u = np.array([a for a, _ in way_dir], dtype=np.int64)
-            v = np.array([b for _, b in way_dir], dtype=np.int64)
+    u, v = _edge_ends(rows, oriented=not simplified)
     ui = np.searchsorted(node_ids, u)
     vi = np.searchsorted(node_ids, v)
     datas = [r[2] for r in rows]
@@ -557,28 +535,7 @@ def network_from_osmnx(
         ways = {"osmid": osmid, **attrs}
         nodes, edges = _build_walk(ui, vi, seg_way, ways, node_ids, node_xy, target)
     else:
-        has = np.array([d.get("geometry") is not None for d in datas], dtype=bool)
-        geom_arr = np.empty(len(datas), dtype=object)
-        if has.any():
-            given = np.empty(int(has.sum()), dtype=object)
-            given[:] = [d["geometry"] for d in datas if d.get("geometry") is not None]
-            geom_arr[has] = _project_geom(given, to_target)
-        if (~has).any():
-            ends = np.stack([node_xy[ui[~has]], node_xy[vi[~has]]], axis=1)
-            geom_arr[~has] = shapely.linestrings(ends)
-        # orient every geometry from u to v, then make its ends exactly the node coordinates
-        start = shapely.get_coordinates(shapely.get_point(geom_arr, 0))
-        d_u = np.hypot(*(start - node_xy[ui]).T)
-        d_v = np.hypot(*(start - node_xy[vi]).T)
-        flip = d_v < d_u
-        geom_arr[flip] = shapely.reverse(geom_arr[flip])
-        gtype, coords, (offs,) = shapely.to_ragged_array(geom_arr)
-        if gtype != shapely.GeometryType.LINESTRING:
-            msg = f"the graph from {source} has edge geometries that are not LineStrings"
-            raise NetworkError(msg)
-        coords[offs[:-1]] = node_xy[ui]
-        coords[offs[1:] - 1] = node_xy[vi]
-        geom_arr = shapely.from_ragged_array(gtype, coords, (offs,))
+        geom_arr = _edge_geometries(datas, ui, vi, node_xy, to_target, source)
         order_e = np.lexsort((vi, ui, osmid))
         used = np.unique(np.concatenate([ui, vi]))  # isolated nodes are dropped
         nodes = _nodes_frame(node_ids[used], node_xy[used], target)
@@ -599,8 +556,80 @@ def network_from_osmnx(
     return StreetNetwork(nodes, edges, bar, target, source, source_sha256)
 
 
+def _graph_nodes(
+    G: nx.MultiGraph | nx.MultiDiGraph, src_crs: CRS, crs: Any
+) -> tuple[np.ndarray, np.ndarray, CRS, Transformer]:
+    """Sort the graph's node ids; project their coordinates to the metric CRS (given or UTM)."""
+    node_ids = np.fromiter(G.nodes, dtype=np.int64, count=G.number_of_nodes())
+    order = np.argsort(node_ids, kind="stable")
+    node_ids = node_ids[order]
+    gx = np.array([G.nodes[n]["x"] for n in node_ids.tolist()], dtype=float)
+    gy = np.array([G.nodes[n]["y"] for n in node_ids.tolist()], dtype=float)
+    if src_crs.is_geographic:
+        lon, lat = gx, gy
+    else:
+        lon, lat = Transformer.from_crs(src_crs, WGS84, always_xy=True).transform(gx, gy)
+    target = _metric_crs(crs) if crs is not None else _auto_crs(lon, lat)
+    to_target = Transformer.from_crs(src_crs, target, always_xy=True)
+    nx_, ny_ = to_target.transform(gx, gy)
+    return node_ids, np.column_stack([nx_, ny_]), target, to_target
+
+
+def _edge_ends(rows: list[tuple[Any, Any, dict]], oriented: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Return the edges' end node ids, along their OSM way for raw segments when known."""
+    u = np.array([r[0] for r in rows], dtype=np.int64)
+    v = np.array([r[1] for r in rows], dtype=np.int64)
+    if oriented:
+        # orient raw segments along their way (osmnx marks added reverse edges "reversed")
+        way_dir = [
+            (d["from"], d["to"]) if not _truthy(d.get("reversed", False)) else (d["to"], d["from"])
+            for *_, d in rows
+            if "from" in d
+        ]
+        if len(way_dir) == len(rows):
+            u = np.array([a for a, _ in way_dir], dtype=np.int64)
+            v = np.array([b for _, b in way_dir], dtype=np.int64)
+    return u, v
+
+
+def _edge_geometries(
+    datas: list[dict],
+    ui: np.ndarray,
+    vi: np.ndarray,
+    node_xy: np.ndarray,
+    to_target: Transformer,
+    source: str,
+) -> np.ndarray:
+    """Project the edges' geometries (straight lines where none); from ``u`` to ``v`` exactly."""
+    has = np.array([d.get("geometry") is not None for d in datas], dtype=bool)
+    geom_arr = np.empty(len(datas), dtype=object)
+    if has.any():
+        given = np.empty(int(has.sum()), dtype=object)
+        given[:] = [d["geometry"] for d in datas if d.get("geometry") is not None]
+        geom_arr[has] = _project_geom(given, to_target)
+    if (~has).any():
+        ends = np.stack([node_xy[ui[~has]], node_xy[vi[~has]]], axis=1)
+        geom_arr[~has] = shapely.linestrings(ends)
+    # orient every geometry from u to v, then make its ends exactly the node coordinates
+    start = shapely.get_coordinates(shapely.get_point(geom_arr, 0))
+    d_u = np.hypot(*(start - node_xy[ui]).T)
+    d_v = np.hypot(*(start - node_xy[vi]).T)
+    flip = d_v < d_u
+    geom_arr[flip] = shapely.reverse(geom_arr[flip])
+    gtype, coords, (offs,) = shapely.to_ragged_array(geom_arr)
+    if gtype != shapely.GeometryType.LINESTRING:
+        msg = f"the graph from {source} has edge geometries that are not LineStrings"
+        raise NetworkError(msg)
+    coords[offs[:-1]] = node_xy[ui]
+    coords[offs[1:] - 1] = node_xy[vi]
+    return shapely.from_ragged_array(gtype, coords, (offs,))
+
+
 def download_network(
-    polygon_wgs84: BaseGeometry, *, crs: Any = None, profile: str = "canvass"
+    polygon_wgs84: shapely.Polygon | shapely.MultiPolygon,
+    *,
+    crs: Any = None,
+    profile: str = "canvass",
 ) -> StreetNetwork:
     """Download the walking network and barriers inside a polygon from OpenStreetMap.
 
@@ -765,7 +794,7 @@ class _Collected:
     tunnel: list[bool] = field(default_factory=list)
     area_like: list[bool] = field(default_factory=list)  # riverbank / natural=water river|canal
     private: list[bool] = field(default_factory=list)  # walked only thanks to the canvass profile
-    sites: list[list[list[np.ndarray]]] = field(default_factory=list)  # private-site polygons
+    sites: list[list[np.ndarray]] = field(default_factory=list)  # private-site polygons
     areas: list[tuple[int, str, str, str, list[list[np.ndarray]]]] = field(default_factory=list)
 
 
@@ -774,9 +803,6 @@ def _read_osm(path: Path, profile: str = "canvass") -> _Collected:
 
     The canvass profile also reads the private-site areas (:data:`PRIVATE_SITE_LANDUSE`).
     """
-    import osmium
-    from osmium.filter import EntityFilter, KeyFilter
-
     out = _Collected()
     area_keys = ("waterway", "natural", "landuse") if profile == "canvass" else ("waterway",
                                                                                  "natural")
@@ -787,48 +813,57 @@ def _read_osm(path: Path, profile: str = "canvass") -> _Collected:
         .with_filter(EntityFilter(osmium.osm.WAY | osmium.osm.AREA))
         .with_filter(KeyFilter("highway", "railway", *area_keys))
     )
-    points = out.points
     for obj in fp:
-        tags = obj.tags
-        if obj.is_area():
-            if tags.get("landuse") in PRIVATE_SITE_LANDUSE:
-                out.sites.extend([_ring_xy(outer)] for outer in obj.outer_rings())
-            if obj.from_way():
-                continue  # closed ways are handled (with clipping) as ways below
-            cls = _barrier_class(
-                None, None, tags.get("waterway"), tags.get("natural"), tags.get("water")
-            )
-            if cls is None:
-                continue
-            polys = []
-            for outer in obj.outer_rings():
-                rings = [_ring_xy(outer)]
-                rings += [_ring_xy(inner) for inner in obj.inner_rings(outer)]
-                polys.append(rings)
-            out.areas.append((obj.orig_id(), cls[0], cls[1], tags.get("name", ""), polys))
-            continue
-        highway = tags.get("highway")
-        walk = highway is not None and _is_walkable(tags, highway, profile)
-        waterway, natural, water = tags.get("waterway"), tags.get("natural"), tags.get("water")
-        cls = _barrier_class(highway, tags.get("railway"), waterway, natural, water)
-        if not walk and cls is None:
-            continue
-        out.way_start.append(len(points))
-        points.extend([(nr.ref, (loc := nr.location).x, loc.y) for nr in obj.nodes])
-        out.way_id.append(obj.id)
-        out.walk.append(walk)
-        out.kind.append(cls[0] if cls else "")
-        out.subtype.append(cls[1] if cls else "")
-        out.highway.append(highway or "")
-        out.name.append(tags.get("name", ""))
-        out.sidewalk.append(tags.get("sidewalk", ""))
-        out.bridge.append(_flag(tags.get("bridge")))
-        out.tunnel.append(_flag(tags.get("tunnel")))
-        out.area_like.append(
-            waterway == "riverbank" or (natural == "water" and water in BARRIER_WATER)
-        )
-        out.private.append(walk and _is_private(tags))
+        if isinstance(obj, osmium.osm.Area):
+            _collect_area(out, obj)
+        elif isinstance(obj, osmium.osm.Way):
+            _collect_way(out, obj, profile)
     return out
+
+
+def _collect_area(out: _Collected, obj: osmium.osm.Area) -> None:
+    """Keep a private site's outline; keep a water area built from a relation as a barrier."""
+    tags = obj.tags
+    if tags.get("landuse") in PRIVATE_SITE_LANDUSE:
+        out.sites.extend([_ring_xy(outer)] for outer in obj.outer_rings())
+    if obj.from_way():
+        return  # closed ways are handled (with clipping) as ways
+    cls = _barrier_class(None, None, tags.get("waterway"), tags.get("natural"), tags.get("water"))
+    if cls is None:
+        return
+    polys = []
+    for outer in obj.outer_rings():
+        rings = [_ring_xy(outer)]
+        rings += [_ring_xy(inner) for inner in obj.inner_rings(outer)]
+        polys.append(rings)
+    out.areas.append((obj.orig_id(), cls[0], cls[1], tags.get("name") or "", polys))
+
+
+def _collect_way(out: _Collected, obj: osmium.osm.Way, profile: str) -> None:
+    """Keep a walkable or barrier way: its node refs and locations and its tags."""
+    tags = obj.tags
+    highway = tags.get("highway")
+    walk = highway is not None and _is_walkable(tags, highway, profile)
+    waterway, natural, water = tags.get("waterway"), tags.get("natural"), tags.get("water")
+    cls = _barrier_class(highway, tags.get("railway"), waterway, natural, water)
+    if not walk and cls is None:
+        return
+    points = out.points
+    out.way_start.append(len(points))
+    points.extend([(nr.ref, (loc := nr.location).x, loc.y) for nr in obj.nodes])
+    out.way_id.append(obj.id)
+    out.walk.append(walk)
+    out.kind.append(cls[0] if cls else "")
+    out.subtype.append(cls[1] if cls else "")
+    out.highway.append(highway or "")
+    out.name.append(tags.get("name") or "")
+    out.sidewalk.append(tags.get("sidewalk") or "")
+    out.bridge.append(_flag(tags.get("bridge")))
+    out.tunnel.append(_flag(tags.get("tunnel")))
+    out.area_like.append(
+        waterway == "riverbank" or (natural == "water" and water in BARRIER_WATER)
+    )
+    out.private.append(walk and _is_private(tags))
 
 
 def _drop_private_sites(col: _Collected, pts: np.ndarray, starts: np.ndarray,
@@ -983,39 +1018,12 @@ def _build_barriers(
 
     rw = way_of_pt[run_pts]
     line_mask = is_bar[rw] & ~is_poly[rw]
-    l_pts, l_run = run_pts[line_mask], run_id[line_mask]
-    rows_geom: list[np.ndarray] = []
-    # lines
-    lx, ly = tr.transform(pts[l_pts, 1] * _COORD_SCALE, pts[l_pts, 2] * _COORD_SCALE)
-    if len(l_pts):
-        brk = np.flatnonzero(np.diff(l_run)) + 1
-        offsets = np.concatenate([[0], brk, [len(l_pts)]]).astype(np.int64)
-        lines = shapely.from_ragged_array(
-            shapely.GeometryType.LINESTRING, np.column_stack([lx, ly]), (offsets,)
-        )
-        line_way = way_of_pt[l_pts[offsets[:-1]]]
-        line_pos = l_pts[offsets[:-1]]
-    else:
-        lines = np.zeros(0, dtype=object)
-        line_way = np.zeros(0, dtype=np.int64)
-        line_pos = np.zeros(0, dtype=np.int64)
-    rows_geom.append(lines)
-    # closed complete water ways
+    lines, line_way, line_pos = _barrier_runs(
+        pts, run_pts[line_mask], run_id[line_mask], way_of_pt, tr
+    )
     pw = np.flatnonzero(is_poly)
-    if len(pw):
-        idx = np.concatenate(
-            [np.arange(s, s + c) for s, c in zip(starts[pw], counts[pw], strict=True)]
-        )
-        px, py = tr.transform(pts[idx, 1] * _COORD_SCALE, pts[idx, 2] * _COORD_SCALE)
-        ring_off = np.concatenate([[0], np.cumsum(counts[pw])]).astype(np.int64)
-        polys = shapely.from_ragged_array(
-            shapely.GeometryType.POLYGON,
-            np.column_stack([px, py]),
-            (ring_off, np.arange(len(pw) + 1, dtype=np.int64)),
-        )
-    else:
-        polys = np.zeros(0, dtype=object)
-    rows_geom.append(polys)
+    polys = _closed_way_polygons(pts, starts[pw], counts[pw], tr)
+    rows_geom: list[np.ndarray] = [lines, polys]
 
     kind = [ways["kind"][line_way], ways["kind"][pw]]
     subtype = [ways["subtype"][line_way], ways["subtype"][pw]]
@@ -1024,16 +1032,7 @@ def _build_barriers(
     bridge = [ways["bridge"][line_way], ways["bridge"][pw]]
     tunnel = [ways["tunnel"][line_way], ways["tunnel"][pw]]
     pos = [line_pos, starts[pw]]
-    # multipolygon relation areas (one row per polygon part)
-    a_geoms, a_rows = [], []
-    for rel_id, a_kind, a_sub, a_name, parts in col.areas:
-        for rings in parts:
-            projected = []
-            for ring in rings:
-                rx, ry = tr.transform(ring[:, 0] * _COORD_SCALE, ring[:, 1] * _COORD_SCALE)
-                projected.append(np.column_stack([rx, ry]))
-            a_geoms.append(shapely.Polygon(projected[0], projected[1:]))
-            a_rows.append((rel_id, a_kind, a_sub, a_name))
+    a_geoms, a_rows = _relation_polygons(col, tr)
     if a_rows:
         rows_geom.append(np.array(a_geoms, dtype=object))
         osmid.append(np.array([r[0] for r in a_rows], dtype=np.int64))
@@ -1055,6 +1054,54 @@ def _build_barriers(
     geom = np.concatenate([np.asarray(g, dtype=object) for g in rows_geom])
     order = np.lexsort((np.concatenate(pos), cat["osmid"], cat["kind"]))
     return _barriers_frame({k: a[order] for k, a in cat.items()}, geom[order], crs)
+
+
+def _barrier_runs(
+    pts: np.ndarray, l_pts: np.ndarray, l_run: np.ndarray, way_of_pt: np.ndarray, tr: Transformer
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Build one projected LineString per run of barrier points; return their ways and starts."""
+    lx, ly = tr.transform(pts[l_pts, 1] * _COORD_SCALE, pts[l_pts, 2] * _COORD_SCALE)
+    if not len(l_pts):
+        empty = np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=object), empty, empty.copy()
+    brk = np.flatnonzero(np.diff(l_run)) + 1
+    offsets = np.concatenate([[0], brk, [len(l_pts)]]).astype(np.int64)
+    lines = shapely.from_ragged_array(
+        shapely.GeometryType.LINESTRING, np.column_stack([lx, ly]), (offsets,)
+    )
+    return lines, way_of_pt[l_pts[offsets[:-1]]], l_pts[offsets[:-1]]
+
+
+def _closed_way_polygons(
+    pts: np.ndarray, starts: np.ndarray, counts: np.ndarray, tr: Transformer
+) -> np.ndarray:
+    """Build the projected Polygons of complete closed water ways."""
+    if not len(starts):
+        return np.zeros(0, dtype=object)
+    idx = np.concatenate([np.arange(s, s + c) for s, c in zip(starts, counts, strict=True)])
+    px, py = tr.transform(pts[idx, 1] * _COORD_SCALE, pts[idx, 2] * _COORD_SCALE)
+    ring_off = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return shapely.from_ragged_array(
+        shapely.GeometryType.POLYGON,
+        np.column_stack([px, py]),
+        (ring_off, np.arange(len(starts) + 1, dtype=np.int64)),
+    )
+
+
+def _relation_polygons(
+    col: _Collected, tr: Transformer
+) -> tuple[list[shapely.Polygon], list[tuple[int, str, str, str]]]:
+    """Project multipolygon relation areas: one Polygon (and one row of tags) per part."""
+    a_geoms, a_rows = [], []
+    for rel_id, a_kind, a_sub, a_name, parts in col.areas:
+        for rings in parts:
+            projected = []
+            for ring in rings:
+                rx, ry = tr.transform(ring[:, 0] * _COORD_SCALE, ring[:, 1] * _COORD_SCALE)
+                projected.append(np.column_stack([rx, ry]))
+            a_geoms.append(shapely.Polygon(projected[0], projected[1:]))
+            a_rows.append((rel_id, a_kind, a_sub, a_name))
+    return a_geoms, a_rows
 
 
 # --------------------------------------------------------------------------------------------
@@ -1542,7 +1589,8 @@ def _write_cache(target: Path, net: StreetNetwork) -> None:
             for k in range(1 if gtype == shapely.GeometryType.LINESTRING else 2):
                 arrays[f"b{tag}_off{k}"] = np.zeros(1, dtype=np.int64)
     with atomic_path(target) as tmp, tmp.open("wb") as fh:
-        np.savez(fh, **arrays)
+        # numpy's stub types the keywords as its own flags; named arrays are what savez stores
+        np.savez(fh, **arrays)  # type: ignore[arg-type]
 
 
 def _read_cache(path: Path, *, source: str, sha: str) -> StreetNetwork:
