@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -212,7 +213,7 @@ def _segments(lines: np.ndarray) -> np.ndarray:
     xy, idx = shapely.get_coordinates(lines, return_index=True)
     same = idx[1:] == idx[:-1]
     pairs = np.stack([xy[:-1][same], xy[1:][same]], axis=1)
-    segs = shapely.linestrings(pairs) if len(pairs) else np.array([], dtype=object)
+    segs = np.asarray(shapely.linestrings(pairs)) if len(pairs) else np.array([], dtype=object)
     return segs[shapely.length(segs) > 0] if len(segs) else segs
 
 
@@ -304,7 +305,7 @@ def _node_sides(
     local = np.empty(len(on_node), dtype=object)
     local[:] = None
     for d, rows in pd.Series(np.arange(len(d_i))).groupby(d_i).indices.items():
-        local[d] = shapely.union_all(clipped[rows])
+        local[cast(int, d)] = shapely.union_all(clipped[rows])
     ring = shapely.boundary(discs)
     has = np.array([g is not None for g in local])
     linework = np.where(has, shapely.union(ring, np.where(has, local, ring)), ring)
@@ -407,7 +408,7 @@ def area_sides(area: shapely.Geometry, xy: np.ndarray, lines: shapely.Geometry) 
         return out
     # deterministic part numbers: largest first
     parts = parts[np.lexsort((shapely.get_x(shapely.centroid(parts)), -shapely.area(parts)))]
-    pts = shapely.points(xy)
+    pts = np.asarray(shapely.points(xy))
     out[:] = -2
     # points inside a part (the parts, prepared once each, are the queries)
     part_i, pt_i = shapely.STRtree(pts).query(parts, predicate="contains")

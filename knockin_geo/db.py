@@ -327,7 +327,7 @@ def _table(name: str, layer: str, frame: gpd.GeoDataFrame, srid: int, db_schema:
     from geoalchemy2 import Geometry
 
     key = LAYERS[layer]
-    cols = [
+    cols: list[sa.Column] = [
         sa.Column("plan_id", sa.Text(), nullable=False),
         sa.Column("fid", sa.Integer(), nullable=False),
     ]
@@ -414,6 +414,9 @@ def _insert_rows(conn: Connection, table: Any, columns: list[str], rows: list[tu
     from psycopg import sql
 
     raw = conn.connection.driver_connection
+    if raw is None:  # the transaction's connection was closed under us
+        msg = "the database connection closed during the write"
+        raise RuntimeError(msg)
     stmt = sql.SQL("COPY {}.{} ({}) FROM STDIN").format(
         sql.Identifier(table.schema), sql.Identifier(table.name),
         sql.SQL(", ").join(sql.Identifier(c) for c in columns),

@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping
 from importlib.resources import files
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import folium
 import geopandas as gpd
@@ -31,7 +31,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 import shapely
-from branca.element import Element, MacroElement, Template
+from branca.element import Element, Figure, MacroElement, Template
 
 from knockin_geo import schema
 from knockin_geo._atomic import write_text_atomic
@@ -95,7 +95,7 @@ def turf_colors(turfs: gpd.GeoDataFrame, *, gap_m: float = 30.0) -> dict[str, st
         ``turf_id -> #rrggbb``. Greedy colouring (largest degree first), deterministic.
     """
     ids = [str(t) for t in turfs.index]
-    g = nx.Graph()
+    g: nx.Graph = nx.Graph()
     g.add_nodes_from(sorted(ids))
     geoms = turfs.geometry.to_numpy()
     if len(geoms):
@@ -194,14 +194,20 @@ class _Raw(Element):
         return self._text
 
 
+def _figure(element: Element) -> Figure:
+    """Return the page an element is rendered in (branca types the root as any Element)."""
+    return cast(Figure, element.get_root())
+
+
 class _InlineLeaflet(MacroElement):
     """Puts Leaflet's JS and CSS inline in the page header (instead of CDN links)."""
 
     _template = Template("")
 
-    def render(self, **kwargs: Any) -> None:
+    # branca annotates Element.render as returning the HTML, but MacroElement.render returns None
+    def render(self, **kwargs: Any) -> None:  # type: ignore[override]
         js, css = leaflet_assets()
-        figure = self.get_root()
+        figure = _figure(self)
         figure.header.add_child(_Raw(f"<style>{css}</style>"), name="leaflet_css_inline")
         figure.header.add_child(_Raw(f"<script>{js}</script>"), name="leaflet_js_inline")
         super().render(**kwargs)
@@ -356,7 +362,7 @@ def director_map(
                              t[schema.TURF_ID].iloc[big_first].tolist())
         labels.add_to(m)
         _LabelDeclutter(labels).add_to(m)
-        m.get_root().header.add_child(_Raw(
+        _figure(m).header.add_child(_Raw(
             "<style>.kg-turf-label{font:600 11px sans-serif;color:#111;text-align:center;"
             "text-shadow:0 0 3px #fff,0 0 3px #fff;white-space:nowrap}</style>"
         ))
@@ -663,8 +669,9 @@ class _ArrayLayer(folium.map.Layer):
             + ";\n{% endmacro %}"
         )
 
-    def render(self, **kwargs: Any) -> None:
-        header = self.get_root().header
+    # branca annotates Element.render as returning the HTML, but MacroElement.render returns None
+    def render(self, **kwargs: Any) -> None:  # type: ignore[override]
+        header = _figure(self).header
         header.add_child(_Raw(f"<script>{self._js}</script>"), name=f"{self._name}_js")
         if self._css:
             header.add_child(_Raw(f"<style>{self._css}</style>"), name=f"{self._name}_css")
@@ -1205,7 +1212,7 @@ document.getElementById("locate").addEventListener("click", function () {
 _ENV = jinja2.Environment(loader=jinja2.DictLoader({"volunteer.html": _VOLUNTEER}),
                           autoescape=True)
 
-VOLUNTEER_LABELS = {
+VOLUNTEER_LABELS: dict[str, dict[str, Any]] = {
     "fr": {"turf": "Secteur", "doors": "portes", "locate": "Où suis-je ?", "list": "Liste",
            "tiles": "Fond OpenStreetMap (en ligne)", "households": "foyers",
            "no_gps": "Position indisponible", "done": "faites",

@@ -236,4 +236,4 @@ def _links(points: np.ndarray, lines: np.ndarray) -> np.ndarray:
     scale = np.where(length > 0.5, (length - 0.5) / np.maximum(length, 1e-9), 0.0)
     end = p + vec * scale[:, None]
     coords = np.stack([p, end], axis=1)
-    return shapely.linestrings(coords)
+    return np.asarray(shapely.linestrings(coords))

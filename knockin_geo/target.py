@@ -32,7 +32,7 @@ import tempfile
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, cast
 
 import geopandas as gpd
 import numpy as np
@@ -1863,7 +1863,7 @@ def add_registered(
         out[c] = v
     used = np.zeros(len(gkey), dtype=bool)
     used[src] = True
-    report = {
+    report: dict[str, Any] = {
         "source": registered.attrs.get("source"),
         "matched": int(matched.sum()),
         "results_without_registered": [str(x) for x in rkey.to_numpy()[~matched]],
@@ -2088,7 +2088,7 @@ def evaluate_formula(frame: pd.DataFrame, formula: str) -> np.ndarray:
 
     def ev(node: ast.AST) -> np.ndarray:
         if isinstance(node, ast.Constant):
-            return np.asarray(float(node.value))
+            return np.asarray(float(cast(float, node.value)))  # a number: check_formula
         if isinstance(node, ast.Name):
             return cols[node.id]
         if isinstance(node, ast.BinOp):

@@ -468,9 +468,10 @@ def _groups(
         )
     for g in groups:
         parities = {house_parity(x["number"]) for x in g["doors"]}
+        parity = next(iter(parities)) if len(parities) == 1 else None
         sides_here = g.pop("sides")
-        if len(parities) == 1 and None not in parities:
-            g["side"] = labels[parities.pop()]
+        if parity is not None:
+            g["side"] = labels[parity]
         elif len(sides_here) == 1 and next(iter(sides_here)) in ("left", "right"):
             g["side"] = labels[next(iter(sides_here))]
         else:
