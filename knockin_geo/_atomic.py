@@ -8,6 +8,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from knockin_geo._errors import InputError
+
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
@@ -95,8 +97,6 @@ def check_output_folder(path: str | os.PathLike[str], *, flag: str | None = None
     InputError
         ``path``, or a folder above it, is an existing file.
     """
-    from knockin_geo._errors import InputError
-
     p = Path(path)
     named = f"{flag} {p}" if flag else f"the output folder {p}"
     for q in (p, *p.parents):

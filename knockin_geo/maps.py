@@ -12,6 +12,7 @@ order, turf and precinct ids): no names, phones or e-mails, whatever the address
 from __future__ import annotations
 
 import base64
+import colorsys
 import functools
 import hashlib
 import html
@@ -35,13 +36,14 @@ from branca.element import Element, Figure, MacroElement, Template
 
 from knockin_geo import schema
 from knockin_geo._atomic import write_text_atomic
+from knockin_geo._pool import per_turf
 from knockin_geo.classes import classify
 from knockin_geo.crs import WGS84
-from knockin_geo.walklist import distance_texts, start_door
+from knockin_geo.privacy import MapLock
+from knockin_geo.walklist import distance_texts, start_door, turf_file_names
 
 if TYPE_CHECKING:
     from knockin_geo.model import TurfPlan
-    from knockin_geo.privacy import MapLock
 
 logger = logging.getLogger(__name__)
 
@@ -111,8 +113,6 @@ def turf_colors(turfs: gpd.GeoDataFrame, *, gap_m: float = 30.0) -> dict[str, st
 
 
 def _hsv_hex(h: float, s: float, v: float) -> str:
-    import colorsys
-
     r, g, b = colorsys.hsv_to_rgb(h, s, v)
     return f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
 
@@ -283,147 +283,24 @@ def director_map(
         shapely.union_all(turfs.geometry.to_numpy()) if len(turfs)
         else shapely.box(*doors.total_bounds)
     )
-    minx, miny, maxx, maxy = gpd.GeoSeries([area_geom], crs=plan.crs).to_crs(WGS84).total_bounds
-    m = folium.Map(
-        location=[(miny + maxy) / 2, (minx + maxx) / 2],
-        tiles=None,
-        control_scale=True,
-        prefer_canvas=True,
-        zoom_start=14,
-    )
-    m.default_js = []
-    m.default_css = []
-    m.add_child(_InlineLeaflet())
-    m.fit_bounds([[miny, minx], [maxy, maxx]])
-    folium.TileLayer(
-        OSM_TILES, attr=OSM_ATTRIBUTION, name="OpenStreetMap (online)", overlay=True, show=False
-    ).add_to(m)
-
+    m = _base_map(area_geom, plan.crs)
     if streets:
-        hull = shapely.buffer(area_geom, 200.0)
-        edges = plan.network.edges
-        near = plan.network.edge_tree().query(hull, "intersects")
-        _LineLayer(
-            "Streets",
-            _lines(edges.geometry.to_numpy()[np.sort(near)], edges.crs),
-            {"color": "#9a9a9a", "weight": 2, "opacity": 0.8, "interactive": False},
-        ).add_to(m)
-
+        _add_streets(m, plan, area_geom)
     if plan.precincts is not None and len(turfs):
-        used = set(turfs[schema.PRECINCT_ID].dropna().astype(str))
-        pr = plan.precincts[plan.precincts.index.astype(str).isin(used)]
-        pr = _to_wgs84(pr.assign(**{schema.PRECINCT_ID: pr.index.astype(str)}))
-        folium.GeoJson(
-            _geojson(pr, [schema.PRECINCT_ID]),
-            name="Precincts",
-            style_function=lambda f: {
-                "color": "#222", "weight": 2, "dashArray": "6 4", "fillOpacity": 0,
-            },
-            tooltip=folium.GeoJsonTooltip([schema.PRECINCT_ID], aliases=["precinct"]),
-        ).add_to(m)
-
+        _add_precincts(m, plan.precincts, turfs)
     if plan.precincts is not None and "score" in plan.precincts.columns:
-        # the precincts came from `knockin-geo target`: show their priority as a choropleth
-        pr = plan.precincts[pd.to_numeric(plan.precincts["score"], errors="coerce").notna()]
-        if len(pr) >= 2:
-            layer, legend = choropleth_layer(
-                pr, "score", name="Priority score", show=False,
-                tooltip_fields=tuple(c for c in ("rank", "turnout") if c in pr.columns),
-            )
-            layer.add_to(m)
-            legend.add_to(m)
-
+        _add_priority(m, plan.precincts)
     if len(turfs):
-        t = turfs.copy()
-        t[schema.TURF_ID] = t.index.astype(str)
-        t["color"] = [colors[x] for x in t[schema.TURF_ID]]
-        t["km"] = np.round(t["walk_m"].to_numpy(dtype=float) / 1000, 2)
-        t["balance"] = [f"{100 * x:+.1f} %" for x in t["deviation"].to_numpy(dtype=float)]
-        props = [schema.TURF_ID, schema.PRECINCT_ID, "doors", "households", "km",
-                 "est_minutes", "balance", "pieces", "barrier_crossings", "note", "color"]
-        props = [p for p in props if p in t.columns]
-        tw = _to_wgs84(t[[*props, "geometry"]])
-        folium.GeoJson(
-            _geojson(tw, props),
-            name="Turfs",
-            style_function=lambda f: {
-                "color": f["properties"]["color"], "weight": 2,
-                "fillColor": f["properties"]["color"], "fillOpacity": 0.25,
-            },
-            popup=folium.GeoJsonPopup(
-                [p for p in props if p != "color"],
-                aliases=[_TURF_POPUP_LABELS[p] for p in props if p != "color"],
-            ),
-        ).add_to(m)
-        big_first = np.argsort(-shapely.area(t.geometry.to_numpy()), kind="stable")
-        rep = gpd.GeoDataFrame(geometry=shapely.point_on_surface(t.geometry.to_numpy()),
-                               crs=t.crs).iloc[big_first]
-        labels = _LabelLayer("Turf labels", _points(rep),
-                             t[schema.TURF_ID].iloc[big_first].tolist())
-        labels.add_to(m)
-        _LabelDeclutter(labels).add_to(m)
-        _figure(m).header.add_child(_Raw(
-            "<style>.kg-turf-label{font:600 11px sans-serif;color:#111;text-align:center;"
-            "text-shadow:0 0 3px #fff,0 0 3px #fff;white-space:nowrap}</style>"
-        ))
-
+        _add_turfs(m, turfs, colors)
     spans = _barrier_span_layer(plan.report)
     if spans._children:  # no empty entry in the layer control (nor an empty group's bounds)
         spans.add_to(m)
-
     if len(plan.routes):
-        r = plan.routes.copy()
-        r[schema.TURF_ID] = r.index.astype(str)
-        r["color"] = [colors.get(x, "#333") for x in r[schema.TURF_ID]]
-        rw = _to_wgs84(r[[schema.TURF_ID, "length_m", "color", "geometry"]])
-        folium.GeoJson(
-            _geojson(rw, [schema.TURF_ID, "length_m", "color"]),
-            name="Routes",
-            style_function=lambda f: {"color": "#222", "weight": 2, "opacity": 0.85},
-            tooltip=folium.GeoJsonTooltip([schema.TURF_ID, "length_m"],
-                                          aliases=["turf", "route line along the streets (m)"]),
-        ).add_to(m)
-
+        _add_routes(m, plan.routes, colors)
     if len(assigned):
-        d = assigned.assign(**{schema.TURF_ID: assigned[schema.TURF_ID].astype(str)})
-        turf_ids = sorted(set(d[schema.TURF_ID]))
-        turf_index = pd.Index(turf_ids).get_indexer(d[schema.TURF_ID])
-        _PointLayer("Doors", _point_payload(
-            d,
-            styles=[{"color": colors[t], "fillColor": colors[t], "radius": 3, "weight": 1,
-                     "fillOpacity": 0.9} for t in turf_ids],
-            style_index=turf_index,
-            fields=[
-                _table_field("turf", turf_ids, turf_index),
-                _text_field("order", d[schema.SEQ]),
-                _text_field("no.", d[schema.HOUSENUMBER]),
-                _lookup_field("street", d[schema.STREET]),
-            ],
-            kind="door",
-        )).add_to(m)
-
+        _add_doors(m, assigned, colors)
     if include_unassigned:
-        un = doors[
-            doors[schema.TURF_ID].isna()
-            & ~doors[schema.STATUS].isin(["not_in_universe"])
-            & ~shapely.is_missing(doors.geometry.to_numpy())
-        ]
-        if len(un):
-            status = un[schema.STATUS].astype(str)
-            _PointLayer(f"Unassigned doors ({len(un)})", _point_payload(
-                un,
-                styles=[{"color": "#555", "fillColor": "#fff", "radius": 4, "weight": 2,
-                         "fillOpacity": 1}],
-                style_index=np.zeros(len(un), dtype=int),
-                fields=[
-                    _lookup_field("status", status),
-                    _lookup_field("why", status.map(schema.ADDRESS_STATUSES).fillna("")),
-                    _text_field("no.", un[schema.HOUSENUMBER]),
-                    _lookup_field("street", un[schema.STREET]),
-                ],
-                kind="unassigned",
-            )).add_to(m)
-
+        _add_unassigned(m, doors)
     summ = plan.report.get("summary", {})
     _Legend(
         "knockin_geo",
@@ -439,6 +316,160 @@ def director_map(
     ).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
     return m
+
+
+def _base_map(area_geom: shapely.Geometry, crs: Any) -> folium.Map:
+    """Start a map framed on the area: Leaflet inlined, OpenStreetMap tiles off by default."""
+    minx, miny, maxx, maxy = gpd.GeoSeries([area_geom], crs=crs).to_crs(WGS84).total_bounds
+    m = folium.Map(
+        location=[(miny + maxy) / 2, (minx + maxx) / 2],
+        tiles=None,
+        control_scale=True,
+        prefer_canvas=True,
+        zoom_start=14,
+    )
+    m.default_js = []
+    m.default_css = []
+    m.add_child(_InlineLeaflet())
+    m.fit_bounds([[miny, minx], [maxy, maxx]])
+    folium.TileLayer(
+        OSM_TILES, attr=OSM_ATTRIBUTION, name="OpenStreetMap (online)", overlay=True, show=False
+    ).add_to(m)
+    return m
+
+
+def _add_streets(m: folium.Map, plan: TurfPlan, area_geom: shapely.Geometry) -> None:
+    """Add the streets within 200 m of the turfs as one polyline layer."""
+    hull = shapely.buffer(area_geom, 200.0)
+    edges = plan.network.edges
+    near = plan.network.edge_tree().query(hull, "intersects")
+    _LineLayer(
+        "Streets",
+        _lines(edges.geometry.to_numpy()[np.sort(near)], edges.crs),
+        {"color": "#9a9a9a", "weight": 2, "opacity": 0.8, "interactive": False},
+    ).add_to(m)
+
+
+def _add_precincts(m: folium.Map, precincts: gpd.GeoDataFrame, turfs: gpd.GeoDataFrame) -> None:
+    """Add the outlines of the precincts that hold turfs."""
+    used = set(turfs[schema.PRECINCT_ID].dropna().astype(str))
+    pr = precincts[precincts.index.astype(str).isin(used)]
+    pr = _to_wgs84(pr.assign(**{schema.PRECINCT_ID: pr.index.astype(str)}))
+    folium.GeoJson(
+        _geojson(pr, [schema.PRECINCT_ID]),
+        name="Precincts",
+        style_function=lambda f: {
+            "color": "#222", "weight": 2, "dashArray": "6 4", "fillOpacity": 0,
+        },
+        tooltip=folium.GeoJsonTooltip([schema.PRECINCT_ID], aliases=["precinct"]),
+    ).add_to(m)
+
+
+def _add_priority(m: folium.Map, precincts: gpd.GeoDataFrame) -> None:
+    """Add the precincts' priority score as a choropleth (precincts from ``knockin-geo target``)."""
+    pr = precincts[pd.to_numeric(precincts["score"], errors="coerce").notna()]
+    if len(pr) >= 2:
+        layer, legend = choropleth_layer(
+            pr, "score", name="Priority score", show=False,
+            tooltip_fields=tuple(c for c in ("rank", "turnout") if c in pr.columns),
+        )
+        layer.add_to(m)
+        legend.add_to(m)
+
+
+def _add_turfs(m: folium.Map, turfs: gpd.GeoDataFrame, colors: Mapping[str, str]) -> None:
+    """Add the turfs (coloured, with a popup of their figures) and their decluttered labels."""
+    t = turfs.copy()
+    t[schema.TURF_ID] = t.index.astype(str)
+    t["color"] = [colors[x] for x in t[schema.TURF_ID]]
+    t["km"] = np.round(t["walk_m"].to_numpy(dtype=float) / 1000, 2)
+    t["balance"] = [f"{100 * x:+.1f} %" for x in t["deviation"].to_numpy(dtype=float)]
+    props = [schema.TURF_ID, schema.PRECINCT_ID, "doors", "households", "km",
+             "est_minutes", "balance", "pieces", "barrier_crossings", "note", "color"]
+    props = [p for p in props if p in t.columns]
+    tw = _to_wgs84(t[[*props, "geometry"]])
+    folium.GeoJson(
+        _geojson(tw, props),
+        name="Turfs",
+        style_function=lambda f: {
+            "color": f["properties"]["color"], "weight": 2,
+            "fillColor": f["properties"]["color"], "fillOpacity": 0.25,
+        },
+        popup=folium.GeoJsonPopup(
+            [p for p in props if p != "color"],
+            aliases=[_TURF_POPUP_LABELS[p] for p in props if p != "color"],
+        ),
+    ).add_to(m)
+    big_first = np.argsort(-shapely.area(t.geometry.to_numpy()), kind="stable")
+    rep = gpd.GeoDataFrame(geometry=shapely.point_on_surface(t.geometry.to_numpy()),
+                           crs=t.crs).iloc[big_first]
+    labels = _LabelLayer("Turf labels", _points(rep),
+                         t[schema.TURF_ID].iloc[big_first].tolist())
+    labels.add_to(m)
+    _LabelDeclutter(labels).add_to(m)
+    _figure(m).header.add_child(_Raw(
+        "<style>.kg-turf-label{font:600 11px sans-serif;color:#111;text-align:center;"
+        "text-shadow:0 0 3px #fff,0 0 3px #fff;white-space:nowrap}</style>"
+    ))
+
+
+def _add_routes(m: folium.Map, routes: gpd.GeoDataFrame, colors: Mapping[str, str]) -> None:
+    """Add the route lines along the streets."""
+    r = routes.copy()
+    r[schema.TURF_ID] = r.index.astype(str)
+    r["color"] = [colors.get(x, "#333") for x in r[schema.TURF_ID]]
+    rw = _to_wgs84(r[[schema.TURF_ID, "length_m", "color", "geometry"]])
+    folium.GeoJson(
+        _geojson(rw, [schema.TURF_ID, "length_m", "color"]),
+        name="Routes",
+        style_function=lambda f: {"color": "#222", "weight": 2, "opacity": 0.85},
+        tooltip=folium.GeoJsonTooltip([schema.TURF_ID, "length_m"],
+                                      aliases=["turf", "route line along the streets (m)"]),
+    ).add_to(m)
+
+
+def _add_doors(m: folium.Map, assigned: gpd.GeoDataFrame, colors: Mapping[str, str]) -> None:
+    """Add the assigned doors in their turf's colour (one canvas layer)."""
+    d = assigned.assign(**{schema.TURF_ID: assigned[schema.TURF_ID].astype(str)})
+    turf_ids = sorted(set(d[schema.TURF_ID]))
+    turf_index = pd.Index(turf_ids).get_indexer(d[schema.TURF_ID])
+    _PointLayer("Doors", _point_payload(
+        d,
+        styles=[{"color": colors[t], "fillColor": colors[t], "radius": 3, "weight": 1,
+                 "fillOpacity": 0.9} for t in turf_ids],
+        style_index=turf_index,
+        fields=[
+            _table_field("turf", turf_ids, turf_index),
+            _text_field("order", d[schema.SEQ]),
+            _text_field("no.", d[schema.HOUSENUMBER]),
+            _lookup_field("street", d[schema.STREET]),
+        ],
+        kind="door",
+    )).add_to(m)
+
+
+def _add_unassigned(m: folium.Map, doors: gpd.GeoDataFrame) -> None:
+    """Add the doors left out of every turf (outside the universe excepted), with why."""
+    un = doors[
+        doors[schema.TURF_ID].isna()
+        & ~doors[schema.STATUS].isin(["not_in_universe"])
+        & ~shapely.is_missing(doors.geometry.to_numpy())
+    ]
+    if len(un):
+        status = un[schema.STATUS].astype(str)
+        _PointLayer(f"Unassigned doors ({len(un)})", _point_payload(
+            un,
+            styles=[{"color": "#555", "fillColor": "#fff", "radius": 4, "weight": 2,
+                     "fillOpacity": 1}],
+            style_index=np.zeros(len(un), dtype=int),
+            fields=[
+                _lookup_field("status", status),
+                _lookup_field("why", status.map(schema.ADDRESS_STATUSES).fillna("")),
+                _text_field("no.", un[schema.HOUSENUMBER]),
+                _lookup_field("street", un[schema.STREET]),
+            ],
+            kind="unassigned",
+        )).add_to(m)
 
 
 def _barrier_span_layer(report: dict[str, Any]) -> folium.FeatureGroup:
@@ -1326,31 +1357,11 @@ def volunteer_map_html(
         msg = f"no turf {turf_id!r} in this plan"
         raise KeyError(msg)
     d = d.sort_values(schema.SEQ, kind="stable", na_position="last")
-    address_ids = d.index.astype(str).tolist()
-    if door_ids is None:
-        shown_ids = address_ids
-    else:
-        missing = [a for a in address_ids if a not in door_ids]
-        if missing:
-            msg = f"door_ids has no id for {len(missing)} doors of turf {turf_id!r}"
-            raise ValueError(msg)
-        shown_ids = [str(door_ids[a]) for a in address_ids]
+    shown_ids = _shown_ids(d.index.astype(str).tolist(), door_ids, turf_id)
     t = plan.turfs.loc[[turf_id]]
     route = plan.routes.loc[[turf_id]] if turf_id in plan.routes.index else None
-    box = shapely.buffer(shapely.box(*d.total_bounds), 150.0)
-    edges = plan.network.edges
-    near = plan.network.edge_tree().query(box, "intersects")
-    e = _to_wgs84(edges.iloc[np.sort(near)][["geometry"]].assign(
-        geometry=shapely.intersection(edges.geometry.to_numpy()[np.sort(near)], box)))
-    dw = _to_wgs84(d[["geometry"]])
-    doors = []
-    for (_, row), pt, shown in zip(d.iterrows(), dw.geometry, shown_ids, strict=True):
-        rec = {f: _plain(row.get(f)) for f in VOLUNTEER_DOOR_FIELDS}
-        rec[schema.SEQ] = int(row[schema.SEQ]) if pd.notna(row[schema.SEQ]) else None
-        rec["id"] = shown
-        rec["lon"] = round(pt.x, 6)
-        rec["lat"] = round(pt.y, 6)
-        doors.append(rec)
+    e = _streets_around(plan, d)
+    doors = _volunteer_doors(d, shown_ids)
     minutes = float(t["est_minutes"].iloc[0])
     labels = VOLUNTEER_LABELS[lang]
     codes = [
@@ -1399,6 +1410,42 @@ def volunteer_map_html(
     )
 
 
+def _shown_ids(
+    address_ids: list[str], door_ids: Mapping[str, str] | None, turf_id: str
+) -> list[str]:
+    """Return the ids the page shows: the address ids, or their pseudonyms (all required)."""
+    if door_ids is None:
+        return address_ids
+    missing = [a for a in address_ids if a not in door_ids]
+    if missing:
+        msg = f"door_ids has no id for {len(missing)} doors of turf {turf_id!r}"
+        raise ValueError(msg)
+    return [str(door_ids[a]) for a in address_ids]
+
+
+def _streets_around(plan: TurfPlan, d: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Return the streets within 150 m of the doors' box, clipped to it, in EPSG:4326."""
+    box = shapely.buffer(shapely.box(*d.total_bounds), 150.0)
+    edges = plan.network.edges
+    near = plan.network.edge_tree().query(box, "intersects")
+    return _to_wgs84(edges.iloc[np.sort(near)][["geometry"]].assign(
+        geometry=shapely.intersection(edges.geometry.to_numpy()[np.sort(near)], box)))
+
+
+def _volunteer_doors(d: gpd.GeoDataFrame, shown_ids: list[str]) -> list[dict[str, Any]]:
+    """Return the page's door records: allow-listed fields, walk order, id and position."""
+    dw = _to_wgs84(d[["geometry"]])
+    doors = []
+    for (_, row), pt, shown in zip(d.iterrows(), dw.geometry, shown_ids, strict=True):
+        rec = {f: _plain(row.get(f)) for f in VOLUNTEER_DOOR_FIELDS}
+        rec[schema.SEQ] = int(row[schema.SEQ]) if pd.notna(row[schema.SEQ]) else None
+        rec["id"] = shown
+        rec["lon"] = round(pt.x, 6)
+        rec["lat"] = round(pt.y, 6)
+        doors.append(rec)
+    return doors
+
+
 def _script_json(obj: Any) -> str:
     """JSON safe to embed in a ``<script>`` element."""
     text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
@@ -1440,8 +1487,6 @@ def volunteer_page(
     html_page = volunteer_map_html(plan, turf_id, lang=lang, door_ids=door_ids)
     if map_code is None:
         return html_page
-    from knockin_geo.privacy import MapLock
-
     lock = map_code if isinstance(map_code, MapLock) else MapLock(map_code)
     return lock.lock(html_page, turf_id, lang=lang)
 
@@ -1479,9 +1524,6 @@ def write_maps(
     list of pathlib.Path
         The files written (each written atomically).
     """
-    from knockin_geo._pool import per_turf
-    from knockin_geo.walklist import turf_file_names
-
     out = Path(out_dir)
     written = [save_map(director_map(plan), out / "map.html")]
     names = turf_file_names(plan.turfs.index.astype(str))

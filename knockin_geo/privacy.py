@@ -38,9 +38,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
 from knockin_geo import schema
 from knockin_geo._errors import InputError
+from knockin_geo.io import _decode, _existing_file, _read_bytes, _sniff_delimiter
 
 logger = logging.getLogger(__name__)
 
@@ -175,8 +179,6 @@ def read_opt_outs(path: str | os.PathLike[str]) -> pd.DataFrame:
     pandas.DataFrame
         Columns ``address_id`` and ``address_key`` (normalised "number|street"), strings.
     """
-    from knockin_geo.io import _decode, _existing_file, _read_bytes, _sniff_delimiter
-
     p = _existing_file(path, "opt-out")
     text, _encoding = _decode(_read_bytes(p), None, p)
     try:
@@ -445,9 +447,6 @@ def _check_code(passphrase: str) -> None:
 
 def _page_key(passphrase: str, salt: bytes, iterations: int) -> bytes:
     """Return the AES-256 key of a locked page: PBKDF2-HMAC-SHA256 (as the browser derives it)."""
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
-
     kdf = PBKDF2HMAC(algorithm=hashes.SHA256(), length=32, salt=salt, iterations=iterations)
     return kdf.derive(passphrase.encode("utf-8"))
 
@@ -456,8 +455,6 @@ def _sealed_page(
     html: str, key: bytes, salt: bytes, iv: bytes, iterations: int, lang: str
 ) -> str:
     """Encrypt ``html`` (AES-256-GCM) into the page that asks for the code."""
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
     data = AESGCM(key).encrypt(iv, html.encode("utf-8"), None)
     payload = {
         "salt": base64.b64encode(salt).decode("ascii"),
@@ -632,8 +629,6 @@ def read_voter_file(path: str | os.PathLike[str], *, key: str = schema.ADDRESS_I
     pandas.DataFrame
         The file, as strings.
     """
-    from knockin_geo.io import _decode, _existing_file, _read_bytes, _sniff_delimiter
-
     p = _existing_file(path, "voter file")
     text, _encoding = _decode(_read_bytes(p), None, p)
     try:

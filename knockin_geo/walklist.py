@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from html import escape as html_escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import jinja2
 import numpy as np
@@ -24,6 +25,7 @@ import shapely
 
 from knockin_geo import schema
 from knockin_geo._atomic import write_text_atomic
+from knockin_geo._pool import per_turf
 
 if TYPE_CHECKING:
     from knockin_geo.model import TurfPlan
@@ -167,8 +169,6 @@ def start_door(plan: TurfPlan, turf_id: str) -> dict[str, Any]:
         ``address`` (house number, unit, street), ``lat``/``lon`` (WGS84, 6 decimals) and
         ``geo`` (RFC 5870 URI with the address as its label, opened by the phone's map app).
     """
-    from urllib.parse import quote
-
     d = plan.doors[plan.doors[schema.TURF_ID] == turf_id]
     d = d.sort_values(schema.SEQ, kind="stable", na_position="last").iloc[:1]
     first = d.iloc[0]
@@ -400,8 +400,6 @@ def walk_lists(
     list of pathlib.Path
         The files written, the index last.
     """
-    from knockin_geo._pool import per_turf
-
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     rows = []
