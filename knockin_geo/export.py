@@ -49,6 +49,7 @@ from scipy.optimize import linear_sum_assignment
 
 from knockin_geo import __version__, schema
 from knockin_geo._errors import InputError
+from knockin_geo.io import _sniff_delimiter
 from knockin_geo.sheets import Number, sheet_csv
 from knockin_geo.timing import stage
 from knockin_geo.walklist import turf_file_names, walk_list_html
@@ -934,23 +935,7 @@ def read_canvassers(path: str | os.PathLike[str]) -> pd.DataFrame:
         coordinates.
     """
     p = Path(path)
-    if not p.is_file():
-        msg = f"canvassers file {p} does not exist or is not a file"
-        raise InputError(msg, path=str(p))
-    raw = p.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("cp1252", errors="replace")
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    if not lines:
-        msg = f"canvassers file {p} is empty"
-        raise InputError(msg, path=str(p))
-    from knockin_geo.io import _sniff_delimiter
-
-    records = list(csv.reader(lines, delimiter=_sniff_delimiter(lines[0])))
-    header = [h.strip().lower() for h in records[0]]
-    body = records[1:]
+    header, body = _canvasser_rows(p)
     if CANVASSER_ID in header:
         id_col = CANVASSER_ID
     elif "id" in header:
@@ -982,41 +967,16 @@ def read_canvassers(path: str | os.PathLike[str]) -> pd.DataFrame:
             )
             continue
         seen[cid] = k
-        cap_raw = cell(row, "capacity")
-        capacity = 1
-        if cap_raw:
-            try:
-                value = float(cap_raw)
-            except ValueError:
-                value = math.nan
-            if not (math.isfinite(value) and value >= 0 and value.is_integer()):
-                problems.append(
-                    f"row {k}, column 'capacity': {cap_raw!r} is not a whole number >= 0"
-                )
-                continue
-            capacity = int(value)
-        lon = lat = math.nan
-        if has_home:
-            lon_raw, lat_raw = cell(row, "lon"), cell(row, "lat")
-            if bool(lon_raw) != bool(lat_raw):
-                missing = "lon" if not lon_raw else "lat"
-                problems.append(
-                    f"row {k}, column {missing!r}: empty while "
-                    f"{'lat' if missing == 'lon' else 'lon'!r} is given (give both or neither)"
-                )
-                continue
-            if lon_raw:
-                lon, lat = _float(lon_raw), _float(lat_raw)
-                bad = [
-                    (c, v)
-                    for c, v, x, lim in (("lon", lon_raw, lon, 180), ("lat", lat_raw, lat, 90))
-                    if not (math.isfinite(x) and -lim <= x <= lim)
-                ]
-                if bad:
-                    problems += [
-                        f"row {k}, column {c!r}: {v!r} is not a valid coordinate" for c, v in bad
-                    ]
-                    continue
+        row_problems: list[str] = []
+        capacity = _capacity(cell(row, "capacity"), k, row_problems)
+        lon, lat = (
+            _home(cell(row, "lon"), cell(row, "lat"), k, row_problems)
+            if has_home and not row_problems
+            else (math.nan, math.nan)
+        )
+        if row_problems:
+            problems += row_problems
+            continue
         out[CANVASSER_ID].append(cid)
         out["name"].append(cell(row, "name"))
         out["team"].append(cell(row, "team"))
@@ -1040,6 +1000,58 @@ def read_canvassers(path: str | os.PathLike[str]) -> pd.DataFrame:
         index=pd.Index(out[CANVASSER_ID], dtype="string", name=CANVASSER_ID),
     )
     return frame.sort_index()
+
+
+def _canvasser_rows(p: Path) -> tuple[list[str], list[list[str]]]:
+    """Read the canvassers CSV (UTF-8, else cp1252; delimiter sniffed): lower-case header, rows."""
+    if not p.is_file():
+        msg = f"canvassers file {p} does not exist or is not a file"
+        raise InputError(msg, path=str(p))
+    raw = p.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("cp1252", errors="replace")
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        msg = f"canvassers file {p} is empty"
+        raise InputError(msg, path=str(p))
+    records = list(csv.reader(lines, delimiter=_sniff_delimiter(lines[0])))
+    return [h.strip().lower() for h in records[0]], records[1:]
+
+
+def _capacity(cap_raw: str, k: int, problems: list[str]) -> int:
+    """Read a capacity cell (1 when empty); a bad one adds a problem."""
+    if not cap_raw:
+        return 1
+    try:
+        value = float(cap_raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0 and value.is_integer()):
+        problems.append(f"row {k}, column 'capacity': {cap_raw!r} is not a whole number >= 0")
+        return 1
+    return int(value)
+
+
+def _home(lon_raw: str, lat_raw: str, k: int, problems: list[str]) -> tuple[float, float]:
+    """Read a home position (NaN when both cells are empty); bad cells add problems."""
+    if bool(lon_raw) != bool(lat_raw):
+        missing = "lon" if not lon_raw else "lat"
+        problems.append(
+            f"row {k}, column {missing!r}: empty while "
+            f"{'lat' if missing == 'lon' else 'lon'!r} is given (give both or neither)"
+        )
+        return math.nan, math.nan
+    if not lon_raw:
+        return math.nan, math.nan
+    lon, lat = _float(lon_raw), _float(lat_raw)
+    problems += [
+        f"row {k}, column {c!r}: {v!r} is not a valid coordinate"
+        for c, v, x, lim in (("lon", lon_raw, lon, 180), ("lat", lat_raw, lat, 90))
+        if not (math.isfinite(x) and -lim <= x <= lim)
+    ]
+    return lon, lat
 
 
 def _float(text: str) -> float:

@@ -1,0 +1,138 @@
+"""Code rules of the package, read from its source (issue 15).
+
+- No function over 80 lines of code (its docstring not counted: a public function's numpy-style
+  documentation of parameters, returns and errors is not a reason to split it).
+- Imports at the top of modules: an import inside a function is allowed only for the optional
+  and heavy dependencies listed in ``LAZY_IMPORTS`` (and in docs/architecture.md).
+
+``PENDING_LONG`` and ``PENDING_LAZY`` name modules being rewritten (issue 15): they shrink to
+empty as those rewrites land. Each rule is also checked on code built here, so it can fail.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MAX_LINES = 80
+
+#: Modules being rewritten: their long functions are split then. Remove a module once it passes.
+PENDING_LONG: frozenset[str] = frozenset(
+    {"turfs", "plan", "canvass", "batch", "cli/main"}
+)
+#: Modules being rewritten: their imports inside functions move to the top then.
+PENDING_LAZY: frozenset[str] = frozenset({"plan", "canvass", "batch", "cli/main", "cli/argtypes"})
+
+#: (module, top-level package imported inside a function): optional dependencies (ImportError
+#: becomes a message naming the extra to install) and heavy ones loaded only when used.
+LAZY_IMPORTS: frozenset[tuple[str, str]] = frozenset({
+    ("db", "sqlalchemy"),  # optional: the [db] extra
+    ("db", "geoalchemy2"),  # optional: the [db] extra
+    ("db", "psycopg"),  # optional: the [db] extra
+    ("classes", "mapclassify"),  # heavy (imports scipy.stats, pandas io); only for choropleths
+    ("classes", "sklearn"),  # heavy; only for the k-means classification scheme
+    ("streets", "osmnx"),  # heavy (~1 s); only for .graphml files and downloads
+    ("target", "matplotlib"),  # heavy (~0.5 s); only for the choropleth PNG
+})
+
+
+def _modules() -> dict[str, Path]:
+    found = {p.stem: p for p in (ROOT / "knockin_geo").glob("*.py")}
+    found |= {f"cli/{p.stem}": p for p in (ROOT / "cli").glob("*.py")}
+    return found
+
+
+def _code_lines(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    lines = fn.end_lineno - fn.lineno + 1  # type: ignore[operator]
+    first = fn.body[0]
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
+            and isinstance(first.value.value, str):
+        lines -= first.end_lineno - first.lineno + 1  # type: ignore[operator]
+    return lines
+
+
+def long_functions(source: str) -> list[tuple[str, int]]:
+    """(name, code lines) of every function or method longer than MAX_LINES."""
+    return [
+        (node.name, _code_lines(node))
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and _code_lines(node) > MAX_LINES
+    ]
+
+
+def inner_imports(source: str) -> list[tuple[str, int]]:
+    """(top-level package, line) of every import inside a function."""
+    found: list[tuple[str, int]] = []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+                visit(child, True)
+            elif in_function and isinstance(child, ast.Import):
+                found.extend((a.name.split(".")[0], child.lineno) for a in child.names)
+            elif in_function and isinstance(child, ast.ImportFrom):
+                module = "." * child.level + (child.module or "")
+                found.append((module.split(".")[0] or module, child.lineno))
+            else:
+                visit(child, in_function)
+
+    visit(ast.parse(source), False)
+    return found
+
+
+def test_no_function_over_80_lines() -> None:
+    too_long = {
+        f"{m}.{name}": n
+        for m, p in _modules().items()
+        if m not in PENDING_LONG
+        for name, n in long_functions(p.read_text(encoding="utf-8"))
+    }
+    assert too_long == {}
+
+
+def test_imports_at_the_top_except_listed_lazy_ones() -> None:
+    misplaced = [
+        f"{p.relative_to(ROOT)}:{line} imports {package}"
+        for m, p in _modules().items()
+        if m not in PENDING_LAZY
+        for package, line in inner_imports(p.read_text(encoding="utf-8"))
+        if (m, package) not in LAZY_IMPORTS
+    ]
+    assert misplaced == []
+
+
+def test_every_listed_lazy_import_is_used_and_documented() -> None:
+    modules = _modules()
+    used = {
+        (m, package)
+        for m, p in modules.items()
+        for package, _ in inner_imports(p.read_text(encoding="utf-8"))
+    }
+    assert LAZY_IMPORTS <= used, "stale entries: remove them from LAZY_IMPORTS and the docs"
+    doc = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    section = doc.split("## Imports inside functions", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"`(\w+)\.py`: `(\w+)`", section))
+    assert documented == set(LAZY_IMPORTS)
+
+
+def test_pending_lists_name_existing_modules() -> None:
+    assert (PENDING_LONG | PENDING_LAZY) <= set(_modules())
+
+
+def test_the_rules_find_what_they_forbid() -> None:
+    body = "\n".join(f"    x{i} = {i}" for i in range(MAX_LINES))
+    src = (
+        f'def long():\n    """Doc.\n\n    More.\n    """\n{body}\n'
+        f'def fine():\n    """Doc.\n{"".join(chr(10) for _ in range(90))}    """\n    return 1\n'
+        "import os\n"
+        "def f():\n    import json\n    from knockin_geo.io import read_addresses\n"
+        "    from . import schema\n    return json, os\n"
+        "class C:\n    def m(self):\n        import numpy\n        return numpy\n"
+    )
+    assert long_functions(src) == [("long", MAX_LINES + 1)]
+    found = inner_imports(src)
+    assert [package for package, _ in found] == ["json", "knockin_geo", ".", "numpy"]
+    assert all(" import " in src.splitlines()[line - 1] for _, line in found)
