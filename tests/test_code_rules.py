@@ -136,3 +136,12 @@ def test_the_rules_find_what_they_forbid() -> None:
     found = inner_imports(src)
     assert [package for package, _ in found] == ["json", "knockin_geo", ".", "numpy"]
     assert all(" import " in src.splitlines()[line - 1] for _, line in found)
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    command = next(ln for ln in readme.splitlines() if '-e ".[test]"' in ln)
+    ci_command = next(ln for ln in ci.splitlines() if '-e ".[test]"' in ln)
+    assert "mypy knockin_geo" in ci_command
+    assert command == f"python3 -m venv .venv && {ci_command}"
