@@ -49,7 +49,7 @@ from scipy.optimize import linear_sum_assignment
 
 from knockin_geo import __version__, schema
 from knockin_geo._errors import InputError
-from knockin_geo.io import _sniff_delimiter
+from knockin_geo.io import sniff_delimiter
 from knockin_geo.sheets import Number, sheet_csv
 from knockin_geo.timing import stage
 from knockin_geo.walklist import turf_file_names, walk_list_html
@@ -1016,7 +1016,7 @@ def _canvasser_rows(p: Path) -> tuple[list[str], list[list[str]]]:
     if not lines:
         msg = f"canvassers file {p} is empty"
         raise InputError(msg, path=str(p))
-    records = list(csv.reader(lines, delimiter=_sniff_delimiter(lines[0])))
+    records = list(csv.reader(lines, delimiter=sniff_delimiter(lines[0])))
     return [h.strip().lower() for h in records[0]], records[1:]
 
 

@@ -48,6 +48,8 @@ __all__ = [
     "load_column_map",
     "read_addresses",
     "read_precincts",
+    "read_text",
+    "sniff_delimiter",
 ]
 
 # --------------------------------------------------------------------------------------------
@@ -682,7 +684,7 @@ def _decode(data: bytes, encoding: str | None, p: Path) -> tuple[str, str]:
     return text, used
 
 
-def _sniff_delimiter(text: str) -> str:
+def sniff_delimiter(text: str) -> str:
     """Return the delimiter of a CSV text: the most frequent of ``, ; TAB |`` on its first line.
 
     Only those four are candidates (never a letter, as ``csv.Sniffer`` may pick: it splits a
@@ -693,6 +695,37 @@ def _sniff_delimiter(text: str) -> str:
     counts = [unquoted.count(d) for d in _DELIMITERS]
     best = int(np.argmax(counts))
     return _DELIMITERS[best] if counts[best] > 0 else ","
+
+
+#: The old private name; canvass.py (being rewritten, issue 15) still imports it.
+_sniff_delimiter = sniff_delimiter
+
+
+def read_text(path: PathLike, what: str, encoding: str | None = None) -> tuple[Path, str]:
+    """Read a text file for a reader of another module (opt-outs, voter files).
+
+    Parameters
+    ----------
+    path
+        The file, plain or compressed (``.gz``, ``.bz2``, ``.xz``, ``.zip``).
+    what
+        What the file is, for messages (``"opt-out"`` gives "opt-out file not found: ...").
+    encoding
+        Text encoding; detected when omitted (UTF-8 first, then charset detection).
+
+    Returns
+    -------
+    tuple of (pathlib.Path, str)
+        The path and the decoded text.
+
+    Raises
+    ------
+    InputError
+        Missing, empty, unreadable or undecodable file.
+    """
+    p = _existing_file(path, what)
+    text, _encoding = _decode(_read_bytes(p), encoding, p)
+    return p, text
 
 
 def _parse_csv(text: str, delimiter: str, p: Path) -> pd.DataFrame:
@@ -1173,7 +1206,7 @@ def read_addresses(
         fmt = "ogr"
     else:
         text, enc = _decode(_read_bytes(p), encoding, p)
-        used_delim = delimiter if delimiter else _sniff_delimiter(text)
+        used_delim = delimiter if delimiter else sniff_delimiter(text)
         table = _parse_csv(text, used_delim, p)
         fmt = _detect_format(list(table.columns))
     n = len(table)

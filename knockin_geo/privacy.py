@@ -44,7 +44,7 @@ from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
 from knockin_geo import schema
 from knockin_geo._errors import InputError
-from knockin_geo.io import _decode, _existing_file, _read_bytes, _sniff_delimiter
+from knockin_geo.io import read_text, sniff_delimiter
 
 logger = logging.getLogger(__name__)
 
@@ -179,10 +179,9 @@ def read_opt_outs(path: str | os.PathLike[str]) -> pd.DataFrame:
     pandas.DataFrame
         Columns ``address_id`` and ``address_key`` (normalised "number|street"), strings.
     """
-    p = _existing_file(path, "opt-out")
-    text, _encoding = _decode(_read_bytes(p), None, p)
+    p, text = read_text(path, "opt-out")
     try:
-        raw = pd.read_csv(io.StringIO(text), sep=_sniff_delimiter(text), header=None, dtype=str,
+        raw = pd.read_csv(io.StringIO(text), sep=sniff_delimiter(text), header=None, dtype=str,
                           keep_default_na=False, skip_blank_lines=True, engine="python")
     except Exception as exc:
         msg = f"cannot read the opt-out file {p}: {exc}"
@@ -629,10 +628,9 @@ def read_voter_file(path: str | os.PathLike[str], *, key: str = schema.ADDRESS_I
     pandas.DataFrame
         The file, as strings.
     """
-    p = _existing_file(path, "voter file")
-    text, _encoding = _decode(_read_bytes(p), None, p)
+    p, text = read_text(path, "voter file")
     try:
-        frame = pd.read_csv(io.StringIO(text), sep=_sniff_delimiter(text), dtype=str,
+        frame = pd.read_csv(io.StringIO(text), sep=sniff_delimiter(text), dtype=str,
                             keep_default_na=False)
     except Exception as exc:
         msg = f"cannot read the voter file {p}: {exc}"
