@@ -80,13 +80,14 @@ def snap_doors(
         raise CRSError(msg)
     out = doors.copy()
     n = len(out)
-    edge = np.full(n, -1, dtype=np.int64)
-    offset = np.full(n, np.nan)
-    dist = np.full(n, np.nan)
-    snap_x = np.full(n, np.nan)
-    snap_y = np.full(n, np.nan)
-    side = np.full(n, "", dtype=object)
-
+    snap = {
+        "edge": np.full(n, -1, dtype=np.int64),
+        "offset_m": np.full(n, np.nan),
+        "side": np.full(n, "", dtype=object),
+        "snap_dist_m": np.full(n, np.nan),
+        "snap_x": np.full(n, np.nan),
+        "snap_y": np.full(n, np.nan),
+    }
     status = out[schema.STATUS].to_numpy(dtype=object)
     geoms = out.geometry.to_numpy()
     usable = (status == schema.STATUS_OK) & ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
@@ -94,42 +95,63 @@ def snap_doors(
     eligible = _eligible_edges(network, min_component_m)
     lines = network.edges.geometry.to_numpy()[eligible]
     if len(idx) and len(lines):
-        pts = geoms[idx]
-        tree = shapely.STRtree(lines)
         door_names = (
             normalize_name(out[schema.STREET].to_numpy(dtype=object)[idx])
             if schema.STREET in out.columns
             else np.full(len(idx), "", dtype=object)
         )
         edge_names = normalize_name(network.edges["name"].to_numpy(dtype=object)[eligible])
-        found, fdist = _choose_edges(
-            pts, lines, tree, door_names, edge_names, barrier_lines, max_snap_m, name_slack_m
+        found = _snap_usable(
+            geoms[idx], idx, lines, eligible, door_names, edge_names, barrier_lines,
+            max_snap_m, name_slack_m, snap,
         )
-        ok = found >= 0
-        sel = idx[ok]
-        line = lines[found[ok]]
-        e = eligible[found[ok]]
-        p = pts[ok]
-        off = shapely.line_locate_point(line, p)
-        proj = shapely.line_interpolate_point(line, off)
-        edge[sel] = e
-        offset[sel] = off
-        dist[sel] = fdist[ok]
-        snap_x[sel] = shapely.get_x(proj)
-        snap_y[sel] = shapely.get_y(proj)
-        side[sel] = _side_of(line, off, p)
-        far = idx[~ok]
+        far = idx[found < 0]
         status[far] = "no_street_nearby"
         if len(far):
             logger.info("%d doors have no walkable street within %.0f m", len(far), max_snap_m)
-    out["edge"] = edge
-    out["offset_m"] = offset
-    out["side"] = pd.array(side, dtype="string")
-    out["snap_dist_m"] = dist
-    out["snap_x"] = snap_x
-    out["snap_y"] = snap_y
+    out["edge"] = snap["edge"]
+    out["offset_m"] = snap["offset_m"]
+    out["side"] = pd.array(snap["side"], dtype="string")
+    out["snap_dist_m"] = snap["snap_dist_m"]
+    out["snap_x"] = snap["snap_x"]
+    out["snap_y"] = snap["snap_y"]
     out[schema.STATUS] = status
     return out
+
+
+def _snap_usable(
+    pts: np.ndarray,
+    idx: np.ndarray,
+    lines: np.ndarray,
+    eligible: np.ndarray,
+    door_names: np.ndarray,
+    edge_names: np.ndarray,
+    barrier_lines: shapely.Geometry | None,
+    max_snap_m: float,
+    name_slack_m: float,
+    snap: dict[str, np.ndarray],
+) -> np.ndarray:
+    """Snap the usable doors (rows ``idx``) into the ``snap`` columns; return the chosen lines.
+
+    -1 marks a door with no street within ``max_snap_m``.
+    """
+    tree = shapely.STRtree(lines)
+    found, fdist = _choose_edges(
+        pts, lines, tree, door_names, edge_names, barrier_lines, max_snap_m, name_slack_m
+    )
+    ok = found >= 0
+    sel = idx[ok]
+    line = lines[found[ok]]
+    p = pts[ok]
+    off = shapely.line_locate_point(line, p)
+    proj = shapely.line_interpolate_point(line, off)
+    snap["edge"][sel] = eligible[found[ok]]
+    snap["offset_m"][sel] = off
+    snap["snap_dist_m"][sel] = fdist[ok]
+    snap["snap_x"][sel] = shapely.get_x(proj)
+    snap["snap_y"][sel] = shapely.get_y(proj)
+    snap["side"][sel] = _side_of(line, off, p)
+    return found
 
 
 def _eligible_edges(network: StreetNetwork, min_component_m: float) -> np.ndarray:

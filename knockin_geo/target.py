@@ -2542,30 +2542,9 @@ def spread_voters(doors: pd.DataFrame, precincts_with_indicators: pd.DataFrame) 
 
     idx = np.flatnonzero(active)
     if len(idx):
-        groups, g = np.unique(pid_str[idx], return_inverse=True)
-        h = hh[idx]
-        total_h = np.bincount(g, weights=h).astype(np.int64)
-        r_int = np.round(reg[idx]).astype(np.int64)
-        r_group = np.zeros(len(groups), dtype=np.int64)
-        r_group[g] = r_int
-        zero_h = total_h[g] == 0  # every door of the precinct has 0 households: count them as 1
-        h = np.where(zero_h, 1, h)
-        total_h = np.bincount(g, weights=h).astype(np.int64)
-        num = r_int * h
-        base = num // total_h[g]
-        rem = num % total_h[g]
-        short = r_group - np.bincount(g, weights=base, minlength=len(groups)).astype(np.int64)
-        ids = doors.index.to_numpy()[idx].astype(str)
-        id_order = np.argsort(ids, kind="stable")
-        id_rank = np.empty(len(idx), dtype=np.int64)
-        id_rank[id_order] = np.arange(len(idx))
-        order = np.lexsort((id_rank, -rem, g))
-        sorted_g = g[order]
-        first = np.searchsorted(sorted_g, sorted_g, side="left")
-        within = np.arange(len(order)) - first
-        extra = np.zeros(len(idx), dtype=np.int64)
-        extra[order] = (within < short[sorted_g]).astype(np.int64)
-        out[idx] = base + extra
+        out[idx] = _largest_remainders(
+            pid_str[idx], hh[idx], reg[idx], doors.index.to_numpy()[idx].astype(str)
+        )
 
     known = set(reg_by_pid.index[np.isfinite(reg_by_pid.to_numpy())])
     with_doors = set(pid_str[usable])
@@ -2585,6 +2564,40 @@ def spread_voters(doors: pd.DataFrame, precincts_with_indicators: pd.DataFrame) 
     series = pd.Series(out, index=doors.index, name="registered_est")
     series.attrs = {"unplaced": unplaced, "no_results": no_results}
     return series
+
+
+def _largest_remainders(
+    pid: np.ndarray, hh: np.ndarray, reg: np.ndarray, ids: np.ndarray
+) -> np.ndarray:
+    """Share each precinct's registered voters among its doors by households, in whole voters.
+
+    Largest remainders: every door gets the floor of its share; the voters left go one each to
+    the doors with the largest remainders (ties by door id). A precinct whose doors all have 0
+    households counts each door as 1.
+    """
+    groups, g = np.unique(pid, return_inverse=True)
+    h = hh
+    total_h = np.bincount(g, weights=h).astype(np.int64)
+    r_int = np.round(reg).astype(np.int64)
+    r_group = np.zeros(len(groups), dtype=np.int64)
+    r_group[g] = r_int
+    zero_h = total_h[g] == 0  # every door of the precinct has 0 households: count them as 1
+    h = np.where(zero_h, 1, h)
+    total_h = np.bincount(g, weights=h).astype(np.int64)
+    num = r_int * h
+    base = num // total_h[g]
+    rem = num % total_h[g]
+    short = r_group - np.bincount(g, weights=base, minlength=len(groups)).astype(np.int64)
+    id_order = np.argsort(ids, kind="stable")
+    id_rank = np.empty(len(ids), dtype=np.int64)
+    id_rank[id_order] = np.arange(len(ids))
+    order = np.lexsort((id_rank, -rem, g))
+    sorted_g = g[order]
+    first = np.searchsorted(sorted_g, sorted_g, side="left")
+    within = np.arange(len(order)) - first
+    extra = np.zeros(len(ids), dtype=np.int64)
+    extra[order] = (within < short[sorted_g]).astype(np.int64)
+    return base + extra
 
 
 def count_voters(
