@@ -11,7 +11,8 @@ nantes      the 22 bureaux of Nantes the 2014 OSM extract covers (4,092 doors)
 li-muni     Liechtenstein cut by its 11 municipalities (12,497 OSM addresses)
 li          Liechtenstein without precincts (one area)
 
-Methods: ``ours`` (``plan_turfs``) and ``kmc`` (``KMeansConstrained`` on the doors' x/y per
+Methods: ``ours`` (``plan_turfs``, once per ``--refine`` mode: ``none`` the bisection alone,
+``fix`` the default, ``compact``) and ``kmc`` (``KMeansConstrained`` on the doors' x/y per
 precinct, sizes between 0.9 and 1.1 of ``n / k`` with our ``k``; ``pip install -e ".[bench]"``).
 The kmc labels reuse our doors frame (same snapping), so strict pieces are measured alike.
 
@@ -44,9 +45,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 logger = logging.getLogger("bench_barriers")
 
 
-def load(name: str) -> TurfPlan:
+def load(name: str, params: TurfParams | None = None) -> TurfPlan:
     """Cut one data set with our cutter."""
-    params = TurfParams(doors_per_turf=80)
+    params = params or TurfParams(doors_per_turf=80)
     if name == "nantes":
         n = DATA / "nantes"
         prec = io.read_precincts(n / "precincts" / "bureaux_vote_nantes_2014.geojson")
@@ -125,14 +126,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sets", default="nantes,li-muni,li")
     ap.add_argument("--no-kmc", action="store_true", help="skip k-means-constrained")
+    ap.add_argument("--refine", default="none,fix,compact",
+                    help="our cut with these --refine modes, side by side (none,fix,compact)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     rows: list[dict[str, Any]] = []
     for name in args.sets.split(","):
-        t0 = time.perf_counter()
-        plan = load(name)
-        cut_s = time.perf_counter() - t0
-        rows.append({"set": name, "method": "ours", "time_s": round(cut_s, 1), **figures(plan)})
+        for mode in args.refine.split(","):
+            t0 = time.perf_counter()
+            plan = load(name, TurfParams(doors_per_turf=80, refine=mode))
+            cut_s = time.perf_counter() - t0
+            rows.append({"set": name, "method": f"ours ({mode})", "time_s": round(cut_s, 1),
+                         **figures(plan)})
         if not args.no_kmc:
             t0 = time.perf_counter()
             labels = kmc_labels(plan)

@@ -247,6 +247,7 @@ def _turf_params(args: argparse.Namespace) -> Any:
         tolerance=args.tolerance,
         cross_precincts=args.cross_precincts,
         barriers=getattr(args, "barriers", "default"),
+        refine=getattr(args, "refine", "fix"),
         seed=args.seed,
         walk_speed_kmh=args.walk_speed_kmh,
         minutes_per_door=args.minutes_per_door,
@@ -286,6 +287,11 @@ def _add_cut_args(p: argparse.ArgumentParser) -> None:
                    help="minutes spent per door (1.5)")
     g.add_argument("--seed", metavar="S", type=argtypes.seed, default=0,
                    help="random seed (same seed, same output)")
+    g.add_argument("--refine", choices=("none", "fix", "compact"), default="fix",
+                   help="after the cut, move doors between neighbouring turfs: fix (default) "
+                        "joins a turf's stray pieces to a neighbour on the same street side and "
+                        "evens out turfs beyond the tolerance; compact also makes turfs rounder "
+                        "(slower); none keeps the cut as it is")
 
     g = p.add_argument_group("barriers")
     g.add_argument("--cross-precincts", action="store_true",
@@ -496,7 +502,8 @@ def _run_cut(
               f"(max deviation {100 * summ['max_abs_deviation']:.1f} %)")
     t.add_row("one piece (strict / passing others)",
               f"{summ['turfs_one_piece_strict']:,} / {summ['turfs_connected']:,} "
-              f"of {summ['turfs']:,}")
+              f"of {summ['turfs']:,} (strictly at most "
+              f"{summ['turfs_one_piece_strict_at_most']:,}: see docs/report.md)")
     t.add_row("spanning a barrier", f"{summ['turfs_spanning_barriers']:,} "
               f"({summ['turfs_spanning_barriers_unavoidable']} unavoidable, "
               f"{summ['turfs_spanning_barriers_unexplained']} avoidable; "

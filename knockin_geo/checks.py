@@ -225,11 +225,23 @@ def strict_pieces(doors: pd.DataFrame, edge_u: np.ndarray, edge_v: np.ndarray) -
     pandas.Series
         Pieces per ``turf_id``.
     """
+    labels = strict_labels(doors, edge_u, edge_v)
+    tid = doors[schema.TURF_ID].astype("string").fillna("").to_numpy(dtype=object)
+    got = labels >= 0
+    s = pd.Series(labels[got]).groupby(tid[got]).nunique().astype("int64")
+    s.name = "strict_pieces"
+    s.index.name = schema.TURF_ID
+    return s.sort_index()
+
+
+def strict_labels(doors: pd.DataFrame, edge_u: np.ndarray, edge_v: np.ndarray) -> np.ndarray:
+    """Label each door with its strict piece (unique over all turfs; -1: no turf or not snapped)."""
     nodes, inv = np.unique(np.concatenate([edge_u, edge_v]).astype(str), return_inverse=True)
     n_edges = len(edge_u)
     eu, ev = inv[:n_edges], inv[n_edges:]
     n_nodes = len(nodes)
-    snapped = doors[doors["edge"].to_numpy(dtype=np.int64) >= 0]
+    rows = np.flatnonzero(doors["edge"].to_numpy(dtype=np.int64) >= 0)
+    snapped = doors.iloc[rows]
     e = snapped["edge"].to_numpy(dtype=np.int64)
     side = snapped["side"].astype(str).to_numpy(dtype=object)
     off = snapped["offset_m"].to_numpy(dtype=float)
@@ -258,7 +270,8 @@ def strict_pieces(doors: pd.DataFrame, edge_u: np.ndarray, edge_v: np.ndarray) -
     owner = np.where(la >= n_nodes, vt[la], vt[lb])
     by_owner = pd.Series(np.arange(len(la))).groupby(owner).indices
     members = pd.Series(np.arange(n)).groupby(tid).indices
-    out = {}
+    out = np.full(len(doors), -1, dtype=np.int64)
+    next_label = 0
     for t, drows in members.items():
         if t == "":
             continue
@@ -273,10 +286,50 @@ def strict_pieces(doors: pd.DataFrame, edge_u: np.ndarray, edge_v: np.ndarray) -
         size = n_comp + len(drows)
         g = sparse.coo_array((np.ones(len(ma)), (ma, mb)), shape=(size, size)).tocsr()
         _, lab = csgraph.connected_components(g, directed=False)
-        out[t] = len(np.unique(lab[n_comp:]))
-    s = pd.Series(out, name="strict_pieces", dtype="int64")
-    s.index.name = schema.TURF_ID
-    return s.sort_index()
+        _, piece = np.unique(lab[n_comp:], return_inverse=True)
+        out[rows[drows]] = next_label + piece
+        next_label += int(piece.max()) + 1
+    return out
+
+
+def strict_bound(
+    doors: pd.DataFrame, edge_u: np.ndarray, edge_v: np.ndarray, *, tolerance: float
+) -> pd.DataFrame:
+    """Per area: how many turfs must be in more than one strict piece, whatever the cut.
+
+    ``doors`` as for :func:`strict_pieces`, with ``weight`` (the cut's unit; 1 per door when
+    missing) and ``precinct_id`` (optional). The area's doors taken as one turf fall into strict
+    pieces (another area's doors block a
+    street side as much as another turf's). A piece whose weight ``N`` is no whole number of the
+    area's mean turfs ``T`` within the tolerance must share a turf with another piece, so the
+    area has at least one turf in several pieces (more are possible; the bound is one).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by area: ``turfs``, ``pieces`` (the area's strict pieces), ``unplaceable``
+        (pieces that are no whole number of turfs) and ``must_split`` (0 or 1).
+    """
+    d = doors.copy()
+    got = d[schema.TURF_ID].notna().to_numpy()
+    area = _area_keys(d)
+    turf = d[schema.TURF_ID].astype("string").fillna("").to_numpy(dtype=object)
+    d[schema.TURF_ID] = pd.array(np.where(got, area, None), dtype="string")
+    labels = strict_labels(d, edge_u, edge_v)
+    w = (pd.to_numeric(d["weight"], errors="coerce").fillna(1.0).to_numpy(dtype=float)
+         if "weight" in d else np.ones(len(d)))
+    out = []
+    for key, rows in pd.Series(np.arange(len(d))).groupby(area, sort=True).indices.items():
+        idx = rows[got[rows]]
+        if len(idx) == 0:
+            continue
+        k = len(set(turf[idx].tolist()))
+        target = float(w[idx].sum()) / k
+        piece_w = pd.Series(w[idx]).groupby(labels[idx]).sum()
+        bad = sum(not _placeable(float(x), target, tolerance) for x in piece_w.to_numpy())
+        out.append((key, k, len(piece_w), bad, int(bad > 0)))
+    return pd.DataFrame(out, columns=["area", "turfs", "pieces", "unplaceable", "must_split"]
+                        ).set_index("area")
 
 
 def hull_polsby_popper(doors: gpd.GeoDataFrame) -> pd.Series:

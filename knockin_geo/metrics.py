@@ -235,6 +235,8 @@ def independent_figures(
     spans = checks.explain_spans(spans, sides, door_side, doors, unit=unit)
     edges = network.edges
     strict = checks.strict_pieces(doors, edges["u"].to_numpy(), edges["v"].to_numpy())
+    strict_bound = checks.strict_bound(doors, edges["u"].to_numpy(), edges["v"].to_numpy(),
+                                       tolerance=tolerance)
     _, overlap = checks.hull_overlap(doors)
     unplaceable = sides.groupby("area")["placeable"].apply(lambda s: int((~s).sum()))
     spanning = spans[spans["spans"]].groupby("area").size()
@@ -242,6 +244,7 @@ def independent_figures(
     return {
         "spans": spans,
         "strict": strict,
+        "strict_must_split": int(strict_bound["must_split"].sum()),
         "pp": checks.hull_polsby_popper(doors),
         "overlap": overlap,
         "sides": sides,
@@ -319,6 +322,7 @@ def _summary(
         "turfs_within_tolerance": int(out["within_tolerance"].sum()),
         "turfs_connected": int((out["pieces"] == 1).sum()),
         "turfs_one_piece_strict": int((out["strict_pieces"] == 1).sum()),
+        "turfs_one_piece_strict_at_most": n_turfs - indep["strict_must_split"],
         "turfs_spanning_barriers": int(spanning.sum()),
         "turfs_spanning_barriers_unavoidable": int(
             spans["unavoidable"].fillna(False).astype(bool).sum()),

@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
+from scipy.sparse import csgraph
 
 from knockin_geo.barriers import TAG_BOTH, TAG_LEFT, TAG_RIGHT, LocalSides
 
@@ -198,3 +200,73 @@ def _node_crossings(v_node: np.ndarray, n_doors: int) -> tuple[np.ndarray, np.nd
     sn = v_node[srt]
     same = np.flatnonzero(sn[1:] == sn[:-1])
     return srt[same] + n_doors, srt[same + 1] + n_doors
+
+
+@dataclass(frozen=True)
+class StrictChains:
+    """Every snapped door on its chain, as a volunteer walks it without passing a stranger.
+
+    A *chain* is what the cutter walks as one: the doors of one segment of one street edge in
+    order of offset from ``u`` (both sides together on a quiet street, each side apart along a
+    barrier road; see :func:`door_tags`). A *junction* is a set of street nodes joined by streets
+    that carry no door at all (walking them passes nobody). A volunteer reaches a door from a
+    junction only along the chain, past doors of their own turf: the first door touches the
+    junction of the segment's start, the last one that of its end. Doors of other turfs (or
+    outside the cut) block. A segment that ends at a barrier crossing ends at a junction of its
+    own. Per street side this is at least as strict as the report's rule
+    (:func:`knockin_geo.checks.strict_pieces`): a turf's consecutive doors on a chain are
+    consecutive on each side too.
+
+    Attributes (per door of the frame, -1 when not snapped)
+    ----------
+    chain, pos
+        Chain number and position along it.
+    chain_len, chain_ju, chain_jv
+        Per chain: doors on it, and the junctions of its two ends.
+    """
+
+    chain: np.ndarray
+    pos: np.ndarray
+    chain_len: np.ndarray
+    chain_ju: np.ndarray
+    chain_jv: np.ndarray
+
+
+def strict_chains(
+    sides: LocalSides,
+    edge: np.ndarray,
+    side: np.ndarray,
+    offset: np.ndarray,
+    edge_u: np.ndarray,
+    edge_v: np.ndarray,
+) -> StrictChains:
+    """Chains and junctions of every snapped door (``edge >= 0``), in the frame's row order."""
+    n = len(edge)
+    snapped = np.flatnonzero(edge >= 0)
+    e = edge[snapped]
+    seg = door_segments(sides, e, offset[snapped])
+    lane = seg * 3 + door_tags(sides, e, side[snapped])
+    order = np.lexsort((offset[snapped], lane, e))
+    oe, ol, os_ = e[order], lane[order], seg[order]
+    new = np.ones(len(order), dtype=bool)
+    new[1:] = (oe[1:] != oe[:-1]) | (ol[1:] != ol[:-1])
+    cid = np.cumsum(new) - 1
+    starts = np.flatnonzero(new)
+    chain = np.full(n, -1, dtype=np.int64)
+    pos = np.full(n, -1, dtype=np.int64)
+    chain[snapped[order]] = cid
+    pos[snapped[order]] = np.arange(len(order)) - starts[cid]
+    chain_len = np.diff(np.append(starts, len(order)))
+    nodes, inv = np.unique(np.concatenate([edge_u, edge_v]), return_inverse=True)
+    n_edges = len(edge_u)
+    eu, ev = inv[:n_edges], inv[n_edges:]
+    free = np.ones(n_edges, dtype=bool)
+    free[e] = False
+    m = sparse.coo_array((np.ones(int(free.sum())), (eu[free], ev[free])),
+                         shape=(len(nodes), len(nodes))).tocsr()
+    n_j, junction = csgraph.connected_components(m, directed=False)
+    c_edge, c_seg = oe[starts], os_[starts]
+    own = n_j + 2 * np.arange(len(starts))  # junctions of their own at barrier crossings
+    ju = np.where(c_seg == 0, junction[eu[c_edge]], own)
+    jv = np.where(c_seg == sides.n_cuts(c_edge), junction[ev[c_edge]], own + 1)
+    return StrictChains(chain, pos, chain_len, ju, jv)

@@ -48,7 +48,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 from scipy.spatial import cKDTree
 
-from knockin_geo import schema, sidegraph
+from knockin_geo import refine, schema, sidegraph
 from knockin_geo._errors import InputError
 from knockin_geo.barriers import BARRIER_HIGHWAYS, area_sides, barrier_lines, local_sides
 from knockin_geo.streets import StreetNetwork
@@ -97,6 +97,11 @@ class TurfParams:
         ``default``: a turf crosses a barrier only where its precinct's side of it cannot hold a
         whole number of balanced turfs; ``strict``: never (such a side becomes a turf of its own,
         off-size, and the report says so).
+    refine
+        Local moves after the bisection (:mod:`knockin_geo.refine`): ``fix`` joins stray pieces
+        of a turf to a neighbour on the same street side and evens out turfs beyond the
+        tolerance; ``compact`` also moves doors to make turfs rounder (slower); ``none`` keeps
+        the bisection's turfs.
     """
 
     doors_per_turf: float | None = 80.0
@@ -114,6 +119,7 @@ class TurfParams:
     connector_buffer_m: float = 150.0
     trees: int = 8
     barriers: Literal["default", "strict"] = "default"
+    refine: Literal["none", "fix", "compact"] = "fix"
 
     def __post_init__(self) -> None:
         # 80 and 80.0 are the same target: store floats so reports do not depend on the spelling
@@ -146,6 +152,8 @@ class TurfParams:
             problems.append(f"minutes_per_door must be >= 0, got {self.minutes_per_door!r}")
         if self.barriers not in ("default", "strict"):
             problems.append(f"barriers must be default or strict, got {self.barriers!r}")
+        if self.refine not in ("none", "fix", "compact"):
+            problems.append(f"refine must be none, fix or compact, got {self.refine!r}")
         if self.trees < 1:
             problems.append(f"trees must be >= 1, got {self.trees!r}")
         if problems:
@@ -377,6 +385,10 @@ def cut_turfs(
     turf_target: list[float] = []
     notes: dict[str, list[str]] = {}
     addr = d.index.to_numpy(dtype=object)
+    strict = sidegraph.strict_chains(
+        sides, all_edge, all_side, out["offset_m"].to_numpy(dtype=float),
+        edges["u"].to_numpy(), edges["v"].to_numpy(),
+    )
     ed = sidegraph.EdgeData(edge_len, network.nodes[["x", "y"]].to_numpy(dtype=float), sides)
     all_edges = np.arange(len(edges))
 
@@ -395,6 +407,9 @@ def cut_turfs(
         )
         graph = _split_sides(graph, _area_polygon(a, pts[members], precincts), lines)
         part, part_notes, target, door_reg = _cut_area(graph, weight[members], params, rng)
+        if params.refine != "none":
+            part = _refine(part, ids[members], strict, weight[members], xy[members], door_reg,
+                           target, lines, params)
         region[members] = door_reg + (region.max() + 1)
         # number turfs north to south, then west to east
         n_parts = int(part.max()) + 1
@@ -432,6 +447,26 @@ def cut_turfs(
         "cut %d doors into %d turfs in %d areas", len(ids), len(turfs), len(order_areas)
     )
     return TurfCut(out, turfs, params, notes)
+
+
+def _refine(
+    part: np.ndarray,
+    rows: np.ndarray,
+    strict: sidegraph.StrictChains,
+    weight: np.ndarray,
+    xy: np.ndarray,
+    region: np.ndarray,
+    target: float,
+    lines: shapely.Geometry,
+    params: TurfParams,
+) -> np.ndarray:
+    """Refine one area's turfs (:mod:`knockin_geo.refine`) on strict street sides."""
+    lo, hi = xy.min(axis=0) - _REFINE_MARGIN_M, xy.max(axis=0) + _REFINE_MARGIN_M
+    near = shapely.clip_by_rect(lines, lo[0], lo[1], hi[0], hi[1])
+    barrier = None if shapely.is_empty(near) else shapely.buffer(near, _SPAN_BUFFER_M)
+    doors = refine.AreaDoors(strict.chain[rows], strict.pos[rows], weight, xy, region)
+    return refine.refine_area(part, doors, strict, target, params.tolerance, barrier,
+                              compact=params.refine == "compact")
 
 
 def _area_polygon(
@@ -580,6 +615,10 @@ def _cut_area(
     return door_part.astype(np.int64), notes, target, np.unique(door_reg, return_inverse=True)[1]
 
 
+#: Barrier lines this far around an area's doors guard the refinement's moves (metres).
+_REFINE_MARGIN_M = 200.0
+#: Half-width of a barrier line for the refinement's hull test (the report's rule uses 3 m too).
+_SPAN_BUFFER_M = 3.0
 #: Length of a straight jump between pieces no street links (last resort).
 _JUMP_M = 1.0e7
 #: Street nodes a piece no street links is offered as attachment points.

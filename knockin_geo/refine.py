@@ -1,0 +1,429 @@
+"""Refine a cut turf by turf: one walkable piece, balance, then compactness.
+
+The spanning-tree bisection (:mod:`knockin_geo.turfs`) gives balanced turfs that are connected on
+the street-side graph, but the graph lets a turf reach its doors along the empty side of a street
+whose other side is another turf's, and the cut lines it draws are as crooked as the random trees
+they come from. This pass moves doors between neighbouring turfs of one area (a precinct) along
+*strict* street sides (:class:`knockin_geo.sidegraph.StrictChains`: a volunteer walks a street side
+past their own doors only, and passes freely only streets without any door) and judges each move
+lexicographically:
+
+1. the turfs' strict pieces (fewer is better; a move may join a stray piece to a neighbour when
+   both turfs stay within the tolerance or the excess does not grow);
+2. balance: the total excess of turf weights beyond the tolerance (never grows otherwise);
+3. compactness: the doors' squared distances to their turf's centroid (k-means' objective).
+
+Moves are single doors at the boundary between two turfs on one chain, and whole runs (a turf's
+consecutive doors on a chain) handed to the turf next to them on the chain or, at a junction, to
+a turf that holds one of the run's nearest doors. A door never joins a turf that has no door in
+its *region* (its side of every barrier, from the cutter's side graph), and no move leaves a
+turf's door hull cut in two by a barrier line when it was not before (the report's rule). A
+round judges every move around the turfs that need one (stray pieces, out of tolerance; every
+turf with ``compact``), then applies them best first, each judged again on the state the earlier
+ones left; rounds stop when no move improves (the order is strict, so it ends) or after
+``max_rounds``. A move never empties a turf. Deterministic: ties go to the lowest door and turf
+numbers.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import shapely
+from scipy.spatial import cKDTree
+
+from knockin_geo.sidegraph import StrictChains
+
+#: A compactness move must lower the squared distances by at least this (m^2).
+MIN_GAIN_M2 = 1.0
+#: A run may join a turf at its junction only if that turf holds one of the run's end doors'
+#: nearest doors (a junction of door-free streets can reach across a town).
+NEAR_DOORS = 12
+#: Rounds of moves per area at most.
+MAX_ROUNDS = 400
+
+
+@dataclass(frozen=True)
+class AreaDoors:
+    """One area's doors as the refinement needs them (local numbering ``0..n-1``)."""
+
+    chain: np.ndarray
+    pos: np.ndarray
+    weight: np.ndarray
+    xy: np.ndarray
+    region: np.ndarray
+
+
+@dataclass
+class _Turfs:
+    """Running sums per turf and the positions of each turf's doors on each chain."""
+
+    weight: np.ndarray
+    count: np.ndarray
+    sx: np.ndarray
+    sy: np.ndarray
+    sq: np.ndarray
+    regions: list[Counter[int]]
+    on_chain: list[dict[int, list[int]]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Move:
+    """Doors handed from turf ``src`` to turf ``dst``, with the key that ranks the move."""
+
+    key: tuple[int, float, float, int, int, int]
+    doors: tuple[int, ...]
+    src: int
+    dst: int
+
+
+def refine_area(
+    part: np.ndarray,
+    doors: AreaDoors,
+    chains: StrictChains,
+    target: float,
+    tol: float,
+    barrier: shapely.Geometry | None = None,
+    *,
+    compact: bool = False,
+    max_rounds: int = MAX_ROUNDS,
+) -> np.ndarray:
+    """Return improved turf labels for one area (same turf numbers, none emptied).
+
+    ``barrier``: the barrier lines near the area, buffered (a move never leaves a turf's door
+    hull cut in two by them that was not before). ``compact``: also move doors to lower the
+    squared distances to the turfs' centroids (slower).
+    """
+    lab = part.astype(np.int64).copy()
+    if len(lab) < 2 or int(lab.max()) < 1:
+        return lab
+    ctx = _Context(doors, chains, target, tol, lab, barrier, compact=compact)
+    for _ in range(max_rounds):
+        if ctx.run_round() == 0:
+            break
+    return lab
+
+
+class _Context:
+    """One area: its fixed data, the current labels and sums, and the judging of moves."""
+
+    def __init__(
+        self, doors: AreaDoors, chains: StrictChains, target: float, tol: float,
+        lab: np.ndarray, barrier: shapely.Geometry | None, *, compact: bool,
+    ) -> None:
+        self.d = doors
+        self.lab = lab
+        self.target = target
+        self.tol = tol
+        self.compact = compact
+        self.barrier = barrier
+        if barrier is not None:
+            shapely.prepare(barrier)
+        self.ln = chains.chain_len[doors.chain]
+        self.ju = chains.chain_ju[doors.chain]
+        self.jv = chains.chain_jv[doors.chain]
+        self.sq = (doors.xy**2).sum(axis=1)
+        k_near = min(NEAR_DOORS, len(doors.xy))
+        self.near = cKDTree(doors.xy).query(doors.xy, k=k_near)[1].reshape(len(doors.xy), -1)
+        order = np.lexsort((doors.pos, doors.chain))
+        sc = doors.chain[order]
+        bounds = np.flatnonzero(np.r_[True, sc[1:] != sc[:-1], True])
+        self.by_chain = [order[bounds[i]:bounds[i + 1]] for i in range(len(bounds) - 1)]
+        self.slot_of = {int(sc[bounds[i]]): i for i in range(len(bounds) - 1)}
+        self.st = self._sums()
+        self.att: dict[int, Counter[tuple[int, int]]] = {}
+        self.n_pieces: dict[int, int] = {}
+        self.hulls: dict[int, shapely.Geometry] = {}
+        self.wanted = np.zeros(0, dtype=bool)
+        self.off_size = np.zeros(0, dtype=bool)
+
+    # --- state -----------------------------------------------------------------------------
+    def _sums(self) -> _Turfs:
+        lab = self.lab
+        k = int(lab.max()) + 1
+        st = _Turfs(
+            np.bincount(lab, weights=self.d.weight, minlength=k),
+            np.bincount(lab, minlength=k).astype(float),
+            np.bincount(lab, weights=self.d.xy[:, 0], minlength=k),
+            np.bincount(lab, weights=self.d.xy[:, 1], minlength=k),
+            np.bincount(lab, weights=self.sq, minlength=k),
+            [Counter() for _ in range(k)],
+            [{} for _ in range(k)],
+        )
+        for i in range(len(lab)):
+            t = int(lab[i])
+            st.regions[t][int(self.d.region[i])] += 1
+            st.on_chain[t].setdefault(int(self.d.chain[i]), []).append(int(self.d.pos[i]))
+        for chains in st.on_chain:
+            for positions in chains.values():
+                positions.sort()
+        return st
+
+    def run_round(self) -> int:
+        """Judge the moves around the turfs that need one, apply the best; return how many."""
+        applied = 0
+        for mv in self.candidates():
+            if any(self.lab[i] != mv.src for i in mv.doors):
+                continue
+            now = self.judge(mv.doors, mv.src, mv.dst)
+            if now is None or now.key[0] > mv.key[0]:
+                continue
+            self.apply(mv)
+            applied += 1
+        return applied
+
+    def apply(self, mv: _Move) -> None:
+        """Hand ``mv.doors`` from ``mv.src`` to ``mv.dst`` and update the sums."""
+        st = self.st
+        idx = np.array(mv.doors)
+        for t, sign in ((mv.src, -1.0), (mv.dst, 1.0)):
+            st.weight[t] += sign * float(self.d.weight[idx].sum())
+            st.count[t] += sign * len(idx)
+            st.sx[t] += sign * float(self.d.xy[idx, 0].sum())
+            st.sy[t] += sign * float(self.d.xy[idx, 1].sum())
+            st.sq[t] += sign * float(self.sq[idx].sum())
+            for cache in (self.att, self.n_pieces, self.hulls):
+                cache.pop(t, None)
+        for i in mv.doors:
+            r, c, p = int(self.d.region[i]), int(self.d.chain[i]), int(self.d.pos[i])
+            st.regions[mv.src][r] -= 1
+            if st.regions[mv.src][r] == 0:
+                del st.regions[mv.src][r]
+            st.regions[mv.dst][r] += 1
+            st.on_chain[mv.src][c].remove(p)
+            if not st.on_chain[mv.src][c]:
+                del st.on_chain[mv.src][c]
+            st.on_chain[mv.dst].setdefault(c, []).append(p)
+            st.on_chain[mv.dst][c].sort()
+            self.lab[i] = mv.dst
+
+    # --- pieces ----------------------------------------------------------------------------
+    def _runs(self, c: int, positions: list[int]) -> list[tuple[int, int]]:
+        """Junctions each run of ``positions`` on chain ``c`` touches (-1: none)."""
+        if not positions:
+            return []
+        first = int(self.by_chain[self.slot_of[c]][0])
+        ln, ju, jv = int(self.ln[first]), int(self.ju[first]), int(self.jv[first])
+        out = []
+        start = prev = positions[0]
+        for p in [*positions[1:], None]:
+            if p is not None and p == prev + 1:
+                prev = p
+                continue
+            out.append((ju if start == 0 else -1, jv if prev == ln - 1 else -1))
+            if p is not None:
+                start = prev = p
+        return out
+
+    def attachments(self, t: int) -> Counter[tuple[int, int]]:
+        """Return turf ``t``'s runs counted by the junctions they touch (cached)."""
+        if t not in self.att:
+            out: Counter[tuple[int, int]] = Counter()
+            for c, positions in self.st.on_chain[t].items():
+                out.update(self._runs(c, positions))
+            self.att[t] = out
+        return self.att[t]
+
+    def pieces(self, t: int) -> int:
+        """Return turf ``t``'s strict pieces now (cached)."""
+        if t not in self.n_pieces:
+            self.n_pieces[t] = _count_pieces(self.attachments(t))
+        return self.n_pieces[t]
+
+    def pieces_after(self, t: int, gain: list[int], lose: list[int]) -> int:
+        """Return turf ``t``'s strict pieces once it gains and loses these doors."""
+        override: dict[int, list[int]] = {}
+        for i in gain + lose:
+            c = int(self.d.chain[i])
+            override.setdefault(c, list(self.st.on_chain[t].get(c, [])))
+        for i in lose:
+            override[int(self.d.chain[i])].remove(int(self.d.pos[i]))
+        for i in gain:
+            override[int(self.d.chain[i])].append(int(self.d.pos[i]))
+        att = Counter(self.attachments(t))
+        for c, after in override.items():
+            att.subtract(self._runs(c, self.st.on_chain[t].get(c, [])))
+            att.update(self._runs(c, sorted(after)))
+        return _count_pieces(att)
+
+    # --- candidates ------------------------------------------------------------------------
+    def candidates(self) -> list[_Move]:
+        """Every improving move around the turfs that need one, best first."""
+        st = self.st
+        k = len(st.weight)
+        self.off_size = np.abs(st.weight / self.target - 1) > self.tol + 1e-12
+        loose = np.array([self.pieces(t) > 1 for t in range(k)])
+        self.wanted = np.ones(k, dtype=bool) if self.compact else (self.off_size | loose)
+        focus = np.flatnonzero(self.wanted | self.off_size).tolist()
+        slots = sorted({self.slot_of[c] for t in focus for c in st.on_chain[t]})
+        offers: dict[tuple[tuple[int, ...], int], int] = {}
+        at_junction = self._junction_turfs()
+        for slot in (self.by_chain[i] for i in slots):
+            self._chain_offers(slot, at_junction, offers)
+        moves = [mv for (doors, dst), src in sorted(offers.items())
+                 if (mv := self._offer(doors, src, dst)) is not None]
+        moves.sort(key=lambda m: m.key)
+        return moves
+
+    def _chain_offers(
+        self, slot: np.ndarray, at_junction: dict[int, set[int]],
+        offers: dict[tuple[tuple[int, ...], int], int],
+    ) -> None:
+        """Offer the boundary doors and the whole runs of one chain to their neighbours."""
+        pos, tl = self.d.pos[slot], self.lab[slot]
+        for i in np.flatnonzero((np.diff(pos) == 1) & (tl[1:] != tl[:-1])).tolist():
+            offers[((int(slot[i]),), int(tl[i + 1]))] = int(tl[i])
+            offers[((int(slot[i + 1]),), int(tl[i]))] = int(tl[i + 1])
+        brk = np.flatnonzero((np.diff(pos) != 1) | (tl[1:] != tl[:-1])) + 1
+        for seg in np.split(np.arange(len(slot)), brk):
+            run = tuple(int(x) for x in slot[seg])
+            t = int(tl[seg[0]])
+            for u in self._run_targets(run, at_junction) - {t}:
+                offers[(run, u)] = t
+
+    def _run_targets(self, run: tuple[int, ...], at_junction: dict[int, set[int]]) -> set[int]:
+        """Turfs a run may join: next to it on its chain, or at its junction and nearby."""
+        f, g = run[0], run[-1]
+        dst: set[int] = set()
+        if int(self.d.pos[f]) == 0:
+            dst |= at_junction.get(int(self.ju[f]), set())
+        if int(self.d.pos[g]) == int(self.ln[g]) - 1:
+            dst |= at_junction.get(int(self.jv[g]), set())
+        if dst:
+            # a junction of door-free streets may reach far: only the turfs around the run
+            dst &= set(self.lab[self.near[[f, g]].ravel()].tolist())
+        slot = self.by_chain[self.slot_of[int(self.d.chain[f])]]
+        pos = self.d.pos[slot]
+        for end, step in ((f, -1), (g, 1)):
+            j = int(np.searchsorted(pos, self.d.pos[end])) + step
+            if 0 <= j < len(slot) and abs(int(pos[j]) - int(self.d.pos[end])) == 1:
+                dst.add(int(self.lab[slot[j]]))
+        return dst
+
+    def _junction_turfs(self) -> dict[int, set[int]]:
+        """Return the turfs whose runs reach each junction."""
+        out: dict[int, set[int]] = {}
+        for t, chains in enumerate(self.st.on_chain):
+            for c, positions in chains.items():
+                first = int(self.by_chain[self.slot_of[c]][0])
+                if positions[0] == 0:
+                    out.setdefault(int(self.ju[first]), set()).add(t)
+                if positions[-1] == int(self.ln[first]) - 1:
+                    out.setdefault(int(self.jv[first]), set()).add(t)
+        return out
+
+    def _offer(self, doors: tuple[int, ...], src: int, dst: int) -> _Move | None:
+        if src == dst or self.st.count[src] <= len(doors):
+            return None
+        if not (self.wanted[src] or self.off_size[dst]):
+            return None
+        regions = self.st.regions[dst]
+        if any(int(r) not in regions for r in np.unique(self.d.region[list(doors)])):
+            return None
+        return self.judge(doors, src, dst)
+
+    # --- judging ---------------------------------------------------------------------------
+    def judge(self, doors: tuple[int, ...], src: int, dst: int) -> _Move | None:
+        """Rank a move (see the module docstring); None when it does not improve."""
+        st = self.st
+        idx = np.array(doors, dtype=np.int64)
+        w = float(self.d.weight[idx].sum())
+        ex0 = [_excess(st.weight[t], self.target, self.tol) for t in (src, dst)]
+        ex1 = [_excess(st.weight[src] - w, self.target, self.tol),
+               _excess(st.weight[dst] + w, self.target, self.tol)]
+        d_excess = sum(ex1) - sum(ex0)
+        d_pieces = (self.pieces_after(src, [], list(doors))
+                    + self.pieces_after(dst, list(doors), [])
+                    - self.pieces(src) - self.pieces(dst))
+        d_sse = self._sse_change(idx, src, dst)
+        if d_pieces < 0 and (max(ex1) == 0.0 or d_excess <= 1e-12):
+            key = (0, float(d_pieces), d_sse)
+        elif d_pieces <= 0 and d_excess < -1e-12:
+            key = (1, d_excess, d_sse)
+        elif (self.compact and d_pieces <= 0 and d_sse < -MIN_GAIN_M2
+              and all(b <= a + 1e-12 for a, b in zip(ex0, ex1, strict=True))):
+            key = (2, d_sse, 0.0)
+        else:
+            return None
+        if self.adds_span(doors, src, dst):
+            return None
+        return _Move((*key, doors[0], dst, src), doors, src, dst)
+
+    def _sse_change(self, idx: np.ndarray, src: int, dst: int) -> float:
+        st = self.st
+        n = float(len(idx))
+        mx, my = float(self.d.xy[idx, 0].sum()), float(self.d.xy[idx, 1].sum())
+        q = float(self.sq[idx].sum())
+        before = (_sse(st.count[src], st.sx[src], st.sy[src], st.sq[src])
+                  + _sse(st.count[dst], st.sx[dst], st.sy[dst], st.sq[dst]))
+        after = (_sse(st.count[src] - n, st.sx[src] - mx, st.sy[src] - my, st.sq[src] - q)
+                 + _sse(st.count[dst] + n, st.sx[dst] + mx, st.sy[dst] + my, st.sq[dst] + q))
+        return after - before
+
+    # --- barriers --------------------------------------------------------------------------
+    def adds_span(self, doors: tuple[int, ...], src: int, dst: int) -> bool:
+        """Whether the move leaves a turf's door hull cut in two by a barrier line."""
+        if self.barrier is None:
+            return False
+        moved = set(doors)
+        for t in (src, dst):
+            hull: Any = self._hull(t)
+            if t == dst:
+                pts = np.vstack([shapely.get_coordinates(hull), self.d.xy[list(doors)]])
+                hull = shapely.convex_hull(shapely.multipoints(pts))
+            if not shapely.intersects(hull, self.barrier):
+                continue  # a hull that only shrinks or misses every line stays whole
+            now = np.flatnonzero(self.lab == t)
+            after = (np.array(sorted(set(now.tolist()) - moved), dtype=np.int64) if t == src
+                     else np.union1d(now, np.array(doors, dtype=np.int64)))
+            if self._spans(after) > self._spans(now):
+                return True
+        return False
+
+    def _hull(self, t: int) -> shapely.Geometry:
+        if t not in self.hulls:
+            pts = self.d.xy[self.lab == t]
+            self.hulls[t] = shapely.convex_hull(shapely.multipoints(pts))
+        return self.hulls[t]
+
+    def _spans(self, members: np.ndarray) -> int:
+        """Return 1 when the doors' hull minus the barrier lines has two parts holding doors."""
+        pts = self.d.xy[members]
+        hull = shapely.convex_hull(shapely.multipoints(pts))
+        if not shapely.intersects(hull, self.barrier):
+            return 0
+        parts = shapely.get_parts(shapely.difference(hull, self.barrier))
+        holding = sum(bool(shapely.intersects_xy(p, pts[:, 0], pts[:, 1]).any()) for p in parts)
+        return int(holding > 1)
+
+
+def _count_pieces(att: Counter[tuple[int, int]]) -> int:
+    """Strict pieces from runs counted by junction: loose runs, then groups of junctions."""
+    parent: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        root = x
+        while parent.setdefault(root, root) != root:
+            root = parent[root]
+        while parent[x] != root:
+            parent[x], x = root, parent[x]
+        return root
+
+    for (a, b), n in att.items():
+        if n > 0 and a >= 0 and b >= 0:
+            parent[find(a)] = find(b)
+    roots = {find(j) for (a, b), n in att.items() if n > 0 for j in (a, b) if j >= 0}
+    return att[(-1, -1)] + len(roots)
+
+
+def _excess(weight: float, target: float, tol: float) -> float:
+    """How far a turf's weight lies beyond the tolerance, as a share of the target."""
+    return max(abs(weight / target - 1) - tol, 0.0)
+
+
+def _sse(cnt: float, sx: float, sy: float, sq: float) -> float:
+    """Sum of squared distances of ``cnt`` points to their centroid, from their sums."""
+    return sq - (sx * sx + sy * sy) / cnt if cnt > 0 else 0.0
