@@ -2,7 +2,9 @@
 
 ``plan_turfs`` runs the stages in memory (for notebooks); ``write_plan`` writes the output
 contract (``plan.gpkg`` with layers ``doors``, ``turfs``, ``routes``, ``precincts``, and
-``report.json``) atomically and byte-for-byte reproducibly.
+``report.json``) atomically and byte-for-byte reproducibly; ``plan.gpkg`` also holds the tables
+that make it a complete plan (:mod:`knockin_geo.planfile`: :func:`~knockin_geo.planfile.read_plan`
+reads it back).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from knockin_geo.gpkg import write_gpkg
 from knockin_geo.metrics import quality_report
 from knockin_geo.model import TurfPlan
 from knockin_geo.params import default_route_params, rule_params, size_unit
+from knockin_geo.planfile import plan_tables
 from knockin_geo.routing import RouteParams, route_turfs
 from knockin_geo.snap import MAX_SNAP_M, snap_doors
 from knockin_geo.streets import StreetNetwork
@@ -428,7 +431,7 @@ def write_plan(
             ]
             if plan.precincts is not None:
                 layers.append(("precincts", precincts_layer(plan)))
-            write_gpkg(gpkg, layers)
+            write_gpkg(gpkg, [*layers, *plan_tables(plan)])
         with stage(timings, "report_json"):
             (tmp / "report.json").write_text(report_json(plan.report), encoding="utf-8")
         pseudonyms = None
