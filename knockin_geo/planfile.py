@@ -1,22 +1,23 @@
 """The plan file: everything a :class:`~knockin_geo.model.TurfPlan` holds, so it can be read back.
 
 ``plan.gpkg`` keeps its four map layers (``doors``, ``turfs``, ``routes``, ``precincts``: the
-output contract, ``docs/exports.md``) and carries three more tables that make it complete
+output contract, ``docs/exports.md``) and carries five more tables that make it complete
 (``docs/canvass.md``, "Plans on disk"):
 
-* ``plan_doors`` (no geometry): every column of ``TurfPlan.doors`` (the snapping: ``edge``,
-  ``offset_m``, ``side``, ``snap_x``/``snap_y``, ``snap_dist_m``; the cut: ``face``, ``region``,
-  ``chain``, ``weight``; the address fields) and the door's exact coordinates ``x``/``y``;
-* ``plan_turfs`` (no geometry): every column of ``TurfPlan.turfs`` (``target``, ``weight``,
-  ``within_tolerance``...); the footprints are the ``turfs`` layer's;
+* ``plan_doors``: every column of ``TurfPlan.doors`` (the snapping: ``edge``, ``offset_m``,
+  ``side``, ``snap_x``/``snap_y``, ``snap_dist_m``; the cut: ``face``, ``region``, ``chain``,
+  ``weight``; the address fields);
+* ``plan_turfs``, ``plan_routes``, ``plan_precincts``: every column of those frames
+  (``target``, ``weight``, ``within_tolerance``... that the map layers leave out);
 * ``plan_meta`` (``key``/``value`` text rows): ``format`` (:data:`PLAN_FORMAT`), ``config``
   (the parameters: a versioned JSON block, :func:`config_block`), ``network`` (the street file's
   name, path, SHA-256, profile, CRS and a fingerprint of its graph), ``report`` (the quality
   report, full precision) and ``frames`` (column order and dtypes of every table).
 
 :func:`read_plan` gives back the plan that was written: the same frames (door points exact,
-footprints, routes and precincts to the millimetre the GeoPackage keeps), parameters and report,
-with the street network re-loaded from the file it was built from (checked by hash).
+every geometry exact: the tables keep it as hexadecimal WKB in ``geometry_wkb``, not rounded to
+the millimetre as the map layers are), parameters and report, with the street network re-loaded
+from the file it was built from (checked by hash).
 """
 
 from __future__ import annotations
@@ -61,8 +62,11 @@ logger = logging.getLogger(__name__)
 
 #: Version of the plan file's extra tables (``plan_meta`` row ``format``).
 PLAN_FORMAT = "knockin_geo.plan/1"
-#: The tables that make ``plan.gpkg`` a complete plan, in the order they are written.
-META_LAYERS = ("plan_doors", "plan_turfs", "plan_meta")
+#: The tables that make ``plan.gpkg`` a complete plan (and ``plan_precincts`` when the plan has
+#: precincts).
+META_LAYERS = ("plan_doors", "plan_turfs", "plan_routes", "plan_meta")
+#: Column of every plan table holding the row's geometry (exact, hexadecimal WKB).
+WKB = "geometry_wkb"
 #: Version of the parameters block (``plan_meta`` row ``config``).
 CONFIG_VERSION = 1
 
@@ -113,39 +117,37 @@ def plan_tables(plan: TurfPlan) -> list[tuple[str, pd.DataFrame]]:
     Returns
     -------
     list of (name, pandas.DataFrame)
-        ``plan_doors``, ``plan_turfs`` and ``plan_meta`` (attribute tables, no geometry).
+        ``plan_doors``, ``plan_turfs``, ``plan_routes``, ``plan_precincts`` (when the plan has
+        precincts) and ``plan_meta``: attribute tables (no geometry column; each frame's
+        geometry as exact hexadecimal WKB in ``geometry_wkb``).
     """
-    doors = _attributes(plan.doors)
-    xy = plan.doors.geometry.to_numpy()
-    doors["x"] = shapely.get_x(xy)
-    doors["y"] = shapely.get_y(xy)
-    turfs = _attributes(plan.turfs)
+    frames = {"doors": plan.doors, "turfs": plan.turfs, "routes": plan.routes,
+              "precincts": plan.precincts}
     net = plan.network
     network = {
         "source": net.source, "sha256": net.source_sha256, "path": net.path,
         "profile": net.profile, "crs": net.crs.to_wkt(), "fingerprint": network_fingerprint(net),
     }
-    frames = {name: _frame_schema(frame) for name, frame in (
-        ("doors", plan.doors), ("turfs", plan.turfs), ("routes", plan.routes),
-        ("precincts", plan.precincts))}
     meta = {
         "format": PLAN_FORMAT,
         "config": config_block(plan),
         "network": network,
         "report": _plain(plan.report),
-        "frames": frames,
+        "frames": {name: _frame_schema(frame) for name, frame in frames.items()},
     }
     rows = pd.DataFrame({"key": list(meta),
                          "value": [json.dumps(v, sort_keys=True, ensure_ascii=False)
                                    for v in meta.values()]})
-    return [("plan_doors", doors), ("plan_turfs", turfs), ("plan_meta", rows)]
+    tables = [(f"plan_{name}", _attributes(frame)) for name, frame in frames.items()
+              if frame is not None]
+    return [*tables, ("plan_meta", rows)]
 
 
 def _attributes(frame: gpd.GeoDataFrame) -> pd.DataFrame:
-    """Return the frame's columns but the geometry, with its index as the first column."""
+    """Return the frame as an attribute table: index first, geometry as exact hex WKB last."""
     out = pd.DataFrame(frame.drop(columns=frame.geometry.name))
-    name = frame.index.name or "index"
-    out.insert(0, name, frame.index.to_numpy())
+    out.insert(0, frame.index.name or "index", frame.index.to_numpy())
+    out[WKB] = shapely.to_wkb(frame.geometry.to_numpy(), hex=True)
     return out.reset_index(drop=True)
 
 
@@ -232,8 +234,8 @@ def read_plan(
     Returns
     -------
     TurfPlan
-        The plan as written: doors (every column, exact points), turfs, routes, precincts,
-        report, parameters and the street network.
+        The plan as written: doors (every column), turfs, routes, precincts (exact
+        geometries), report, parameters and the street network.
 
     Raises
     ------
@@ -246,13 +248,10 @@ def read_plan(
     if gpkg.is_dir():
         gpkg = gpkg / "plan.gpkg"
     meta = _read_meta(gpkg)
-    frames = meta["frames"]
-    crs = meta["network"]["crs"]
-    doors = _read_doors(gpkg, frames["doors"], crs)
-    turfs = _with_geometry(_read_table(gpkg, "plan_turfs", frames["turfs"]),
-                           _layer(gpkg, "turfs"), frames["turfs"], crs)
-    routes = _read_routes(gpkg, frames["routes"], crs)
-    precincts = (_read_precincts(gpkg, frames["precincts"], crs)
+    frames, crs = meta["frames"], meta["network"]["crs"]
+    doors, turfs, routes = (_read_frame(gpkg, name, frames[name], crs)
+                            for name in ("doors", "turfs", "routes"))
+    precincts = (_read_frame(gpkg, "precincts", frames["precincts"], crs)
                  if frames.get("precincts") is not None else None)
     net = _plan_network(gpkg, meta["network"], network, network_path, cache)
     params = params_from_config(meta["config"])
@@ -287,74 +286,30 @@ def _read_meta(gpkg: Path) -> dict[str, Any]:
     return meta
 
 
-def _layer(gpkg: Path, name: str) -> pd.DataFrame:
-    return pyogrio.read_dataframe(gpkg, layer=name)
-
-
-def _read_table(gpkg: Path, name: str, schema_: Mapping[str, Any]) -> pd.DataFrame:
-    """Read an attribute table and give it back its index, column order and dtypes."""
-    frame = pyogrio.read_dataframe(gpkg, layer=name, read_geometry=False)
+def _read_frame(gpkg: Path, name: str, schema_: Mapping[str, Any],
+                crs: str) -> gpd.GeoDataFrame:
+    """Read ``plan_<name>`` back: its index, column order, dtypes and exact geometries."""
+    frame = pyogrio.read_dataframe(gpkg, layer=f"plan_{name}", read_geometry=False)
     index_name = schema_["index"] or "index"
-    index = _cast(frame.pop(index_name), schema_["index_dtype"])
-    frame.index = pd.Index(index, name=schema_["index"])
+    index = pd.Index(_cast(frame.pop(index_name), schema_["index_dtype"]),
+                     name=schema_["index"])
+    wkb = frame.pop(WKB).to_numpy(dtype=object)
+    geoms = shapely.from_wkb(np.where(pd.isna(wkb), None, wkb))
+    frame.index = index
     geometry = schema_["geometry"]
+    out = gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, index=index, crs=crs), crs=crs)
+    if geometry != "geometry":
+        out = out.rename_geometry(geometry)
     for col in schema_["columns"]:
         if col != geometry:
-            frame[col] = _cast(frame[col], schema_["dtypes"][col])
-    return frame
+            out[col] = _cast(out[col], schema_["dtypes"][col])
+    return out[schema_["columns"]]
 
 
 def _cast(values: pd.Series, dtype: str) -> pd.Series:
     if dtype in ("object", "geometry"):
         return values.astype(object).where(values.notna(), None)
     return values.astype(dtype)
-
-
-def _with_geometry(frame: pd.DataFrame, geo: gpd.GeoDataFrame, schema_: Mapping[str, Any],
-                   crs: str) -> gpd.GeoDataFrame:
-    """Put a layer's geometries (matched by id) onto a table read back; column order restored."""
-    key = schema_["index"] or "index"
-    by_id = pd.Series(geo.geometry.to_numpy(), index=geo[key].astype(str).to_numpy())
-    geoms = by_id.reindex(frame.index.astype(str)).to_numpy()
-    out = gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, index=frame.index, crs=crs),
-                           crs=crs)
-    out = out.rename_geometry(schema_["geometry"]) if schema_["geometry"] != "geometry" else out
-    return out[schema_["columns"]]
-
-
-def _read_doors(gpkg: Path, schema_: Mapping[str, Any], crs: str) -> gpd.GeoDataFrame:
-    frame = _read_table(gpkg, "plan_doors", schema_)
-    x = frame.pop("x").to_numpy(dtype=float)
-    y = frame.pop("y").to_numpy(dtype=float)
-    pts = shapely.points(x, y)
-    pts[np.isnan(x) | np.isnan(y)] = None
-    out = gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(pts, index=frame.index, crs=crs),
-                           crs=crs)
-    return out[schema_["columns"]]
-
-
-def _read_routes(gpkg: Path, schema_: Mapping[str, Any], crs: str) -> gpd.GeoDataFrame:
-    layer = _layer(gpkg, "routes")
-    return _from_layer(layer, schema_, crs)
-
-
-def _read_precincts(gpkg: Path, schema_: Mapping[str, Any], crs: str) -> gpd.GeoDataFrame:
-    return _from_layer(_layer(gpkg, "precincts"), schema_, crs)
-
-
-def _from_layer(layer: gpd.GeoDataFrame, schema_: Mapping[str, Any],
-                crs: str) -> gpd.GeoDataFrame:
-    """Return a map layer as the plan's frame: id as the index, dtypes and column order."""
-    key = schema_["index"] or "index"
-    index = pd.Index(_cast(layer.pop(key), schema_["index_dtype"]), name=schema_["index"])
-    layer.index = index
-    layer = layer.set_crs(crs, allow_override=True)
-    if schema_["geometry"] != layer.geometry.name:
-        layer = layer.rename_geometry(schema_["geometry"])
-    for col in schema_["columns"]:
-        if col != schema_["geometry"]:
-            layer[col] = _cast(layer[col], schema_["dtypes"][col])
-    return layer[schema_["columns"]]
 
 
 def _plan_network(

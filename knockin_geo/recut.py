@@ -332,7 +332,9 @@ def _area_target(plan: TurfPlan, turfs: list[str]) -> float:
     t = plan.turfs
     if "target" in t and t.loc[turfs, "target"].notna().all():
         return float(t.loc[turfs, "target"].astype(float).mean())
-    return float(t.loc[turfs, "weight"].astype(float).mean())
+    # a plan restored from a folder's map layers: the mean weight of its turfs
+    d = plan.doors[plan.doors[schema.TURF_ID].isin(turfs).fillna(False).to_numpy(dtype=bool)]
+    return float(_weights(plan, d).sum()) / len(turfs)
 
 
 def _turf_target(plan: TurfPlan, turf: str, default: float) -> float:

@@ -314,3 +314,13 @@ def test_results_loop_import_progress_recut(tmp_path: Path, capsys) -> None:
     left = re[re["address_id"].isin(knocked)]
     assert left["turf_id"].isna().all()
     assert (left["status"] == "canvassed").all()
+    # from the plan folder alone (no input flags): the same re-cut, byte for byte
+    assert main(["-q", "recut", "--plan", str(plan_dir), "--results",
+                 str(plan_dir / "results.csv"), "--out", str(tmp_path / "alone")]) == 0
+    for name in ("report.json", "plan.gpkg", "walklists/index.html", "map.html"):
+        assert (tmp_path / "alone" / name).read_bytes() == \
+            (tmp_path / "recut" / name).read_bytes(), name
+    # neither a plan folder nor the inputs: bad input that says what to give
+    assert main(["-q", "recut", "--results", str(plan_dir / "results.csv"),
+                 "--out", str(tmp_path / "none")]) == 2
+    assert "--plan" in capsys.readouterr().err
