@@ -1013,7 +1013,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="which doors leave the plan (default: any result but not home / "
                         "come back)")
     g.add_argument("--min-fill", type=argtypes.fraction, default=0.75,
-                   help="keep the turf count while turfs stay this full (0: strict round(W/N))")
+                   help="re-balance the turfs in progress of a precinct among themselves while "
+                        "their mean is at least this share of the target (0.75; 0: always)")
     p.set_defaults(func=cmd_recut)
 
     p = sub.add_parser("demo", help="run on the bundled Nantes sample")
