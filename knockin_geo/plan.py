@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import shapely
 from pyproj import CRS
@@ -35,7 +34,7 @@ from knockin_geo.gpkg import write_gpkg
 from knockin_geo.metrics import quality_report
 from knockin_geo.model import TurfPlan
 from knockin_geo.params import default_route_params, rule_params, size_unit
-from knockin_geo.planfile import plan_tables
+from knockin_geo.planfile import json_ready, plan_tables
 from knockin_geo.routing import RouteParams, route_turfs
 from knockin_geo.snap import MAX_SNAP_M, snap_doors
 from knockin_geo.streets import StreetNetwork
@@ -551,19 +550,7 @@ def report_json(report: dict[str, Any]) -> str:
 
 
 def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating | float):
-        return None if not np.isfinite(obj) else round(float(obj), 6)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if obj is pd.NA:
-        return None
-    return obj
+    return json_ready(obj, digits=6)
 
 
 def covered_precincts(precincts: gpd.GeoDataFrame, network: StreetNetwork) -> list[str]:

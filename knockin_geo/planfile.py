@@ -51,6 +51,7 @@ __all__ = [
     "PLAN_FORMAT",
     "config_block",
     "is_complete",
+    "json_ready",
     "network_fingerprint",
     "params_from_config",
     "plan_tables",
@@ -83,9 +84,9 @@ def config_block(plan: TurfPlan) -> dict[str, Any]:
     stored = plan.report.get("params") or {}
     return {
         "version": CONFIG_VERSION,
-        "turf": _plain(dataclasses.asdict(plan.params)),
-        "route": _plain(plan.report.get("route_params")),
-        "max_snap_m": _plain(stored.get("max_snap_m")),
+        "turf": json_ready(dataclasses.asdict(plan.params)),
+        "route": json_ready(plan.report.get("route_params")),
+        "max_snap_m": json_ready(stored.get("max_snap_m")),
     }
 
 
@@ -132,7 +133,7 @@ def plan_tables(plan: TurfPlan) -> list[tuple[str, pd.DataFrame]]:
         "format": PLAN_FORMAT,
         "config": config_block(plan),
         "network": network,
-        "report": _plain(plan.report),
+        "report": json_ready(plan.report),
         "frames": {name: _frame_schema(frame) for name, frame in frames.items()},
     }
     rows = pd.DataFrame({"key": list(meta),
@@ -163,16 +164,21 @@ def _frame_schema(frame: gpd.GeoDataFrame | None) -> dict[str, Any] | None:
     }
 
 
-def _plain(obj: Any) -> Any:
-    """JSON-ready copy at full precision (numpy scalars to Python, NaN to None)."""
+def json_ready(obj: Any, digits: int | None = None) -> Any:
+    """Return a JSON-ready copy: numpy scalars to Python, NaN and NA to None, tuples to lists.
+
+    Floats are kept at full precision, or rounded to ``digits`` decimals (``report.json``).
+    """
     if isinstance(obj, Mapping):
-        return {str(k): _plain(v) for k, v in obj.items()}
+        return {str(k): json_ready(v, digits) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_plain(v) for v in obj]
+        return [json_ready(v, digits) for v in obj]
     if isinstance(obj, np.integer):
         return int(obj)
     if isinstance(obj, np.floating | float):
-        return None if not math.isfinite(float(obj)) else float(obj)
+        if not math.isfinite(float(obj)):
+            return None
+        return float(obj) if digits is None else round(float(obj), digits)
     if isinstance(obj, np.bool_):
         return bool(obj)
     if obj is pd.NA:
