@@ -129,3 +129,22 @@ def test_recut_from_the_plan_file_equals_recut_in_memory(first) -> None:
     assert mem.diff == disk.diff
     pd.testing.assert_frame_equal(pd.DataFrame(mem.plan.doors), pd.DataFrame(disk.plan.doors))
     assert disk.diff["share_kept"] >= 0.99 and disk.diff["turfs_retired"] == []
+
+
+def test_a_finished_turf_is_closed_and_its_neighbours_untouched(first) -> None:
+    """Each precinct's first turf done (every door contacted): those turfs are closed, every
+    other turf keeps its doors and its walk order, whatever the doors left per turf."""
+    plan, cut = first
+    d = plan.doors[plan.doors[schema.TURF_ID].notna()]
+    firsts = sorted(d.groupby(schema.PRECINCT_ID)[schema.TURF_ID].min().astype(str))
+    done = d.index[d[schema.TURF_ID].isin(firsts)].astype(str)
+    res = pd.DataFrame({"address_id": done, "result": "contacted",
+                        "timestamp": pd.Timestamp("2026-11-21T10:00Z")})
+    rc = recut(read_plan(cut), res)
+    states = {t["turf_id"]: t["state"] for t in rc.diff["turfs"]}
+    assert {t for t, s in states.items() if s == "closed"} == set(firsts)
+    assert {s for t, s in states.items() if t not in firsts} == {"untouched"}
+    assert rc.diff["turfs_retired"] == firsts and rc.diff["doors_moved"] == 0
+    left = d.index[~d[schema.TURF_ID].isin(firsts)]
+    pd.testing.assert_series_equal(rc.plan.doors.loc[left, schema.SEQ],
+                                   plan.doors.loc[left, schema.SEQ])
