@@ -849,6 +849,11 @@ def cmd_recut(args: argparse.Namespace, ui: _Console) -> int:
                   if args.plan else ""))
         raise InputError(msg)
 
+    if complete and (args.addresses or args.precincts):
+        logging.getLogger("knockin_geo").warning(
+            "%s holds the whole plan: it is re-cut as it was cut; the input flags are not read",
+            args.plan)
+
     def load() -> Any:
         with ui.step(f"reading the plan {args.plan}"):
             return planfile.read_plan(args.plan, network_path=args.network,

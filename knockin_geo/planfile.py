@@ -147,9 +147,15 @@ def plan_tables(plan: TurfPlan) -> list[tuple[str, pd.DataFrame]]:
 def _attributes(frame: gpd.GeoDataFrame) -> pd.DataFrame:
     """Return the frame as an attribute table: index first, geometry as exact hex WKB last."""
     out = pd.DataFrame(frame.drop(columns=frame.geometry.name))
+    for col in [c for c in out.columns if pd.api.types.is_object_dtype(out[c])]:  # as text
+        out[col] = [None if _missing(v) else str(v) for v in out[col].tolist()]
     out.insert(0, frame.index.name or "index", frame.index.to_numpy())
     out[WKB] = shapely.to_wkb(frame.geometry.to_numpy(), hex=True)
     return out.reset_index(drop=True)
+
+
+def _missing(value: object) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
 def _frame_schema(frame: gpd.GeoDataFrame | None) -> dict[str, Any] | None:
