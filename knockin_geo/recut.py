@@ -64,6 +64,8 @@ CLOSED, UNTOUCHED, IN_PROGRESS, DISSOLVED, NEW = (
     "closed", "untouched", "in progress", "dissolved", "new")
 
 _EPS = 1e-9
+#: How a turf's note starts when it is in progress.
+_PROGRESS = "in progress:"
 
 
 @dataclass(frozen=True)
@@ -138,9 +140,10 @@ class _Work:
         """Keep ``turf`` in the new plan with this size target (and the old turf's note)."""
         self.targets[turf] = target
         self.area_of[turf] = area
-        old = _old_notes(self.plan).get(turf, "")
-        if old:
-            self.notes.setdefault(turf, []).append(old)
+        # the note of an earlier re-cut's progress is replaced by this one's
+        old = [part for part in _old_notes(self.plan).get(turf, "").split("; ")
+               if part and not part.startswith(_PROGRESS)]
+        self.notes.setdefault(turf, []).extend(old)
         if note:
             self.notes.setdefault(turf, []).append(note)
 
@@ -359,7 +362,7 @@ def _keep_in_progress(
     mean = float(sum(w[t] for t in going)) / len(going)
     for t in going:
         work.turf_state[t] = IN_PROGRESS
-        work.keep(t, area, mean, note=f"in progress: {done[t]} doors done, {left[t]} left")
+        work.keep(t, area, mean, note=f"{_PROGRESS} {done[t]} doors done, {left[t]} left")
     out = [t for t in going if abs(w[t] - mean) > tol * mean + _EPS]
     if not out:
         return

@@ -79,6 +79,7 @@ def _play(before: Path, results: pd.DataFrame, after: Path) -> dict[str, object]
     untouched = set(old["turf_id"].dropna()) - touched
     return {"kept": float(kept.mean()), "outside": outside, "reported": reported,
             "untouched": untouched, "after": set(turfs["turf_id"]), "new": new,
+            "notes": turfs["note"].fillna("").tolist(),
             "to_knock": to_knock, "diff": rc.diff}
 
 
@@ -98,6 +99,7 @@ def test_two_weekends_keep_the_turfs_volunteers_hold(first, tmp_path: Path) -> N
         assert w["untouched"] <= w["after"]  # a turf nobody worked is never retired
         new, to_knock = w["new"], w["to_knock"]
         assert new.loc[to_knock.index, "turf_id"].notna().all()  # nothing lost
+        assert all(n.count("in progress:") <= 1 for n in w["notes"])  # this weekend's only
     # finished turfs are closed, and the figures in the diff are the files' figures
     assert w2["diff"]["share_kept"] == pytest.approx(w2["kept"], abs=1e-6)
 
