@@ -460,6 +460,18 @@ def _privacy(args: argparse.Namespace) -> tuple[bytes | None, Any]:
     return secret, map_code
 
 
+def _input_files(args: argparse.Namespace, network_path: str | None,
+                 from_plan: bool) -> dict[str, Any]:
+    """Return the files a plan is made from, by role (their hashes go into plan.gpkg)."""
+    files: dict[str, Any] = (
+        {"plan": str(Path(args.plan) / "plan.gpkg")} if from_plan else
+        {"addresses": args.addresses, "precincts": args.precincts, "network": network_path,
+         "voters": getattr(args, "voters", None), "opt_outs": getattr(args, "opt_outs", None)})
+    if getattr(args, "results", None):  # a re-cut
+        files["results"] = args.results
+    return files
+
+
 def _run_cut(
     args: argparse.Namespace, ui: _Console, network_path: str | None, transform: Any = None,
     load: Any = None,
@@ -501,7 +513,8 @@ def _run_cut(
         files = kplan.write_plan(p, args.out, lang=args.lang, canvassers=canvassers,
                                  secret=secret, map_code=map_code,
                                  audit_log=Path(args.out) / "audit.jsonl", field_policy=policy,
-                                 timings=timings, workers=workers)
+                                 timings=timings, workers=workers,
+                                 input_files=_input_files(args, network_path, load is not None))
     if getattr(args, "verbose", 0):
         _print_timings(ui, timings)
     if getattr(args, "db", None):

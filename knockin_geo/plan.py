@@ -349,6 +349,7 @@ def write_plan(
     field_policy: Any = None,
     timings: dict[str, float] | None = None,
     workers: int | None = 1,
+    input_files: dict[str, str | os.PathLike[str] | None] | None = None,
 ) -> list[Path]:
     """Write ``plan.gpkg``, ``report.json`` and ``walklists/`` into ``out_dir``, atomically.
 
@@ -399,6 +400,9 @@ def write_plan(
     workers
         Processes that build the walk lists and phone maps; None: one per core. The files are
         the same whatever the number.
+    input_files
+        The input files by role (``addresses``, ``precincts``, ``network``...): their SHA-256
+        is recorded in ``plan.gpkg`` (:func:`knockin_geo.planfile.plan_tables`).
 
     Returns
     -------
@@ -430,7 +434,7 @@ def write_plan(
             ]
             if plan.precincts is not None:
                 layers.append(("precincts", precincts_layer(plan)))
-            write_gpkg(gpkg, [*layers, *plan_tables(plan)])
+            write_gpkg(gpkg, [*layers, *plan_tables(plan, input_files)])
         with stage(timings, "report_json"):
             (tmp / "report.json").write_text(report_json(plan.report), encoding="utf-8")
         pseudonyms = None

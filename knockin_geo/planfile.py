@@ -10,7 +10,8 @@ output contract, ``docs/exports.md``) and carries five more tables that make it 
 * ``plan_turfs``, ``plan_routes``, ``plan_precincts``: every column of those frames
   (``target``, ``weight``, ``within_tolerance``... that the map layers leave out);
 * ``plan_meta`` (``key``/``value`` text rows): ``format`` (:data:`PLAN_FORMAT`), ``config``
-  (the parameters: a versioned JSON block, :func:`config_block`), ``network`` (the street file's
+  (the parameters: a versioned JSON block, :func:`config_block`), ``inputs`` (name, path and
+  SHA-256 of each input file), ``network`` (the street file's
   name, path, SHA-256, profile, CRS and a fingerprint of its graph), ``report`` (the quality
   report, full precision) and ``frames`` (column order and dtypes of every table).
 
@@ -43,7 +44,7 @@ from pyproj import CRS
 from knockin_geo._errors import InputError
 from knockin_geo.model import TurfPlan
 from knockin_geo.routing import RouteParams
-from knockin_geo.streets import StreetNetwork, load_network
+from knockin_geo.streets import StreetNetwork, file_sha256, load_network
 from knockin_geo.turfs import TurfParams
 
 __all__ = [
@@ -107,13 +108,19 @@ def network_fingerprint(network: StreetNetwork) -> str:
     return h.hexdigest()
 
 
-def plan_tables(plan: TurfPlan) -> list[tuple[str, pd.DataFrame]]:
+def plan_tables(
+    plan: TurfPlan, input_files: Mapping[str, str | os.PathLike[str] | None] | None = None
+) -> list[tuple[str, pd.DataFrame]]:
     """Return the tables that make ``plan.gpkg`` complete (:data:`META_LAYERS`), to write.
 
     Parameters
     ----------
     plan
         The plan being written.
+    input_files
+        The files the plan was made from, by role (``addresses``, ``precincts``, ``network``,
+        ``voters``, ``opt_outs``; ``plan`` and ``results`` for a re-cut): their name, absolute
+        path and SHA-256 go to ``plan_meta`` row ``inputs``.
 
     Returns
     -------
@@ -132,6 +139,7 @@ def plan_tables(plan: TurfPlan) -> list[tuple[str, pd.DataFrame]]:
     meta = {
         "format": PLAN_FORMAT,
         "config": config_block(plan),
+        "inputs": _input_hashes(input_files or {}),
         "network": network,
         "report": json_ready(plan.report),
         "frames": {name: _frame_schema(frame) for name, frame in frames.items()},
@@ -142,6 +150,18 @@ def plan_tables(plan: TurfPlan) -> list[tuple[str, pd.DataFrame]]:
     tables = [(f"plan_{name}", _attributes(frame)) for name, frame in frames.items()
               if frame is not None]
     return [*tables, ("plan_meta", rows)]
+
+
+def _input_hashes(
+    files: Mapping[str, str | os.PathLike[str] | None],
+) -> dict[str, dict[str, str]]:
+    out = {}
+    for role, name in sorted(files.items()):
+        if name is None or not Path(name).is_file():
+            continue
+        p = Path(name)
+        out[role] = {"name": p.name, "path": str(p.resolve()), "sha256": file_sha256(p)}
+    return out
 
 
 def _attributes(frame: gpd.GeoDataFrame) -> pd.DataFrame:

@@ -1413,13 +1413,16 @@ def _file_kind(path: Path) -> str:
     raise InputError(msg, path=str(path))
 
 
-def _sha256(path: Path) -> str:
-    """SHA-256 of a file's bytes."""
+def file_sha256(path: Path) -> str:
+    """Return the SHA-256 of a file's bytes (hex)."""
     h = hashlib.sha256()
     with path.open("rb") as fh:
         for chunk in iter(functools.partial(fh.read, 1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+_sha256 = file_sha256
 
 
 def _cache_key(sha: str, crs: CRS | None, profile: str = "canvass") -> str:
