@@ -341,7 +341,7 @@ def _read_frame(gpkg: Path, name: str, schema_: Mapping[str, Any],
 def _cast(values: pd.Series, dtype: str) -> pd.Series:
     if dtype in ("object", "geometry"):
         return values.astype(object).where(values.notna(), None)
-    return values.astype(dtype)
+    return values.astype(pd.api.types.pandas_dtype(dtype))
 
 
 def _plan_network(

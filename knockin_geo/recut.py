@@ -411,21 +411,26 @@ def _attach(work: _Work, small: list[str], kept: list[str], target: float,
     k_xy = {t: xy[np.flatnonzero(work.new_tid == t)] for t in kept}
     pos_all = np.flatnonzero(np.isin(work.old_tid, small))
     chains = work.rem["chain"].to_numpy()[pos_all]
-    groups = pd.Series(np.arange(len(pos_all))).groupby(
+    groups: dict[Any, Any] = pd.Series(np.arange(len(pos_all))).groupby(
         [work.old_tid[pos_all], chains], sort=True).indices
     joined: dict[tuple[str, str], list[float]] = {}
-    for (t, _c), idx in sorted(groups.items()):
+    for key, idx in sorted(groups.items()):
+        t = str(key[0])
         pos = pos_all[np.sort(idx)]
         gw = float(work.weight[pos].sum())
         dist = {kt: float(np.sqrt(((xy[pos][:, None, :] - k_xy[kt][None, :, :]) ** 2)
                                   .sum(axis=-1)).min()) for kt in kept}
         near = [kt for kt in kept if dist[kt] <= attach_m] or [min(kept, key=dist.__getitem__)]
-        to = min(near, key=lambda kt, gw=gw, dist=dist: (
-            max(0.0, load[kt] + gw - cap[kt]), dist[kt], load[kt], kt))
+
+        def rank(kt: str, gw: float = gw, dist: dict[str, float] = dist) -> tuple[Any, ...]:
+            # over the cap as little as possible, then nearest, then lightest
+            return (max(0.0, load[kt] + gw - cap[kt]), dist[kt], load[kt], kt)
+
+        to = min(near, key=rank)
         work.new_tid[pos] = to
         load[to] += gw
         k_xy[to] = np.vstack([k_xy[to], xy[pos]])
-        acc = joined.setdefault((str(t), to), [0, 0.0])
+        acc = joined.setdefault((t, to), [0, 0.0])
         acc[0] += len(pos)
         acc[1] = max(acc[1], dist[to])
     for (t, to), (n_doors, far) in sorted(joined.items()):
@@ -646,8 +651,8 @@ def _route_params(plan: TurfPlan) -> RouteParams:
     stored = plan.report.get("route_params")
     if isinstance(stored, Mapping):
         names = {f.name for f in dataclasses.fields(RouteParams)}
-        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()
-                  if k in names}
+        kwargs: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
+                                  for k, v in stored.items() if k in names}
         try:
             return RouteParams(**kwargs)
         except (TypeError, ValueError):
