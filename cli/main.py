@@ -112,11 +112,12 @@ def _read_inputs(args: argparse.Namespace, ui: _Console) -> tuple[Any, Any]:
     return precincts, addresses
 
 
-def _add_input_args(p: argparse.ArgumentParser, *, network_required: bool) -> None:
+def _add_input_args(p: argparse.ArgumentParser, *, network_required: bool,
+                    addresses_required: bool = True) -> None:
     g = p.add_argument_group("inputs")
     g.add_argument("--precincts", metavar="FILE",
                    help="precinct polygons (GeoJSON, GeoPackage, Shapefile...)")
-    g.add_argument("--addresses", required=True, metavar="FILE",
+    g.add_argument("--addresses", required=addresses_required, metavar="FILE",
                    help="address points (CSV, BAN, OGR layer)")
     net = g.add_mutually_exclusive_group(required=network_required)
     net.add_argument("--network", metavar="FILE",
@@ -399,26 +400,13 @@ def _universe(value: str | None, precincts: Any, network: Any) -> list[str] | No
     return [x.strip() for x in value.split(",") if x.strip()]
 
 
-def _run_cut(
-    args: argparse.Namespace, ui: _Console, network_path: str | None, transform: Any = None
-) -> int:
-    from rich.table import Table
-
+def _cut_from_inputs(
+    args: argparse.Namespace, ui: _Console, network_path: str | None, params: Any,
+    workers: int | None,
+) -> tuple[Any, dict[str, float]]:
+    """Read the inputs, load the streets and cut the plan; also the seconds spent loading."""
     from knockin_geo import plan as kplan
 
-    params = _turf_params(args)
-    outdir.check_out(args.out, overwrite=getattr(args, "overwrite", False))
-    if getattr(args, "db", None):
-        from knockin_geo import db
-
-        with ui.step(f"checking {db.mask_url(args.db)}"):
-            db.check_database(args.db)
-    canvassers = None
-    if getattr(args, "canvassers", None):  # read before the cut: a bad file fails fast
-        from knockin_geo.export import read_canvassers
-
-        canvassers = read_canvassers(args.canvassers)
-    workers = getattr(args, "workers", None)
     t_load = time.perf_counter()
     precincts, addresses = _read_inputs(args, ui)
     extent = precincts if precincts is not None else addresses
@@ -445,11 +433,22 @@ def _run_cut(
     elif getattr(args, "balance_on", None) == "voters":
         msg = "--balance-on voters needs --voters FILE"
         raise InputError(msg)
-    opt_outs = secret = map_code = None
+    opt_outs = None
     if getattr(args, "opt_outs", None):
         from knockin_geo.privacy import read_opt_outs
 
         opt_outs = read_opt_outs(args.opt_outs)
+    with ui.step("snapping doors, cutting and routing turfs"):
+        p = kplan.plan_turfs(addresses, net, precincts=precincts, params=params,
+                             max_snap_m=args.max_snap_m, universe=universe, inputs=inputs,
+                             route=not args.no_route, route_params=route_params,
+                             opt_outs=opt_outs, route_workers=workers)
+    return p, timings
+
+
+def _privacy(args: argparse.Namespace) -> tuple[bytes | None, Any]:
+    """Return the campaign secret (pseudonyms) and the map lock the flags ask for."""
+    secret = map_code = None
     if getattr(args, "pseudonymize", False) or getattr(args, "secret_file", None):
         from knockin_geo.privacy import load_secret
 
@@ -464,11 +463,50 @@ def _run_cut(
         # the campaign secret, when there is one, keys the maps' salts (docs/privacy.md)
         lock_secret = secret or (load_secret() if os.environ.get(SECRET_ENV) else None)
         map_code = MapLock(code, lock_secret)
-    with ui.step("snapping doors, cutting and routing turfs"):
-        p = kplan.plan_turfs(addresses, net, precincts=precincts, params=params,
-                             max_snap_m=args.max_snap_m, universe=universe, inputs=inputs,
-                             route=not args.no_route, route_params=route_params,
-                             opt_outs=opt_outs, route_workers=workers)
+    return secret, map_code
+
+
+def _input_files(args: argparse.Namespace, network_path: str | None,
+                 from_plan: bool) -> dict[str, Any]:
+    """Return the files a plan is made from, by role (their hashes go into plan.gpkg)."""
+    files: dict[str, Any] = (
+        {"plan": str(Path(args.plan) / "plan.gpkg")} if from_plan else
+        {"addresses": args.addresses, "precincts": args.precincts, "network": network_path,
+         "voters": getattr(args, "voters", None), "opt_outs": getattr(args, "opt_outs", None)})
+    if getattr(args, "results", None):  # a re-cut
+        files["results"] = args.results
+    return files
+
+
+def _run_cut(
+    args: argparse.Namespace, ui: _Console, network_path: str | None, transform: Any = None,
+    load: Any = None,
+) -> int:
+    """Cut (or, with ``load``, read a written plan), transform, write and summarise a plan."""
+    from rich.table import Table
+
+    from knockin_geo import plan as kplan
+
+    params = _turf_params(args) if load is None else None
+    outdir.check_out(args.out, overwrite=getattr(args, "overwrite", False))
+    if getattr(args, "db", None):
+        from knockin_geo import db
+
+        with ui.step(f"checking {db.mask_url(args.db)}"):
+            db.check_database(args.db)
+    canvassers = None
+    if getattr(args, "canvassers", None):  # read before the cut: a bad file fails fast
+        from knockin_geo.export import read_canvassers
+
+        canvassers = read_canvassers(args.canvassers)
+    workers = getattr(args, "workers", None)
+    secret, map_code = _privacy(args)
+    if load is not None:
+        t_load = time.perf_counter()
+        p = load()
+        timings = {"load": time.perf_counter() - t_load}
+    else:
+        p, timings = _cut_from_inputs(args, ui, network_path, params, workers)
     if transform is not None:
         p = transform(p)
     with ui.step(f"writing {args.out}"):
@@ -481,7 +519,8 @@ def _run_cut(
         files = kplan.write_plan(p, args.out, lang=args.lang, canvassers=canvassers,
                                  secret=secret, map_code=map_code,
                                  audit_log=Path(args.out) / "audit.jsonl", field_policy=policy,
-                                 timings=timings, workers=workers)
+                                 timings=timings, workers=workers,
+                                 input_files=_input_files(args, network_path, load is not None))
     if getattr(args, "verbose", 0):
         _print_timings(ui, timings)
     if getattr(args, "db", None):
@@ -813,16 +852,41 @@ def cmd_progress(args: argparse.Namespace, ui: _Console) -> int:
 
 
 def cmd_recut(args: argparse.Namespace, ui: _Console) -> int:
-    """Re-run the first cut, take the doors done out, and re-cut the rest."""
-    from knockin_geo import canvass
+    """Take the doors done out of a plan and re-cut the rest.
+
+    From the plan folder alone (``--plan``: its ``plan.gpkg`` holds the snapping, parameters and
+    street file), or, for a plan written before plan files were complete, by cutting again from
+    the first cut's flags.
+    """
+    from knockin_geo import canvass, planfile
+    from knockin_geo.recut import recut
+
+    complete = bool(args.plan) and planfile.is_complete(Path(args.plan) / "plan.gpkg")
+    if not complete and not (args.addresses and (args.network or args.download)):
+        msg = ("recut needs --plan DIR, the folder of a plan cut by this version, or the inputs "
+               "and flags of the first cut (--addresses, --network...)"
+               + (f": {args.plan}/plan.gpkg does not hold the snapping a re-cut needs"
+                  if args.plan else ""))
+        raise InputError(msg)
+
+    if complete and (args.addresses or args.precincts):
+        logging.getLogger("knockin_geo").warning(
+            "%s holds the whole plan: it is re-cut as it was cut; the input flags are not read",
+            args.plan)
+
+    def load() -> Any:
+        with ui.step(f"reading the plan {args.plan}"):
+            return planfile.read_plan(args.plan, network_path=args.network,
+                                      cache=not args.no_cache)
 
     def transform(base: Any) -> Any:
-        current = canvass.restore_plan(base, args.plan) if args.plan else base
+        current = (base if complete else
+                   canvass.restore_plan(base, args.plan) if args.plan else base)
         res = canvass.read_results(args.results, current, secret=_secret(args),
                                    check_turf=False).results
         with ui.step("re-cutting the remaining doors"):
-            rc = canvass.recut(current, res, remove=args.remove,
-                               min_fill=args.min_fill if args.min_fill > 0 else None)
+            rc = recut(current, res, remove=args.remove,
+                       min_fill=args.min_fill if args.min_fill > 0 else None)
         d = rc.diff
         ui.out.print(
             f"{d['doors_removed']} doors done; {d['doors_remaining']} remain, "
@@ -834,7 +898,8 @@ def cmd_recut(args: argparse.Namespace, ui: _Console) -> int:
             ui.out.print(f"  - {e}")
         return rc.plan
 
-    return _run_cut(args, ui, args.network, transform=transform)
+    return _run_cut(args, ui, args.network, transform=transform,
+                    load=load if complete else None)
 
 
 def cmd_batch(args: argparse.Namespace, ui: _Console) -> int:
@@ -961,16 +1026,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_progress)
 
     p = sub.add_parser("recut", help="take the doors done out of a plan and re-cut the rest")
-    _add_input_args(p, network_required=True)
+    _add_input_args(p, network_required=False, addresses_required=False)
     _add_cut_args(p)
     g = p.add_argument_group("re-cut")
-    g.add_argument("--plan", help="plan folder the results were recorded on, if already re-cut")
+    g.add_argument("--plan", help="plan folder the results were recorded on: alone, it is enough "
+                                  "(its plan.gpkg holds the snapping, parameters and street "
+                                  "file); the input flags are then not needed (--network: the "
+                                  "street file, if it moved)")
     g.add_argument("--results", required=True, help="accumulated results (PLAN/results.csv)")
     g.add_argument("--remove", choices=("knocked", "contacted", "any"), default="knocked",
                    help="which doors leave the plan (default: any result but not home / "
                         "come back)")
     g.add_argument("--min-fill", type=argtypes.fraction, default=0.75,
-                   help="keep the turf count while turfs stay this full (0: strict round(W/N))")
+                   help="re-balance the turfs in progress of a precinct among themselves while "
+                        "their mean is at least this share of the target (0.75; 0: always)")
     p.set_defaults(func=cmd_recut)
 
     p = sub.add_parser("demo", help="run on the bundled Nantes sample")

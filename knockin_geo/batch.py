@@ -882,8 +882,10 @@ def _write_area(plan: Any, area: AreaSpec, tmp: Path, final: Path,
     from knockin_geo.plan import audit_export, report_json, write_plan
 
     o = area.options
+    inputs = {"addresses": area.addresses, "precincts": area.precincts, "network": area.network}
     written = write_plan(plan, tmp, walk_lists=o.walk_lists, maps=o.maps, exports=o.exports,
-                         lang=o.lang, canvassers=canvassers, timings=timings)
+                         lang=o.lang, canvassers=canvassers, timings=timings,
+                         input_files=dict(inputs))
     if (final / AUDIT_NAME).is_file():
         shutil.copyfile(final / AUDIT_NAME, tmp / AUDIT_NAME)
     audit_export(plan, tmp, written, tmp / AUDIT_NAME, canvassers, shown_as=final)

@@ -13,8 +13,7 @@ any canvassing app) and hand back a CSV. This module:
   and canvasser;
 * :func:`opt_outs_from_results` turns ``do_not_contact`` results into an opt-out list
   (:func:`knockin_geo.privacy.apply_opt_outs`);
-* :func:`recut` takes the doors already done out of the plan and re-cuts what is left, keeping
-  the turfs that are still balanced and moving as few doors as it can;
+* re-cutting what is left is :func:`knockin_geo.recut.recut`;
 * :func:`calibrate` measures doors per hour and contact rates by area type from the timestamps,
   and :func:`calibrated_params` turns that into :class:`~knockin_geo.turfs.TurfParams`.
 
@@ -34,7 +33,7 @@ import math
 import os
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,7 +46,6 @@ import shapely
 from knockin_geo import schema
 from knockin_geo._atomic import write_text_atomic
 from knockin_geo._errors import InputError
-from knockin_geo.params import default_route_params, rule_params, size_unit
 from knockin_geo.schema import (
     COME_BACK,
     CONTACTED,
@@ -59,11 +57,10 @@ from knockin_geo.schema import (
     RESULT_CODES,
 )
 from knockin_geo.sheets import restore_cell, sheet_csv
-from knockin_geo.turfs import ALL_AREA, TurfParams, door_weights, turf_count
+from knockin_geo.turfs import TurfParams
 
 if TYPE_CHECKING:
     from knockin_geo.model import TurfPlan
-    from knockin_geo.routing import RouteParams
 
 logger = logging.getLogger(__name__)
 
@@ -465,7 +462,7 @@ def _typed_results(cols: Mapping[str, list[Any]]) -> pd.DataFrame:
     return out
 
 
-def _conform(frame: pd.DataFrame | None) -> pd.DataFrame:
+def conform_results(frame: pd.DataFrame | None) -> pd.DataFrame:
     """Return a results table with exactly :data:`RESULT_COLUMNS` and their dtypes."""
     base = empty_results()
     if frame is None or len(frame) == 0:
@@ -513,8 +510,8 @@ def merge_results(
     duplicates : int
         How many rows of ``new`` were exact duplicates (of ``existing`` or within ``new``).
     """
-    old = _conform(existing)
-    add = _conform(new)
+    old = conform_results(existing)
+    add = conform_results(new)
     both = pd.concat([old, add], ignore_index=True)
     if len(both) == 0:
         return empty_results(), 0
@@ -550,7 +547,7 @@ def write_results(results: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     pathlib.Path
         ``path``.
     """
-    r = _conform(results)
+    r = conform_results(results)
     r = r.sort_values(["timestamp", schema.ADDRESS_ID, "result", "source", "row"],
                       kind="stable")
     rows = (
@@ -579,7 +576,7 @@ def current_state(results: pd.DataFrame) -> pd.DataFrame:
         Index ``address_id``: ``result`` (the state), ``timestamp`` and ``canvasser`` of the
         latest result, ``turf_id``, ``visits`` (results recorded) and ``ever_contacted``.
     """
-    r = _conform(results)
+    r = conform_results(results)
     if len(r) == 0:
         out = pd.DataFrame({
             "result": pd.Series([], dtype="string"),
@@ -680,7 +677,7 @@ def progress(plan: TurfPlan, results: pd.DataFrame) -> dict[str, pd.DataFrame]:
         },
         index=pd.Index(ids, name=schema.ADDRESS_ID),
     )
-    r = _conform(results)
+    r = conform_results(results)
     r = r[r[schema.ADDRESS_ID].isin(ids)]
     state = current_state(r)
     base["state"] = state["result"].reindex(base.index).to_numpy()
@@ -725,707 +722,10 @@ def opt_outs_from_results(results: pd.DataFrame) -> pd.DataFrame:
         :func:`knockin_geo.privacy.apply_opt_outs` or ``plan_turfs(opt_outs=...)``. One row per
         door that ever got a ``do_not_contact`` result, sorted.
     """
-    r = _conform(results)
+    r = conform_results(results)
     ids = sorted(set(r.loc[r["result"] == DO_NOT_CONTACT, schema.ADDRESS_ID].astype(str)))
     return pd.DataFrame({"address_id": pd.Series(ids, dtype=object),
                          "address_key": pd.Series([""] * len(ids), dtype=object)})
-
-
-# ----------------------------------------------------------------------------------------------
-# re-cutting what is left
-# ----------------------------------------------------------------------------------------------
-#: Which results take a door out of the plan, per ``recut(remove=...)`` rule.
-#: ``do_not_contact`` is always removed, whatever the rule.
-REMOVE_RULES: dict[str, frozenset[str]] = {
-    "knocked": frozenset(RESULT_CODES) - REVISIT_CODES,
-    "contacted": frozenset({CONTACTED, REFUSED, DO_NOT_CONTACT}),
-    "any": frozenset(RESULT_CODES),
-}
-
-#: Status of a door taken out of the plan because its canvassing is done.
-STATUS_CANVASSED = "canvassed"
-
-
-@dataclass(frozen=True)
-class RecutResult:
-    """Result of :func:`recut`.
-
-    Attributes
-    ----------
-    plan
-        The new plan (a :class:`~knockin_geo.plan.TurfPlan`): doors done have status
-        ``canvassed`` (``opted_out`` for ``do_not_contact``) and no turf; the others have their
-        (possibly new) ``turf_id`` and a fresh walk order ``seq``; turfs, routes and report are
-        recomputed (the report holds the diff under ``recut``).
-    diff
-        What changed (JSON-ready): see :func:`recut`.
-    moves
-        One row per remaining door (index ``address_id``): ``old_turf_id``, ``new_turf_id``,
-        ``moved``.
-    """
-
-    plan: TurfPlan
-    diff: dict[str, Any]
-    moves: pd.DataFrame
-
-    @property
-    def doors(self) -> gpd.GeoDataFrame:
-        """The new plan's doors."""
-        return self.plan.doors
-
-    @property
-    def turfs(self) -> gpd.GeoDataFrame:
-        """The new plan's turfs."""
-        return self.plan.turfs
-
-
-def _remove_codes(remove: str | Iterable[str]) -> frozenset[str]:
-    if isinstance(remove, str):
-        if remove in REMOVE_RULES:
-            return REMOVE_RULES[remove] | {DO_NOT_CONTACT}
-        remove = [remove]
-    codes = set()
-    for item in remove:
-        code = normalize_code(item)
-        if code is None:
-            msg = (f"unknown result code or rule {item!r} in remove=: use one of "
-                   f"{sorted(REMOVE_RULES)} or result codes {list(RESULT_CODES)}")
-            raise InputError(msg)
-        codes.add(code)
-    return frozenset(codes | {DO_NOT_CONTACT})
-
-
-def _unchanged(plan: TurfPlan, remove: str | Iterable[str], codes: frozenset[str],
-               min_fill: float | None, *, n_results: int) -> RecutResult:
-    """Return the :func:`recut` of a plan where no door is done: the same plan, and why.
-
-    No turf is re-cut or re-routed (even one outside the tolerance): with nothing done, the
-    volunteers' turfs and walk orders stay as handed out.
-    """
-    tid = plan.doors[schema.TURF_ID].astype("string")
-    in_turf = tid.notna().to_numpy()
-    counts = tid[in_turf].value_counts()
-    old_ids = sorted(map(str, plan.turfs.index))
-    if n_results == 0:
-        why = "no result recorded for a door of this plan, nothing to take out"
-    else:
-        why = (f"no door is done ({n_results} results for doors of this plan, none of them "
-               f"{', '.join(sorted(codes))})")
-    history = plan.report.get("recut", {})
-    used = history.get("turf_ids_used", []) if isinstance(history, Mapping) else []
-    n = int(in_turf.sum())
-    diff: dict[str, Any] = {
-        "remove": remove if isinstance(remove, str) else sorted(codes),
-        "removed_codes": sorted(codes),
-        "min_fill": min_fill,
-        "doors_in_turfs_before": n,
-        "doors_removed": 0,
-        "removed_by_result": {},
-        "doors_remaining": n,
-        "doors_kept_in_turf": n,
-        "doors_moved": 0,
-        "share_kept": 1.0,
-        "turfs_before": len(old_ids),
-        "turfs_after": len(old_ids),
-        "turfs_kept": old_ids,
-        "turfs_new": [],
-        "turfs_retired": [],
-        "attached": [],
-        "precincts": [],
-        "turfs": [{schema.TURF_ID: t, "change": "kept", "doors_before": int(counts.get(t, 0)),
-                   "doors_done": 0, "doors_remaining": int(counts.get(t, 0)),
-                   "doors_after": int(counts.get(t, 0)), "to": {}, "from": {}}
-                  for t in old_ids],
-        "explanations": [f"{why}: the plan is unchanged"],
-        "turf_ids_used": sorted({*map(str, used), *old_ids}),
-    }
-    moves = pd.DataFrame(
-        {"old_turf_id": tid[in_turf].array, "new_turf_id": tid[in_turf].array},
-        index=pd.Index(plan.doors.index[in_turf].astype(str), name=schema.ADDRESS_ID),
-    )
-    moves["moved"] = np.zeros(n, dtype=bool)
-    logger.info("recut: %s; the plan is unchanged", why)
-    report = {**plan.report, "recut": diff}
-    return RecutResult(dataclasses.replace(plan, report=report), diff, moves)
-
-
-_TRAILING_NUMBER = re.compile(r"^(.*?)(\d+)$")
-
-
-def _id_maker(area: str, used: Iterable[str]) -> Any:
-    """Return a function giving fresh turf ids of an area, continuing its numbering."""
-    prefix = "T" if area == ALL_AREA else f"{area}-"
-    numbers = [0]
-    widths = [3 if area == ALL_AREA else 2]
-    for tid in used:
-        m = _TRAILING_NUMBER.match(str(tid))
-        if m and m.group(1) == prefix:
-            numbers.append(int(m.group(2)))
-            widths.append(len(m.group(2)))
-    state = {"n": max(numbers), "w": max(widths)}
-
-    def fresh() -> str:
-        state["n"] += 1
-        return f"{prefix}{state['n']:0{state['w']}d}"
-
-    return fresh
-
-
-def _choose_count(
-    w: dict[str, float], n: dict[str, int], size: float, tol: float, min_fill: float | None
-) -> tuple[int, list[str], bool]:
-    """Pick the turf count of an area and the turfs kept: the most doors kept in place."""
-    live = sorted(t for t in w if n[t] > 0)
-    total = float(sum(w[t] for t in live))
-    k_round = turf_count(total, size)
-    cands = {k_round}
-    if min_fill is not None:
-        cands |= {k for k in range(1, len(live) + 1) if total / k >= min_fill * size}
-        cands = {k for k in cands if min(k_round, len(live)) <= k <= max(k_round, len(live))}
-    best: tuple[Any, ...] | None = None
-    for k in sorted(cands):
-        target = total / k
-        qual = [t for t in live if abs(w[t] - target) <= tol * target + 1e-9]
-        qual.sort(key=lambda t: (-n[t], t))
-        kept = sorted(qual[:k])
-        rest_w = total - sum(w[t] for t in kept)
-        k_sub = k - len(kept)
-        if k_sub > 0:
-            balanced = abs(rest_w / k_sub - target) <= tol * target + 1e-9
-        else:
-            room = sum(max(0.0, (1 + tol) * target - w[t]) for t in kept)
-            balanced = rest_w <= room + 1e-9
-        kept_doors = sum(n[t] for t in kept)
-        key = (balanced, kept_doors, -abs(target - size), -k)
-        if best is None or key > best[0]:
-            best = (key, k, kept, balanced)
-    assert best is not None
-    return best[1], best[2], best[3]
-
-
-def _rebalance(
-    doors: pd.DataFrame,
-    labels: np.ndarray,
-    weight: np.ndarray,
-    target: float,
-    tol: float,
-    network: Any,
-    *,
-    max_moves: int | None = None,
-) -> np.ndarray | None:
-    """Move a few doors between touching turfs until every turf is within tolerance.
-
-    Only a door at the end of its turf's run along a street side may move, to a turf it touches
-    (the next door along the street side, or a door at the same street corner); a move must lower
-    ``1000 * sum(excess) + sum(deviation**2)`` (as the cutter's repair) and must not split either
-    turf on the street graph (doors, street corners and streets without doors). Returns the new
-    labels, or None when the turfs cannot all be brought within tolerance this way.
-    """
-    from scipy import sparse
-    from scipy.sparse import csgraph
-
-    n = len(doors)
-    if n == 0:
-        return labels.copy()
-    lab = labels.astype(object).copy()
-    ids = doors.index.astype(str).to_numpy(dtype=object)
-    chain = doors["chain"].to_numpy(dtype=np.int64)
-    off = doors["offset_m"].to_numpy(dtype=float)
-    edge = doors["edge"].to_numpy(dtype=np.int64)
-    order = np.lexsort((ids, off, chain))
-    prev = np.full(n, -1, dtype=np.int64)
-    nxt = np.full(n, -1, dtype=np.int64)
-    same = chain[order][1:] == chain[order][:-1]
-    prev[order[1:][same]] = order[:-1][same]
-    nxt[order[:-1][same]] = order[1:][same]
-    edges = network.edges
-    e_u = edges["u"].to_numpy()
-    e_v = edges["v"].to_numpy()
-    # street corners near the doors, and the door-free streets between them
-    xy = network.nodes[["x", "y"]].to_numpy(dtype=float)
-    lo = np.array([doors["snap_x"].min(), doors["snap_y"].min()]) - 300.0
-    hi = np.array([doors["snap_x"].max(), doors["snap_y"].max()]) + 300.0
-    near_nodes = network.nodes.index.to_numpy()[((xy >= lo) & (xy <= hi)).all(axis=1)]
-    node_pos = {int(v): n + i for i, v in enumerate(near_nodes.tolist())}
-    first = np.flatnonzero(prev < 0)
-    last = np.flatnonzero(nxt < 0)
-    at_node: dict[int, list[int]] = {}
-    a_list = [order[:-1][same], ]
-    b_list = [order[1:][same], ]
-    for doors_at, ends in ((first, e_u), (last, e_v)):
-        for x in doors_at.tolist():
-            node = int(ends[edge[x]])
-            at_node.setdefault(node, []).append(x)
-            if node in node_pos:
-                a_list.append(np.array([x]))
-                b_list.append(np.array([node_pos[node]]))
-    with_doors = np.zeros(len(edges), dtype=bool)
-    with_doors[edge] = True
-    free = np.flatnonzero(~with_doors)
-    fu = np.array([node_pos.get(int(x), -1) for x in e_u[free]], dtype=np.int64)
-    fv = np.array([node_pos.get(int(x), -1) for x in e_v[free]], dtype=np.int64)
-    ok = (fu >= 0) & (fv >= 0)
-    a_list.append(fu[ok])
-    b_list.append(fv[ok])
-    a = np.concatenate(a_list).astype(np.int64)
-    b = np.concatenate(b_list).astype(np.int64)
-    n_vert = n + len(node_pos)
-    is_node = np.zeros(n_vert, dtype=bool)
-    is_node[n:] = True
-
-    def pieces(turf: object, lab_: np.ndarray) -> int:
-        member = np.concatenate([lab_ == turf, np.zeros(len(node_pos), dtype=bool)]) | is_node
-        keep = member[a] & member[b]
-        m = sparse.coo_array((np.ones(int(keep.sum())), (a[keep], b[keep])),
-                             shape=(n_vert, n_vert)).tocsr()
-        comp = csgraph.connected_components(m, directed=False)[1]
-        return len(np.unique(comp[:n][lab_ == turf]))
-
-    turfs = sorted(set(lab.tolist()))
-    pw = {t: float(weight[lab == t].sum()) for t in turfs}
-    base = {t: pieces(t, lab) for t in turfs}
-
-    def excess(v: float) -> float:
-        dev = (v - target) / target
-        return 1000.0 * max(abs(dev) - tol, 0.0) + dev * dev
-
-    limit = max_moves if max_moves is not None else max(10, n // 4)
-    for _ in range(limit):
-        out = {t: abs(pw[t] - target) > tol * target + 1e-9 for t in turfs}
-        if not any(out.values()):
-            return lab
-        cands = []
-        for x in range(n):
-            d_t = lab[x]
-            inner = prev[x] >= 0 and nxt[x] >= 0 and lab[prev[x]] == d_t and lab[nxt[x]] == d_t
-            if inner:
-                continue
-            touch = {lab[y] for y in (prev[x], nxt[x]) if y >= 0}
-            if prev[x] < 0:
-                touch |= {lab[y] for y in at_node.get(int(e_u[edge[x]]), [])}
-            if nxt[x] < 0:
-                touch |= {lab[y] for y in at_node.get(int(e_v[edge[x]]), [])}
-            for r_t in sorted(touch - {d_t}):
-                if not (out[d_t] or out[r_t]):
-                    continue
-                wx = float(weight[x])
-                delta = (excess(pw[d_t] - wx) + excess(pw[r_t] + wx)
-                         - excess(pw[d_t]) - excess(pw[r_t]))
-                if delta < -1e-12:
-                    cands.append((round(delta, 12), ids[x], x, r_t))
-        cands.sort()
-        for _delta, _aid, x, r_t in cands[:40]:
-            d_t = lab[x]
-            trial = lab.copy()
-            trial[x] = r_t
-            if pieces(d_t, trial) <= base[d_t] and pieces(r_t, trial) <= base[r_t]:
-                lab = trial
-                pw[d_t] -= float(weight[x])
-                pw[r_t] += float(weight[x])
-                break
-        else:
-            return None
-    ok_all = all(abs(pw[t] - target) <= tol * target + 1e-9 for t in turfs)
-    return lab if ok_all else None
-
-
-def _route_params(plan: TurfPlan) -> RouteParams:
-    from knockin_geo.routing import RouteParams
-
-    stored = plan.report.get("route_params")
-    if isinstance(stored, Mapping):
-        names = {f.name for f in dataclasses.fields(RouteParams)}
-        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()
-                  if k in names}
-        try:
-            return RouteParams(**kwargs)
-        except (TypeError, ValueError):
-            logger.warning("the plan's route parameters cannot be reused; using the defaults")
-    return default_route_params(plan.doors, plan.params)
-
-
-def recut(
-    plan: TurfPlan,
-    results: pd.DataFrame,
-    *,
-    remove: str | Iterable[str] = "knocked",
-    min_fill: float | None = 0.75,
-    attach_m: float = 300.0,
-    route_params: RouteParams | None = None,
-) -> RecutResult:
-    """Take the doors already done out of a plan and re-cut what is left, moving few doors.
-
-    Per precinct (or for the whole area when the plan was cut without precincts):
-
-    1. The remaining weight ``W'`` (doors or minutes, as the plan was cut) gives the turf count
-       ``k'``: ``turf_count(W', size)``, or more turfs, up to the current number of turfs still
-       holding doors, while the mean ``W' / k'`` stays at least ``min_fill`` x the turf size;
-       among those counts the one keeping the most doors in place (and balanced) wins.
-    2. Every turf whose remaining weight is within the plan's tolerance of ``t' = W' / k'`` is
-       **kept** as it is (when more qualify than ``k'``, those with the most remaining doors).
-    3. The remaining doors of the other turfs are re-cut into ``k'`` minus the kept turfs with
-       the plan's cutter (:func:`knockin_geo.turfs.cut_turfs`, on those doors only), and the new
-       turfs get fresh ids that continue the precinct's numbering (a new turf that holds exactly
-       the remaining doors of one old turf keeps that turf's id). When no turf is left to cut
-       them into (too few doors for a turf of their own), each old turf's remaining doors join
-       the lightest kept turf within ``attach_m`` (else the nearest), and the diff says so.
-    4. Every turf is routed again (fresh ``seq``) and the quality report recomputed.
-
-    Parameters
-    ----------
-    plan
-        The plan the results were recorded on (a full :class:`~knockin_geo.plan.TurfPlan`,
-        with its network).
-    results
-        Results (:func:`merge_results`).
-    remove
-        Which doors leave the plan: ``"knocked"`` (default: every result but ``not_home`` and
-        ``come_back``), ``"contacted"`` (``contacted``, ``refused``, ``do_not_contact``),
-        ``"any"`` (every door with a result), or a list of result codes. ``do_not_contact``
-        doors always leave. A door's state is its latest result (:func:`current_state`).
-    min_fill
-        Keep more turfs than ``round(W' / size)`` while their mean is at least this share of
-        the turf size (fewer doors move; turfs get shorter). None: always ``round(W' / size)``.
-    attach_m
-        Distance within which a kept turf counts as a neighbour of doors that must join one.
-    route_params
-        Route parameters (default: those the plan was routed with).
-
-    Returns
-    -------
-    RecutResult
-        The new plan, the per-door moves and the diff: ``doors_remaining``,
-        ``doors_kept_in_turf``, ``doors_moved`` (kept + moved = remaining), ``share_kept``,
-        ``doors_removed`` (and ``removed_by_result``), ``turfs_kept``, ``turfs_new``,
-        ``turfs_retired``, ``attached``, per-precinct choices (``precincts``), per-turf details
-        (``turfs``) and ``explanations``. The inputs are not modified.
-    """
-    from knockin_geo.metrics import quality_report
-    from knockin_geo.routing import route_turfs
-    from knockin_geo.turfs import _turf_table, cut_turfs
-
-    params: TurfParams = plan.params
-    tol = params.tolerance
-    codes = _remove_codes(remove)
-    doors = plan.doors
-    ids = doors.index.astype(str)
-    in_turf = doors[schema.TURF_ID].notna().to_numpy()
-    r = _conform(results)
-    r = r[r[schema.ADDRESS_ID].isin(ids)]
-    # "" for doors without a result (an all-<NA> object array cannot be compared with ==)
-    state = current_state(r)["result"].reindex(ids).fillna("").to_numpy(dtype=object)
-    done = in_turf & pd.Series(state).isin(codes).to_numpy()
-    if not done.any():
-        return _unchanged(plan, remove, codes, min_fill, n_results=len(r))
-    remaining = in_turf & ~done
-    old_tid = doors[schema.TURF_ID].astype("string").to_numpy(dtype=object)
-    removed_by = pd.Series(state[done]).value_counts().sort_index()
-
-    rem_pos = np.flatnonzero(remaining)
-    rem = doors.iloc[rem_pos]
-    edge_len = plan.network.edges["length"].to_numpy(dtype=float)
-
-    def weights_of(d: pd.DataFrame) -> np.ndarray:
-        if len(d) == 0:
-            return np.zeros(0)
-        f = pd.DataFrame({
-            "edge": d["edge"].to_numpy(dtype=np.int64),
-            "chain": d["chain"].to_numpy(dtype=np.int64),
-            schema.HOUSEHOLDS: (d[schema.HOUSEHOLDS].to_numpy() if schema.HOUSEHOLDS in d
-                                else np.ones(len(d))),
-            "snap_dist_m": d["snap_dist_m"].to_numpy(dtype=float),
-        })
-        return door_weights(f, edge_len, params)
-
-    w_rem = weights_of(rem)
-    rem_tid = old_tid[rem_pos].astype(str)
-    xy = np.column_stack([shapely.get_x(rem.geometry.to_numpy()),
-                          shapely.get_y(rem.geometry.to_numpy())]) if len(rem) else np.zeros((0, 2))
-
-    turf_prec = plan.turfs[schema.PRECINCT_ID].astype("string")
-    area_of = {str(t): (ALL_AREA if pd.isna(p) else str(p)) for t, p in turf_prec.items()}
-    history = list(plan.report.get("recut", {}).get("turf_ids_used", [])) if isinstance(
-        plan.report.get("recut"), Mapping) else []
-    used_ids = sorted({*map(str, plan.turfs.index), *map(str, history)})
-
-    new_tid = rem_tid.copy().astype(object)
-    targets: dict[str, float] = {}
-    t_area: dict[str, str] = {}
-    notes: dict[str, list[str]] = {}
-    old_notes = plan.turfs["note"].astype("string").fillna("") if "note" in plan.turfs else None
-    attached: list[dict[str, Any]] = []
-    prec_rows: list[dict[str, Any]] = []
-    explanations: list[str] = []
-    turfs_new: list[str] = []
-
-    areas = sorted(set(area_of.values()))
-    for area in areas:
-        a_turfs = sorted(t for t, a in area_of.items() if a == area)
-        sel = np.isin(rem_tid, a_turfs)
-        w_t = {t: float(w_rem[sel & (rem_tid == t)].sum()) for t in a_turfs}
-        n_t = {t: int((sel & (rem_tid == t)).sum()) for t in a_turfs}
-        live = [t for t in a_turfs if n_t[t] > 0]
-        row: dict[str, Any] = {
-            "area": area, "turfs_before": len(a_turfs), "doors_remaining": int(sel.sum()),
-            "weight_remaining": round(float(sum(w_t.values())), 3),
-        }
-        if not live:
-            row.update(turfs_after=0, target=None, kept=[], new=[], reason="every door is done")
-            prec_rows.append(row)
-            continue
-        total = float(sum(w_t[t] for t in live))
-        a_pos = np.flatnonzero(sel)
-        k_round = turf_count(total, params.size)
-        k_cur = len(live)
-        same_count = k_cur == k_round or (
-            min_fill is not None and k_cur > k_round and total / k_cur >= min_fill * params.size)
-        if same_count and any(abs(w_t[t] - total / k_cur) > tol * total / k_cur + 1e-9
-                              for t in live):
-            # every turf stays: first try moving a few doors between touching turfs
-            lab = _rebalance(rem.iloc[a_pos], rem_tid[a_pos], w_rem[a_pos], total / k_cur, tol,
-                             plan.network)
-            if lab is not None:
-                n_moves = int((lab != rem_tid[a_pos]).sum())
-                new_tid[a_pos] = lab
-                for t in live:
-                    targets[t] = total / k_cur
-                    t_area[t] = area
-                    if old_notes is not None and old_notes.get(t, ""):
-                        notes[t] = [str(old_notes[t])]
-                explanations.append(
-                    f"{area}: {n_moves} doors moved between neighbouring turfs to keep every "
-                    "turf within tolerance")
-                row.update(turfs_after=k_cur, target=round(total / k_cur, 3), kept=live,
-                           new=[], reason=f"turf count kept; {n_moves} doors rebalanced")
-                prec_rows.append(row)
-                continue
-        k, kept, balanced = _choose_count(w_t, n_t, params.size, tol, min_fill)
-        target = total / k
-        rest = [t for t in live if t not in kept]
-        k_sub = k - len(kept)
-        fresh = _id_maker(area, used_ids)
-        made: list[str] = []
-        for t in kept:
-            targets[t] = target
-            t_area[t] = area
-        if rest and k_sub > 0:
-            sub_pos = np.flatnonzero(np.isin(rem_tid, rest))
-            sub = rem.iloc[sub_pos].copy()
-            sub[schema.STATUS] = schema.STATUS_OK
-            sub = sub.drop(columns=[c for c in (schema.TURF_ID, "face", "weight", "chain",
-                                                schema.SEQ) if c in sub.columns])
-            sub_w = weights_of(rem.iloc[sub_pos].assign(
-                chain=pd.factorize(rem["chain"].to_numpy()[sub_pos])[0]))
-            size = float(sub_w.sum()) / k_sub
-            sub_params = (dataclasses.replace(params, doors_per_turf=size, minutes_per_turf=None)
-                          if params.mode == "doors"
-                          else dataclasses.replace(params, doors_per_turf=None,
-                                                   minutes_per_turf=size))
-            prec = None
-            if area != ALL_AREA and plan.precincts is not None and area in set(
-                    plan.precincts.index.astype(str)):
-                prec = plan.precincts[plan.precincts.index.astype(str) == area]
-            if area == ALL_AREA and schema.PRECINCT_ID in sub:
-                sub[schema.PRECINCT_ID] = pd.array([pd.NA] * len(sub), dtype="string")
-                if not params.cross_precincts:
-                    sub_params = dataclasses.replace(sub_params, cross_precincts=True)
-            cut = cut_turfs(sub, plan.network, precincts=prec, params=sub_params)
-            cut_tid = cut.doors[schema.TURF_ID].astype("string").to_numpy(dtype=object)
-            cut_ids = sorted({str(x) for x in cut_tid if not pd.isna(x)})
-            if any(pd.isna(x) for x in cut_tid):  # pragma: no cover - the cutter assigns all
-                lost = int(sum(pd.isna(x) for x in cut_tid))
-                msg = f"the cutter left {lost} doors of {area} out of every turf"
-                raise RuntimeError(msg)
-            before_sets = {t: frozenset(ids[rem_pos[np.flatnonzero(rem_tid == t)]]) for t in rest}
-            sub_ids = ids[rem_pos[sub_pos]]
-            for c in cut_ids:
-                members = frozenset(sub_ids[cut_tid == c])
-                same = [t for t, s in before_sets.items() if s == members]
-                tid = same[0] if same else fresh()
-                new_tid[sub_pos[cut_tid == c]] = tid
-                targets[tid] = target
-                t_area[tid] = area
-                if same:
-                    kept.append(tid)
-                    if old_notes is not None and old_notes.get(tid, ""):
-                        notes.setdefault(tid, []).append(str(old_notes[tid]))
-                else:
-                    made.append(tid)
-                    cn = cut.turfs.loc[c, "note"] if c in cut.turfs.index else ""
-                    if isinstance(cn, str) and cn:
-                        notes.setdefault(tid, []).append(cn)
-                    notes.setdefault(tid, []).append(
-                        "re-cut from the remaining doors of " + ", ".join(rest))
-            kept.sort()
-        elif rest:
-            # no turf left for them: street side by street side, the remaining doors join the
-            # kept turf nearby that stays lightest (within tolerance if it can), else the nearest
-            load = {t: w_t[t] for t in kept}
-            cap = (1 + tol) * target
-            k_xy = {t: xy[np.flatnonzero(new_tid == t)] for t in kept}
-            rest_pos = np.flatnonzero(np.isin(rem_tid, rest))
-            chains = rem["chain"].to_numpy()[rest_pos]
-            groups = pd.Series(np.arange(len(rest_pos))).groupby(
-                [rem_tid[rest_pos], chains], sort=True).indices
-            joined: dict[tuple[str, str], list[float]] = {}
-            for (t, _c), idx in sorted(groups.items()):
-                pos = rest_pos[np.sort(idx)]
-                gw = float(w_rem[pos].sum())
-                dist = {}
-                for kt in kept:
-                    gap = xy[pos][:, None, :] - k_xy[kt][None, :, :]
-                    dist[kt] = float(np.sqrt((gap**2).sum(axis=-1)).min())
-                near = [kt for kt in kept if dist[kt] <= attach_m] or [min(kept, key=dist.get)]
-                to = min(near, key=lambda kt, gw=gw, dist=dist: (
-                    max(0.0, load[kt] + gw - cap), dist[kt], load[kt], kt))
-                new_tid[pos] = to
-                load[to] += gw
-                k_xy[to] = np.vstack([k_xy[to], xy[pos]])
-                acc = joined.setdefault((str(t), to), [0, 0.0])
-                acc[0] += len(pos)
-                acc[1] = max(acc[1], dist[to])
-            for (t, to), (n_doors, far) in sorted(joined.items()):
-                attached.append({"from": t, "to": to, "doors": int(n_doors),
-                                 "distance_m": round(float(far), 1)})
-                notes.setdefault(to, []).append(
-                    f"took {int(n_doors)} remaining doors of turf {t} (too few for a turf of "
-                    "their own)")
-            lab = _rebalance(rem.iloc[a_pos], new_tid[a_pos], w_rem[a_pos], target, tol,
-                             plan.network)
-            if lab is not None and (lab != new_tid[a_pos]).any():
-                explanations.append(
-                    f"{area}: {int((lab != new_tid[a_pos]).sum())} doors then moved between "
-                    "neighbouring turfs to keep every turf within tolerance")
-                new_tid[a_pos] = lab
-            for t in rest:
-                dest = sorted(to for (f, to) in joined if f == t)
-                explanations.append(
-                    f"{t}: its {int(n_t[t])} remaining doors were too few for a turf of their "
-                    f"own and joined {', '.join(dest)}")
-        for t in kept:
-            if old_notes is not None and old_notes.get(t, "") and t not in notes:
-                notes[t] = [str(old_notes[t])]
-        turfs_new += made
-        used_ids = sorted({*used_ids, *made})
-        if not balanced:
-            explanations.append(
-                f"{area}: no turf count keeps every turf within tolerance of the remaining "
-                f"doors ({total:.0f} for turfs of {params.size:.0f})")
-        row.update(turfs_after=k, target=round(target, 3), kept=sorted(kept), new=made,
-                   reason=("turf count kept" if k == len(live) else
-                           f"{len(live)} turfs hold doors; {k} needed for {total:.0f}"))
-        prec_rows.append(row)
-
-    # ------------------------------------------------------------------ the new plan
-    out = doors.copy()
-    tid_col = np.full(len(out), None, dtype=object)
-    tid_col[rem_pos] = new_tid
-    out[schema.TURF_ID] = pd.array(tid_col, dtype="string")
-    status = out[schema.STATUS].to_numpy(dtype=object).copy()
-    status[done] = STATUS_CANVASSED
-    dnc = pd.Series(state, dtype="string").eq(DO_NOT_CONTACT).fillna(False)
-    status[done & dnc.to_numpy(dtype=bool)] = "opted_out"
-    out[schema.STATUS] = status
-    weight = np.full(len(out), np.nan)
-    weight[rem_pos] = w_rem
-    out["weight"] = weight
-    out[schema.SEQ] = pd.array([pd.NA] * len(out), dtype="Int64")
-
-    final_ids = np.array(sorted(set(new_tid.tolist())), dtype=object)
-    labels = np.searchsorted(final_ids, new_tid.astype(str)) if len(rem) else np.zeros(0, int)
-    chain = pd.factorize(rem["chain"].to_numpy())[0] if len(rem) else np.zeros(0, int)
-    turf_table = _turf_table(
-        out.iloc[rem_pos], final_ids, labels,
-        np.array([t_area[t] for t in final_ids], dtype=object),
-        np.array([targets[t] for t in final_ids], dtype=float),
-        rem["face"].to_numpy(dtype=np.int64), rem["edge"].to_numpy(dtype=np.int64), chain,
-        edge_len, w_rem, params, {t: sorted(set(v), key=v.index) for t, v in notes.items()},
-        out.crs,
-    ) if len(rem) else plan.turfs.iloc[0:0].copy()
-    turf_table["walk_m"] = turf_table["street_m"]
-    rp = route_params or _route_params(plan)
-    routes = plan.routes.iloc[0:0].copy()
-    if len(turf_table):
-        routes, seq = route_turfs(out, plan.network, rp)
-        out[schema.SEQ] = seq
-        turf_table["walk_m"] = routes["walk_m"].reindex(turf_table.index).to_numpy()
-        turf_table["est_minutes"] = routes["est_minutes"].reindex(turf_table.index).to_numpy()
-        turf_table["route_m"] = routes["length_m"].reindex(turf_table.index).to_numpy()
-
-    # ------------------------------------------------------------------ the diff
-    moves = pd.DataFrame(
-        {"old_turf_id": pd.array(rem_tid, dtype="string"),
-         "new_turf_id": pd.array(new_tid.astype(str), dtype="string")},
-        index=pd.Index(ids[rem_pos], name=schema.ADDRESS_ID),
-    )
-    moves["moved"] = (moves["old_turf_id"] != moves["new_turf_id"]).to_numpy(dtype=bool)
-    n_rem = len(moves)
-    n_moved = int(moves["moved"].sum())
-    old_ids = sorted(map(str, plan.turfs.index))
-    new_set = set(final_ids.tolist())
-    turfs_kept = sorted(t for t in old_ids if t in new_set)
-    turfs_retired = sorted(t for t in old_ids if t not in new_set)
-    per_turf: list[dict[str, Any]] = []
-    before_n = pd.Series(old_tid[in_turf]).value_counts()
-    removed_n = pd.Series(old_tid[done]).value_counts()
-    for t in sorted(set(old_ids) | new_set):
-        mine_old = moves[moves["old_turf_id"] == t]
-        mine_new = moves[moves["new_turf_id"] == t]
-        per_turf.append({
-            schema.TURF_ID: t,
-            "change": ("kept" if t in turfs_kept else "retired" if t in turfs_retired
-                       else "new"),
-            "doors_before": int(before_n.get(t, 0)),
-            "doors_done": int(removed_n.get(t, 0)),
-            "doors_remaining": len(mine_old),
-            "doors_after": len(mine_new),
-            "to": {str(k): int(v) for k, v in
-                   mine_old.loc[mine_old["moved"], "new_turf_id"].value_counts().sort_index()
-                   .items()},
-            "from": {str(k): int(v) for k, v in
-                     mine_new.loc[mine_new["moved"], "old_turf_id"].value_counts().sort_index()
-                     .items()},
-        })
-    for t in turfs_retired:
-        if not (moves["old_turf_id"] == t).any():
-            explanations.append(f"{t}: every door is done")
-    diff: dict[str, Any] = {
-        "remove": remove if isinstance(remove, str) else sorted(codes),
-        "removed_codes": sorted(codes),
-        "min_fill": min_fill,
-        "doors_in_turfs_before": int(in_turf.sum()),
-        "doors_removed": int(done.sum()),
-        "removed_by_result": {str(k): int(v) for k, v in removed_by.items()},
-        "doors_remaining": n_rem,
-        "doors_kept_in_turf": n_rem - n_moved,
-        "doors_moved": n_moved,
-        "share_kept": round((n_rem - n_moved) / n_rem, 6) if n_rem else 1.0,
-        "turfs_before": len(old_ids),
-        "turfs_after": len(final_ids),
-        "turfs_kept": turfs_kept,
-        "turfs_new": sorted(turfs_new),
-        "turfs_retired": turfs_retired,
-        "attached": attached,
-        "precincts": prec_rows,
-        "turfs": per_turf,
-        "explanations": explanations,
-        "turf_ids_used": sorted({*used_ids, *old_ids, *final_ids.tolist()}),
-    }
-    extra = {k: v for k, v in plan.report.items()
-             if k not in ("summary", "unassigned", "turfs", "problems", "recut")}
-    extra["recut"] = diff
-    extra["route_params"] = dataclasses.asdict(rp)
-    turfs_q, report = quality_report(
-        out, turf_table, plan.network, tolerance=tol, extra=extra,
-        precincts=None if params.cross_precincts else plan.precincts,
-        rule=rule_params(params), unit=size_unit(params))
-    new_plan = dataclasses.replace(plan, doors=out, turfs=turfs_q, routes=routes, report=report)
-    logger.info(
-        "recut: %d doors done, %d remain, %d kept in their turf (%.1f %%), %d turfs kept, "
-        "%d new, %d retired", int(done.sum()), n_rem, n_rem - n_moved,
-        100 * diff["share_kept"], len(turfs_kept), len(turfs_new), len(turfs_retired),
-    )
-    return RecutResult(new_plan, diff, moves)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1496,7 +796,7 @@ def calibrate(
         ``minutes_per_door``) and ``contact_rate`` (contacted / knocked doors).
     """
     kinds = area_types(plan)
-    r = _conform(results)
+    r = conform_results(results)
     door_turf = plan.doors[schema.TURF_ID].astype("string")
     door_turf.index = door_turf.index.astype(str)
     turf = r[schema.TURF_ID].where(r[schema.TURF_ID].notna() & (r[schema.TURF_ID] != ""),

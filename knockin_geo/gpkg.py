@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import geopandas as gpd
 import pyogrio
 import shapely
 from pyproj import CRS
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from pathlib import Path
 
-    import geopandas as gpd
+    import pandas as pd
 
 __all__ = ["GPKG_DATE", "write_gpkg"]
 
@@ -19,7 +21,7 @@ __all__ = ["GPKG_DATE", "write_gpkg"]
 GPKG_DATE = "2000-01-01T00:00:00Z"
 
 
-def write_gpkg(path: Path, layers: list[tuple[str, gpd.GeoDataFrame]]) -> Path:
+def write_gpkg(path: Path, layers: Sequence[tuple[str, pd.DataFrame]]) -> Path:
     """Write layers into one GeoPackage reproducibly (fixed GDAL timestamp, no RTree noise).
 
     Parameters
@@ -27,7 +29,8 @@ def write_gpkg(path: Path, layers: list[tuple[str, gpd.GeoDataFrame]]) -> Path:
     path
         Target file (overwritten).
     layers
-        ``(layer name, GeoDataFrame)`` pairs, written in this order.
+        ``(layer name, frame)`` pairs, written in this order: a GeoDataFrame is a map layer, a
+        plain DataFrame an attribute table (no geometry).
 
     Returns
     -------
@@ -41,6 +44,10 @@ def write_gpkg(path: Path, layers: list[tuple[str, gpd.GeoDataFrame]]) -> Path:
     try:
         for name, gdf in layers:
             frame = gdf.copy()
+            if not isinstance(frame, gpd.GeoDataFrame):
+                pyogrio.write_dataframe(frame, path, layer=name, driver="GPKG",
+                                        append=path.exists())
+                continue
             # a millimetre: 0.001 in a metric CRS, 1e-8 degree in a geographic one
             grid = 1e-8 if frame.crs is not None and CRS.from_user_input(frame.crs).is_geographic \
                 else 0.001

@@ -2,7 +2,9 @@
 
 ``plan_turfs`` runs the stages in memory (for notebooks); ``write_plan`` writes the output
 contract (``plan.gpkg`` with layers ``doors``, ``turfs``, ``routes``, ``precincts``, and
-``report.json``) atomically and byte-for-byte reproducibly.
+``report.json``) atomically and byte-for-byte reproducibly; ``plan.gpkg`` also holds the tables
+that make it a complete plan (:mod:`knockin_geo.planfile`: :func:`~knockin_geo.planfile.read_plan`
+reads it back).
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import shapely
 from pyproj import CRS
@@ -33,6 +34,7 @@ from knockin_geo.gpkg import write_gpkg
 from knockin_geo.metrics import quality_report
 from knockin_geo.model import TurfPlan
 from knockin_geo.params import default_route_params, rule_params, size_unit
+from knockin_geo.planfile import json_ready, plan_tables
 from knockin_geo.routing import RouteParams, route_turfs
 from knockin_geo.snap import MAX_SNAP_M, snap_doors
 from knockin_geo.streets import StreetNetwork
@@ -347,6 +349,7 @@ def write_plan(
     field_policy: Any = None,
     timings: dict[str, float] | None = None,
     workers: int | None = 1,
+    input_files: dict[str, str | os.PathLike[str] | None] | None = None,
 ) -> list[Path]:
     """Write ``plan.gpkg``, ``report.json`` and ``walklists/`` into ``out_dir``, atomically.
 
@@ -397,6 +400,9 @@ def write_plan(
     workers
         Processes that build the walk lists and phone maps; None: one per core. The files are
         the same whatever the number.
+    input_files
+        The input files by role (``addresses``, ``precincts``, ``network``...): their SHA-256
+        is recorded in ``plan.gpkg`` (:func:`knockin_geo.planfile.plan_tables`).
 
     Returns
     -------
@@ -428,7 +434,7 @@ def write_plan(
             ]
             if plan.precincts is not None:
                 layers.append(("precincts", precincts_layer(plan)))
-            write_gpkg(gpkg, layers)
+            write_gpkg(gpkg, [*layers, *plan_tables(plan, input_files)])
         with stage(timings, "report_json"):
             (tmp / "report.json").write_text(report_json(plan.report), encoding="utf-8")
         pseudonyms = None
@@ -548,19 +554,7 @@ def report_json(report: dict[str, Any]) -> str:
 
 
 def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating | float):
-        return None if not np.isfinite(obj) else round(float(obj), 6)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if obj is pd.NA:
-        return None
-    return obj
+    return json_ready(obj, digits=6)
 
 
 def covered_precincts(precincts: gpd.GeoDataFrame, network: StreetNetwork) -> list[str]:

@@ -48,7 +48,7 @@ import os
 import re
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -168,6 +168,11 @@ class StreetNetwork:
         SHA-256 of the source file bytes (``""`` when there is no file).
     from_cache
         True when the network was read from the on-disk cache (not compared, for diagnostics).
+    path
+        Absolute path of the file :func:`load_network` read (``""`` otherwise; not compared):
+        what a plan file records to load the network again (:mod:`knockin_geo.planfile`).
+    profile
+        The ``profile`` :func:`load_network` was given (not compared).
     """
 
     nodes: gpd.GeoDataFrame
@@ -177,6 +182,8 @@ class StreetNetwork:
     source: str
     source_sha256: str
     from_cache: bool = field(default=False, compare=False)
+    path: str = field(default="", compare=False)
+    profile: str = field(default="canvass", compare=False)
     _memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     # -- graph views -------------------------------------------------------------------------
@@ -447,7 +454,7 @@ def load_network(
             logger.warning("ignoring corrupt street cache %s (%s); rebuilding", cache_file, exc)
         else:
             logger.info("street network cache hit: %s (%s)", cache_file, p.name)
-            return net
+            return replace(net, path=str(p.resolve()), profile=profile)
 
     t0 = time.perf_counter()
     net = (_load_graphml(p, target, sha) if kind == "graphml"
@@ -466,7 +473,7 @@ def load_network(
             logger.debug("wrote street cache %s", cache_file)
         except OSError as exc:
             logger.warning("could not write street cache %s: %s", cache_file, exc)
-    return net
+    return replace(net, path=str(p.resolve()), profile=profile)
 
 
 def network_from_osmnx(
@@ -1406,13 +1413,16 @@ def _file_kind(path: Path) -> str:
     raise InputError(msg, path=str(path))
 
 
-def _sha256(path: Path) -> str:
-    """SHA-256 of a file's bytes."""
+def file_sha256(path: Path) -> str:
+    """Return the SHA-256 of a file's bytes (hex)."""
     h = hashlib.sha256()
     with path.open("rb") as fh:
         for chunk in iter(functools.partial(fh.read, 1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+_sha256 = file_sha256
 
 
 def _cache_key(sha: str, crs: CRS | None, profile: str = "canvass") -> str:

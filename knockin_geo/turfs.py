@@ -1325,3 +1325,7 @@ def _turf_table(
     )
     gdf.index = pd.Index(tid.astype(str), dtype="string", name=schema.TURF_ID)
     return gdf.sort_index()
+
+
+#: The turf table of a set of labelled doors (also what :mod:`knockin_geo.recut` builds).
+turf_table = _turf_table

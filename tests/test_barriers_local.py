@@ -131,7 +131,8 @@ def test_bad_barriers_value_is_refused() -> None:
 def test_report_and_recut_agree_with_the_cut() -> None:
     """Cut, re-check with the report, recut with no results: the same turfs and the same figures
     (the report and recut measure with the same rules as the cut, not rules of their own)."""
-    from knockin_geo.canvass import empty_results, recut
+    from knockin_geo.canvass import empty_results
+    from knockin_geo.recut import recut
 
     net, doors, pr = town("bridge_gap")
     plan = plan_turfs(doors, net, precincts=pr, params=TurfParams(doors_per_turf=80))

@@ -133,7 +133,8 @@ def test_batch_equals_separate_plan_runs(baseline: Path, tmp_path: Path) -> None
         plan = plan_turfs(doors, net, precincts=precincts, params=params, universe=universe,
                           inputs=inputs)
         single = tmp_path / name
-        write_plan(plan, single, lang=lang)
+        write_plan(plan, single, lang=lang, input_files={
+            "addresses": addr_path, "precincts": prec_path, "network": net_path})
         for f in ("plan.gpkg", "report.json"):
             assert (single / f).read_bytes() == (baseline / name / f).read_bytes(), (name, f)
         # and every other file write_plan writes (maps, walk lists, exports)

@@ -24,10 +24,10 @@ from knockin_geo.canvass import (
     opt_outs_from_results,
     progress,
     read_results,
-    recut,
 )
 from knockin_geo.plan import TurfPlan, plan_turfs
 from knockin_geo.privacy import apply_opt_outs, pseudonymize
+from knockin_geo.recut import recut
 
 NANTES = Path(__file__).resolve().parents[1] / "data" / "nantes"
 UNIVERSE = ["0101", "0301", "0319"]
@@ -346,16 +346,32 @@ def test_recut_retires_an_almost_finished_turf(plan: TurfPlan) -> None:
     assert recut(plan, nh, remove="any").diff["doors_removed"] == len(done)
 
 
-def test_recut_with_many_doors_done_recuts_with_fresh_ids(plan: TurfPlan) -> None:
+def test_recut_after_thirty_percent_keeps_every_turf(plan: TurfPlan) -> None:
+    """Every turf was worked and shrank alike: none is retired or re-cut; they stay balanced
+    among themselves (or the report says why)."""
     res = _knock(plan, 0.30, seed=3)
     rc = recut(plan, res)
     _check_recut(plan, res, rc)
-    assert rc.diff["turfs_new"]
-    for t in rc.diff["turfs_new"]:
-        prefix, number = t.rsplit("-", 1)
-        old = [int(o.rsplit("-", 1)[1]) for o in map(str, plan.turfs.index)
-               if o.startswith(prefix + "-")]
-        assert int(number) > max(old)
+    assert rc.diff["turfs_retired"] == [] and rc.diff["turfs_new"] == []
+    assert rc.diff["share_kept"] >= 0.95
+    assert {t["state"] for t in rc.diff["turfs"]} == {"in progress"}
+
+
+def test_leftovers_of_a_finished_precinct_are_cut_again_with_fresh_ids(plan: TurfPlan) -> None:
+    """Three doors left in every turf of 0101: too few for a turf each and no turf of 0101 left
+    to join, so they are cut again into one turf with a fresh id; other precincts untouched."""
+    ids = _turf_doors(plan)
+    done = [a for t, doors in ids.items() if t.startswith("0101-") for a in doors[:-3]]
+    res = pd.DataFrame({"address_id": done, "result": "contacted",
+                        "timestamp": pd.Timestamp("2024-06-01T10:00Z")})
+    rc = recut(plan, res)
+    _check_recut(plan, res, rc)
+    old_0101 = [t for t in ids if t.startswith("0101-")]
+    assert rc.diff["turfs_new"] == [f"0101-{len(old_0101) + 1:02d}"]
+    assert sorted(rc.diff["turfs_retired"]) == old_0101
+    others = [t for t in ids if not t.startswith("0101-")]
+    assert sorted(rc.diff["turfs_kept"]) == others
+    assert rc.diff["doors_moved"] == 3 * len(old_0101)
 
 
 def test_calibrate_doors_per_hour(plan: TurfPlan) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -314,3 +315,26 @@ def test_results_loop_import_progress_recut(tmp_path: Path, capsys) -> None:
     left = re[re["address_id"].isin(knocked)]
     assert left["turf_id"].isna().all()
     assert (left["status"] == "canvassed").all()
+    # from the plan folder alone (no input flags): the same re-cut, byte for byte
+    assert main(["-q", "recut", "--plan", str(plan_dir), "--results",
+                 str(plan_dir / "results.csv"), "--out", str(tmp_path / "alone")]) == 0
+    for name in ("report.json", "walklists/index.html", "map.html", "exports/assignments.csv"):
+        assert (tmp_path / "alone" / name).read_bytes() == \
+            (tmp_path / "recut" / name).read_bytes(), name
+    for layer in ("doors", "turfs", "routes", "plan_doors", "plan_turfs"):  # inputs differ
+        pd.testing.assert_frame_equal(
+            pyogrio.read_dataframe(tmp_path / "alone" / "plan.gpkg", layer=layer),
+            pyogrio.read_dataframe(tmp_path / "recut" / "plan.gpkg", layer=layer))
+    # each plan records what it was made from, with the files' SHA-256
+    def inputs(folder: Path) -> dict:
+        meta = pyogrio.read_dataframe(folder / "plan.gpkg", layer="plan_meta")
+        return json.loads(meta.set_index("key").loc["inputs", "value"])
+
+    made = inputs(plan_dir)
+    assert set(made) == {"addresses", "precincts", "network"}
+    assert made["addresses"]["sha256"] == hashlib.sha256(COMMUNE.read_bytes()).hexdigest()
+    assert set(inputs(tmp_path / "alone")) == {"plan", "results"}
+    # neither a plan folder nor the inputs: bad input that says what to give
+    assert main(["-q", "recut", "--results", str(plan_dir / "results.csv"),
+                 "--out", str(tmp_path / "none")]) == 2
+    assert "--plan" in capsys.readouterr().err
