@@ -40,7 +40,7 @@ from knockin_geo._pool import per_turf
 from knockin_geo.classes import classify
 from knockin_geo.crs import WGS84
 from knockin_geo.privacy import MapLock
-from knockin_geo.walklist import distance_texts, start_door, turf_file_names
+from knockin_geo.walklist import crossing_point, distance_texts, start_door, turf_file_names
 
 if TYPE_CHECKING:
     from knockin_geo.model import TurfPlan
@@ -883,7 +883,9 @@ button.kg { min-width: 44px; min-height: 44px; font-size: 15px; border: 0; borde
     <button class="kg" id="export" type="button">{{ L.export_long }}</button></div>
   <div id="info">{{ L.start }} : <b id="start-address">{{ meta.start }}</b><br>
     <a id="start-geo" href="{{ meta.start_geo }}">{{ L.open_in_maps }}</a><br>
-    <span id="walk-long">{{ meta.walk_long }}</span></div>
+    <span id="walk-long">{{ meta.walk_long }}</span>
+    {% if meta.cross %}<br>{{ L.cross }} : <b id="cross">{{ meta.cross.text }}</b><br>
+    <a id="cross-geo" href="{{ meta.cross.geo }}">{{ L.open_cross }}</a>{% endif %}</div>
   <ol id="doors"></ol></div>
 <div id="sheet" role="dialog" aria-modal="false" aria-labelledby="sheet-title">
   <div class="h"><span id="sheet-title"></span>
@@ -1254,6 +1256,7 @@ VOLUNTEER_LABELS: dict[str, dict[str, Any]] = {
                          "avant de fermer la page",
            "whole": "⤢ Tout", "whole_long": "Voir tout le secteur",
            "start": "Départ", "open_in_maps": "Ouvrir le départ dans l'appli de cartes",
+           "cross": "Traversée", "open_cross": "Ouvrir le point de traversée",
            "next": "Porte suivante →",
            "send_one": "Envoyer les résultats ({n} nouveau)",
            "send_many": "Envoyer les résultats ({n} nouveaux)",
@@ -1278,6 +1281,7 @@ VOLUNTEER_LABELS: dict[str, dict[str, Any]] = {
                          "closing the page",
            "whole": "⤢ All", "whole_long": "Show the whole turf",
            "start": "Start", "open_in_maps": "Open the start in the maps app",
+           "cross": "Crossing", "open_cross": "Open the crossing point",
            "next": "Next door →",
            "send_one": "Send results ({n} new)", "send_many": "Send results ({n} new)",
            "saved_file": "File {file} saved ({count}). Send it to your field director.",
@@ -1398,6 +1402,7 @@ def volunteer_map_html(
         "minutes": f"{minutes:.0f}",
         "start": start["address"],
         "start_geo": start["geo"],
+        "cross": crossing_point(plan, turf_id, lang),
     }
     return _ENV.get_template("volunteer.html").render(
         lang=lang,

@@ -295,6 +295,7 @@ def _problems(
                                f"{int(row['barrier_sides'])} sides",
                     "why": str(sp["why"]) + (f"; {note}" if note else ""),
                     "unavoidable": bool(sp["unavoidable"]),
+                    "barrier": str(sp["barrier"]),
                     "crossing": {"lon": float(crossing.loc[str(tid), "lon"]),
                                  "lat": float(crossing.loc[str(tid), "lat"])},
                 }
@@ -333,7 +334,9 @@ def _summary(
         "precincts_beyond_bound": sorted(str(a) for a in indep["beyond_bound"].index),
         "mean_doors_per_turf": float(out["doors"].mean()) if n_turfs else 0.0,
         "mean_est_minutes": float(out["est_minutes"].mean()) if n_turfs else 0.0,
-        "mean_polsby_popper": float(np.nanmean(out["polsby_popper"])) if n_turfs else None,
+        "mean_polsby_popper": (float(np.nanmean(out["polsby_popper"]))
+                               if np.isfinite(out["polsby_popper"].to_numpy(dtype=float)).any()
+                               else None),
         "hull_overlap": float(indep["overlap"]),
     }
 

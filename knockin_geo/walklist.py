@@ -70,6 +70,8 @@ LABELS: dict[str, dict[str, str]] = {
         "credit": "Fond : © contributeurs OpenStreetMap (ODbL)",
         "index": "Listes de porte-à-porte",
         "open_in_maps": "ouvrir dans l'appli de cartes",
+        "cross": "Traversée",
+        "cross_text": "traverser {barrier} une seule fois, à ce point",
     },
     "en": {
         "title": "Canvassing walk list",
@@ -99,6 +101,8 @@ LABELS: dict[str, dict[str, str]] = {
         "credit": "Streets: © OpenStreetMap contributors (ODbL)",
         "index": "Canvassing walk lists",
         "open_in_maps": "open in the maps app",
+        "cross": "Crossing",
+        "cross_text": "cross {barrier} once, at this point",
     },
 }
 
@@ -184,6 +188,26 @@ def start_door(plan: TurfPlan, turf_id: str) -> dict[str, Any]:
             "geo": f"geo:{lat},{lon}?q={lat},{lon}({label})"}
 
 
+def crossing_point(plan: TurfPlan, turf_id: str, lang: str = "fr") -> dict[str, str] | None:
+    """Return where a turf that spans a barrier crosses it, or None.
+
+    The point is the report's (:mod:`knockin_geo.checks`: the point of the separating barrier
+    line nearest the doors' centre). Returns ``text`` (what to do, with the barrier's name),
+    ``lat``/``lon`` and ``geo`` (a ``geo:`` link the phone's map app opens).
+    """
+    for prob in plan.report.get("problems", []):
+        if prob.get(schema.TURF_ID) != turf_id or "crossing" not in prob:
+            continue
+        lat = f"{float(prob['crossing']['lat']):.6f}"
+        lon = f"{float(prob['crossing']['lon']):.6f}"
+        barrier = str(prob.get("barrier") or "")
+        text = LABELS[lang]["cross_text"].format(barrier=barrier).strip()
+        label = quote(barrier.replace("(", " ").replace(")", " ").strip(), safe="")
+        return {"text": text, "lat": lat, "lon": lon,
+                "geo": f"geo:{lat},{lon}?q={lat},{lon}({label})"}
+    return None
+
+
 _TEMPLATE = """<!DOCTYPE html>
 <html lang="{{ lang }}">
 <head>
@@ -241,6 +265,8 @@ tfoot td { font-weight: 600; }
   <div><span>{{ L.time }}</span>{{ minutes }} {{ L.minutes }}</div>
   <div class="wide"><span>{{ L.start }}</span><b class="start">{{ start.address }}</b>
     <a class="geo" href="{{ start.geo }}">{{ L.open_in_maps }}</a></div>
+  {% if crossing %}<div class="wide"><span>{{ L.cross }}</span><b class="cross">{{ crossing.text
+    }}</b> <a class="geo" href="{{ crossing.geo }}">{{ L.open_in_maps }}</a></div>{% endif %}
   <div><span>{{ L.volunteer }}</span><div class="fill"></div></div>
   <div><span>{{ L.date }}</span><div class="fill"></div></div>
 </div>
@@ -363,6 +389,7 @@ def walk_list_html(
         dist=distance_texts(plan, turf_id, lang),
         minutes=f"{minutes:.0f}" if pd.notna(minutes) else "?",
         start=start,
+        crossing=crossing_point(plan, turf_id, lang),
         groups=groups,
         codes=codes,
         extra=list(extra_fields),

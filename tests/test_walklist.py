@@ -6,10 +6,15 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
+import geopandas as gpd
 import pytest
+import shapely
+from test_turfs import small_river_precinct
 
 from knockin_geo import io, schema, streets
+from knockin_geo.maps import volunteer_map_html
 from knockin_geo.plan import TurfPlan, plan_turfs, write_plan
+from knockin_geo.turfs import TurfParams
 from knockin_geo.walklist import house_parity, walk_list_html
 
 NANTES = Path(__file__).resolve().parents[1] / "data" / "nantes"
@@ -121,3 +126,25 @@ def test_write_plan_writes_walk_lists_and_index(plan: TurfPlan, tmp_path: Path) 
     write_plan(plan, tmp_path / "out", lang="fr")
     assert sorted(p.name for p in lists.iterdir()) == names
     assert [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_turf_across_a_river_says_where_to_cross() -> None:
+    """The walk list and the phone map of a turf that must cross a river say where, once."""
+    net, doors, pr, _ = small_river_precinct()
+    plan = plan_turfs(doors, net, precincts=pr, params=TurfParams(doors_per_turf=80))
+    (prob,) = [p for p in plan.report["problems"] if "crossing" in p]
+    assert prob["barrier"] == "river"
+    lat, lon = prob["crossing"]["lat"], prob["crossing"]["lon"]
+    geo = f"geo:{lat:.6f},{lon:.6f}"
+    page = walk_list_html(plan, "P1-01", lang="en")
+    assert page.count(geo) == 1 and "cross river once, at this point" in page
+    phone = volunteer_map_html(plan, "P1-01", lang="en")
+    assert phone.count(geo) == 1 and "Open the crossing point" in phone
+    # the point lies on the river (x = 250 in the town's local frame)
+    here = gpd.GeoSeries([shapely.Point(lon, lat)], crs=4326).to_crs(plan.crs).iloc[0]
+    river = net.barriers.to_crs(plan.crs).geometry.iloc[0]
+    assert here.distance(river) < 1.0
+    # a turf that crosses nothing says nothing about crossing
+    quiet = plan_turfs(doors[doors.index.isin(plan.doors.index[:3])], net, precincts=pr,
+                       params=TurfParams(doors_per_turf=80))
+    assert "cross river" not in walk_list_html(quiet, "P1-01", lang="en")
