@@ -50,6 +50,8 @@ from knockin_geo import schema
 
 #: Half-width of a barrier line when cutting a hull or a precinct into sides, in metres.
 BUFFER_M = 3.0
+#: How far beyond a spanning turf's hull a street meeting the barrier is offered as its crossing.
+CROSSING_REACH_M = 150.0
 #: Buffer of the doors' hull standing for the precinct polygon when cutting without precincts.
 NO_PRECINCT_BUFFER_M = 50.0
 #: Road classes that are barriers by default (also the cutter's default, defined apart on purpose).
@@ -165,7 +167,8 @@ def _by_turf(d: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def barrier_spans(
-    doors: gpd.GeoDataFrame, lines: BarrierLines, *, buffer_m: float = BUFFER_M
+    doors: gpd.GeoDataFrame, lines: BarrierLines, *, buffer_m: float = BUFFER_M,
+    streets: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Apply the barrier rule to every turf.
 
@@ -177,16 +180,23 @@ def barrier_spans(
         Barrier lines from :func:`rule_lines`.
     buffer_m
         Half-width of a barrier line.
+    streets
+        Street lines (the walking network's edges, same CRS), optional: where a street meets
+        a separating barrier line (an at-grade crossing, a footbridge, a level crossing, an
+        underpass), a volunteer can cross.
 
     Returns
     -------
     pandas.DataFrame
         Indexed by ``turf_id``: ``sides`` (hull parts holding doors), ``spans`` (sides >= 2),
-        ``cross_x``/``cross_y`` (the point of a separating barrier nearest the doors' centre;
-        NaN when the turf does not span) and ``barrier`` (its label).
+        ``cross_x``/``cross_y`` (where to cross: the point where a street meets a separating
+        barrier line within ``CROSSING_REACH_M`` of the hull, nearest the doors' centre; without
+        one, the point of the barrier nearest that centre; NaN when the turf does not span) and
+        ``barrier`` (its label).
     """
     d = _assigned(doors)
     pts_all = d.geometry.to_numpy()
+    street_tree = shapely.STRtree(streets) if streets is not None and len(streets) else None
     rows = []
     for tid, idx in _by_turf(d).items():
         pts = pts_all[idx]
@@ -196,17 +206,40 @@ def barrier_spans(
         cx = cy = math.nan
         label = ""
         if len(held) >= 2:
-            centre = shapely.points(shapely.get_coordinates(pts).mean(axis=0))
-            near = lines.near(hull, buffer_m)
-            clip = shapely.intersection(lines.geoms[near], hull)
-            dist = np.where(shapely.is_empty(clip), np.inf, shapely.distance(clip, centre))
-            best = int(np.argmin(dist))
-            at = shapely.get_coordinates(shapely.shortest_line(clip[best], centre))[0]
-            cx, cy, label = float(at[0]), float(at[1]), str(lines.labels[near[best]])
+            cx, cy, label = _crossing(hull, pts, lines, buffer_m, street_tree, streets)
         rows.append((tid, len(held), len(held) >= 2, cx, cy, label))
     out = pd.DataFrame(rows, columns=[schema.TURF_ID, "sides", "spans", "cross_x", "cross_y",
                                       "barrier"])
     return out.set_index(schema.TURF_ID)
+
+
+def _crossing(
+    hull: shapely.Geometry, pts: np.ndarray, lines: BarrierLines, buffer_m: float,
+    street_tree: shapely.STRtree | None, streets: np.ndarray | None,
+) -> tuple[float, float, str]:
+    """Where a spanning turf should cross: a street meeting a barrier line, nearest its doors."""
+    centre = shapely.points(shapely.get_coordinates(pts).mean(axis=0))
+    near = lines.near(hull, buffer_m)
+    clip = shapely.intersection(lines.geoms[near], hull)
+    crossing = near[~shapely.is_empty(clip)]
+    if street_tree is not None and streets is not None and len(crossing):
+        reach = shapely.buffer(hull, CROSSING_REACH_M)
+        bar = shapely.intersection(lines.geoms[crossing], reach)
+        s_idx = street_tree.query(shapely.union_all(bar), predicate="intersects")
+        if len(s_idx):
+            b_i, s_i = np.meshgrid(np.arange(len(crossing)), np.sort(s_idx), indexing="ij")
+            meet = shapely.intersection(bar[b_i.ravel()], streets[s_i.ravel()])
+            # points only: a street running along the barrier (the busy road itself) is no crossing
+            ok = ~shapely.is_empty(meet) & np.isin(shapely.get_type_id(meet), (0, 4))
+            if ok.any():
+                dist = shapely.distance(meet[ok], centre)
+                j = int(np.lexsort((np.flatnonzero(ok), np.round(dist, 3)))[0])
+                at = shapely.get_coordinates(shapely.shortest_line(meet[ok][j], centre))[0]
+                return float(at[0]), float(at[1]), str(lines.labels[crossing[b_i.ravel()[ok][j]]])
+    dist = np.where(shapely.is_empty(clip), np.inf, shapely.distance(clip, centre))
+    best = int(np.argmin(dist))
+    at = shapely.get_coordinates(shapely.shortest_line(clip[best], centre))[0]
+    return float(at[0]), float(at[1]), str(lines.labels[near[best]])
 
 
 def strict_pieces(doors: pd.DataFrame, edge_u: np.ndarray, edge_v: np.ndarray) -> pd.Series:

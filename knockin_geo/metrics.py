@@ -229,11 +229,14 @@ def independent_figures(
             doors.crs):
         bar = bar.to_crs(doors.crs)
     lines = checks.rule_lines(bar, rule)
-    spans = checks.barrier_spans(doors, lines, buffer_m=rule.buffer_m)
+    edges = network.edges
+    if edges.crs is not None and doors.crs is not None and not edges.crs.equals(doors.crs):
+        edges = edges.to_crs(doors.crs)
+    spans = checks.barrier_spans(doors, lines, buffer_m=rule.buffer_m,
+                                 streets=edges.geometry.to_numpy())
     sides, door_side = checks.precinct_sides(doors, lines, tolerance=tolerance,
                                              precincts=precincts, buffer_m=rule.buffer_m)
     spans = checks.explain_spans(spans, sides, door_side, doors, unit=unit)
-    edges = network.edges
     strict = checks.strict_pieces(doors, edges["u"].to_numpy(), edges["v"].to_numpy())
     strict_bound = checks.strict_bound(doors, edges["u"].to_numpy(), edges["v"].to_numpy(),
                                        tolerance=tolerance)

@@ -183,3 +183,20 @@ def test_no_barriers_no_spans() -> None:
     lines = checks.rule_lines(barrier_frame([]).iloc[:0], checks.RuleParams())
     assert not checks.barrier_spans(doors, lines)["spans"].any()
     assert pd.api.types.is_bool_dtype(checks.barrier_spans(doors, lines)["spans"])
+
+
+def test_a_spanning_turf_crosses_where_a_street_meets_the_barrier() -> None:
+    # doors at x 0-40 both sides of the road (y = 50); the only street across is at x = 120
+    doors = doors_frame(square("T1", 0, 20) + square("T1", 0, 60))
+    lines = checks.rule_lines(barrier_frame([("road", "primary", ROAD, False, False)]),
+                              checks.RuleParams())
+    across = shapely.LineString([(120, -100), (120, 200)])
+    along = shapely.LineString([(-100, 50), (300, 50)])  # the busy road is a street too
+    far = shapely.LineString([(290, -100), (290, 200)])  # beyond the reach: not offered
+    streets = np.array([along, across, far], dtype=object)
+    out = checks.barrier_spans(doors, lines, streets=streets)
+    assert out.loc["T1", "spans"]
+    assert (out.loc["T1", "cross_x"], out.loc["T1", "cross_y"]) == (120.0, 50.0)
+    # without streets: the point of the road nearest the doors' centre
+    plain = checks.barrier_spans(doors, lines)
+    assert (plain.loc["T1", "cross_x"], plain.loc["T1", "cross_y"]) == (20.0, 50.0)
