@@ -31,8 +31,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from scipy import sparse
-from scipy.sparse import csgraph
 
 from knockin_geo import schema
 from knockin_geo._errors import InputError
@@ -42,7 +40,15 @@ from knockin_geo.model import TurfPlan
 from knockin_geo.params import default_route_params, rule_params, size_unit
 from knockin_geo.routing import RouteParams, route_turfs
 from knockin_geo.schema import DO_NOT_CONTACT, RESULT_CODES
-from knockin_geo.turfs import ALL_AREA, TurfParams, cut_turfs, door_weights, turf_count, turf_table
+from knockin_geo.turfs import (
+    ALL_AREA,
+    TurfParams,
+    cut_turfs,
+    door_weights,
+    refine_labels,
+    turf_count,
+    turf_table,
+)
 
 __all__ = ["REMOVE_RULES", "STATUS_CANVASSED", "RecutResult", "recut"]
 
@@ -372,8 +378,7 @@ def _keep_in_progress(
             f"target {target:.0f}; {', '.join(out)} left as they are for their volunteers")
         return
     pos = np.flatnonzero(np.isin(work.old_tid, going))
-    lab = _rebalance(work.rem.iloc[pos], work.old_tid[pos], work.weight[pos], mean, tol,
-                     work.plan.network)
+    lab = _rebalance(work, pos, mean, tol)
     if lab is None:
         work.explanations.append(
             f"{area}: {', '.join(out)} out of tolerance of the turfs in progress "
@@ -508,140 +513,25 @@ def _id_maker(area: str, used: Iterable[str]) -> Callable[[], str]:
 
 
 # ----------------------------------------------------------------------------------------------
-# moving single doors between touching turfs
+# evening out turfs in progress, on the cutter's strict chains
 # ----------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Links:
-    """Doors in order along their street sides, and the street graph that links turfs."""
+def _rebalance(work: _Work, pos: np.ndarray, target: float, tol: float) -> np.ndarray | None:
+    """Move doors between touching turfs in progress until every one is within tolerance.
 
-    prev: np.ndarray
-    nxt: np.ndarray
-    at_node: dict[int, list[int]]
-    e_u: np.ndarray
-    e_v: np.ndarray
-    edge: np.ndarray
-    a: np.ndarray
-    b: np.ndarray
-    n_vert: int
-
-    def pieces(self, turf: object, lab: np.ndarray) -> int:
-        """Pieces of ``turf`` on the street graph (its doors, street corners, empty streets)."""
-        n = len(lab)
-        member = np.ones(self.n_vert, dtype=bool)
-        member[:n] = lab == turf
-        keep = member[self.a] & member[self.b]
-        m = sparse.coo_array((np.ones(int(keep.sum())), (self.a[keep], self.b[keep])),
-                             shape=(self.n_vert, self.n_vert)).tocsr()
-        comp = csgraph.connected_components(m, directed=False)[1]
-        return len(np.unique(comp[:n][lab == turf]))
-
-    def touching(self, x: int, lab: np.ndarray) -> set[object]:
-        """Turfs door ``x`` touches at the ends of its run (none when it is inside its run)."""
-        p, q, d_t = self.prev[x], self.nxt[x], lab[x]
-        if p >= 0 and q >= 0 and lab[p] == d_t and lab[q] == d_t:
-            return set()
-        touch = {lab[y] for y in (p, q) if y >= 0}
-        if p < 0:
-            touch |= {lab[y] for y in self.at_node.get(int(self.e_u[self.edge[x]]), [])}
-        if q < 0:
-            touch |= {lab[y] for y in self.at_node.get(int(self.e_v[self.edge[x]]), [])}
-        return touch - {d_t}
-
-
-def _links(doors: pd.DataFrame, network: Any) -> _Links:
-    """Build :class:`_Links` for ``doors`` on ``network`` (streets within 300 m of them)."""
-    n = len(doors)
-    ids = doors.index.astype(str).to_numpy(dtype=object)
-    chain = doors["chain"].to_numpy(dtype=np.int64)
-    edge = doors["edge"].to_numpy(dtype=np.int64)
-    order = np.lexsort((ids, doors["offset_m"].to_numpy(dtype=float), chain))
-    prev = np.full(n, -1, dtype=np.int64)
-    nxt = np.full(n, -1, dtype=np.int64)
-    same = chain[order][1:] == chain[order][:-1]
-    prev[order[1:][same]] = order[:-1][same]
-    nxt[order[:-1][same]] = order[1:][same]
-    e_u = network.edges["u"].to_numpy()
-    e_v = network.edges["v"].to_numpy()
-    xy = network.nodes[["x", "y"]].to_numpy(dtype=float)
-    lo = np.array([doors["snap_x"].min(), doors["snap_y"].min()]) - 300.0
-    hi = np.array([doors["snap_x"].max(), doors["snap_y"].max()]) + 300.0
-    near_nodes = network.nodes.index.to_numpy()[((xy >= lo) & (xy <= hi)).all(axis=1)]
-    node_pos = {int(v): n + i for i, v in enumerate(near_nodes.tolist())}
-    at_node: dict[int, list[int]] = {}
-    a_list, b_list = [order[:-1][same]], [order[1:][same]]
-    for doors_at, ends in ((np.flatnonzero(prev < 0), e_u), (np.flatnonzero(nxt < 0), e_v)):
-        for x in doors_at.tolist():
-            node = int(ends[edge[x]])
-            at_node.setdefault(node, []).append(x)
-            if node in node_pos:
-                a_list.append(np.array([x]))
-                b_list.append(np.array([node_pos[node]]))
-    with_doors = np.zeros(len(e_u), dtype=bool)
-    with_doors[edge] = True
-    free = np.flatnonzero(~with_doors)
-    fu = np.array([node_pos.get(int(x), -1) for x in e_u[free]], dtype=np.int64)
-    fv = np.array([node_pos.get(int(x), -1) for x in e_v[free]], dtype=np.int64)
-    ok = (fu >= 0) & (fv >= 0)
-    a_list.append(fu[ok])
-    b_list.append(fv[ok])
-    return _Links(prev, nxt, at_node, e_u, e_v, edge, np.concatenate(a_list).astype(np.int64),
-                  np.concatenate(b_list).astype(np.int64), n + len(node_pos))
-
-
-def _rebalance(doors: pd.DataFrame, labels: np.ndarray, weight: np.ndarray, target: float,
-               tol: float, network: Any, *, max_moves: int | None = None) -> np.ndarray | None:
-    """Move a few doors between touching turfs until every turf is within tolerance.
-
-    Only a door at the end of its turf's run along a street side may move, to a turf it touches
-    (the next door along the street side, or a door at the same street corner); a move must lower
-    ``1000 * sum(excess) + sum(deviation**2)`` (as the cutter's repair) and must not split either
-    turf on the street graph. Returns the new labels, or None when the turfs cannot all be
-    brought within tolerance this way.
+    The moves are the cutter's refinement (:func:`knockin_geo.turfs.refine_labels`: boundary
+    doors and runs on strict street-side chains, never splitting a turf, never adding a barrier
+    span); the doors still to knock block the streets they stand on, doors already done do not.
+    Returns the new turf ids, or None when the turfs cannot all be brought within tolerance.
     """
-    n = len(doors)
-    if n == 0:
-        return labels.copy()
-    lab = labels.astype(object).copy()
-    ids = doors.index.astype(str).to_numpy(dtype=object)
-    links = _links(doors, network)
-    turfs = sorted(set(lab.tolist()))
-    pw = {t: float(weight[lab == t].sum()) for t in turfs}
-    base = {t: links.pieces(t, lab) for t in turfs}
-
-    def excess(v: float) -> float:
-        dev = (v - target) / target
-        return 1000.0 * max(abs(dev) - tol, 0.0) + dev * dev
-
-    def out(t: object) -> bool:
-        return abs(pw[t] - target) > tol * target + _EPS
-
-    for _ in range(max_moves if max_moves is not None else max(10, n // 4)):
-        if not any(out(t) for t in turfs):
-            return lab
-        cands = []
-        for x in range(n):
-            d_t = lab[x]
-            for r_t in sorted(links.touching(x, lab), key=str):
-                if not (out(d_t) or out(r_t)):
-                    continue
-                wx = float(weight[x])
-                delta = (excess(pw[d_t] - wx) + excess(pw[r_t] + wx)
-                         - excess(pw[d_t]) - excess(pw[r_t]))
-                if delta < -1e-12:
-                    cands.append((round(delta, 12), ids[x], x, r_t))
-        cands.sort()
-        for _delta, _aid, x, r_t in cands[:40]:
-            d_t = lab[x]
-            trial = lab.copy()
-            trial[x] = r_t
-            if links.pieces(d_t, trial) <= base[d_t] and links.pieces(r_t, trial) <= base[r_t]:
-                lab = trial
-                pw[d_t] -= float(weight[x])
-                pw[r_t] += float(weight[x])
-                break
-        else:
-            return None
-    return lab if not any(out(t) for t in turfs) else None
+    old = work.old_tid[pos]
+    names, lab = np.unique(old.astype(str), return_inverse=True)
+    params = dataclasses.replace(work.plan.params, tolerance=tol, refine="fix")
+    weight = work.weight[pos]
+    new = refine_labels(work.rem, work.plan.network, pos, lab, weight, target, params)
+    sums = np.bincount(new, weights=weight, minlength=len(names))
+    if (np.abs(sums - target) > tol * target + _EPS).any():
+        return None
+    return names[new].astype(object)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -14,15 +14,15 @@ lexicographically:
 3. compactness: the doors' squared distances to their turf's centroid (k-means' objective).
 
 Moves are single doors at the boundary between two turfs on one chain, and whole runs (a turf's
-consecutive doors on a chain) handed to the turf next to them on the chain or, at a junction, to
-a turf that holds one of the run's nearest doors. A door never joins a turf that has no door in
-its *region* (its side of every barrier, from the cutter's side graph), and no move leaves a
-turf's door hull cut in two by a barrier line when it was not before (the report's rule). A
-round judges every move around the turfs that need one (stray pieces, out of tolerance; every
-turf with ``compact``), then applies them best first, each judged again on the state the earlier
-ones left; rounds stop when no move improves (the order is strict, so it ends) or after
-``max_rounds``. A move never empties a turf. Deterministic: ties go to the lowest door and turf
-numbers.
+consecutive doors on a chain) or a run's end door handed to the turf next to them on the chain
+or, at a junction, to a turf that holds one of the run's nearest doors. A door never joins a
+turf that has no door in its *region* (its side of every barrier, from the cutter's side
+graph), and no move leaves a turf's door hull cut in two by a barrier line when it was not
+before (the report's rule). A round judges every move around the turfs that need one (stray
+pieces, out of tolerance; every turf with ``compact``), then applies them best first, each
+judged again on the state the earlier ones left; rounds stop when no move improves (the order
+is strict, so it ends) or after ``max_rounds``. A move never empties a turf. Deterministic:
+ties go to the lowest door and turf numbers.
 """
 
 from __future__ import annotations
@@ -133,6 +133,10 @@ class _Context:
         bounds = np.flatnonzero(np.r_[True, sc[1:] != sc[:-1], True])
         self.by_chain = [order[bounds[i]:bounds[i + 1]] for i in range(len(bounds) - 1)]
         self.slot_of = {int(sc[bounds[i]]): i for i in range(len(bounds) - 1)}
+        self.slots_at: dict[int, list[int]] = {}
+        for i, slot in enumerate(self.by_chain):
+            for j in {int(self.ju[slot[0]]), int(self.jv[slot[0]])}:
+                self.slots_at.setdefault(j, []).append(i)
         self.st = self._sums()
         self.att: dict[int, Counter[tuple[int, int]]] = {}
         self.n_pieces: dict[int, int] = {}
@@ -258,9 +262,12 @@ class _Context:
         loose = np.array([self.pieces(t) > 1 for t in range(k)])
         self.wanted = np.ones(k, dtype=bool) if self.compact else (self.off_size | loose)
         focus = np.flatnonzero(self.wanted | self.off_size).tolist()
-        slots = sorted({self.slot_of[c] for t in focus for c in st.on_chain[t]})
-        offers: dict[tuple[tuple[int, ...], int], int] = {}
         at_junction = self._junction_turfs()
+        # the focus turfs' chains, and the chains that end where a focus turf reaches
+        meet = {j for j, ts in at_junction.items() if ts.intersection(focus)}
+        slots = sorted({self.slot_of[c] for t in focus for c in st.on_chain[t]}
+                       | {i for j in meet for i in self.slots_at.get(j, [])})
+        offers: dict[tuple[tuple[int, ...], int], int] = {}
         for slot in (self.by_chain[i] for i in slots):
             self._chain_offers(slot, at_junction, offers)
         moves = [mv for (doors, dst), src in sorted(offers.items())
@@ -283,6 +290,10 @@ class _Context:
             t = int(tl[seg[0]])
             for u in self._run_targets(run, at_junction) - {t}:
                 offers[(run, u)] = t
+            if len(run) > 1:  # a run's end door alone, to a turf at that end's junction
+                for end in (run[0], run[-1]):
+                    for u in self._run_targets((end,), at_junction) - {t}:
+                        offers[((end,), u)] = t
 
     def _run_targets(self, run: tuple[int, ...], at_junction: dict[int, set[int]]) -> set[int]:
         """Turfs a run may join: next to it on its chain, or at its junction and nearby."""

@@ -50,7 +50,13 @@ from scipy.spatial import cKDTree
 
 from knockin_geo import refine, schema, sidegraph
 from knockin_geo._errors import InputError
-from knockin_geo.barriers import BARRIER_HIGHWAYS, area_sides, barrier_lines, local_sides
+from knockin_geo.barriers import (
+    BARRIER_HIGHWAYS,
+    LocalSides,
+    area_sides,
+    barrier_lines,
+    local_sides,
+)
 from knockin_geo.streets import StreetNetwork
 
 logger = logging.getLogger(__name__)
@@ -309,20 +315,7 @@ def cut_turfs(
 
     d = out.iloc[ids]
     pts = d.geometry.to_numpy()
-    lines = barrier_lines(
-        network,
-        highways=params.barrier_highways,
-        railways=params.railways_are_barriers,
-        waterways=params.waterways_are_barriers,
-    )
-    bridges = barrier_lines(
-        network,
-        highways=params.barrier_highways,
-        railways=params.railways_are_barriers,
-        waterways=params.waterways_are_barriers,
-        bridges=True,
-    )
-    sides = local_sides(network, lines, bridges)
+    lines, sides = _barrier_sides(network, params)
     area = (
         d[schema.PRECINCT_ID].astype(str).to_numpy(dtype=object)
         if per_precinct
@@ -447,6 +440,56 @@ def cut_turfs(
         "cut %d doors into %d turfs in %d areas", len(ids), len(turfs), len(order_areas)
     )
     return TurfCut(out, turfs, params, notes)
+
+
+def _barrier_sides(network: StreetNetwork, params: TurfParams) -> tuple[shapely.Geometry,
+                                                                        LocalSides]:
+    """Return the barrier lines of the cut's classes and the local sides they give."""
+    lines, bridges = (
+        barrier_lines(network, highways=params.barrier_highways,
+                      railways=params.railways_are_barriers,
+                      waterways=params.waterways_are_barriers, bridges=b)
+        for b in (False, True)
+    )
+    return lines, local_sides(network, lines, bridges)
+
+
+def refine_labels(
+    doors: gpd.GeoDataFrame,
+    network: StreetNetwork,
+    members: np.ndarray,
+    labels: np.ndarray,
+    weight: np.ndarray,
+    target: float,
+    params: TurfParams,
+) -> np.ndarray:
+    """Refine the turfs of some doors of one area on the cutter's strict chains (for ``recut``).
+
+    Parameters
+    ----------
+    doors
+        Every door that still blocks a street side (``edge``, ``offset_m``, ``side`` and the
+        cutter's ``region``), in the network's CRS.
+    members
+        Positions in ``doors`` of the doors whose turfs may change.
+    labels, weight
+        Their turf numbers (``0..k-1``) and weights.
+    target
+        The turfs' target weight; ``params.tolerance`` and ``params.refine`` apply.
+    """
+    lines, sides = _barrier_sides(network, params)
+    edges = network.edges
+    strict = sidegraph.strict_chains(
+        sides, doors["edge"].to_numpy(dtype=np.int64),
+        doors["side"].astype(str).to_numpy(dtype=object),
+        doors["offset_m"].to_numpy(dtype=float), edges["u"].to_numpy(), edges["v"].to_numpy(),
+    )
+    sub = doors.iloc[members]
+    pts = sub.geometry.to_numpy()
+    xy = np.column_stack([shapely.get_x(pts), shapely.get_y(pts)])
+    region = (pd.factorize(sub["region"].to_numpy())[0] if "region" in sub
+              else np.zeros(len(sub), dtype=np.int64))
+    return _refine(labels, members, strict, weight, xy, region, target, lines, params)
 
 
 def _refine(
