@@ -265,8 +265,11 @@ class _Context:
         at_junction = self._junction_turfs()
         # the focus turfs' chains, and the chains that end where a focus turf reaches
         meet = {j for j, ts in at_junction.items() if ts.intersection(focus)}
+        close = np.zeros(len(self.lab), dtype=bool)  # doors among a focus turf's doors' nearest
+        close[self.near[np.isin(self.lab, focus)].ravel()] = True
         slots = sorted({self.slot_of[c] for t in focus for c in st.on_chain[t]}
-                       | {i for j in meet for i in self.slots_at.get(j, [])})
+                       | {i for j in meet for i in self.slots_at.get(j, [])
+                          if close[self.by_chain[i]].any()})
         offers: dict[tuple[tuple[int, ...], int], int] = {}
         for slot in (self.by_chain[i] for i in slots):
             self._chain_offers(slot, at_junction, offers)
@@ -284,10 +287,10 @@ class _Context:
         for i in np.flatnonzero((np.diff(pos) == 1) & (tl[1:] != tl[:-1])).tolist():
             offers[((int(slot[i]),), int(tl[i + 1]))] = int(tl[i])
             offers[((int(slot[i + 1]),), int(tl[i]))] = int(tl[i + 1])
-        brk = np.flatnonzero((np.diff(pos) != 1) | (tl[1:] != tl[:-1])) + 1
-        for seg in np.split(np.arange(len(slot)), brk):
-            run = tuple(int(x) for x in slot[seg])
-            t = int(tl[seg[0]])
+        brk = (np.flatnonzero((np.diff(pos) != 1) | (tl[1:] != tl[:-1])) + 1).tolist()
+        slot_l, tl_l = slot.tolist(), tl.tolist()
+        for a, b in zip([0, *brk], [*brk, len(slot_l)], strict=True):
+            run, t = tuple(slot_l[a:b]), tl_l[a]
             for u in self._run_targets(run, at_junction) - {t}:
                 offers[(run, u)] = t
             if len(run) > 1:  # a run's end door alone, to a turf at that end's junction
