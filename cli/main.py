@@ -17,11 +17,34 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from knockin_geo.cli import argtypes, outdir
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
-from knockin_geo import __version__, schema
-from knockin_geo._atomic import check_output_folder
+from knockin_geo import (
+    __version__,
+    batch,
+    canvass,
+    db,
+    io,
+    pipeline,
+    planfile,
+    schema,
+    streets,
+    target,
+    validate,
+)
+from knockin_geo._atomic import check_output_folder, write_text_atomic
 from knockin_geo._errors import InputError, KnockinGeoError
+from knockin_geo.config import PlanConfig, default, flag, key_names
+from knockin_geo.plan import covered_precincts
+from knockin_geo.privacy import load_secret
+from knockin_geo.recut import recut
+from knockin_geo.sheets import frame_csv
+from knockin_geo.target import SHARES_NOTE
+from knockin_geo.turfs import TurfParams
 
 logger = logging.getLogger("knockin_geo.cli")
 
@@ -35,7 +58,6 @@ class _Console:
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
-        from rich.console import Console
 
         # no markup: names and values from input files ("[/x]", "[bold]") are printed as they are
         self.out = Console(highlight=False, markup=False)
@@ -50,7 +72,6 @@ class _Console:
             return
         with self.err.status(f"{text}..."):
             yield
-        from rich.text import Text
 
         took = f"({time.perf_counter() - start:.1f} s)"
         self.err.print(Text.assemble(("✓", "green"), f" {text} ", (took, "dim")))
@@ -73,43 +94,14 @@ def _data_dir(explicit: str | None) -> Path:
     raise InputError(msg)
 
 
-def _column_map(args: argparse.Namespace) -> dict[str, str] | None:
-    from knockin_geo.io import load_column_map
-
-    cols: dict[str, str] = {}
-    if getattr(args, "columns_config", None):
-        cols.update(load_column_map(args.columns_config))
-    for item in getattr(args, "addr_column", None) or []:
-        if "=" not in item:
-            msg = f"--addr-column expects ROLE=COLUMN (for example lon=LONG_WGS84), got {item!r}"
-            raise InputError(msg)
-        role, col = item.split("=", 1)
-        cols[role.strip()] = col.strip()
-    if getattr(args, "address_id", None):
-        cols["id"] = args.address_id
-    return cols or None
+def _step(ui: _Console) -> Any:
+    """Return the console's spinner for the library's long steps (:data:`pipeline.Step`)."""
+    return ui.step
 
 
 def _read_inputs(args: argparse.Namespace, ui: _Console) -> tuple[Any, Any]:
-    from knockin_geo import io
-
-    precincts = None
-    bounds = None
-    if args.precincts:
-        with ui.step(f"reading precincts {args.precincts}"):
-            precincts = io.read_precincts(args.precincts, id_column=args.precinct_id,
-                                          crs=args.precincts_crs)
-            bounds = tuple(precincts.to_crs(4326).total_bounds)
-    with ui.step(f"reading addresses {args.addresses}"):
-        addresses = io.read_addresses(
-            args.addresses,
-            columns=_column_map(args),
-            crs=args.crs,
-            encoding=args.encoding,
-            strict=args.strict,
-            reference_bounds=bounds,
-        )
-    return precincts, addresses
+    inp = pipeline.read_inputs(PlanConfig.from_flags(args), step=_step(ui))
+    return inp.precincts, inp.addresses
 
 
 def _add_input_args(p: argparse.ArgumentParser, *, network_required: bool,
@@ -125,7 +117,7 @@ def _add_input_args(p: argparse.ArgumentParser, *, network_required: bool,
     net.add_argument("--download", action="store_true",
                      help="download the walking network for the precincts' (or doors') extent "
                           "from OpenStreetMap with osmnx (needs the internet)")
-    g.add_argument("--network-profile", choices=("canvass", "walk"), default="canvass",
+    g.add_argument("--network-profile", choices=("canvass", "walk"),
                    help="which OSM ways are walked: canvass (default) also keeps the private "
                         "residential and service roads that lead to doors; walk is osmnx's "
                         "walk filter (drops access=private)")
@@ -147,30 +139,8 @@ def _add_input_args(p: argparse.ArgumentParser, *, network_required: bool,
     g.add_argument("--no-cache", action="store_true", help="rebuild the street network")
 
 
-def _load_network(
-    args: argparse.Namespace, ui: _Console, path: str | None, extent: Any = None
-) -> Any:
-    from knockin_geo import streets
-
-    if path is None:
-        import shapely
-
-        if extent is None or len(extent) == 0:
-            msg = "--download needs precincts or addresses to know which area to download"
-            raise InputError(msg)
-        area = shapely.box(*extent.to_crs(4326).total_bounds).buffer(0.005)
-        with ui.step("downloading the street network from OpenStreetMap"):
-            return streets.download_network(area, profile=args.network_profile)
-    with ui.step(f"loading street network {path}"):
-        return streets.load_network(path, cache=not args.no_cache, profile=args.network_profile)
-
-
 def cmd_inspect(args: argparse.Namespace, ui: _Console) -> int:
     """Print what knockin_geo finds in the inputs."""
-    from rich.table import Table
-
-    from knockin_geo import validate
-
     precincts, addresses = _read_inputs(args, ui)
     if precincts is not None:
         with ui.step("joining addresses to precincts"):
@@ -213,8 +183,9 @@ def cmd_inspect(args: argparse.Namespace, ui: _Console) -> int:
                       str(row[schema.HOUSENUMBER]), str(row[schema.STREET]))
         ui.out.print(b)
     if args.network or getattr(args, "download", False):
-        net = _load_network(args, ui, args.network,
-                            extent=precincts if precincts is not None else addresses)
+        net = pipeline.load_street_network(
+            PlanConfig.from_flags(args), precincts if precincts is not None else addresses,
+            step=_step(ui))
         summ = net.summary()
         n = Table(title="Street network", show_header=False)
         n.add_row("nodes / edges", f"{summ['nodes']:,} / {summ['edges']:,}")
@@ -232,63 +203,41 @@ def cmd_inspect(args: argparse.Namespace, ui: _Console) -> int:
     return EXIT_OK
 
 
-def _turf_params(args: argparse.Namespace) -> Any:
-    from knockin_geo.turfs import TurfParams
-
-    doors = args.doors_per_turf
-    minutes = args.minutes_per_turf
-    if doors is None and minutes is None:
-        doors = 80.0
-    balance = getattr(args, "balance_on", "households")
-    return TurfParams(
-        weight_column="voters" if balance == "voters" else None,
-        use_households=balance != "doors",
-        doors_per_turf=doors,
-        minutes_per_turf=minutes,
-        tolerance=args.tolerance,
-        cross_precincts=args.cross_precincts,
-        barriers=getattr(args, "barriers", "default"),
-        refine=getattr(args, "refine", "fix"),
-        seed=args.seed,
-        walk_speed_kmh=args.walk_speed_kmh,
-        minutes_per_door=args.minutes_per_door,
-    )
-
-
 def _add_cut_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("which doors")
     g.add_argument("--universe", metavar="IDS",
                    help="precincts to cut: comma-separated ids, @FILE (one id per line), or "
                         "'covered' (those the street network covers entirely)")
-    g.add_argument("--max-snap-m", metavar="M", type=argtypes.positive, default=100.0,
-                   help="largest door-to-street distance (100 m)")
+    g.add_argument("--max-snap-m", metavar="M", type=argtypes.positive,
+                   help=f"largest door-to-street distance ({default('max_snap_m'):g} m)")
     g.add_argument("--voters", metavar="CSV",
                    help="voter or contact file (one row per voter with the address id of their "
                         "door): counts voters per door; its personal columns never leave")
-    g.add_argument("--voters-key", metavar="COL", default="address_id",
-                   help="voter-file column holding the door's address id (address_id)")
+    g.add_argument("--voters-key", metavar="COL",
+                   help="voter-file column holding the door's address id "
+                        f"({default('voters_key')})")
     g.add_argument("--voters-flag", action="append", metavar="COLUMN",
                    help="voter-file yes/no column carried to the doors as flag_<column>")
 
     g = p.add_argument_group("turf size")
     size = g.add_mutually_exclusive_group()
     size.add_argument("--doors-per-turf", metavar="N", type=argtypes.positive,
-                      help="target doors per turf (default 80)")
+                      help=f"target doors per turf (default {TurfParams.doors_per_turf:g})")
     size.add_argument("--minutes-per-turf", metavar="MIN", type=argtypes.positive,
                       help="target minutes of work per turf")
     g.add_argument("--balance-on", choices=("households", "voters", "doors"),
-                   default="households",
                    help="what a turf's size counts: households (default), voters (needs "
                         "--voters; doors without voters are left out) or doors")
-    g.add_argument("--tolerance", metavar="T", type=argtypes.open_fraction, default=0.10,
-                   help="largest relative deviation from the precinct's mean turf (0.10)")
-    g.add_argument("--walk-speed-kmh", metavar="KMH", type=argtypes.positive, default=4.0,
-                   help="walking speed (4 km/h)")
-    g.add_argument("--minutes-per-door", metavar="MIN", type=argtypes.non_negative, default=1.5,
-                   help="minutes spent per door (1.5)")
-    g.add_argument("--seed", metavar="S", type=argtypes.seed, default=0,
+    g.add_argument("--tolerance", metavar="T", type=argtypes.open_fraction,
+                   help="largest relative deviation from the precinct's mean turf "
+                        f"({default('tolerance'):.2f})")
+    g.add_argument("--walk-speed-kmh", metavar="KMH", type=argtypes.positive,
+                   help=f"walking speed ({default('walk_speed_kmh'):g} km/h)")
+    g.add_argument("--minutes-per-door", metavar="MIN", type=argtypes.non_negative,
+                   help=f"minutes spent per door ({default('minutes_per_door'):g})")
+    g.add_argument("--seed", metavar="S", type=argtypes.seed,
                    help="random seed (same seed, same output)")
-    g.add_argument("--refine", choices=("none", "fix", "compact"), default="fix",
+    g.add_argument("--refine", choices=("none", "fix", "compact"),
                    help="after the cut, move doors between neighbouring turfs: fix (default) "
                         "joins a turf's stray pieces to a neighbour on the same street side and "
                         "evens out turfs beyond the tolerance; compact also makes turfs rounder "
@@ -297,12 +246,13 @@ def _add_cut_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("barriers")
     g.add_argument("--cross-precincts", action="store_true",
                    help="let turfs cross precinct boundaries")
-    g.add_argument("--barriers", choices=("default", "strict"), default="default",
+    g.add_argument("--barriers", choices=("default", "strict"),
                    help="default: a turf crosses a busy road, railway or river only where its "
                         "side cannot hold whole turfs; strict: never (that side becomes a "
                         "small turf, flagged in the report)")
-    g.add_argument("--crossing-m", metavar="M", type=argtypes.non_negative, default=30.0,
-                   help="cost of crossing a busy street, in metres of walking (30)")
+    g.add_argument("--crossing-m", metavar="M", type=argtypes.non_negative,
+                   help="cost of crossing a busy street, in metres of walking "
+                        f"({default('crossing_m'):g})")
 
     g = p.add_argument_group("routes")
     g.add_argument("--loop", action="store_true", help="routes return to their start")
@@ -317,7 +267,10 @@ def _add_cut_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--out", required=True, metavar="DIR", help="output folder")
     g.add_argument("--overwrite", action="store_true",
                    help="replace the plan already in --out (refused without it)")
-    g.add_argument("--lang", choices=("fr", "en"), default="fr", help="walk list language")
+    g.add_argument("--lang", choices=("fr", "en"), help="walk list language (fr)")
+    g.add_argument("--no-walk-lists", action="store_true", help="no walklists/")
+    g.add_argument("--no-maps", action="store_true", help="no map.html nor maps/")
+    g.add_argument("--no-exports", action="store_true", help="no exports/ nor packets/")
     g.add_argument("--canvassers", metavar="CSV",
                    help="canvassers (canvasser_id, name, team, lon, lat, capacity): assign turfs "
                         "and write one packet per canvasser")
@@ -333,6 +286,10 @@ def _add_cut_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--plan-id", metavar="ID",
                    help="id of this plan in the database (derived when omitted)")
 
+    _add_privacy_args(p)
+
+
+def _add_privacy_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("privacy")
     g.add_argument("--opt-outs", metavar="CSV",
                    help="do-not-knock list (address_id, or housenumber + street): those doors "
@@ -348,193 +305,35 @@ def _add_cut_args(p: argparse.ArgumentParser) -> None:
                         "$KNOCKIN_GEO_MAP_CODE (opened in the browser with the code)")
 
 
-def _route_params(args: argparse.Namespace, params: Any, network: Any) -> Any:
-    """Route parameters from the flags; None lets the plan choose its defaults."""
-    from pyproj import Transformer
-
-    from knockin_geo.routing import RouteParams
-
-    if not (args.loop or args.start or args.crossing_m != 30.0):
-        return None
-    start = None
-    if args.start:
-        try:
-            lon, lat = (float(x) for x in args.start.split(","))
-        except ValueError:
-            msg = (
-                "--start expects LON,LAT in degrees (for example -1.5536,47.2173), "
-                f"got {args.start!r}"
-            )
-            raise InputError(msg) from None
-        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-            msg = f"--start {args.start!r} is not a longitude,latitude pair"
-            raise InputError(msg)
-        tr = Transformer.from_crs(4326, network.crs, always_xy=True)
-        start = tr.transform(lon, lat)
-    return RouteParams(
-        loop=args.loop,
-        start=start,
-        crossing_m=args.crossing_m,
-        walk_speed_kmh=params.walk_speed_kmh,
-        minutes_per_door=params.minutes_per_door,
-    )
-
-
-def _universe(value: str | None, precincts: Any, network: Any) -> list[str] | None:
-    from knockin_geo.plan import covered_precincts
-
-    if not value:
-        return None
-    if value == "covered":
-        if precincts is None:
-            msg = "--universe covered needs --precincts"
-            raise InputError(msg)
-        return covered_precincts(precincts, network)
-    if value.startswith("@"):
-        path = Path(value[1:])
-        if not path.is_file():
-            msg = f"universe file not found: {path}"
-            raise InputError(msg)
-        lines = path.read_text(encoding="utf-8").splitlines()
-        return [x.strip() for x in lines if x.strip() and not x.startswith("#")]
-    return [x.strip() for x in value.split(",") if x.strip()]
-
-
-def _cut_from_inputs(
-    args: argparse.Namespace, ui: _Console, network_path: str | None, params: Any,
-    workers: int | None,
-) -> tuple[Any, dict[str, float]]:
-    """Read the inputs, load the streets and cut the plan; also the seconds spent loading."""
-    from knockin_geo import plan as kplan
-
-    t_load = time.perf_counter()
-    precincts, addresses = _read_inputs(args, ui)
-    extent = precincts if precincts is not None else addresses
-    if precincts is not None and args.universe and args.universe != "covered":
-        chosen = set(_universe(args.universe, precincts, None) or [])
-        extent = precincts[precincts.index.astype(str).isin(chosen)]
-    net = _load_network(args, ui, network_path, extent=extent)
-    timings = {"load": time.perf_counter() - t_load}
-    universe = _universe(args.universe, precincts, net)
-    inputs = {
-        "precincts": Path(args.precincts).name if args.precincts else None,
-        "addresses": Path(args.addresses).name,
-        "network": Path(network_path).name if network_path else "osmnx download",
-        "network_sha256": net.source_sha256,
-    }
-    route_params = _route_params(args, params, net)
-    if getattr(args, "voters", None):
-        from knockin_geo.privacy import join_voters, read_voter_file
-
-        with ui.step(f"counting voters per door from {args.voters}"):
-            voter_file = read_voter_file(args.voters, key=args.voters_key)
-            addresses = join_voters(addresses, voter_file, key=args.voters_key,
-                                    flags=args.voters_flag or ())
-    elif getattr(args, "balance_on", None) == "voters":
-        msg = "--balance-on voters needs --voters FILE"
-        raise InputError(msg)
-    opt_outs = None
-    if getattr(args, "opt_outs", None):
-        from knockin_geo.privacy import read_opt_outs
-
-        opt_outs = read_opt_outs(args.opt_outs)
-    with ui.step("snapping doors, cutting and routing turfs"):
-        p = kplan.plan_turfs(addresses, net, precincts=precincts, params=params,
-                             max_snap_m=args.max_snap_m, universe=universe, inputs=inputs,
-                             route=not args.no_route, route_params=route_params,
-                             opt_outs=opt_outs, route_workers=workers)
-    return p, timings
-
-
-def _privacy(args: argparse.Namespace) -> tuple[bytes | None, Any]:
-    """Return the campaign secret (pseudonyms) and the map lock the flags ask for."""
-    secret = map_code = None
-    if getattr(args, "pseudonymize", False) or getattr(args, "secret_file", None):
-        from knockin_geo.privacy import load_secret
-
-        secret = load_secret(key_file=args.secret_file)
-    if getattr(args, "lock_maps", False):
-        from knockin_geo.privacy import SECRET_ENV, MapLock, load_secret
-
-        code = os.environ.get("KNOCKIN_GEO_MAP_CODE", "")
-        if len(code) < 6:
-            msg = "--lock-maps needs an access code of 6+ characters in $KNOCKIN_GEO_MAP_CODE"
-            raise InputError(msg)
-        # the campaign secret, when there is one, keys the maps' salts (docs/privacy.md)
-        lock_secret = secret or (load_secret() if os.environ.get(SECRET_ENV) else None)
-        map_code = MapLock(code, lock_secret)
-    return secret, map_code
-
-
-def _input_files(args: argparse.Namespace, network_path: str | None,
-                 from_plan: bool) -> dict[str, Any]:
-    """Return the files a plan is made from, by role (their hashes go into plan.gpkg)."""
-    files: dict[str, Any] = (
-        {"plan": str(Path(args.plan) / "plan.gpkg")} if from_plan else
-        {"addresses": args.addresses, "precincts": args.precincts, "network": network_path,
-         "voters": getattr(args, "voters", None), "opt_outs": getattr(args, "opt_outs", None)})
-    if getattr(args, "results", None):  # a re-cut
-        files["results"] = args.results
-    return files
-
-
-def _run_cut(
-    args: argparse.Namespace, ui: _Console, network_path: str | None, transform: Any = None,
-    load: Any = None,
-) -> int:
-    """Cut (or, with ``load``, read a written plan), transform, write and summarise a plan."""
-    from rich.table import Table
-
-    from knockin_geo import plan as kplan
-
-    params = _turf_params(args) if load is None else None
+def _run_cut(config: PlanConfig, args: argparse.Namespace, ui: _Console,
+             transform: Any = None, load: Any = None, inputs: Any = None) -> int:
+    """Run a cut of ``config`` into ``--out`` (with the CLI's checks, database and summary)."""
     outdir.check_out(args.out, overwrite=getattr(args, "overwrite", False))
     if getattr(args, "db", None):
-        from knockin_geo import db
-
         with ui.step(f"checking {db.mask_url(args.db)}"):
             db.check_database(args.db)
-    canvassers = None
-    if getattr(args, "canvassers", None):  # read before the cut: a bad file fails fast
-        from knockin_geo.export import read_canvassers
-
-        canvassers = read_canvassers(args.canvassers)
-    workers = getattr(args, "workers", None)
-    secret, map_code = _privacy(args)
-    if load is not None:
-        t_load = time.perf_counter()
-        p = load()
-        timings = {"load": time.perf_counter() - t_load}
-    else:
-        p, timings = _cut_from_inputs(args, ui, network_path, params, workers)
-    if transform is not None:
-        p = transform(p)
-    with ui.step(f"writing {args.out}"):
-        policy = None
-        if getattr(args, "volunteer_field", None):
-            from knockin_geo.privacy import FieldPolicy
-
-            policy = FieldPolicy(extra=tuple(args.volunteer_field),
-                                 allow_personal=tuple(args.allow_personal_field or ()))
-        files = kplan.write_plan(p, args.out, lang=args.lang, canvassers=canvassers,
-                                 secret=secret, map_code=map_code,
-                                 audit_log=Path(args.out) / "audit.jsonl", field_policy=policy,
-                                 timings=timings, workers=workers,
-                                 input_files=_input_files(args, network_path, load is not None))
+    result = pipeline.run_cut(config, args.out, step=_step(ui),
+                              workers=getattr(args, "workers", None), transform=transform,
+                              load=load, inputs=inputs)
     if getattr(args, "verbose", 0):
-        _print_timings(ui, timings)
+        _print_timings(ui, result.timings)
     if getattr(args, "db", None):
-        from knockin_geo import db
-
         with ui.step(f"writing {db.mask_url(args.db)}"):
-            counts = db.write_postgis(p, args.db, db_schema=args.db_schema,
+            counts = db.write_postgis(result.plan, args.db, db_schema=args.db_schema,
                                       prefix=args.db_prefix, plan_id=args.plan_id)
         ui.out.print("database: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
-    summ = p.report["summary"]
+    _print_summary(ui, result.plan.report)
+    _print_written(ui, Path(args.out), result.files)
+    return EXIT_OK
+
+
+def _print_summary(ui: _Console, report: dict[str, Any]) -> None:
+    """Print the report's figures and the turfs that miss a target."""
+    summ = report["summary"]
     t = Table(title="Turfs", show_header=False)
     t.add_row("doors in", f"{summ['doors_in']:,}")
     t.add_row("assigned", f"{summ['doors_assigned']:,}")
-    for reason, count in p.report["unassigned"].items():
+    for reason, count in report["unassigned"].items():
         t.add_row(f"unassigned: {reason}", f"{count:,}")
     t.add_row("turfs", f"{summ['turfs']:,} in {summ['precincts_cut']:,} precincts")
     t.add_row("within tolerance", f"{summ['turfs_within_tolerance']:,} / {summ['turfs']:,} "
@@ -552,14 +351,17 @@ def _run_cut(
     t.add_row("mean doors / minutes", f"{summ['mean_doors_per_turf']:.0f} / "
               f"{summ['mean_est_minutes']:.0f}")
     ui.out.print(t)
-    if p.report["problems"]:
+    if report["problems"]:
         pt = Table(title="Turfs that miss a target, and why")
         for c in ("turf", "problem", "why"):
             pt.add_column(c)
-        for prob in p.report["problems"]:
+        for prob in report["problems"]:
             pt.add_row(prob[schema.TURF_ID], prob["problem"], prob["why"])
         ui.out.print(pt)
-    out_dir = Path(args.out)
+
+
+def _print_written(ui: _Console, out_dir: Path, files: list[Path]) -> None:
+    """Print the files written: top-level ones by name, folders with their count."""
     groups: dict[str, list[Path]] = {}
     for f in files:
         rel = f.relative_to(out_dir)
@@ -568,13 +370,10 @@ def _run_cut(
         ui.out.print(f"wrote {out_dir / rel}")
     for folder, items in sorted(groups.items()):
         ui.out.print(f"wrote {out_dir / folder}/ ({len(items)} files)")
-    return EXIT_OK
 
 
 def _print_timings(ui: _Console, timings: dict[str, float]) -> None:
     """Seconds per stage (also in OUT/timings.json)."""
-    from rich.table import Table
-
     t = Table(title="Seconds per stage (timings.json)")
     t.add_column("stage")
     t.add_column("s", justify="right")
@@ -585,7 +384,7 @@ def _print_timings(ui: _Console, timings: dict[str, float]) -> None:
 
 def cmd_cut(args: argparse.Namespace, ui: _Console) -> int:
     """Cut turfs and write the output contract."""
-    return _run_cut(args, ui, args.network)
+    return _run_cut(PlanConfig.from_flags(args), args, ui)
 
 
 
@@ -596,8 +395,6 @@ def cmd_demo(args: argparse.Namespace, ui: _Console) -> int:
     (mobilisation potential for the list that won, abstainers x its share); among the bureaux the
     OSM extract covers entirely, the 10 best are cut into turfs, routed and exported.
     """
-    from knockin_geo import io, streets, target
-
     data = _data_dir(args.data)
     nantes = data / "nantes"
     out = Path(args.out)
@@ -607,7 +404,6 @@ def cmd_demo(args: argparse.Namespace, ui: _Console) -> int:
         precincts = io.read_precincts(precincts_path)
         net = streets.load_network(nantes / "osm" / "nantes_centre_2014-09.osm.pbf",
                                    cache=not args.no_cache)
-        from knockin_geo.plan import covered_precincts
 
         targ = argparse.Namespace(
             results=str(nantes / "results" / "municipales2014_t1_par_bureau.csv"),
@@ -619,28 +415,20 @@ def cmd_demo(args: argparse.Namespace, ui: _Console) -> int:
         scored, report, universe = _targeting(targ, _Console(quiet=True), precincts)
         target.write_targeting(scored, out / "targeting", universe=universe, join_report=report)
     _print_targeting(ui, scored, report, universe)
-    demo = argparse.Namespace(
-        precincts=str(out / "targeting" / "precincts_scored.gpkg"),
-        addresses=str(nantes / "addresses" / "adresses_nantes_commune_2013.csv"),
-        network=str(nantes / "osm" / "nantes_centre_2014-09.osm.pbf"),
-        precinct_id=None, address_id=None, addr_column=None, columns_config=None, crs=None,
-        precincts_crs=None, encoding=None, strict=False, no_cache=args.no_cache,
-        doors_per_turf=args.doors_per_turf, minutes_per_turf=None, tolerance=0.10,
-        seed=args.seed, cross_precincts=False, walk_speed_kmh=4.0, minutes_per_door=1.5,
-        max_snap_m=100.0, universe=",".join(universe), out=args.out, loop=False, start=None,
-        crossing_m=30.0, no_route=False, lang=args.lang, canvassers=None, db=None,
-        db_schema="public", db_prefix="knockin_", plan_id=None, download=False,
-        opt_outs=None, pseudonymize=False, secret_file=None, lock_maps=False,
-        voters=None, voters_key="address_id", voters_flag=None, balance_on="households",
-        volunteer_field=None, allow_personal_field=None, overwrite=True,
-        network_profile="canvass",
-    )
+    config = PlanConfig.from_flat({
+        "precincts": str(out / "targeting" / "precincts_scored.gpkg"),
+        "addresses": str(nantes / "addresses" / "adresses_nantes_commune_2013.csv"),
+        "network": str(nantes / "osm" / "nantes_centre_2014-09.osm.pbf"),
+        "cache": not args.no_cache, "universe": universe,
+        **{k: v for k, v in (("seed", args.seed), ("doors_per_turf", args.doors_per_turf),
+                             ("lang", args.lang)) if v is not None},
+    })
     ui.out.print(
         f"knockin_geo demo: central Nantes, the {len(universe)} priority bureaux de "
         "vote among those the 2014 OSM extract covers entirely (data © OpenStreetMap "
         "contributors, Ville de Nantes, ODbL)"
     )
-    return _run_cut(demo, ui, demo.network)
+    return _run_cut(config, argparse.Namespace(out=args.out, overwrite=True), ui)
 
 
 def _results_columns(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -659,8 +447,6 @@ def _results_columns(args: argparse.Namespace) -> dict[str, Any] | None:
 
 def _targeting(args: argparse.Namespace, ui: _Console, precincts: Any) -> tuple[Any, Any, list]:
     """Read results, join, score, pick the universe (shared by ``target`` and ``demo``)."""
-    from knockin_geo import target
-
     with ui.step(f"reading results {args.results}"):
         results = target.read_results(
             args.results, layout=args.layout, columns=_results_columns(args),
@@ -695,8 +481,6 @@ def _targeting(args: argparse.Namespace, ui: _Console, precincts: Any) -> tuple[
 
 def cmd_target(args: argparse.Namespace, ui: _Console) -> int:
     """Score precincts from election results and choose where to knock."""
-    from knockin_geo import io, target
-
     with ui.step(f"reading precincts {args.precincts}"):
         precincts = io.read_precincts(args.precincts, id_column=args.precinct_id,
                                       crs=args.precincts_crs)
@@ -721,11 +505,6 @@ def _cell(value: Any, fmt: str) -> str:
 
 
 def _print_targeting(ui: _Console, scored: Any, report: dict, universe: list) -> None:
-    import pandas as pd
-    from rich.table import Table
-
-    from knockin_geo.target import SHARES_NOTE
-
     t = Table(title=f"Priority: {scored.attrs.get('formulas', {}).get('score', 'score')}")
     for c in ("rank", "precinct", "name", "score", "turnout %", "registered"):
         t.add_column(c, justify="right" if c not in ("precinct", "name") else "left")
@@ -791,8 +570,6 @@ def _add_target_args(p: argparse.ArgumentParser) -> None:
 
 
 def _secret(args: argparse.Namespace) -> bytes | None:
-    from knockin_geo.privacy import load_secret
-
     if getattr(args, "secret_file", None) or os.environ.get("KNOCKIN_GEO_SECRET"):
         return load_secret(key_file=getattr(args, "secret_file", None))
     return None
@@ -800,9 +577,6 @@ def _secret(args: argparse.Namespace) -> bytes | None:
 
 def cmd_import(args: argparse.Namespace, ui: _Console) -> int:
     """Import volunteers' result files into the plan folder's results store."""
-    from knockin_geo import canvass
-    from knockin_geo._atomic import write_text_atomic
-
     plan = canvass.read_plan_tables(args.plan)
     store_path = Path(args.store) if args.store else Path(args.plan) / "results.csv"
     store = (canvass.read_results(store_path, plan, check_turf=False).results
@@ -831,10 +605,6 @@ def cmd_import(args: argparse.Namespace, ui: _Console) -> int:
 
 def cmd_progress(args: argparse.Namespace, ui: _Console) -> int:
     """Print (and optionally write) coverage and contact rates, and calibration."""
-    from knockin_geo import canvass
-    from knockin_geo._atomic import write_text_atomic
-    from knockin_geo.sheets import frame_csv
-
     plan = canvass.read_plan_tables(args.plan)
     path = Path(args.results) if args.results else Path(args.plan) / "results.csv"
     res = (canvass.read_results(path, plan, check_turf=False).results
@@ -858,9 +628,6 @@ def cmd_recut(args: argparse.Namespace, ui: _Console) -> int:
     street file), or, for a plan written before plan files were complete, by cutting again from
     the first cut's flags.
     """
-    from knockin_geo import canvass, planfile
-    from knockin_geo.recut import recut
-
     complete = bool(args.plan) and planfile.is_complete(Path(args.plan) / "plan.gpkg")
     if not complete and not (args.addresses and (args.network or args.download)):
         msg = ("recut needs --plan DIR, the folder of a plan cut by this version, or the inputs "
@@ -868,7 +635,6 @@ def cmd_recut(args: argparse.Namespace, ui: _Console) -> int:
                + (f": {args.plan}/plan.gpkg does not hold the snapping a re-cut needs"
                   if args.plan else ""))
         raise InputError(msg)
-
     if complete and (args.addresses or args.precincts):
         logging.getLogger("knockin_geo").warning(
             "%s holds the whole plan: it is re-cut as it was cut; the input flags are not read",
@@ -898,17 +664,16 @@ def cmd_recut(args: argparse.Namespace, ui: _Console) -> int:
             ui.out.print(f"  - {e}")
         return rc.plan
 
-    return _run_cut(args, ui, args.network, transform=transform,
-                    load=load if complete else None)
+    config = PlanConfig.from_flags(args)
+    files: dict[str, Any] = ({"plan": str(Path(args.plan) / "plan.gpkg")} if complete
+                             else dict(pipeline.input_files(config)))
+    files["results"] = args.results
+    return _run_cut(config, args, ui, transform=transform, load=load if complete else None,
+                    inputs=files)
 
 
 def cmd_batch(args: argparse.Namespace, ui: _Console) -> int:
     """Plan every area of a campaign file, one output folder per area."""
-    from rich.table import Table
-    from rich.text import Text
-
-    from knockin_geo import batch
-
     campaign = batch.load_campaign(args.campaign)
     outdir.check_out(args.out, overwrite=args.overwrite or args.resume, campaign=True)
     failed = None
@@ -971,14 +736,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("inspect", help="show what is in the input files")
     _add_input_args(p, network_required=False)
-    p.set_defaults(func=cmd_inspect)
+    p.set_defaults(func=cmd_inspect, flags=_config_flags(p))
 
     p = sub.add_parser("cut", help="cut turfs and write plan.gpkg + report.json",
                        description="Cut balanced walkable turfs, route them and write the plan.",
                        epilog=CUT_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_input_args(p, network_required=True)
     _add_cut_args(p)
-    p.set_defaults(func=cmd_cut)
+    p.set_defaults(func=cmd_cut, flags=_config_flags(p))
 
     p = sub.add_parser("target", help="score precincts from election results; pick a universe")
     p.add_argument("--precincts", required=True, help="precinct polygons")
@@ -1008,6 +773,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "input files and --out at the same paths")
     p.set_defaults(func=cmd_batch)
 
+    _add_results_commands(sub)
+    _add_demo_command(sub)
+    return parser
+
+
+def _add_results_commands(sub: Any) -> None:
+    """``import``, ``progress`` and ``recut``: the commands that read canvass results."""
     p = sub.add_parser("import", help="import canvass results into a plan folder")
     p.add_argument("files", nargs="+",
                    help="results CSV (phone-map export, or id,result,timestamp)")
@@ -1040,21 +812,23 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--min-fill", type=argtypes.fraction, default=0.75,
                    help="re-balance the turfs in progress of a precinct among themselves while "
                         "their mean is at least this share of the target (0.75; 0: always)")
-    p.set_defaults(func=cmd_recut)
+    p.set_defaults(func=cmd_recut, flags=_config_flags(p))
 
+
+def _add_demo_command(sub: Any) -> None:
+    """``demo``: the pipeline on the bundled Nantes sample."""
     p = sub.add_parser("demo", help="run on the bundled Nantes sample")
     p.add_argument("--out", default="demo-out", help="output folder (default demo-out)")
     p.add_argument("--data", help="the repository's data/ folder (found automatically)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a plan in --out that an earlier demo did not write")
-    p.add_argument("--doors-per-turf", type=argtypes.positive, default=80.0,
-                   help="target doors per turf (80)")
+    p.add_argument("--doors-per-turf", type=argtypes.positive,
+                   help=f"target doors per turf ({TurfParams.doors_per_turf:g})")
     p.add_argument("--top", type=argtypes.count, default=10, help="priority bureaux to cut (10)")
-    p.add_argument("--seed", type=argtypes.seed, default=0, help="random seed (0)")
+    p.add_argument("--seed", type=argtypes.seed, help=f"random seed ({default('seed')})")
     p.add_argument("--no-cache", action="store_true", help="rebuild the street network")
-    p.add_argument("--lang", choices=("fr", "en"), default="fr", help="walk list language")
-    p.set_defaults(func=cmd_demo)
-    return parser
+    p.add_argument("--lang", choices=("fr", "en"), help="walk list language (fr)")
+    p.set_defaults(func=cmd_demo, flags=_config_flags(p))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1086,6 +860,12 @@ def _flags(p: argparse.ArgumentParser, **renamed: str) -> dict[str, str]:
         if longs:
             out[action.dest] = longs[0]
     return out | renamed
+
+
+def _config_flags(p: argparse.ArgumentParser) -> dict[str, str]:
+    """Return the flags of the settings (:mod:`knockin_geo.config`) this command has."""
+    mine = set(_flags(p).values())
+    return {name: flag(name) for name in key_names() if flag(name) in mine}
 
 
 def _dispatch(args: argparse.Namespace) -> int:

@@ -15,9 +15,11 @@ network (see ``docs/batch.md`` and ``data/campaign_example.toml``)::
     network = "nantes/osm/nantes_centre_2014-09.osm.pbf"
     universe = "covered"
 
-:func:`load_campaign` reads and checks the file (every problem listed at once);
-:func:`run_campaign` plans every area with :func:`knockin_geo.plan.plan_turfs` and writes it with
-:func:`knockin_geo.plan.write_plan` into ``out_dir/<name>/``, then writes
+:func:`load_campaign` reads and checks the file (every problem listed at once): an area's keys
+are the settings of ``knockin-geo cut`` (:class:`knockin_geo.config.PlanConfig`, privacy
+included); :func:`run_campaign` plans every area with :func:`knockin_geo.pipeline.plan_cut` and
+writes it with :func:`knockin_geo.pipeline.write_cut` (as ``cut`` does) into
+``out_dir/<name>/``, then writes
 ``campaign_summary.json``, ``campaign_summary.csv`` and a campaign-wide director map
 ``campaign_map.html``. Areas run one after the other, in worker processes
 (``workers > 1``) or on a Dask cluster (``use_dask`` / ``scheduler``); the files are the same
@@ -27,7 +29,8 @@ after the other, each routes on all cores.
 
 Every area folder is built in ``out_dir/.tmp-<name>~<attempt>`` (a fresh name per attempt) and
 renamed into place in one step, with its audit log ``audit.jsonl`` (as ``cut`` writes it) and its
-resume record ``.knockin-area.json`` (input hashes, effective parameters, package version, files)
+resume record ``.knockin-area.json`` (input hashes, settings, fingerprints of the secret and the
+map code, package version, files)
 written last: an interrupted run leaves complete areas or none, and ``resume=True`` skips the
 areas whose record still matches. Worker processes die with the batch process (SIGKILL included,
 see :func:`_worker_init`), and SIGTERM stops the workers at once (:func:`_stop_on_sigterm`).
@@ -37,11 +40,11 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import dataclasses
+import difflib
 import hashlib
+import hmac
 import json
 import logging
-import math
 import os
 import re
 import shutil
@@ -52,20 +55,25 @@ import time
 import tomllib
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from knockin_geo import __version__
 from knockin_geo._atomic import check_output_folder, write_text_atomic
 from knockin_geo._errors import InputError, KnockinGeoError, MissingDependencyError
+from knockin_geo.config import ConfigError, PlanConfig, check_values, is_path, key_names
+from knockin_geo.export import read_canvassers
+from knockin_geo.model import TurfPlan
+from knockin_geo.pipeline import Privacy, plan_cut, read_privacy, write_cut
+from knockin_geo.plan import audit_export, report_json
 from knockin_geo.sheets import Number, sheet_csv
+from knockin_geo.streets import StreetNetwork, load_network
 from knockin_geo.timing import TIMINGS_JSON as AREA_TIMINGS_JSON
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "AreaOptions",
     "AreaResult",
     "AreaSpec",
     "Campaign",
@@ -91,15 +99,16 @@ MAP_DOOR_LIMIT = 50_000
 #: Street networks kept in memory per process (areas are scheduled grouped by network).
 NETWORK_MEMO_SIZE = 4
 #: Version of the resume record's layout.
-RECORD_VERSION = 1
+RECORD_VERSION = 2
 #: The export log of an area folder (as ``knockin-geo cut`` writes it); not in the resume record.
 AUDIT_NAME = "audit.jsonl"
+#: Label of the secrets' fingerprints in the resume record.
+_RECORD_LABEL = b"knockin-geo batch resume record"
 #: Seconds between two checks of a worker's watchdog on its parent process.
 WATCHDOG_SECONDS = 0.5
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _RESERVED = {n.casefold() for n in (SUMMARY_JSON, SUMMARY_CSV, TIMINGS_JSON, CAMPAIGN_MAP)}
-_FILE_KEYS = ("precincts", "addresses", "network", "canvassers")
 _TOP_KEYS = ("defaults", "areas")
 
 
@@ -121,83 +130,37 @@ class CampaignError(KnockinGeoError, RuntimeError):
 # campaign description
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class AreaOptions:
-    """Effective cut parameters of one area (the ``[defaults]`` with the area's overrides).
+class AreaSpec:
+    """One area of a campaign: its name and its settings (input paths absolute).
 
-    The names and defaults are those of ``knockin-geo cut``'s flags. ``doors_per_turf`` and
-    ``minutes_per_turf`` form a pair: an area that sets either replaces the defaults' pair; with
-    neither set anywhere, 80 doors per turf.
+    The settings are a :class:`knockin_geo.config.PlanConfig`, the same as ``knockin-geo cut``
+    builds from its flags: an area is planned and written exactly as ``cut`` would.
     """
 
-    doors_per_turf: float | None = None
-    minutes_per_turf: float | None = None
-    tolerance: float = 0.10
-    seed: int = 0
-    cross_precincts: bool = False
-    walk_speed_kmh: float = 4.0
-    minutes_per_door: float = 1.5
-    max_snap_m: float = 100.0
-    lang: str = "fr"
-    loop: bool = False
-    start: tuple[float, float] | None = None
-    crossing_m: float = 30.0
-    route: bool = True
-    universe: tuple[str, ...] | Literal["covered"] | None = None
-    precinct_id: str | None = None
-    precincts_crs: str | None = None
-    address_columns: tuple[tuple[str, str], ...] = ()
-    crs: str | None = None
-    encoding: str | None = None
-    strict: bool = False
-    walk_lists: bool = True
-    maps: bool = True
-    exports: bool = True
-
-    def turf_params(self) -> Any:
-        """Return the :class:`knockin_geo.turfs.TurfParams` of these options."""
-        from knockin_geo.turfs import TurfParams
-
-        doors, minutes = self.doors_per_turf, self.minutes_per_turf
-        if doors is None and minutes is None:
-            doors = 80.0
-        return TurfParams(
-            doors_per_turf=doors,
-            minutes_per_turf=minutes,
-            tolerance=self.tolerance,
-            cross_precincts=self.cross_precincts,
-            seed=self.seed,
-            walk_speed_kmh=self.walk_speed_kmh,
-            minutes_per_door=self.minutes_per_door,
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (used in the resume record)."""
-        d = dataclasses.asdict(self)
-        d["start"] = list(self.start) if self.start is not None else None
-        d["universe"] = list(self.universe) if isinstance(self.universe, tuple) else self.universe
-        d["address_columns"] = dict(self.address_columns)
-        return d
-
-
-@dataclass(frozen=True)
-class AreaSpec:
-    """One area of a campaign: its input files (absolute paths) and options."""
-
     name: str
-    addresses: Path
-    network: Path
-    precincts: Path | None = None
-    canvassers: Path | None = None
-    options: AreaOptions = field(default_factory=AreaOptions)
+    config: PlanConfig
+
+    @property
+    def addresses(self) -> Path:
+        """The address file."""
+        return Path(str(self.config.inputs.addresses))
+
+    @property
+    def network(self) -> Path:
+        """The street network file."""
+        return Path(str(self.config.inputs.network))
+
+    @property
+    def precincts(self) -> Path | None:
+        """The precinct file, if any."""
+        p = self.config.inputs.precincts
+        return Path(p) if p else None
 
     def files(self) -> dict[str, Path]:
-        """Input files by role (only those given)."""
-        out = {"addresses": self.addresses, "network": self.network}
-        if self.precincts is not None:
-            out["precincts"] = self.precincts
-        if self.canvassers is not None:
-            out["canvassers"] = self.canvassers
-        return dict(sorted(out.items()))
+        """Input files by key (only those given; the secret file is not one, see the record)."""
+        flat = self.config.flat()
+        return {k: Path(flat[k]) for k in sorted(key_names())
+                if is_path(k) and flat[k] is not None and k not in _UNHASHED_FILES}
 
 
 @dataclass(frozen=True)
@@ -216,129 +179,15 @@ class Campaign:
 
 
 # ---- parsing --------------------------------------------------------------------------------
-_Check = Callable[[Any], Any]
-
-
-def _number(positive: bool = False, minimum: float | None = None) -> _Check:
-    def check(v: Any) -> float:
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            raise ValueError(f"expected a number, got {v!r}")
-        if positive and not v > 0:
-            raise ValueError(f"must be positive, got {v!r}")
-        if minimum is not None and v < minimum:
-            raise ValueError(f"must be >= {minimum:g}, got {v!r}")
-        return float(v)
-
-    return check
-
-
-def _integer(v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise ValueError(f"expected an integer, got {v!r}")
-    return int(v)
-
-
-def _boolean(v: Any) -> bool:
-    if not isinstance(v, bool):
-        raise ValueError(f"expected true or false, got {v!r}")
-    return v
-
-
-def _string(v: Any) -> str:
-    if not isinstance(v, str) or not v.strip():
-        raise ValueError(f"expected a non-empty string, got {v!r}")
-    return v.strip()
-
-
-def _crs_value(v: Any) -> str:
-    if isinstance(v, int) and not isinstance(v, bool):
-        return f"EPSG:{v}"
-    return _string(v)
-
-
-def _lang(v: Any) -> str:
-    if v not in ("fr", "en"):
-        raise ValueError(f'expected "fr" or "en", got {v!r}')
-    return str(v)
-
-
-def _start(v: Any) -> tuple[float, float]:
-    if not isinstance(v, list) or len(v) != 2:
-        raise ValueError(f"expected [lon, lat] in degrees, got {v!r}")
-    lon, lat = (_number()(x) for x in v)
-    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-        raise ValueError(f"{v!r} is not a [longitude, latitude] pair")
-    return (lon, lat)
-
-
-def _universe(v: Any) -> tuple[str, ...] | Literal["covered"]:
-    if v == "covered":
-        return "covered"
-    if isinstance(v, str):
-        items = [x.strip() for x in v.split(",") if x.strip()]
-    elif isinstance(v, list):
-        bad = [x for x in v if not isinstance(x, str)]
-        if bad:
-            raise ValueError(
-                f"precinct ids must be quoted strings (ids like \"0101\" keep their zeros), got "
-                f"{bad[0]!r}"
-            )
-        items = [x.strip() for x in v if x.strip()]
-    else:
-        raise ValueError(f'expected a list of precinct ids or "covered", got {v!r}')
-    if not items:
-        raise ValueError("the universe is empty")
-    return tuple(sorted(set(items)))
-
-
-def _columns(v: Any) -> tuple[tuple[str, str], ...]:
-    from knockin_geo.io import ADDRESS_ROLES
-
-    if not isinstance(v, dict):
-        raise ValueError(f'expected a table of role = "column", got {v!r}')
-    problems = []
-    for role, col in v.items():
-        if role not in ADDRESS_ROLES:
-            problems.append(f"unknown role {role!r} (roles: {', '.join(ADDRESS_ROLES)})")
-        elif not isinstance(col, str):
-            problems.append(f"{role}: the column name must be a string, got {col!r}")
-    if problems:
-        raise ValueError("; ".join(problems))
-    return tuple(sorted((str(k), str(c)) for k, c in v.items()))
-
-
-#: Every parameter key of ``[defaults]`` and ``[[areas]]``, with its check.
-PARAM_KEYS: dict[str, _Check] = {
-    "doors_per_turf": _number(positive=True),
-    "minutes_per_turf": _number(positive=True),
-    "tolerance": _number(),
-    "seed": _integer,
-    "cross_precincts": _boolean,
-    "walk_speed_kmh": _number(positive=True),
-    "minutes_per_door": _number(minimum=0),
-    "max_snap_m": _number(positive=True),
-    "lang": _lang,
-    "loop": _boolean,
-    "start": _start,
-    "crossing_m": _number(minimum=0),
-    "route": _boolean,
-    "universe": _universe,
-    "precinct_id": _string,
-    "precincts_crs": _crs_value,
-    "address_columns": _columns,
-    "crs": _crs_value,
-    "encoding": _string,
-    "strict": _boolean,
-    "walk_lists": _boolean,
-    "maps": _boolean,
-    "exports": _boolean,
-}
+#: Every key of ``[defaults]`` and ``[[areas]]``: the settings of ``knockin-geo cut``
+#: (:func:`knockin_geo.config.key_names`), but ``download`` (an area's network is a file).
+PARAM_KEYS: tuple[str, ...] = tuple(k for k in key_names() if k not in ("download",))
 _SIZE_KEYS = ("doors_per_turf", "minutes_per_turf")
+#: Path keys whose file is not hashed into the resume record (the secret: its fingerprint is).
+_UNHASHED_FILES = ("secret_file",)
 
 
 def _close(key: str, known: Sequence[str]) -> str:
-    import difflib
-
     m = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
     return f" (did you mean {m[0]!r}?)" if m else ""
 
@@ -394,8 +243,43 @@ def parse_campaign(
         The checked campaign.
     """
     base = Path(base_dir)
-    where = str(source) if source is not None else "campaign"
     problems: list[str] = []
+    defaults_raw, areas_raw = _top_level(doc, problems)
+    defaults = _check_table(defaults_raw, "[defaults]", base, problems, allow_name=False)
+    seen: dict[str, int] = {}
+    areas: list[AreaSpec] = []
+    for i, raw in enumerate(areas_raw, start=1):
+        name = raw.get("name")
+        label = f"area {name!r}" if isinstance(name, str) else f"area #{i}"
+        problems += _name_problems(name, label, i, seen)
+        values = _check_table(raw, label, base, problems, allow_name=True)
+        merged = {k: v for k, v in defaults.items()
+                  if not (k in _SIZE_KEYS and any(s in values for s in _SIZE_KEYS))}
+        merged.update(values)
+        missing = [r for r in ("addresses", "network")
+                   if r not in merged and r not in raw and r not in defaults_raw]
+        problems += [f"{label}: key {r!r} is missing" for r in missing]
+        try:
+            config = PlanConfig.from_flat(merged)
+            config.turf_params()
+        except ConfigError as exc:
+            problems += exc.lines(label)
+            continue
+        except InputError as exc:
+            problems += [f"{label}: {msg}" for msg in exc.problems or [exc.headline]]
+            continue
+        if isinstance(name, str) and "addresses" in merged and "network" in merged:
+            areas.append(AreaSpec(name=name, config=config))
+    if problems:
+        where = str(source) if source is not None else "campaign"
+        msg = f"{where} has {len(problems)} problem(s)"
+        raise InputError(msg, problems, path=str(source) if source else None)
+    return Campaign(areas=tuple(areas), source=source)
+
+
+def _top_level(doc: Mapping[str, Any],
+               problems: list[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Return the ``[defaults]`` table and the ``[[areas]]`` entries (problems appended)."""
     for key in doc:
         if key not in _TOP_KEYS:
             problems.append(f"unknown top-level key {key!r}{_close(key, _TOP_KEYS)}; "
@@ -410,80 +294,39 @@ def parse_campaign(
         areas_raw = []
     if not areas_raw and isinstance(doc.get("areas", []), list):
         problems.append("the campaign has no [[areas]]")
+    return defaults_raw, areas_raw
 
-    defaults, default_files = _check_table(defaults_raw, "[defaults]", base, problems,
-                                           allow_name=False)
-    seen: dict[str, int] = {}
-    areas: list[AreaSpec] = []
-    for i, raw in enumerate(areas_raw, start=1):
-        name = raw.get("name")
-        label = f"area {name!r}" if isinstance(name, str) else f"area #{i}"
-        if name is None:
-            problems.append(f"area #{i}: key 'name' is missing")
-        elif not isinstance(name, str) or not _NAME_RE.match(name):
-            problems.append(
-                f"{label}: key 'name' must be a folder-safe name (letters, digits, '_', '.', "
-                f"'-'; not starting with '.' or '-'; at most 100 characters), got {name!r}"
-            )
-        elif name.casefold() in _RESERVED:
-            problems.append(f"{label}: key 'name' {name!r} is reserved for campaign files")
-        elif name.casefold() in seen:
-            problems.append(
-                f"{label}: duplicate area name (also area #{seen[name.casefold()]}; names must "
-                "be unique, ignoring case)"
-            )
-        else:
-            seen[name.casefold()] = i
-        params, files = _check_table(raw, label, base, problems, allow_name=True)
-        merged = {k: v for k, v in defaults.items()
-                  if not (k in _SIZE_KEYS and any(s in params for s in _SIZE_KEYS))}
-        merged.update(params)
-        all_files = {**default_files, **files}
-        for role in ("addresses", "network"):
-            if role not in all_files and role not in raw and role not in defaults_raw:
-                problems.append(f"{label}: key {role!r} is missing")
-        try:
-            options = AreaOptions(**merged)
-        except TypeError as exc:  # pragma: no cover - keys are checked above
-            problems.append(f"{label}: {exc}")
-            continue
-        if "doors_per_turf" in merged and "minutes_per_turf" in merged:
-            problems.append(f"{label}: give doors_per_turf or minutes_per_turf, not both")
-        else:
-            try:
-                options.turf_params()
-            except InputError as exc:
-                problems += [f"{label}: {msg}" for msg in exc.problems or [exc.headline]]
-        if isinstance(name, str) and "addresses" in all_files and "network" in all_files:
-            areas.append(AreaSpec(
-                name=name,
-                addresses=all_files["addresses"],
-                network=all_files["network"],
-                precincts=all_files.get("precincts"),
-                canvassers=all_files.get("canvassers"),
-                options=options,
-            ))
-    for a in areas:
-        o = a.options
-        if o.universe == "covered" and a.precincts is None:
-            problems.append(f"area {a.name!r}: key 'universe' = \"covered\" needs 'precincts'")
-    if problems:
-        msg = f"{where} has {len(problems)} problem(s)"
-        raise InputError(msg, problems, path=str(source) if source else None)
-    return Campaign(areas=tuple(areas), source=source)
+
+def _name_problems(name: Any, label: str, i: int, seen: dict[str, int]) -> list[str]:
+    """Problems of an area's name (``seen``: names so far, folded, updated)."""
+    if name is None:
+        return [f"area #{i}: key 'name' is missing"]
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        return [f"{label}: key 'name' must be a folder-safe name (letters, digits, '_', '.', "
+                f"'-'; not starting with '.' or '-'; at most 100 characters), got {name!r}"]
+    if name.casefold() in _RESERVED:
+        return [f"{label}: key 'name' {name!r} is reserved for campaign files"]
+    if name.casefold() in seen:
+        return [f"{label}: duplicate area name (also area #{seen[name.casefold()]}; names must "
+                "be unique, ignoring case)"]
+    seen[name.casefold()] = i
+    return []
 
 
 def _check_table(
     raw: Mapping[str, Any], label: str, base: Path, problems: list[str], *, allow_name: bool
-) -> tuple[dict[str, Any], dict[str, Path]]:
-    """Check the keys of ``[defaults]`` or one ``[[areas]]`` entry."""
-    known = [*PARAM_KEYS, *_FILE_KEYS] + (["name"] if allow_name else [])
+) -> dict[str, Any]:
+    """Check the keys of ``[defaults]`` or one ``[[areas]]`` entry; paths made absolute."""
+    known = [*PARAM_KEYS] + (["name"] if allow_name else [])
     params: dict[str, Any] = {}
-    files: dict[str, Path] = {}
     for key, value in raw.items():
         if key == "name" and allow_name:
             continue
-        if key in _FILE_KEYS:
+        if key not in PARAM_KEYS:
+            why = (": an area's network is a file (downloads are not repeatable)"
+                   if key == "download" else _close(key, known))
+            problems.append(f"{label}: unknown key {key!r}{why}")
+        elif is_path(key):
             if not isinstance(value, str) or not value.strip():
                 problems.append(f"{label}: key {key!r} must be a file path, got {value!r}")
                 continue
@@ -492,15 +335,14 @@ def _check_table(
             if not path.exists():
                 problems.append(f"{label}: key {key!r}: file not found: {path}")
                 continue
-            files[key] = path
-        elif key in PARAM_KEYS:
-            try:
-                params[key] = PARAM_KEYS[key](value)
-            except ValueError as exc:
-                problems.append(f"{label}: key {key!r}: {exc}")
+            params[key] = str(path)
+        elif key == "universe" and isinstance(value, str) and value.startswith("@"):
+            params[key] = "@" + str(base / Path(value[1:]).expanduser())  # absolute stays so
         else:
-            problems.append(f"{label}: unknown key {key!r}{_close(key, known)}")
-    return params, files
+            params[key] = value
+    checked, bad = check_values({k: v for k, v in params.items() if not is_path(k)})
+    problems += [f"{label}: key {k!r}: {why}" for k, _v, why in bad]
+    return {k: v for k, v in params.items() if is_path(k)} | checked
 
 
 # --------------------------------------------------------------------------------------------
@@ -663,7 +505,7 @@ def file_sha256(path: Path) -> str:
             h.update(m.relative_to(path if path.is_dir() else path.parent).as_posix().encode())
             h.update(b"\0")
         with m.open("rb") as fh:
-            for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+            while chunk := fh.read(1 << 20):
                 h.update(chunk)
     return h.hexdigest()
 
@@ -678,13 +520,34 @@ def _inputs_record(area: AreaSpec, digests: Mapping[Path, str]) -> dict[str, Any
 
 
 def _expected_record(area: AreaSpec, digests: Mapping[Path, str]) -> dict[str, Any]:
+    """Return what an area's outputs depend on: inputs, settings, secrets, version."""
+    flat = area.config.flat()
     return {
         "record_version": RECORD_VERSION,
         "area": area.name,
         "knockin_geo_version": __version__,
         "inputs": _inputs_record(area, digests),
-        "params": area.options.as_dict(),
+        "params": {k: v for k, v in flat.items() if not is_path(k)},
+        "privacy": _privacy_record(area),
     }
+
+
+def _privacy_record(area: AreaSpec) -> dict[str, str | None]:
+    """Fingerprints of the campaign secret and the map code, as they change the outputs.
+
+    Neither reveals what it is taken from: the secret's is keyed by the secret itself; the
+    code's costs a full PBKDF2 per guess, as the locked pages it would open already do.
+    """
+    privacy = read_privacy(area.config)
+    secret = lock = None
+    if privacy.secret is not None:
+        secret = hmac.new(privacy.secret, _RECORD_LABEL, hashlib.sha256).hexdigest()
+    if privacy.map_lock is not None:
+        m = privacy.map_lock
+        key = hashlib.pbkdf2_hmac("sha256", m.code.encode("utf-8"),
+                                  m.salt(f"{_RECORD_LABEL.decode()}|{area.name}"), m.iterations)
+        lock = hmac.new(key, _RECORD_LABEL, hashlib.sha256).hexdigest()
+    return {"secret": secret, "map_lock": lock}
 
 
 def _record_matches(folder: Path, expected: Mapping[str, Any]) -> bool:
@@ -724,26 +587,26 @@ class _AreaTask:
     route_workers: int | None = None
 
 
-_NETWORKS: collections.OrderedDict[tuple[str, int, int], Any] = collections.OrderedDict()
+_NETWORKS: collections.OrderedDict[tuple[str, int, int, str, bool], StreetNetwork] = (
+    collections.OrderedDict())
 
 
-def _network(path: Path) -> Any:
+def _network(path: str, profile: str, cache: bool) -> StreetNetwork:
     """Load a street network once per process (LRU of :data:`NETWORK_MEMO_SIZE`)."""
-    from knockin_geo.streets import load_network
-
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    st = Path(path).stat()
+    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns, profile, cache)
     if key in _NETWORKS:
         _NETWORKS.move_to_end(key)
         return _NETWORKS[key]
-    net = load_network(path)
+    net = load_network(path, cache=cache, profile=profile)
     _NETWORKS[key] = net
     while len(_NETWORKS) > NETWORK_MEMO_SIZE:
         _NETWORKS.popitem(last=False)
     return net
 
 
-def plan_area(area: AreaSpec, route_workers: int | None = None) -> Any:
+def plan_area(area: AreaSpec, route_workers: int | None = None,
+              privacy: Privacy | None = None) -> TurfPlan:
     """Read an area's inputs and plan it, exactly as ``knockin-geo cut`` does with its flags.
 
     Parameters
@@ -753,64 +616,15 @@ def plan_area(area: AreaSpec, route_workers: int | None = None) -> Any:
     route_workers
         Processes that route its turfs (None: all cores); the plan is the same whatever the
         number.
+    privacy
+        Its privacy inputs (:func:`knockin_geo.pipeline.read_privacy`; read when None).
 
     Returns
     -------
-    knockin_geo.plan.TurfPlan
-        The plan (not written).
+    knockin_geo.model.TurfPlan
+        The plan (not written; ``timings["load"]``: the seconds spent reading).
     """
-    from knockin_geo import io
-    from knockin_geo.plan import covered_precincts, plan_turfs
-    from knockin_geo.routing import RouteParams
-
-    o = area.options
-    t_load = time.perf_counter()
-    precincts = None
-    bounds = None
-    if area.precincts is not None:
-        precincts = io.read_precincts(area.precincts, id_column=o.precinct_id,
-                                      crs=o.precincts_crs)
-        bounds = tuple(precincts.to_crs(4326).total_bounds)
-    addresses = io.read_addresses(
-        area.addresses,
-        columns=dict(o.address_columns) or None,
-        crs=o.crs,
-        encoding=o.encoding,
-        strict=o.strict,
-        reference_bounds=bounds,
-    )
-    net = _network(area.network)
-    load_s = time.perf_counter() - t_load
-    if o.universe == "covered":
-        universe: list[str] | None = covered_precincts(precincts, net)
-    else:
-        universe = list(o.universe) if o.universe is not None else None
-    params = o.turf_params()
-    route_params = None
-    if o.loop or o.start is not None or o.crossing_m != 30.0:
-        start = None
-        if o.start is not None:
-            from pyproj import Transformer
-
-            tr = Transformer.from_crs(4326, net.crs, always_xy=True)
-            start = tr.transform(*o.start)
-        route_params = RouteParams(
-            loop=o.loop, start=start, crossing_m=o.crossing_m,
-            walk_speed_kmh=params.walk_speed_kmh, minutes_per_door=params.minutes_per_door,
-        )
-    inputs = {
-        "precincts": area.precincts.name if area.precincts is not None else None,
-        "addresses": area.addresses.name,
-        "network": area.network.name,
-        "network_sha256": net.source_sha256,
-    }
-    plan = plan_turfs(addresses, net, precincts=precincts, params=params,
-                      max_snap_m=o.max_snap_m, universe=universe, inputs=inputs,
-                      route=o.route, route_params=route_params, route_workers=route_workers)
-    loaded = {"load": load_s, **plan.timings}
-    plan.timings.clear()
-    plan.timings.update(loaded)
-    return plan
+    return plan_cut(area.config, privacy=privacy, route_workers=route_workers, loader=_network)
 
 
 def area_summary(report: Mapping[str, Any]) -> dict[str, Any]:
@@ -839,15 +653,14 @@ def _run_area(task: _AreaTask) -> dict[str, Any]:
     tmp = out / f"{_TMP_PREFIX}{area.name}{_ATTEMPT_SEP}{os.getpid()}-{uuid.uuid4().hex[:12]}"
     try:
         digests = {p: file_sha256(p) for p in area.files().values()}
-        plan = plan_area(area, task.route_workers)
         canvassers = None
-        if area.canvassers is not None:
-            from knockin_geo.export import read_canvassers
-
-            canvassers = read_canvassers(area.canvassers)
+        if area.config.outputs.canvassers:  # read before the cut: a bad file fails fast
+            canvassers = read_canvassers(area.config.outputs.canvassers)
+        privacy = read_privacy(area.config)
+        plan = plan_area(area, task.route_workers, privacy)
         tmp.mkdir(parents=True)
         stages: dict[str, float] = {}
-        report = _write_area(plan, area, tmp, out / area.name, canvassers, stages)
+        report = _write_area(plan, area, tmp, out / area.name, canvassers, stages, privacy)
         files = {  # durations excluded: the record must not change between identical runs
             f.relative_to(tmp).as_posix(): f.stat().st_size
             for f in sorted(tmp.rglob("*"))
@@ -869,8 +682,9 @@ def _run_area(task: _AreaTask) -> dict[str, Any]:
         _remove(tmp)
 
 
-def _write_area(plan: Any, area: AreaSpec, tmp: Path, final: Path,
-                canvassers: Any, timings: dict[str, float] | None = None) -> dict[str, Any]:
+def _write_area(plan: TurfPlan, area: AreaSpec, tmp: Path, final: Path,
+                canvassers: Any, timings: dict[str, float] | None = None,
+                privacy: Privacy | None = None) -> dict[str, Any]:
     """Write the plan into ``tmp`` as ``cut`` does, with the audit log of ``final`` extended.
 
     The previous ``audit.jsonl`` of the area is carried over and this export appended to it
@@ -879,13 +693,8 @@ def _write_area(plan: Any, area: AreaSpec, tmp: Path, final: Path,
     ``timings`` (and written to ``timings.json``) when it is given. Returns the report as JSON
     data.
     """
-    from knockin_geo.plan import audit_export, report_json, write_plan
-
-    o = area.options
-    inputs = {"addresses": area.addresses, "precincts": area.precincts, "network": area.network}
-    written = write_plan(plan, tmp, walk_lists=o.walk_lists, maps=o.maps, exports=o.exports,
-                         lang=o.lang, canvassers=canvassers, timings=timings,
-                         input_files=dict(inputs))
+    written = write_cut(plan, area.config, tmp, privacy=privacy, canvassers=canvassers,
+                        timings=timings)
     if (final / AUDIT_NAME).is_file():
         shutil.copyfile(final / AUDIT_NAME, tmp / AUDIT_NAME)
     audit_export(plan, tmp, written, tmp / AUDIT_NAME, canvassers, shown_as=final)

@@ -6,7 +6,7 @@ so that both route and check a plan with the same settings.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import shapely
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from knockin_geo.turfs import TurfParams
 
-__all__ = ["default_route_params", "rule_params", "size_unit"]
+__all__ = ["default_route_params", "pace_route_params", "rule_params", "size_unit"]
 
 
 def rule_params(params: TurfParams) -> RuleParams:
@@ -48,8 +48,10 @@ def default_route_params(doors: gpd.GeoDataFrame, params: TurfParams) -> RoutePa
             float(np.mean(shapely.get_x(assigned.geometry.to_numpy()))),
             float(np.mean(shapely.get_y(assigned.geometry.to_numpy()))),
         )
-    return RouteParams(
-        walk_speed_kmh=params.walk_speed_kmh,
-        minutes_per_door=params.minutes_per_door,
-        start_hint=hint,
-    )
+    return pace_route_params(params, start_hint=hint)
+
+
+def pace_route_params(params: TurfParams, **route: Any) -> RouteParams:
+    """Route parameters walking at the cut's pace (the one place the pace is carried over)."""
+    return RouteParams(walk_speed_kmh=params.walk_speed_kmh,
+                       minutes_per_door=params.minutes_per_door, **route)

@@ -114,8 +114,8 @@ class RouteParams:
     loop: bool = False
     start: tuple[float, float] | None = None
     start_hint: tuple[float, float] | None = None
-    walk_speed_kmh: float = 4.0
-    minutes_per_door: float = 1.5
+    walk_speed_kmh: float = schema.WALK_SPEED_KMH
+    minutes_per_door: float = schema.MINUTES_PER_DOOR
     margin_m: float = 300.0
     runs: int = 1
     trials: int = LKH_TRIALS

@@ -18,6 +18,11 @@ from __future__ import annotations
 
 from typing import Final
 
+#: Canvassing pace between doors (km/h), shared by the cutter's minutes and the routes.
+WALK_SPEED_KMH: Final = 4.0
+#: Minutes spent per door (knock, wait, short talk), shared by the cutter and the routes.
+MINUTES_PER_DOOR: Final = 1.5
+
 PRECINCT_ID: Final = "precinct_id"
 ADDRESS_ID: Final = "address_id"
 TURF_ID: Final = "turf_id"

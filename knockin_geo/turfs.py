@@ -115,8 +115,8 @@ class TurfParams:
     tolerance: float = 0.10
     cross_precincts: bool = False
     seed: int = 0
-    walk_speed_kmh: float = 4.0
-    minutes_per_door: float = 1.5
+    walk_speed_kmh: float = schema.WALK_SPEED_KMH
+    minutes_per_door: float = schema.MINUTES_PER_DOOR
     use_households: bool = True
     weight_column: str | None = None
     barrier_highways: tuple[str, ...] = BARRIER_HIGHWAYS

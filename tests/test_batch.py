@@ -468,7 +468,7 @@ def test_missing_files_and_duplicates_are_all_listed(tmp_path: Path) -> None:
     assert f"key 'addresses': file not found: {tmp_path / 'a.csv'}" in text  # relative path
     assert "key 'network': file not found" in text
     assert "area 'nantes': key 'lang'" in text
-    assert "tolerance must be between 0 and 1" in text
+    assert "area 'nantes': key 'tolerance': must be between 0 and 1" in text
 
 
 def test_bad_values_and_names(tmp_path: Path) -> None:
@@ -493,9 +493,9 @@ def test_bad_values_and_names(tmp_path: Path) -> None:
 def test_size_keys_override_as_a_pair(tmp_path: Path) -> None:
     path = write_campaign(tmp_path, extra="minutes_per_turf = 120\n")
     c = load_campaign(path)
-    li = c.area("liechtenstein").options
+    li = c.area("liechtenstein").config.cut
     assert li.minutes_per_turf == 120 and li.doors_per_turf is None
-    assert c.area("nantes").options.turf_params().doors_per_turf == 80
+    assert c.area("nantes").config.turf_params().doors_per_turf == 80
 
 
 def test_example_campaign_loads() -> None:
@@ -566,3 +566,127 @@ def test_a_rerun_area_keeps_its_audit_history(campaign_file: Path, baseline: Pat
     assert len(read_audit(out / "nantes")) == 1  # skipped: nothing exported, nothing logged
     record = json.loads((out / "liechtenstein" / RECORD_NAME).read_text(encoding="utf-8"))
     assert AUDIT_NAME not in record["files"]  # a log that grows does not force a re-run
+
+
+# ---- an area is a cut, privacy options included ----------------------------------------------
+PRIVATE_UNIVERSE = ["1155954"]  # Planken: small
+
+
+def private_inputs(folder: Path) -> dict[str, Path]:
+    """A voter file (0-2 voters per door, a yes/no flag), a do-not-knock list and a secret."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ids = io.read_addresses(LI / "osm_addresses_liechtenstein_2024.csv").index.astype(str)
+    voters = folder / "voters.csv"
+    rows = [f"V{i}-{k},{aid},{'yes' if i % 5 == 0 else 'no'}\n"
+            for i, aid in enumerate(ids) for k in range(i % 3)]
+    voters.write_text("voter_name,address_id,priority\n" + "".join(rows), encoding="utf-8")
+    opt_outs = folder / "opt_outs.csv"
+    opt_outs.write_text("address_id\n" + "".join(f"{a}\n" for a in ids[::7]), encoding="utf-8")
+    secret = folder / "secret.key"
+    secret.write_text("a campaign secret of more than 16 bytes\n", encoding="utf-8")
+    return {"voters": voters, "opt_outs": opt_outs, "secret_file": secret}
+
+
+def test_a_private_area_equals_the_cut_command(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from knockin_geo.cli.main import main
+
+    monkeypatch.delenv("KNOCKIN_GEO_SECRET", raising=False)
+    monkeypatch.setenv("KNOCKIN_GEO_MAP_CODE", "open-sesame-42")
+    files = private_inputs(tmp_path / "in")
+    campaign = tmp_path / "campaign.toml"
+    campaign.write_text(f"""
+[[areas]]
+name = "planken"
+precincts = "{LI / 'municipalities.geojson'}"
+precinct_id = "municipality_id"
+addresses = "{LI / 'osm_addresses_liechtenstein_2024.csv'}"
+network = "{LI / 'liechtenstein-2024-03-03.osm.pbf'}"
+universe = {json.dumps(PRIVATE_UNIVERSE)}
+voters = "in/voters.csv"
+voters_flag = ["priority"]
+balance_on = "voters"
+opt_outs = "in/opt_outs.csv"
+pseudonymize = true
+secret_file = "in/secret.key"
+lock_maps = true
+volunteer_field = ["voters", "flag_priority"]
+network_profile = "walk"
+lang = "en"
+""", encoding="utf-8")
+    run_campaign(load_campaign(campaign), tmp_path / "batch")
+    code = main(["-q", "cut", "--precincts", str(LI / "municipalities.geojson"),
+                 "--precinct-id", "municipality_id",
+                 "--addresses", str(LI / "osm_addresses_liechtenstein_2024.csv"),
+                 "--network", str(LI / "liechtenstein-2024-03-03.osm.pbf"),
+                 "--universe", ",".join(PRIVATE_UNIVERSE),
+                 "--voters", str(files["voters"]), "--voters-flag", "priority",
+                 "--balance-on", "voters", "--opt-outs", str(files["opt_outs"]),
+                 "--pseudonymize", "--secret-file", str(files["secret_file"]), "--lock-maps",
+                 "--volunteer-field", "voters", "--volunteer-field", "flag_priority",
+                 "--network-profile", "walk", "--lang", "en", "--out", str(tmp_path / "cut")])
+    assert code == 0
+    batch_files = tree(tmp_path / "batch" / "planken")
+    batch_files.pop(RECORD_NAME)
+    cut_files = tree(tmp_path / "cut")
+    assert sorted(cut_files) == sorted(batch_files)
+    assert [k for k in cut_files if cut_files[k] != batch_files[k]] == []
+    # the options took effect in both: doors opted out, voters balanced, maps locked, pseudonyms
+    report = json.loads(batch_files["report.json"])
+    assert report["unassigned"]["opted_out"] > 0 and report["unassigned"]["no_voters"] > 0
+    assert report["params"]["weight_column"] == "voters"
+    pages = [k for k in batch_files if k.startswith("maps/") and k.endswith(".html")]
+    assert pages and all(b"PBKDF2" in batch_files[k] for k in pages)
+    opted = set(files["opt_outs"].read_text(encoding="utf-8").split()[1:])
+    assigned = batch_files["exports/assignments.csv"].decode("utf-8")
+    assert "LI0" in assigned and not any(a in assigned for a in opted)
+    assert b"LI0" not in batch_files["exports/app/turfs.json"]  # pseudonyms, not address ids
+
+
+def test_the_resume_record_holds_what_changes_the_outputs(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from knockin_geo.batch import _expected_record
+
+    monkeypatch.delenv("KNOCKIN_GEO_SECRET", raising=False)
+    monkeypatch.setenv("KNOCKIN_GEO_MAP_CODE", "open-sesame-42")
+    files = private_inputs(tmp_path / "in")
+
+    def record(**change: object) -> dict:
+        keys = {"addresses": str(LI / "osm_addresses_liechtenstein_2024.csv"),
+                "network": str(LI / "liechtenstein-2024-03-03.osm.pbf"),
+                "pseudonymize": True, "secret_file": str(files["secret_file"]),
+                "lock_maps": True, **change}
+        path = tmp_path / "c.toml"
+        path.write_text("[[areas]]\nname = \"a\"\n" + "".join(
+            f"{k} = {json.dumps(v)}\n" for k, v in keys.items()), encoding="utf-8")
+        area = load_campaign(path).areas[0]
+        return _expected_record(area, {p: "x" for p in area.files().values()})
+
+    first = record()
+    assert record() == first
+    assert record(network_profile="walk")["params"] != first["params"]
+    assert record(opt_outs=str(files["opt_outs"]))["inputs"] != first["inputs"]
+    other = tmp_path / "other.key"
+    other.write_text("another campaign secret, 16+ bytes\n", encoding="utf-8")
+    changed = record(secret_file=str(other))["privacy"]
+    assert changed["secret"] != first["privacy"]["secret"]
+    assert changed["map_lock"] != first["privacy"]["map_lock"]  # the secret keys the salts
+    monkeypatch.setenv("KNOCKIN_GEO_MAP_CODE", "another-code")
+    new_code = record()["privacy"]
+    assert new_code["secret"] == first["privacy"]["secret"]
+    assert new_code["map_lock"] != first["privacy"]["map_lock"]
+    # neither the secret nor the code is written in the record
+    text = json.dumps(first)
+    assert "campaign secret" not in text and "open-sesame" not in text
+
+
+def test_area_paths_are_relative_to_the_campaign_file(tmp_path: Path) -> None:
+    (tmp_path / "lists").mkdir()
+    (tmp_path / "lists" / "universe.txt").write_text("# bureaux\n1155954\n", encoding="utf-8")
+    path = write_campaign(tmp_path, extra="download = true\n")
+    assert "area 'liechtenstein': unknown key 'download': an area's network is a file" \
+        in problems_of(path)
+    text = write_campaign(tmp_path).read_text(encoding="utf-8")
+    path.write_text(text.replace(f"universe = {json.dumps(LI_UNIVERSE)}",
+                                 'universe = "@lists/universe.txt"'), encoding="utf-8")
+    assert load_campaign(path).area("liechtenstein").config.snap.universe == ("1155954",)

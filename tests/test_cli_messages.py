@@ -14,6 +14,7 @@ from knockin_geo.cli import outdir
 from knockin_geo.cli.main import build_parser, main
 
 from knockin_geo import io as kio
+from knockin_geo.config import PlanConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 NANTES = ROOT / "data" / "nantes"
@@ -238,7 +239,7 @@ def test_universe_suggests_zero_padded_and_close_ids(tmp_path: Path, capsys) -> 
 def test_network_profile_flag(tmp_path: Path, capsys) -> None:
     base = _small_cut(tmp_path / "x")
     args = build_parser().parse_args(base)
-    assert args.network_profile == "canvass"
+    assert PlanConfig.from_flags(args).inputs.network_profile == "canvass"  # the default
     reports = {}
     for profile in ("canvass", "walk"):
         out = tmp_path / profile
