@@ -263,6 +263,11 @@ def _add_cut_args(p: argparse.ArgumentParser) -> None:
                    help="processes that route turfs and build the walk lists and phone maps "
                         "(default: all cores; same files whatever N)")
 
+    _add_output_args(p)
+    _add_privacy_args(p)
+
+
+def _add_output_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("outputs")
     g.add_argument("--out", required=True, metavar="DIR", help="output folder")
     g.add_argument("--overwrite", action="store_true",
@@ -285,8 +290,6 @@ def _add_cut_args(p: argparse.ArgumentParser) -> None:
                    help="table name prefix (knockin_)")
     g.add_argument("--plan-id", metavar="ID",
                    help="id of this plan in the database (derived when omitted)")
-
-    _add_privacy_args(p)
 
 
 def _add_privacy_args(p: argparse.ArgumentParser) -> None:

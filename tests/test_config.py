@@ -35,7 +35,7 @@ def _every_key_changed(tmp_path: Path) -> PlanConfig:
         "crs": 2154, "precincts_crs": "EPSG:4326", "encoding": "latin-1", "strict": True,
         "cache": False, "universe": f"@{universe}", "max_snap_m": 55.5,
         "minutes_per_turf": 45, "balance_on": "voters", "tolerance": 0.2, "seed": 7,
-        "cross_precincts": True, "barriers": "strict", "crossing_m": 12.0,
+        "cross_precincts": True, "refine": "compact", "barriers": "strict", "crossing_m": 12.0,
         "walk_speed_kmh": 3.2, "minutes_per_door": 2.0, "route": False, "loop": True,
         "start": [-1.55, 47.21], "lang": "en", "walk_lists": False, "maps": False,
         "exports": False, "canvassers": "c.csv", "volunteer_field": ["voters"],
