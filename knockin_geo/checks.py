@@ -163,7 +163,7 @@ def _assigned(doors: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 def _by_turf(d: pd.DataFrame) -> dict[str, np.ndarray]:
     groups = d.groupby(d[schema.TURF_ID].astype(str), sort=True).indices
-    return {str(k): v for k, v in groups.items()}
+    return {str(k): np.asarray(v) for k, v in groups.items()}
 
 
 def barrier_spans(
@@ -305,7 +305,8 @@ def strict_labels(doors: pd.DataFrame, edge_u: np.ndarray, edge_v: np.ndarray) -
     members = pd.Series(np.arange(n)).groupby(tid).indices
     out = np.full(len(doors), -1, dtype=np.int64)
     next_label = 0
-    for t, drows in members.items():
+    for t, t_rows in members.items():
+        drows = np.asarray(t_rows)
         if t == "":
             continue
         links = by_owner.get(t, np.array([], dtype=np.int64))
@@ -347,12 +348,15 @@ def strict_bound(
     got = d[schema.TURF_ID].notna().to_numpy()
     area = _area_keys(d)
     turf = d[schema.TURF_ID].astype("string").fillna("").to_numpy(dtype=object)
-    d[schema.TURF_ID] = pd.array(np.where(got, area, None), dtype="string")
+    one_turf = area.astype(object)
+    one_turf[~got] = None
+    d[schema.TURF_ID] = pd.array(one_turf, dtype="string")
     labels = strict_labels(d, edge_u, edge_v)
     w = (pd.to_numeric(d["weight"], errors="coerce").fillna(1.0).to_numpy(dtype=float)
          if "weight" in d else np.ones(len(d)))
     out = []
-    for key, rows in pd.Series(np.arange(len(d))).groupby(area, sort=True).indices.items():
+    for key, a_rows in pd.Series(np.arange(len(d))).groupby(area, sort=True).indices.items():
+        rows = np.asarray(a_rows)
         idx = rows[got[rows]]
         if len(idx) == 0:
             continue
@@ -538,7 +542,7 @@ def explain_spans(
     for i, (tid, row) in enumerate(out.iterrows()):
         if not row["spans"]:
             continue
-        held = side_idx.reindex(np.unique(keys.loc[[tid]].to_numpy().astype(str)))
+        held = side_idx.reindex(np.unique(keys.loc[[str(tid)]].to_numpy().astype(str)))
         bad = held[~held["placeable"].fillna(True).astype(bool)]
         where = f" ({row['barrier']})" if row["barrier"] else ""
         if len(bad):

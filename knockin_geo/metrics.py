@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
@@ -100,7 +100,8 @@ def turf_pieces(
     )
     pieces = np.zeros(len(turf_names), dtype=np.int64)
     by_turf = pd.Series(np.arange(n)).groupby(turf_codes).indices
-    for t, rows in by_turf.items():
+    for t_key, t_rows in by_turf.items():
+        t, rows = cast(int, t_key), np.asarray(t_rows)
         lo = vxy[n_nodes + rows].min(axis=0) - margin_m
         hi = vxy[n_nodes + rows].max(axis=0) + margin_m
         inside = (vxy >= lo).all(axis=1) & (vxy <= hi).all(axis=1)
@@ -299,8 +300,8 @@ def _problems(
                     "why": str(sp["why"]) + (f"; {note}" if note else ""),
                     "unavoidable": bool(sp["unavoidable"]),
                     "barrier": str(sp["barrier"]),
-                    "crossing": {"lon": float(crossing.loc[str(tid), "lon"]),
-                                 "lat": float(crossing.loc[str(tid), "lat"])},
+                    "crossing": {"lon": float(cast(float, crossing.loc[str(tid), "lon"])),
+                                 "lat": float(cast(float, crossing.loc[str(tid), "lat"]))},
                 }
             )
     return problems

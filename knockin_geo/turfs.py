@@ -38,7 +38,7 @@ import logging
 import math
 import zlib
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, cast
 
 import geopandas as gpd
 import numpy as np
@@ -134,37 +134,39 @@ class TurfParams:
             value = getattr(self, name)
             if isinstance(value, int) and not isinstance(value, bool):
                 object.__setattr__(self, name, float(value))
+        problems = [*self._size_problems(), *self._value_problems()]
+        if problems:
+            msg = "invalid turf parameters"
+            raise InputError(msg, problems)
+
+    def _size_problems(self) -> list[str]:
+        """Return what is wrong with the turf size (one of doors or minutes, positive)."""
         problems = []
         if (self.doors_per_turf is None) == (self.minutes_per_turf is None):
-            if self.minutes_per_turf is not None:
-                problems.append(
-                    "give doors_per_turf (--doors-per-turf) or minutes_per_turf "
-                    "(--minutes-per-turf), not both"
-                )
-            else:
-                problems.append(
-                    "give doors_per_turf (--doors-per-turf) or minutes_per_turf "
-                    "(--minutes-per-turf)"
-                )
+            both = ", not both" if self.minutes_per_turf is not None else ""
+            problems.append("give doors_per_turf (--doors-per-turf) or minutes_per_turf "
+                            f"(--minutes-per-turf){both}")
         for name in ("doors_per_turf", "minutes_per_turf"):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value > 0):
                 problems.append(f"{name} must be a positive number, got {value!r}")
-        if not (0 < self.tolerance < 1):
-            problems.append(f"tolerance must be between 0 and 1, got {self.tolerance!r}")
-        if not self.walk_speed_kmh > 0:
-            problems.append(f"walk_speed_kmh must be positive, got {self.walk_speed_kmh!r}")
-        if not self.minutes_per_door >= 0:
-            problems.append(f"minutes_per_door must be >= 0, got {self.minutes_per_door!r}")
-        if self.barriers not in ("default", "strict"):
-            problems.append(f"barriers must be default or strict, got {self.barriers!r}")
-        if self.refine not in ("none", "fix", "compact"):
-            problems.append(f"refine must be none, fix or compact, got {self.refine!r}")
-        if self.trees < 1:
-            problems.append(f"trees must be >= 1, got {self.trees!r}")
-        if problems:
-            msg = "invalid turf parameters"
-            raise InputError(msg, problems)
+        return problems
+
+    def _value_problems(self) -> list[str]:
+        """Return what is wrong with the other parameters."""
+        checks = [
+            (0 < self.tolerance < 1, f"tolerance must be between 0 and 1, got {self.tolerance!r}"),
+            (self.walk_speed_kmh > 0,
+             f"walk_speed_kmh must be positive, got {self.walk_speed_kmh!r}"),
+            (self.minutes_per_door >= 0,
+             f"minutes_per_door must be >= 0, got {self.minutes_per_door!r}"),
+            (self.barriers in ("default", "strict"),
+             f"barriers must be default or strict, got {self.barriers!r}"),
+            (self.refine in ("none", "fix", "compact"),
+             f"refine must be none, fix or compact, got {self.refine!r}"),
+            (self.trees >= 1, f"trees must be >= 1, got {self.trees!r}"),
+        ]
+        return [msg for ok, msg in checks if not ok]
 
     @property
     def mode(self) -> Literal["doors", "minutes"]:
@@ -299,6 +301,40 @@ def cut_turfs(
     out["region"] = np.int64(-1)
     out["weight"] = np.nan
     out["chain"] = np.int64(-1)
+    ids, per_precinct = _usable(out, params)
+    if len(ids) == 0:
+        logger.warning("no usable doors to cut")
+        return TurfCut(out, _empty_turfs(out.crs), params)
+    prep = _prepare(out, ids, network, precincts, params, per_precinct=per_precinct)
+    labels = np.full(len(ids), -1, dtype=np.int64)
+    region = np.full(len(ids), -1, dtype=np.int64)
+    table = _TurfList()
+    area_groups = pd.Series(np.arange(len(ids))).groupby(prep.area, sort=True).indices
+    for a in sorted(map(str, area_groups)):
+        members = np.sort(np.asarray(area_groups[a]))
+        part, part_notes, target, door_reg = _cut_one_area(prep, a, members, precincts, params)
+        region[members] = door_reg + (region.max() + 1)
+        labels[members] = table.add(a, part, prep.xy[members], target, part_notes)
+
+    tid_arr = np.array(table.ids, dtype=object)
+    for col, values in ((schema.TURF_ID, tid_arr[labels]), ("face", prep.door_side),
+                        ("region", region), ("weight", prep.weight), ("chain", prep.chain)):
+        out.iloc[ids, out.columns.get_loc(col)] = values
+    status = out[schema.STATUS].to_numpy(dtype=object).copy()
+    status[ids] = schema.STATUS_ASSIGNED
+    out[schema.STATUS] = status
+
+    turfs = _turf_table(out.iloc[ids], tid_arr, labels, np.array(table.area, dtype=object),
+                        np.array(table.target), region, prep.edge, prep.chain,
+                        prep.ed.length, prep.weight, params, table.notes, out.crs)
+    logger.info(
+        "cut %d doors into %d turfs in %d areas", len(ids), len(turfs), len(area_groups)
+    )
+    return TurfCut(out, turfs, params, table.notes)
+
+
+def _usable(out: gpd.GeoDataFrame, params: TurfParams) -> tuple[np.ndarray, bool]:
+    """Rows to cut (status ok, snapped, in a precinct when cutting per precinct)."""
     usable = (out[schema.STATUS] == schema.STATUS_OK).to_numpy() & (out["edge"].to_numpy() >= 0)
     per_precinct = (
         not params.cross_precincts
@@ -307,12 +343,37 @@ def cut_turfs(
     )
     if per_precinct:
         usable &= out[schema.PRECINCT_ID].notna().to_numpy()
-    ids = np.flatnonzero(usable)
-    empty_turfs = _empty_turfs(out.crs)
-    if len(ids) == 0:
-        logger.warning("no usable doors to cut")
-        return TurfCut(out, empty_turfs, params)
+    return np.flatnonzero(usable), per_precinct
 
+
+@dataclasses.dataclass(frozen=True)
+class _Prepared:
+    """Everything the areas' cuts share (arrays per usable door unless said)."""
+
+    area: np.ndarray
+    pts: np.ndarray
+    xy: np.ndarray
+    addr: np.ndarray
+    edge: np.ndarray
+    offsets: np.ndarray
+    seg: np.ndarray
+    tag: np.ndarray
+    door_side: np.ndarray
+    chain: np.ndarray
+    weight: np.ndarray
+    rows: np.ndarray  # positions in the cut's frame
+    lines: shapely.Geometry
+    ed: sidegraph.EdgeData
+    strict: sidegraph.StrictChains
+    is_conn: np.ndarray  # per street edge
+    zone_edges: dict[str, np.ndarray] | None  # per area; None: every edge
+    own_edges: dict[str, np.ndarray]
+
+
+def _prepare(
+    out: gpd.GeoDataFrame, ids: np.ndarray, network: StreetNetwork,
+    precincts: gpd.GeoDataFrame | None, params: TurfParams, *, per_precinct: bool,
+) -> _Prepared:
     d = out.iloc[ids]
     pts = d.geometry.to_numpy()
     lines, sides = _barrier_sides(network, params)
@@ -329,7 +390,37 @@ def cut_turfs(
     # chain = doors on one segment of one edge (one side of a barrier road), in one area
     chain_key = pd.DataFrame({"edge": edge, "side": door_side, "area": area})
     chain = chain_key.groupby(["area", "edge", "side"], sort=True).ngroup().to_numpy()
-    frame_d = pd.DataFrame(
+    edges = network.edges
+    edge_len = edges["length"].to_numpy(dtype=float)
+    weight = door_weights(_weight_frame(d, edge, chain, params), edge_len, params)
+    all_edge = out["edge"].to_numpy(dtype=np.int64)
+    all_side = out["side"].astype(str).to_numpy(dtype=object)
+    strict = sidegraph.strict_chains(
+        sides, all_edge, all_side, out["offset_m"].to_numpy(dtype=float),
+        edges["u"].to_numpy(), edges["v"].to_numpy(),
+    )
+    zone_edges = None
+    if per_precinct:
+        zone_ids, zone = _area_zones(d, area, precincts, params.connector_buffer_m)
+        z_i, z_e = shapely.STRtree(edges.geometry.to_numpy()).query(zone, predicate="intersects")
+        by_zone = pd.Series(z_i).groupby(zone_ids[z_i]).indices
+        zone_edges = {str(key): np.unique(z_e[np.asarray(rows)]) for key, rows in by_zone.items()}
+    return _Prepared(
+        area, pts, np.column_stack([shapely.get_x(pts), shapely.get_y(pts)]),
+        d.index.to_numpy(dtype=object), edge, offsets, seg, tag, door_side, chain, weight, ids,
+        lines, sidegraph.EdgeData(edge_len, network.nodes[["x", "y"]].to_numpy(dtype=float),
+                                  sides),
+        strict, _connectors(all_edge, all_side, len(edges)), zone_edges,
+        {str(k): np.asarray(v)
+         for k, v in pd.Series(edge).groupby(area).unique().to_dict().items()},
+    )
+
+
+def _weight_frame(
+    d: gpd.GeoDataFrame, edge: np.ndarray, chain: np.ndarray, params: TurfParams
+) -> pd.DataFrame:
+    """Return the columns :func:`door_weights` reads, for the usable doors."""
+    return pd.DataFrame(
         {
             "edge": edge,
             "chain": chain,
@@ -344,102 +435,74 @@ def cut_turfs(
             ),
         }
     )
-    edge_len = network.edges["length"].to_numpy(dtype=float)
-    weight = door_weights(frame_d, edge_len, params)
 
-    edges = network.edges
-    all_geom = edges.geometry.to_numpy()
-    # connectors: edges with at least one side free of doors; every snapped door counts, in the
-    # universe or not (they belong to other turfs, now or later)
-    all_edge = out["edge"].to_numpy(dtype=np.int64)
+
+def _connectors(all_edge: np.ndarray, all_side: np.ndarray, n_edges: int) -> np.ndarray:
+    """Edges with at least one side free of doors.
+
+    Every snapped door counts, in the universe or not (they belong to other turfs, now or
+    later).
+    """
     snapped_any = all_edge >= 0
-    all_side = out["side"].astype(str).to_numpy(dtype=object)
-    left = np.zeros(len(edges), dtype=bool)
-    right = np.zeros(len(edges), dtype=bool)
+    left = np.zeros(n_edges, dtype=bool)
+    right = np.zeros(n_edges, dtype=bool)
     left[all_edge[snapped_any & (all_side == "left")]] = True
     right[all_edge[snapped_any & (all_side == "right")]] = True
-    is_conn = ~(left & right)
-    zone_edges: dict[str, np.ndarray] = {}
-    if per_precinct:
-        zone_ids, zone = _area_zones(d, area, precincts, params.connector_buffer_m)
-        z_i, z_e = shapely.STRtree(all_geom).query(zone, predicate="intersects")
-        zone_edges = {
-            key: np.unique(z_e[rows])
-            for key, rows in pd.Series(z_i).groupby(zone_ids[z_i]).indices.items()
-        }
-    door_edges_by_area = pd.Series(edge).groupby(area).unique().to_dict()
+    return ~(left & right)
 
-    xy = np.column_stack([shapely.get_x(pts), shapely.get_y(pts)])
 
-    labels = np.full(len(d), -1, dtype=np.int64)
-    region = np.full(len(d), -1, dtype=np.int64)
-    turf_ids: list[str] = []
-    turf_area: list[str] = []
-    turf_target: list[float] = []
-    notes: dict[str, list[str]] = {}
-    addr = d.index.to_numpy(dtype=object)
-    strict = sidegraph.strict_chains(
-        sides, all_edge, all_side, out["offset_m"].to_numpy(dtype=float),
-        edges["u"].to_numpy(), edges["v"].to_numpy(),
+def _cut_one_area(
+    prep: _Prepared, a: str, members: np.ndarray, precincts: gpd.GeoDataFrame | None,
+    params: TurfParams,
+) -> tuple[np.ndarray, dict[int, list[str]], float, np.ndarray]:
+    """Build one area's side graph, cut it and refine the cut."""
+    z = (np.arange(len(prep.is_conn)) if prep.zone_edges is None
+         else prep.zone_edges.get(a, np.array([], dtype=np.int64)))
+    own = prep.own_edges[a]
+    rng = np.random.default_rng([params.seed, zlib.crc32(str(a).encode("utf-8"))])
+    m_order = np.lexsort((prep.addr[members].astype(str), prep.offsets[members],
+                          prep.tag[members], prep.seg[members], prep.edge[members]))
+    graph = sidegraph.build(
+        prep.ed, prep.edge[members], prep.seg[members], prep.tag[members],
+        prep.offsets[members], m_order, z[prep.is_conn[z]],
+        z[~prep.is_conn[z] & ~np.isin(z, own)], prep.xy[members],
     )
-    ed = sidegraph.EdgeData(edge_len, network.nodes[["x", "y"]].to_numpy(dtype=float), sides)
-    all_edges = np.arange(len(edges))
+    graph = _split_sides(graph, _area_polygon(a, prep.pts[members], precincts), prep.lines)
+    part, part_notes, target, door_reg = _cut_area(graph, prep.weight[members], params, rng)
+    if params.refine != "none":
+        part = _refine(part, prep.rows[members], prep.strict, prep.weight[members],
+                       prep.xy[members], door_reg, target, prep.lines, params)
+    return part, part_notes, target, door_reg
 
-    order_areas = sorted(np.unique(area).tolist())
-    area_groups = pd.Series(np.arange(len(d))).groupby(area, sort=True).indices
-    for a in order_areas:
-        members = np.sort(area_groups[a])
-        z = zone_edges.get(a, np.array([], dtype=np.int64)) if per_precinct else all_edges
-        own = np.asarray(door_edges_by_area[a])
-        rng = np.random.default_rng([params.seed, zlib.crc32(str(a).encode("utf-8"))])
-        m_order = np.lexsort((addr[members].astype(str), offsets[members], tag[members],
-                              seg[members], edge[members]))
-        graph = sidegraph.build(
-            ed, edge[members], seg[members], tag[members], offsets[members], m_order,
-            z[is_conn[z]], z[~is_conn[z] & ~np.isin(z, own)], xy[members],
-        )
-        graph = _split_sides(graph, _area_polygon(a, pts[members], precincts), lines)
-        part, part_notes, target, door_reg = _cut_area(graph, weight[members], params, rng)
-        if params.refine != "none":
-            part = _refine(part, ids[members], strict, weight[members], xy[members], door_reg,
-                           target, lines, params)
-        region[members] = door_reg + (region.max() + 1)
-        # number turfs north to south, then west to east
+
+@dataclasses.dataclass
+class _TurfList:
+    """Turf ids, areas, targets and notes, in the order the areas are cut."""
+
+    ids: list[str] = dataclasses.field(default_factory=list)
+    area: list[str] = dataclasses.field(default_factory=list)
+    target: list[float] = dataclasses.field(default_factory=list)
+    notes: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+
+    def add(self, a: str, part: np.ndarray, xy: np.ndarray, target: float,
+            part_notes: dict[int, list[str]]) -> np.ndarray:
+        """Give an area's turfs ids, north to south then west to east; return door labels."""
         n_parts = int(part.max()) + 1
-        cx = np.bincount(part, weights=xy[members, 0], minlength=n_parts)
-        cy = np.bincount(part, weights=xy[members, 1], minlength=n_parts)
+        cx = np.bincount(part, weights=xy[:, 0], minlength=n_parts)
+        cy = np.bincount(part, weights=xy[:, 1], minlength=n_parts)
         cnt = np.bincount(part, minlength=n_parts)
-        cx, cy = cx / cnt, cy / cnt
         rank = np.empty(n_parts, dtype=np.int64)
-        rank[np.lexsort((cx, -cy))] = np.arange(n_parts)
-        base = len(turf_ids)
+        rank[np.lexsort((cx / cnt, -cy / cnt))] = np.arange(n_parts)
+        base = len(self.ids)
         width = max(2, len(str(n_parts)))
         for r in range(n_parts):
             tid = f"{a}-{r + 1:0{width}d}" if a != ALL_AREA else f"T{r + 1:0{max(3, width)}d}"
-            turf_ids.append(tid)
-            turf_area.append(a)
-            turf_target.append(target)
-        labels[members] = base + rank[part]
+            self.ids.append(tid)
+            self.area.append(a)
+            self.target.append(target)
         for p, msgs in part_notes.items():
-            notes.setdefault(turf_ids[base + rank[p]], []).extend(msgs)
-
-    tid_arr = np.array(turf_ids, dtype=object)
-    out.iloc[ids, out.columns.get_loc(schema.TURF_ID)] = tid_arr[labels]
-    out.iloc[ids, out.columns.get_loc("face")] = door_side
-    out.iloc[ids, out.columns.get_loc("region")] = region
-    out.iloc[ids, out.columns.get_loc("weight")] = weight
-    out.iloc[ids, out.columns.get_loc("chain")] = chain
-    status = out[schema.STATUS].to_numpy(dtype=object).copy()
-    status[ids] = schema.STATUS_ASSIGNED
-    out[schema.STATUS] = status
-
-    turfs = _turf_table(out.iloc[ids], tid_arr, labels, np.array(turf_area, dtype=object),
-                        np.array(turf_target), region, edge, frame_d["chain"].to_numpy(),
-                        edge_len, weight, params, notes, out.crs)
-    logger.info(
-        "cut %d doors into %d turfs in %d areas", len(ids), len(turfs), len(order_areas)
-    )
-    return TurfCut(out, turfs, params, notes)
+            self.notes.setdefault(self.ids[base + rank[p]], []).extend(msgs)
+        return base + rank[part]
 
 
 def _barrier_sides(network: StreetNetwork, params: TurfParams) -> tuple[shapely.Geometry,
@@ -522,9 +585,10 @@ def _area_polygon(
         if match.any():
             poly = precincts.geometry.to_numpy()[match][0]
             if shapely.covers(poly, doors):
-                return poly
-            return shapely.union(poly, shapely.buffer(shapely.convex_hull(doors), 10.0))
-    return shapely.buffer(shapely.convex_hull(doors), 50.0)
+                return cast(shapely.Geometry, poly)
+            return cast(shapely.Geometry,
+                        shapely.union(poly, shapely.buffer(shapely.convex_hull(doors), 10.0)))
+    return cast(shapely.Geometry, shapely.buffer(shapely.convex_hull(doors), 50.0))
 
 
 def _split_sides(
@@ -705,14 +769,7 @@ def _allocate(
     kept: set[int] = set()
     groups: list[list[int]] = [[int(r)] for r in live]
     reasons: list[list[str]] = [[] for _ in groups]
-    link_kind: dict[tuple[int, int], str] = {}
-    for kind in ("side", "cross", "weak"):  # weak last: it wins where both exist
-        if kind not in bridges:
-            continue
-        ba, bb, _ = bridges[kind]
-        for x, y in zip(reg[ba].tolist(), reg[bb].tolist(), strict=True):
-            if x != y:
-                link_kind[(min(x, y), max(x, y))] = kind
+    link_kind = _link_kinds(bridges, reg)
     door_reg = reg[:n_doors]
     reg_cent = {}
     for r in live.tolist():
@@ -763,12 +820,7 @@ def _allocate(
                 f"a side of a barrier with {ws[worst]:.0f} (target {target:.0f}) kept on its own "
                 "(--barriers strict)")]
             continue
-        reason = {
-            "weak": f"passes through another precinct's street to reach a part that is {why}",
-            "cross": f"crosses a barrier to reach a part that is {why}",
-            "side": f"crosses a barrier to reach a part that is {why}",
-            None: f"includes a part no street links to the rest ({why})",
-        }[kinds[best]]
+        reason = _merge_reason(kinds[best], why)
         lo, hi = sorted((worst, best))
         groups[lo] = sorted(groups[lo] + groups[hi])
         reasons[lo] = [*reasons[lo], *reasons[hi], reason]
@@ -778,6 +830,30 @@ def _allocate(
     ks = _largest_remainder(ws, target, k)
     notes = {i: sorted(set(r)) for i, r in enumerate(reasons) if r}
     return [np.array(g) for g in groups], [int(x) for x in ks], notes
+
+
+def _merge_reason(kind: str | None, why: str) -> str:
+    """Return the note of a turf whose group was merged through a link of this kind."""
+    if kind == "weak":
+        return f"passes through another precinct's street to reach a part that is {why}"
+    if kind in ("cross", "side"):
+        return f"crosses a barrier to reach a part that is {why}"
+    return f"includes a part no street links to the rest ({why})"
+
+
+def _link_kinds(
+    bridges: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], reg: np.ndarray
+) -> dict[tuple[int, int], str]:
+    """Return how each pair of regions is linked: ``side``, ``cross`` or (winning) ``weak``."""
+    link_kind: dict[tuple[int, int], str] = {}
+    for kind in ("side", "cross", "weak"):  # weak last: it wins where both exist
+        if kind not in bridges:
+            continue
+        ba, bb, _ = bridges[kind]
+        for x, y in zip(reg[ba].tolist(), reg[bb].tolist(), strict=True):
+            if x != y:
+                link_kind[(min(x, y), max(x, y))] = kind
+    return link_kind
 
 
 def _largest_remainder(ws: np.ndarray, target: float, k: int) -> np.ndarray:
@@ -977,9 +1053,9 @@ def _recombine(
             cx = np.bincount(lab[doors], weights=xy[doors, 0], minlength=len(pw))
             cy = np.bincount(lab[doors], weights=xy[doors, 1], minlength=len(pw))
             cnt = np.maximum(np.bincount(lab[doors], minlength=len(pw)), 1)
-            cx, cy = cx / cnt, cy / cnt
+            mx, my = cx / cnt, cy / cnt
             others = group[group != t]
-            dist = np.hypot(cx[others] - cx[t], cy[others] - cy[t])
+            dist = np.hypot(mx[others] - mx[t], my[others] - my[t])
             others = others[np.lexsort((others, dist))][: _RECOMBINE_MAX - 1]
             group = np.union1d(others, [t])
         in_group = is_door & np.isin(lab, group)
