@@ -38,6 +38,7 @@ from knockin_geo import (
 )
 from knockin_geo._atomic import check_output_folder, write_text_atomic
 from knockin_geo._errors import InputError, KnockinGeoError
+from knockin_geo.canvass import read_calibration
 from knockin_geo.config import PlanConfig, default, flag, key_names
 from knockin_geo.plan import covered_precincts
 from knockin_geo.privacy import load_secret
@@ -209,8 +210,6 @@ def _config(args: argparse.Namespace) -> PlanConfig:
     path = getattr(args, "calibration", None)
     if not path:
         return config
-    from knockin_geo.canvass import read_calibration
-
     return config.replace(**read_calibration(path))
 
 
