@@ -38,6 +38,7 @@ from knockin_geo import (
 )
 from knockin_geo._atomic import check_output_folder, write_text_atomic
 from knockin_geo._errors import InputError, KnockinGeoError
+from knockin_geo.canvass import read_calibration
 from knockin_geo.config import PlanConfig, default, flag, key_names
 from knockin_geo.plan import covered_precincts
 from knockin_geo.privacy import load_secret
@@ -100,7 +101,7 @@ def _step(ui: _Console) -> Any:
 
 
 def _read_inputs(args: argparse.Namespace, ui: _Console) -> tuple[Any, Any]:
-    inp = pipeline.read_inputs(PlanConfig.from_flags(args), step=_step(ui))
+    inp = pipeline.read_inputs(_config(args), step=_step(ui))
     return inp.precincts, inp.addresses
 
 
@@ -184,7 +185,7 @@ def cmd_inspect(args: argparse.Namespace, ui: _Console) -> int:
         ui.out.print(b)
     if args.network or getattr(args, "download", False):
         net = pipeline.load_street_network(
-            PlanConfig.from_flags(args), precincts if precincts is not None else addresses,
+            _config(args), precincts if precincts is not None else addresses,
             step=_step(ui))
         summ = net.summary()
         n = Table(title="Street network", show_header=False)
@@ -201,6 +202,15 @@ def cmd_inspect(args: argparse.Namespace, ui: _Console) -> int:
             n.add_row(f"barriers: {kind}", f"{count:,} ({detail})")
         ui.out.print(n)
     return EXIT_OK
+
+
+def _config(args: argparse.Namespace) -> PlanConfig:
+    """Return the settings of a command's flags (``--calibration FILE``: the pace it measured)."""
+    config = PlanConfig.from_flags(args)
+    path = getattr(args, "calibration", None)
+    if not path:
+        return config
+    return config.replace(**read_calibration(path))
 
 
 def _add_cut_args(p: argparse.ArgumentParser) -> None:
@@ -242,6 +252,10 @@ def _add_cut_args(p: argparse.ArgumentParser) -> None:
                         "joins a turf's stray pieces to a neighbour on the same street side and "
                         "evens out turfs beyond the tolerance; compact also makes turfs rounder "
                         "(slower); none keeps the cut as it is")
+    g.add_argument("--calibration", metavar="FILE",
+                   help="progress_calibration.csv from 'knockin-geo progress --calibrate --out "
+                        "DIR': its measured minutes per household replace --minutes-per-door, "
+                        "and its walking pace (when measured) --walk-speed-kmh")
 
     g = p.add_argument_group("barriers")
     g.add_argument("--cross-precincts", action="store_true",
@@ -259,6 +273,10 @@ def _add_cut_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--start", metavar="LON,LAT",
                    help="start every route at this point (campaign office, transit stop)")
     g.add_argument("--no-route", action="store_true", help="cut only; no routes or walk lists")
+    g.add_argument("--no-rebalance", action="store_true",
+                   help="minutes mode: keep the cut balanced on the estimate before routing "
+                        "(by default doors move between neighbouring turfs until their routed "
+                        "minutes are within tolerance)")
     g.add_argument("--workers", metavar="N", type=argtypes.count,
                    help="processes that route turfs and build the walk lists and phone maps "
                         "(default: all cores; same files whatever N)")
@@ -339,8 +357,21 @@ def _print_summary(ui: _Console, report: dict[str, Any]) -> None:
     for reason, count in report["unassigned"].items():
         t.add_row(f"unassigned: {reason}", f"{count:,}")
     t.add_row("turfs", f"{summ['turfs']:,} in {summ['precincts_cut']:,} precincts")
-    t.add_row("within tolerance", f"{summ['turfs_within_tolerance']:,} / {summ['turfs']:,} "
+    on = summ.get("balance_measured_on", "")
+    t.add_row(f"within tolerance ({on})" if on else "within tolerance",
+              f"{summ['turfs_within_tolerance']:,} / {summ['turfs']:,} "
               f"(max deviation {100 * summ['max_abs_deviation']:.1f} %)")
+    if "turfs_within_tolerance_precut" in summ:
+        t.add_row("within tolerance (estimate before routing)",
+                  f"{summ['turfs_within_tolerance_precut']:,} / {summ['turfs']:,}")
+    spread = report.get("minutes_by_precinct") or {}
+    if spread:
+        worst = max(spread.items(), key=lambda kv: (kv[1]["ratio"] or 0, kv[0]))
+        t.add_row("routed minutes per turf (min-max)",
+                  f"{min(v['min_minutes'] for v in spread.values()):.0f}-"
+                  f"{max(v['max_minutes'] for v in spread.values()):.0f}; widest precinct "
+                  f"{worst[0] or 'all'}: {worst[1]['min_minutes']:.0f}-"
+                  f"{worst[1]['max_minutes']:.0f} (x{worst[1]['ratio'] or 0:.2f})")
     t.add_row("one piece (strict / passing others)",
               f"{summ['turfs_one_piece_strict']:,} / {summ['turfs_connected']:,} "
               f"of {summ['turfs']:,} (strictly at most "
@@ -351,8 +382,8 @@ def _print_summary(ui: _Console, report: dict[str, Any]) -> None:
               f"{summ['unplaceable_sides']} precinct sides hold no whole turfs)")
     t.add_row("compactness", f"mean Polsby-Popper {summ['mean_polsby_popper'] or 0:.2f}, "
               f"hull overlap {100 * summ['hull_overlap']:.1f} %")
-    t.add_row("mean doors / minutes", f"{summ['mean_doors_per_turf']:.0f} / "
-              f"{summ['mean_est_minutes']:.0f}")
+    t.add_row("mean doors / minutes" + (" (routed)" if spread else ""),
+              f"{summ['mean_doors_per_turf']:.0f} / {summ['mean_est_minutes']:.0f}")
     ui.out.print(t)
     if report["problems"]:
         pt = Table(title="Turfs that miss a target, and why")
@@ -387,7 +418,7 @@ def _print_timings(ui: _Console, timings: dict[str, float]) -> None:
 
 def cmd_cut(args: argparse.Namespace, ui: _Console) -> int:
     """Cut turfs and write the output contract."""
-    return _run_cut(PlanConfig.from_flags(args), args, ui)
+    return _run_cut(_config(args), args, ui)
 
 
 
@@ -667,7 +698,7 @@ def cmd_recut(args: argparse.Namespace, ui: _Console) -> int:
             ui.out.print(f"  - {e}")
         return rc.plan
 
-    config = PlanConfig.from_flags(args)
+    config = _config(args)
     files: dict[str, Any] = ({"plan": str(Path(args.plan) / "plan.gpkg")} if complete
                              else dict(pipeline.input_files(config)))
     files["results"] = args.results

@@ -793,7 +793,10 @@ def calibrate(
         (observed, walking included), ``walk_minutes_per_door`` (the plan's walking time per
         door in those turfs), ``households_per_door``, ``minutes_per_household`` (observed
         minus walking, per household: what :class:`~knockin_geo.turfs.TurfParams` calls
-        ``minutes_per_door``) and ``contact_rate`` (contacted / knocked doors).
+        ``minutes_per_door``), ``contact_rate`` (contacted / knocked doors) and
+        ``walk_speed_kmh`` and ``fitted_minutes_per_household`` (the walking pace and the
+        time per household fitted together over turfs that differ in walking per door,
+        :func:`_fit_pace`; NaN when they cannot tell them apart).
     """
     kinds = area_types(plan)
     r = conform_results(results)
@@ -856,10 +859,103 @@ def calibrate(
             "households_per_door": round(hpd, 4) if len(kn) else math.nan,
             "minutes_per_household": round(per_hh, 4) if n_int else math.nan,
             "contact_rate": round(float(kn["contacted"].mean()), 6) if len(kn) else math.nan,
+            **_fit_pace(wk, kn, walk_per_door * speed),
         }
     out = pd.DataFrame.from_dict(out_rows, orient="index")
     out.index.name = "area_type"
     return out
+
+
+#: Walking paces a fit may give (km/h); outside, the turfs did not tell walking from talking.
+PACE_KMH = (0.5, 8.0)
+
+
+def _fit_pace(
+    work: pd.DataFrame, knocked: pd.DataFrame, walk_m_per_door: pd.Series
+) -> dict[str, float]:
+    """Fit the walking pace and the time per household from turfs that differ in walking.
+
+    Each turf's observed minutes per door ``y`` is modelled as ``walk_m / v + households * t``
+    (its walk per door from the plan, its households per door); ``1 / v`` and ``t`` are the
+    non-negative least squares over the turfs, weighted by their intervals. Needs two turfs or
+    more, and a pace within :data:`PACE_KMH`; else both are NaN.
+
+    Returns
+    -------
+    dict
+        ``walk_speed_kmh`` (``v``) and ``fitted_minutes_per_household`` (``t``).
+    """
+    none = {"walk_speed_kmh": math.nan, "fitted_minutes_per_household": math.nan}
+    from scipy.optimize import nnls
+
+    per = work.groupby(schema.TURF_ID)[["intervals", "minutes"]].sum()
+    per = per[per["intervals"] > 0]
+    if len(per) < 2:
+        return none
+    hh = knocked.assign(t=knocked[schema.TURF_ID].astype(str)).groupby("t")["households"].mean()
+    x = np.column_stack([walk_m_per_door.reindex(per.index).to_numpy(dtype=float),
+                         hh.reindex(per.index).to_numpy(dtype=float)])
+    y = (per["minutes"] / per["intervals"]).to_numpy(dtype=float)
+    ok = np.isfinite(x).all(axis=1)
+    if ok.sum() < 2:
+        return none
+    w = np.sqrt(per["intervals"].to_numpy(dtype=float)[ok])
+    (inv_v, t), _ = nnls(x[ok] * w[:, None], y[ok] * w)
+    kmh = 60.0 / inv_v / 1000.0 if inv_v > 0 else math.inf
+    if not PACE_KMH[0] <= kmh <= PACE_KMH[1]:
+        return none
+    return {"walk_speed_kmh": round(kmh, 3), "fitted_minutes_per_household": round(float(t), 4)}
+
+
+def read_calibration(path: str | os.PathLike[str], area_type: str = "all") -> dict[str, float]:
+    """Read the calibration table written by ``knockin-geo progress --calibrate --out DIR``.
+
+    Parameters
+    ----------
+    path
+        ``progress_calibration.csv`` (columns ``area_type``, ``minutes_per_household`` and,
+        when the results could tell it, ``walk_speed_kmh``).
+    area_type
+        Which row to use.
+
+    Returns
+    -------
+    dict
+        The :class:`~knockin_geo.turfs.TurfParams` fields to set: when the pace was fitted,
+        ``walk_speed_kmh`` and ``minutes_per_door`` = ``fitted_minutes_per_household`` (the
+        two go together); else ``minutes_per_door`` = ``minutes_per_household`` (observed
+        minutes per door less the plan's walking, per household).
+
+    Raises
+    ------
+    InputError
+        The file cannot be read, or has no usable row or column (the message names them).
+    """
+    where = str(path)
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError, pd.errors.ParserError) as err:
+        msg = f"cannot read the calibration file (--calibration): {err}"
+        raise InputError(msg, path=where) from err
+    missing = [c for c in ("area_type", "minutes_per_household") if c not in table.columns]
+    if missing:
+        msg = (f"the calibration file (--calibration) has no column {', '.join(missing)}: "
+               "write it with "
+               "knockin-geo progress --calibrate --out DIR (progress_calibration.csv)")
+        raise InputError(msg, path=where)
+    rows = table[table["area_type"].str.strip() == area_type]
+    value = pd.to_numeric(rows["minutes_per_household"], errors="coerce")
+    if rows.empty or not np.isfinite(value.iloc[0]) or value.iloc[0] < 0:
+        msg = (f"the calibration file (--calibration) has no measured minutes_per_household in its "
+               f"{area_type!r} row: import results with timestamps at most "
+               f"{MAX_GAP_MIN:.0f} minutes apart first")
+        raise InputError(msg, path=where)
+    fit = {c: float(pd.to_numeric(rows[c], errors="coerce").iloc[0]) if c in rows else math.nan
+           for c in ("walk_speed_kmh", "fitted_minutes_per_household")}
+    if all(np.isfinite(v) and v >= 0 for v in fit.values()) and fit["walk_speed_kmh"] > 0:
+        return {"walk_speed_kmh": round(fit["walk_speed_kmh"], 2),
+                "minutes_per_door": round(fit["fitted_minutes_per_household"], 2)}
+    return {"minutes_per_door": round(float(value.iloc[0]), 2)}
 
 
 def calibrated_params(

@@ -295,6 +295,7 @@ class CutConfig(_Section):
     seed: int = _opt(TurfParams.seed, _seed)
     cross_precincts: bool = _opt(TurfParams.cross_precincts, _boolean)
     refine: str = _opt(TurfParams.refine, _choice("none", "fix", "compact"))
+    rebalance: bool = _opt(True, _boolean, flag="--no-rebalance", invert=True)
 
 
 @dataclass(frozen=True)
@@ -570,6 +571,7 @@ class PlanConfig:
             seed=c.seed,
             walk_speed_kmh=self.pace.walk_speed_kmh,
             minutes_per_door=self.pace.minutes_per_door,
+            rebalance_rounds=TurfParams.rebalance_rounds if c.rebalance else 0,
         )
 
     def route_params(self, crs: Any) -> RouteParams | None:

@@ -252,6 +252,13 @@ _TURF_POPUP_LABELS: dict[str, str] = {
 }
 
 
+def _popup_label(column: str, *, routed: bool) -> str:
+    """Label of a turf popup field: minutes say whether they come from the route."""
+    if column == "est_minutes":
+        return "minutes (routed)" if routed else "minutes (estimate before routing)"
+    return _TURF_POPUP_LABELS[column]
+
+
 def director_map(
     plan: TurfPlan, *, include_unassigned: bool = True, streets: bool = True
 ) -> folium.Map:
@@ -397,7 +404,9 @@ def _add_turfs(m: folium.Map, turfs: gpd.GeoDataFrame, colors: Mapping[str, str]
         },
         popup=folium.GeoJsonPopup(
             [p for p in props if p != "color"],
-            aliases=[_TURF_POPUP_LABELS[p] for p in props if p != "color"],
+            # the routes' minutes once routed (the cutter's estimate is then est_minutes_precut)
+            aliases=[_popup_label(p, routed="est_minutes_precut" in turfs.columns)
+                     for p in props if p != "color"],
         ),
     ).add_to(m)
     big_first = np.argsort(-shapely.area(t.geometry.to_numpy()), kind="stable")

@@ -146,6 +146,7 @@ def quality_report(
     precincts: gpd.GeoDataFrame | None = None,
     rule: checks.RuleParams | None = None,
     unit: str = "doors",
+    routed: bool = False,
 ) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
     """Compute the per-turf quality table and the overall report.
 
@@ -167,6 +168,9 @@ def quality_report(
         Barrier classes of the independent barrier rule (default: the standard classes).
     unit
         What a turf's size counts, for the reasons (``doors``, ``households``, ``minutes``).
+    routed
+        The turfs' ``est_minutes`` are routed minutes: the report adds each precinct's spread
+        of them (``minutes_by_precinct``) and, in minutes mode, says balance was read on them.
 
     Returns
     -------
@@ -175,7 +179,8 @@ def quality_report(
         ``barrier_crossings``, ``within_tolerance`` and ``polsby_popper`` added.
     report : dict
         JSON-ready report: ``summary``, ``unassigned`` counts by reason, ``turfs`` (one dict per
-        turf) and ``problems`` (each turf that misses a target, and why).
+        turf), ``problems`` (each turf that misses a target, and why) and, when routed,
+        ``minutes_by_precinct``.
     """
     out = turfs.copy()
     pieces = turf_pieces(doors, network).reindex(out.index, fill_value=0)
@@ -195,9 +200,12 @@ def quality_report(
     unassigned = {
         str(k): int(v) for k, v in status_counts.items() if k != schema.STATUS_ASSIGNED
     }
-    problems = _problems(out, spans, _lonlat(spans, doors.crs))
+    problems = _problems(out, spans, _lonlat(spans, doors.crs), unit=unit, routed=routed)
     report: dict[str, Any] = dict(extra or {})
-    report["summary"] = _round(_summary(doors, out, spans, indep, problems))
+    report["summary"] = _round({**_summary(doors, out, spans, indep, problems),
+                                **_balance_basis(out, tolerance, unit=unit, routed=routed)})
+    if routed:
+        report["minutes_by_precinct"] = minutes_spread(out)
     report["unassigned"] = unassigned
     report["turfs"] = [
         _round({schema.TURF_ID: str(tid), **_row_dict(row)})
@@ -257,6 +265,43 @@ def independent_figures(
     }
 
 
+def _balance_basis(
+    out: pd.DataFrame, tolerance: float, *, unit: str, routed: bool
+) -> dict[str, Any]:
+    """Return what balance was read on, and (minutes mode, routed) the estimate's count."""
+    basis: dict[str, Any] = {"balance_measured_on": (
+        "routed minutes" if routed and unit == "minutes"
+        else "estimated minutes" if unit == "minutes" else unit)}
+    if "deviation_precut" in out:
+        basis["turfs_within_tolerance_precut"] = int(
+            (np.abs(out["deviation_precut"].to_numpy()) <= tolerance + 1e-9).sum())
+    return basis
+
+
+def minutes_spread(turfs: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Return each precinct's spread of routed minutes: turfs, min, max and max / min.
+
+    Parameters
+    ----------
+    turfs
+        Turf table with ``precinct_id`` and routed ``est_minutes``.
+
+    Returns
+    -------
+    dict
+        Keyed by precinct id (``""`` when cut without precincts), sorted.
+    """
+    area = turfs[schema.PRECINCT_ID].astype("string").fillna("").to_numpy(dtype=object)
+    minutes = pd.Series(turfs["est_minutes"].to_numpy(dtype=float), index=area)
+    out: dict[str, dict[str, Any]] = {}
+    for key, m in minutes.groupby(level=0, sort=True):
+        lo, hi = float(m.min()), float(m.max())
+        out[str(key)] = {"turfs": len(m), "min_minutes": round(lo, 1),
+                         "max_minutes": round(hi, 1),
+                         "ratio": round(hi / lo, 3) if lo > 0 else None}
+    return out
+
+
 def _lonlat(spans: pd.DataFrame, crs: Any) -> pd.DataFrame:
     """Crossing points of spanning turfs in longitude/latitude (rounded to 1e-6)."""
     pts = gpd.GeoSeries(gpd.points_from_xy(spans["cross_x"], spans["cross_y"]), crs=crs,
@@ -268,18 +313,23 @@ def _lonlat(spans: pd.DataFrame, crs: Any) -> pd.DataFrame:
 
 
 def _problems(
-    out: gpd.GeoDataFrame, spans: pd.DataFrame, crossing: pd.DataFrame
+    out: gpd.GeoDataFrame, spans: pd.DataFrame, crossing: pd.DataFrame, *, unit: str,
+    routed: bool,
 ) -> list[dict[str, Any]]:
     problems: list[dict[str, Any]] = []
+    on_routes = routed and unit == "minutes"
     for tid, row in out.iterrows():
         note = str(row["note"]) if pd.notna(row["note"]) else ""
         if not row["within_tolerance"]:
             problems.append(
                 {
                     schema.TURF_ID: str(tid),
-                    "problem": "size outside tolerance",
+                    "problem": ("routed minutes outside tolerance" if on_routes
+                                else "size outside tolerance"),
                     "deviation": float(row["deviation"]),
-                    "why": note or "no balanced cut of its street graph was found",
+                    "why": note or ("no move of a street side to or from a neighbouring turf "
+                                    "brought its route within tolerance" if on_routes
+                                    else "no balanced cut of its street graph was found"),
                 }
             )
         if row["pieces"] > 1:

@@ -35,6 +35,7 @@ from knockin_geo.metrics import quality_report
 from knockin_geo.model import TurfPlan
 from knockin_geo.params import default_route_params, rule_params, size_unit
 from knockin_geo.planfile import json_ready, plan_tables
+from knockin_geo.rebalance import rebalance_routed, refresh_turfs, routed_figures
 from knockin_geo.routing import RouteParams, route_turfs
 from knockin_geo.snap import MAX_SNAP_M, snap_doors
 from knockin_geo.streets import StreetNetwork
@@ -216,16 +217,42 @@ def plan_turfs(
         extra["route_params"] = dataclasses.asdict(rp)
         with stage(timings, "route"):
             routes, seq = route_turfs(out_doors, network, rp, workers=route_workers)
+        if params.mode == "minutes" and params.rebalance_rounds > 0:
+            with stage(timings, "rebalance"):
+                out_doors, turf_table, routes, seq, extra["rebalance"] = _rebalance(
+                    out_doors, turf_table, routes, seq, network, rp, params, route_workers)
         out_doors[schema.SEQ] = seq
-        turf_table["walk_m"] = routes["walk_m"].reindex(turf_table.index).to_numpy()
-        turf_table["est_minutes"] = routes["est_minutes"].reindex(turf_table.index).to_numpy()
-        turf_table["route_m"] = routes["length_m"].reindex(turf_table.index).to_numpy()
+        turf_table = routed_figures(turf_table, routes, params)
     with stage(timings, "report"):
         turfs, report = quality_report(out_doors, turf_table, network,
                                        tolerance=params.tolerance, extra=extra,
                                        precincts=cut_precincts, rule=rule_params(params),
-                                       unit=size_unit(params))
+                                       unit=size_unit(params), routed=route)
     return TurfPlan(out_doors, turfs, routes, prec, report, params, network, timings)
+
+
+def _rebalance(
+    doors: gpd.GeoDataFrame,
+    turfs: gpd.GeoDataFrame,
+    routes: gpd.GeoDataFrame,
+    seq: pd.Series,
+    network: StreetNetwork,
+    rp: RouteParams,
+    params: TurfParams,
+    workers: int | None,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame, pd.Series, dict[str, Any]]:
+    """Balance on routed minutes (:mod:`knockin_geo.rebalance`); return the updated stages."""
+    rb = rebalance_routed(doors, routes, seq, network, rp, tolerance=params.tolerance,
+                          rounds=params.rebalance_rounds, by_precinct=not params.cross_precincts,
+                          workers=workers)
+    doors = doors.copy()
+    doors[schema.TURF_ID] = rb.labels
+    changed = {t for m in rb.moves for t in m[:2]}
+    edge_len = network.edges["length"].to_numpy(dtype=float)
+    turfs = refresh_turfs(turfs, doors, changed, edge_len)
+    info = {"rounds": rb.rounds, "moves": len(rb.moves),
+            "doors_moved": int(sum(m[2] for m in rb.moves)), "turfs_changed": len(changed)}
+    return doors, turfs, rb.routes, rb.seq, info
 
 
 def _empty_routes(crs: CRS) -> gpd.GeoDataFrame:

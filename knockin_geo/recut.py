@@ -38,6 +38,7 @@ from knockin_geo.canvass import REVISIT_CODES, conform_results, current_state, n
 from knockin_geo.metrics import quality_report
 from knockin_geo.model import TurfPlan
 from knockin_geo.params import default_route_params, rule_params, size_unit
+from knockin_geo.rebalance import routed_figures
 from knockin_geo.routing import RouteParams, route_turfs
 from knockin_geo.schema import DO_NOT_CONTACT, RESULT_CODES
 from knockin_geo.turfs import (
@@ -208,14 +209,15 @@ def recut(
     moves = _moves(work)
     diff = _diff(work, remove, min_fill, moves)
     extra = {k: v for k, v in plan.report.items()
-             if k not in ("summary", "unassigned", "turfs", "problems", "recut")}
+             if k not in ("summary", "unassigned", "turfs", "problems", "recut", "rebalance",
+                          "minutes_by_precinct")}
     extra["recut"] = diff
     extra["route_params"] = dataclasses.asdict(rp)
     params = plan.params
     turfs_q, report = quality_report(
         doors, turfs, plan.network, tolerance=params.tolerance, extra=extra,
         precincts=None if params.cross_precincts else plan.precincts,
-        rule=rule_params(params), unit=size_unit(params))
+        rule=rule_params(params), unit=size_unit(params), routed=len(routes) > 0)
     new_plan = dataclasses.replace(plan, doors=doors, turfs=turfs_q, routes=routes, report=report)
     logger.info(
         "recut: %d doors done, %d remain, %d kept in their turf (%.1f %%), %d turfs kept, "
@@ -582,10 +584,7 @@ def _routed_plan(work: _Work, rp: RouteParams) -> tuple[gpd.GeoDataFrame, gpd.Ge
         out.crs)
     routes, seq = route_turfs(out, plan.network, rp)
     out[schema.SEQ] = seq
-    for col, src in (("walk_m", "walk_m"), ("est_minutes", "est_minutes"),
-                     ("route_m", "length_m")):
-        table[col] = routes[src].reindex(table.index).to_numpy()
-    return out, table, routes
+    return out, routed_figures(table, routes, plan.params), routes
 
 
 def _moves(work: _Work) -> pd.DataFrame:

@@ -57,6 +57,7 @@ from knockin_geo.barriers import (
     barrier_lines,
     local_sides,
 )
+from knockin_geo.estimate import reach_m, second_walk_m
 from knockin_geo.streets import StreetNetwork
 
 logger = logging.getLogger(__name__)
@@ -108,6 +109,9 @@ class TurfParams:
         of a turf to a neighbour on the same street side and evens out turfs beyond the
         tolerance; ``compact`` also moves doors to make turfs rounder (slower); ``none`` keeps
         the bisection's turfs.
+    rebalance_rounds
+        Minutes mode, when routed: most rounds of balancing on the routed minutes
+        (:mod:`knockin_geo.rebalance`); 0 turns it off (``--no-rebalance``).
     """
 
     doors_per_turf: float | None = 80.0
@@ -126,6 +130,7 @@ class TurfParams:
     trees: int = 8
     barriers: Literal["default", "strict"] = "default"
     refine: Literal["none", "fix", "compact"] = "fix"
+    rebalance_rounds: int = 10
 
     def __post_init__(self) -> None:
         # 80 and 80.0 are the same target: store floats so reports do not depend on the spelling
@@ -165,6 +170,8 @@ class TurfParams:
             (self.refine in ("none", "fix", "compact"),
              f"refine must be none, fix or compact, got {self.refine!r}"),
             (self.trees >= 1, f"trees must be >= 1, got {self.trees!r}"),
+            (self.rebalance_rounds >= 0,
+             f"rebalance_rounds must be >= 0, got {self.rebalance_rounds!r}"),
         ]
         return [msg for ok, msg in checks if not ok]
 
@@ -392,7 +399,13 @@ def _prepare(
     chain = chain_key.groupby(["area", "edge", "side"], sort=True).ngroup().to_numpy()
     edges = network.edges
     edge_len = edges["length"].to_numpy(dtype=float)
-    weight = door_weights(_weight_frame(d, edge, chain, params), edge_len, params)
+    frame_d = _weight_frame(d, edge, chain, params)
+    weight = door_weights(frame_d, edge_len, params)
+    if params.mode == "minutes":
+        # the walk a route adds (streets walked twice, the reach to lone streets): estimate.py
+        frame_d["side"] = d["side"].astype(str).to_numpy()
+        extra_m = second_walk_m(frame_d, network) + reach_m(frame_d, network, area)
+        weight = weight + extra_m / params.metres_per_minute
     all_edge = out["edge"].to_numpy(dtype=np.int64)
     all_side = out["side"].astype(str).to_numpy(dtype=object)
     strict = sidegraph.strict_chains(
@@ -1373,6 +1386,32 @@ def _layers(order: np.ndarray, depth: np.ndarray) -> list[np.ndarray]:
     return np.split(order, cuts)
 
 
+def turf_footprints(doors: gpd.GeoDataFrame, labels: np.ndarray) -> list[shapely.Geometry]:
+    """Return each turf's footprint: concave hull of its doors and snap points, buffered 15 m.
+
+    Parameters
+    ----------
+    doors
+        The turfs' doors (``snap_x``, ``snap_y`` and the door points).
+    labels
+        Turf number ``0..k-1`` of each door; every number has doors.
+
+    Returns
+    -------
+    list of shapely.Geometry
+        One polygon per turf number, in order.
+    """
+    pts = doors.geometry.to_numpy()
+    snap = shapely.points(doors["snap_x"].to_numpy(), doors["snap_y"].to_numpy())
+    both = np.concatenate([pts, snap])
+    lab2 = np.concatenate([labels, labels])
+    order = np.argsort(lab2, kind="stable")
+    splits = np.split(both[order], np.flatnonzero(np.diff(lab2[order])) + 1)
+    return [cast(shapely.Geometry,
+                 shapely.buffer(shapely.concave_hull(shapely.multipoints(p), ratio=0.3), 15.0))
+            for p in splits]
+
+
 def _turf_table(
     d: gpd.GeoDataFrame,
     tid: np.ndarray,
@@ -1413,16 +1452,9 @@ def _turf_table(
             range(n_t), fill_value=0
         ).to_numpy()
     )
-    pts = d.geometry.to_numpy()
-    snap = shapely.points(d["snap_x"].to_numpy(), d["snap_y"].to_numpy())
-    both = np.concatenate([pts, snap])
-    lab2 = np.concatenate([labels, labels])
-    order = np.argsort(lab2, kind="stable")
-    splits = np.split(both[order], np.flatnonzero(np.diff(lab2[order])) + 1)
-    footprints = [
-        shapely.buffer(shapely.concave_hull(shapely.multipoints(p), ratio=0.3), 15.0)
-        for p in splits
-    ]
+    footprints = turf_footprints(d, labels)
+    if params.mode == "minutes":
+        minutes = wsum  # the cutter's estimate, with what estimate.py adds
     deviation = (wsum - t_target) / t_target
     gdf = gpd.GeoDataFrame(
         {

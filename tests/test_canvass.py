@@ -4,6 +4,7 @@ calibration, and the phone map used as a canvassing app in headless Chromium (of
 from __future__ import annotations
 
 import csv
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -398,6 +399,52 @@ def test_calibrate_doors_per_hour(plan: TurfPlan) -> None:
     assert params.doors_per_turf == plan.params.doors_per_turf
     with pytest.raises(InputError):
         calibrated_params(cal, area_type="rural")
+
+
+def test_calibration_loop_fits_the_pace_and_feeds_the_next_cut(
+        plan: TurfPlan, tmp_path: Path) -> None:
+    """Results timed as a 3 km/h walk plus 1 minute per household: calibrate finds both, the
+    table written by `progress --calibrate --out` feeds `cut --calibration`."""
+    from knockin_geo.cli.main import main
+
+    from knockin_geo.canvass import read_calibration
+    from knockin_geo.sheets import frame_csv
+
+    ids = _turf_doors(plan)
+    hh = plan.doors[schema.HOUSEHOLDS].astype(float)
+    hh.index = hh.index.astype(str)
+    t = plan.turfs
+    walk_pd = t["walk_m"] / t["doors"]  # metres a door, from the plan
+    rows = []
+    for i, tid in enumerate(sorted(ids)):
+        knocked = ids[tid][:21]
+        gap = walk_pd[tid] / 50.0 + 1.0 * hh.reindex(knocked).mean()  # 50 m/min = 3 km/h
+        t0 = pd.Timestamp("2024-06-01T09:00Z") + pd.Timedelta(hours=4 * i)
+        for j, aid in enumerate(knocked):
+            rows.append({"address_id": aid, "turf_id": tid, "canvasser": f"v{i}",
+                         "result": "not_home", "timestamp": t0 + pd.Timedelta(minutes=gap * j)})
+    cal = calibrate(pd.DataFrame(rows), plan)
+    assert cal.loc["all", "walk_speed_kmh"] == pytest.approx(3.0, rel=0.02)
+    assert cal.loc["all", "fitted_minutes_per_household"] == pytest.approx(1.0, rel=0.02)
+    path = tmp_path / "progress_calibration.csv"
+    path.write_text(frame_csv(cal), encoding="utf-8")
+    assert read_calibration(path) == {"walk_speed_kmh": 3.0, "minutes_per_door": 1.0}
+    out = tmp_path / "cut"
+    addresses = str(NANTES / "addresses" / "adresses_nantes_commune_2013.csv")
+    network = str(NANTES / "osm" / "nantes_centre_2014-09.osm.pbf")
+    precincts = str(NANTES / "precincts" / "bureaux_vote_nantes_2014.geojson")
+    code = main(["cut", "--precincts", precincts,
+                 "--addresses", addresses, "--network", network, "--universe", "0101",
+                 "--minutes-per-turf", "60", "--no-route",
+                 "--calibration", str(path), "--out", str(out)])
+    assert code == 0
+    params = json.loads((out / "report.json").read_text(encoding="utf-8"))["params"]
+    assert params["walk_speed_kmh"] == 3.0 and params["minutes_per_door"] == 1.0
+    # a table without the measured column is refused with exit code 2, naming the flag
+    bad = tmp_path / "bad.csv"
+    bad.write_text("area_type,doors\nall,3\n", encoding="utf-8")
+    assert main(["cut", "--addresses", addresses, "--network", network,
+                 "--calibration", str(bad), "--out", str(tmp_path / "bad")]) == 2
 
 
 # ----------------------------------------------------------------------------------------------

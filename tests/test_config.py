@@ -22,7 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: Flags of ``cut`` that are not settings of a plan: where and how this run writes and works.
 RUN_FLAGS = {"--out", "--overwrite", "--workers", "--db", "--db-schema", "--db-prefix",
-             "--plan-id", "--help"}
+             "--plan-id", "--help",
+             # read by the command into the pace settings (walk_speed_kmh, minutes_per_door)
+             "--calibration"}
 
 
 def _every_key_changed(tmp_path: Path) -> PlanConfig:
@@ -35,7 +37,8 @@ def _every_key_changed(tmp_path: Path) -> PlanConfig:
         "crs": 2154, "precincts_crs": "EPSG:4326", "encoding": "latin-1", "strict": True,
         "cache": False, "universe": f"@{universe}", "max_snap_m": 55.5,
         "minutes_per_turf": 45, "balance_on": "voters", "tolerance": 0.2, "seed": 7,
-        "cross_precincts": True, "refine": "compact", "barriers": "strict", "crossing_m": 12.0,
+        "cross_precincts": True, "refine": "compact", "rebalance": False, "barriers": "strict",
+        "crossing_m": 12.0,
         "walk_speed_kmh": 3.2, "minutes_per_door": 2.0, "route": False, "loop": True,
         "start": [-1.55, 47.21], "lang": "en", "walk_lists": False, "maps": False,
         "exports": False, "canvassers": "c.csv", "volunteer_field": ["voters"],
