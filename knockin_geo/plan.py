@@ -18,7 +18,7 @@ import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -30,20 +30,23 @@ from knockin_geo._atomic import check_output_folder, move_into_place
 from knockin_geo._errors import InputError
 from knockin_geo.barriers import barrier_lines
 from knockin_geo.crs import to_crs
+from knockin_geo.export import assign_canvassers, write_exports, write_packets
 from knockin_geo.gpkg import write_gpkg
+from knockin_geo.maps import director_map, save_map, volunteer_page, write_maps
 from knockin_geo.metrics import quality_report
 from knockin_geo.model import TurfPlan
 from knockin_geo.params import default_route_params, rule_params, size_unit
 from knockin_geo.planfile import json_ready, plan_tables
+from knockin_geo.privacy import MapLock, append_audit, apply_opt_outs, pseudonymize
 from knockin_geo.rebalance import rebalance_routed, refresh_turfs, routed_figures
 from knockin_geo.routing import RouteParams, route_turfs
+from knockin_geo.routing import _empty_routes as empty_routes
 from knockin_geo.snap import MAX_SNAP_M, snap_doors
 from knockin_geo.streets import StreetNetwork
 from knockin_geo.timing import TIMINGS_JSON, stage, timings_doc
 from knockin_geo.turfs import TurfParams, cut_turfs
-
-if TYPE_CHECKING:
-    from knockin_geo.privacy import MapLock
+from knockin_geo.validate import join_precincts
+from knockin_geo.walklist import walk_lists as write_walk_lists
 
 logger = logging.getLogger(__name__)
 
@@ -142,42 +145,17 @@ def plan_turfs(
         The plan (with the seconds each stage took in ``timings``). The inputs are not
         modified.
     """
-    from knockin_geo.validate import join_precincts
-
     params = params or TurfParams()
     timings: dict[str, float] = {}
     crs = network.crs
     t0 = time.perf_counter()
-    doors = to_crs(addresses, crs)
     prec = to_crs(precincts, crs) if precincts is not None else None
-    if prec is not None and schema.PRECINCT_ID not in doors.columns:
-        doors = join_precincts(doors, prec)
-    if schema.PRECINCT_ID not in doors.columns:
-        doors[schema.PRECINCT_ID] = pd.array([pd.NA] * len(doors), dtype="string")
-    if universe is not None:
-        chosen = {str(u) for u in universe}
-        known = set(doors[schema.PRECINCT_ID].dropna().astype(str))
-        if prec is not None:
-            known |= set(prec.index.astype(str))
-        unknown = sorted(chosen - known)
-        if unknown:
-            msg = "the universe names precincts that are not in the data"
-            raise InputError(
-                msg, [f"unknown precinct id {u!r}{_suggest_id(u, known)}" for u in unknown[:50]]
-            )
+    doors, chosen = _doors_in_areas(to_crs(addresses, crs), prec, universe)
     n_opted_out = 0
     if opt_outs is not None:
-        from knockin_geo.privacy import apply_opt_outs
-
         doors, n_opted_out = apply_opt_outs(doors, opt_outs)
     if params.weight_column == "voters":
-        if "voters" not in doors.columns:
-            msg = "balancing on voters needs voters per door (privacy.join_voters / --voters)"
-            raise InputError(msg)
-        none = (doors[schema.STATUS] == schema.STATUS_OK) & (
-            pd.to_numeric(doors["voters"], errors="coerce").fillna(0) <= 0
-        )
-        doors.loc[none, schema.STATUS] = "no_voters"
+        doors = _mark_doors_without_voters(doors)
     timings["prepare"] = time.perf_counter() - t0
     with stage(timings, "barriers"):
         lines = barrier_lines(
@@ -215,20 +193,65 @@ def plan_turfs(
     if route and len(turf_table):
         rp = route_params or default_route_params(out_doors, params)
         extra["route_params"] = dataclasses.asdict(rp)
-        with stage(timings, "route"):
-            routes, seq = route_turfs(out_doors, network, rp, workers=route_workers)
-        if params.mode == "minutes" and params.rebalance_rounds > 0:
-            with stage(timings, "rebalance"):
-                out_doors, turf_table, routes, seq, extra["rebalance"] = _rebalance(
-                    out_doors, turf_table, routes, seq, network, rp, params, route_workers)
-        out_doors[schema.SEQ] = seq
-        turf_table = routed_figures(turf_table, routes, params)
+        out_doors, turf_table, routes = _route(out_doors, turf_table, network, rp, params,
+                                               route_workers, timings, extra)
     with stage(timings, "report"):
         turfs, report = quality_report(out_doors, turf_table, network,
                                        tolerance=params.tolerance, extra=extra,
                                        precincts=cut_precincts, rule=rule_params(params),
                                        unit=size_unit(params), routed=route)
     return TurfPlan(out_doors, turfs, routes, prec, report, params, network, timings)
+
+
+def _doors_in_areas(
+    doors: gpd.GeoDataFrame, prec: gpd.GeoDataFrame | None, universe: Iterable[str] | None
+) -> tuple[gpd.GeoDataFrame, set[str] | None]:
+    """Give every door its precinct and check that the universe names known precincts."""
+    if prec is not None and schema.PRECINCT_ID not in doors.columns:
+        doors = join_precincts(doors, prec)
+    if schema.PRECINCT_ID not in doors.columns:
+        doors[schema.PRECINCT_ID] = pd.array([pd.NA] * len(doors), dtype="string")
+    if universe is None:
+        return doors, None
+    chosen = {str(u) for u in universe}
+    known = set(doors[schema.PRECINCT_ID].dropna().astype(str))
+    if prec is not None:
+        known |= set(prec.index.astype(str))
+    unknown = sorted(chosen - known)
+    if unknown:
+        msg = "the universe names precincts that are not in the data"
+        raise InputError(
+            msg, [f"unknown precinct id {u!r}{_suggest_id(u, known)}" for u in unknown[:50]]
+        )
+    return doors, chosen
+
+
+def _mark_doors_without_voters(doors: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Give doors without a voter the status ``no_voters`` (balancing on voters)."""
+    if "voters" not in doors.columns:
+        msg = "balancing on voters needs voters per door (privacy.join_voters / --voters)"
+        raise InputError(msg)
+    none = (doors[schema.STATUS] == schema.STATUS_OK) & (
+        pd.to_numeric(doors["voters"], errors="coerce").fillna(0) <= 0
+    )
+    doors.loc[none, schema.STATUS] = "no_voters"
+    return doors
+
+
+def _route(
+    out_doors: gpd.GeoDataFrame, turf_table: gpd.GeoDataFrame, network: StreetNetwork,
+    rp: RouteParams, params: TurfParams, route_workers: int | None,
+    timings: dict[str, float], extra: dict[str, Any],
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Route every turf, balance minutes on the routes when cutting by minutes."""
+    with stage(timings, "route"):
+        routes, seq = route_turfs(out_doors, network, rp, workers=route_workers)
+    if params.mode == "minutes" and params.rebalance_rounds > 0:
+        with stage(timings, "rebalance"):
+            out_doors, turf_table, routes, seq, extra["rebalance"] = _rebalance(
+                out_doors, turf_table, routes, seq, network, rp, params, route_workers)
+    out_doors[schema.SEQ] = seq
+    return out_doors, routed_figures(turf_table, routes, params), routes
 
 
 def _rebalance(
@@ -256,9 +279,7 @@ def _rebalance(
 
 
 def _empty_routes(crs: CRS) -> gpd.GeoDataFrame:
-    from knockin_geo.routing import _empty_routes as empty
-
-    return empty(crs)
+    return empty_routes(crs)
 
 
 def doors_layer(plan: TurfPlan) -> gpd.GeoDataFrame:
@@ -285,8 +306,8 @@ def doors_layer(plan: TurfPlan) -> gpd.GeoDataFrame:
     for c in (schema.PRECINCT_ID, schema.TURF_ID, schema.STATUS, schema.HOUSENUMBER,
               schema.STREET, schema.UNIT, schema.SIDE):
         frame[c] = frame[c].astype("string")
-    frame[schema.SEQ] = pd.array(frame[schema.SEQ], dtype="Int64")
-    frame[schema.HOUSEHOLDS] = pd.array(frame[schema.HOUSEHOLDS], dtype="Int64")
+    frame[schema.SEQ] = frame[schema.SEQ].astype("Int64")
+    frame[schema.HOUSEHOLDS] = frame[schema.HOUSEHOLDS].astype("Int64")
     frame["snap_dist_m"] = pd.to_numeric(frame["snap_dist_m"], errors="coerce").round(2)
     return gpd.GeoDataFrame(frame, geometry=d.geometry.to_numpy(), crs=d.crs)
 
@@ -443,8 +464,6 @@ def write_plan(
     """
     extra_fields = field_policy.check(plan.doors) if field_policy is not None else ()
     if isinstance(map_code, str):
-        from knockin_geo.privacy import MapLock
-
         map_code = MapLock(map_code, secret)
     out = check_output_folder(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -466,26 +485,18 @@ def write_plan(
             (tmp / "report.json").write_text(report_json(plan.report), encoding="utf-8")
         pseudonyms = None
         if secret is not None:
-            from knockin_geo.privacy import pseudonymize
-
             ids = plan.doors.index.astype(str)
             pseudonyms = dict(zip(ids, pseudonymize(ids, secret), strict=True))
         if len(plan.routes):
             if walk_lists:
-                from knockin_geo.walklist import walk_lists as write_lists
-
                 with stage(timings, "walk_lists"):
-                    write_lists(plan, tmp / "walklists", lang=lang, extra_fields=extra_fields,
+                    write_walk_lists(plan, tmp / "walklists", lang=lang, extra_fields=extra_fields,
                                 workers=workers)
             if maps:
-                from knockin_geo.maps import write_maps
-
                 with stage(timings, "maps"):
                     write_maps(plan, tmp, lang=lang, map_code=map_code, door_ids=pseudonyms,
                                workers=workers)
         elif maps and len(plan.turfs):
-            from knockin_geo.maps import director_map, save_map
-
             with stage(timings, "maps"):
                 save_map(director_map(plan), tmp / "map.html")
         if exports and len(plan.turfs):
@@ -507,20 +518,17 @@ def _write_exports(
     canvassers: pd.DataFrame | None,
     pseudonyms: dict[str, str] | None,
     lang: str,
-    map_code: str | None,
+    map_code: str | MapLock | None,
     timings: dict[str, float] | None,
 ) -> None:
     """Write ``exports/`` (and ``packets/`` when there are canvassers) into ``tmp``."""
-    from knockin_geo.export import assign_canvassers, write_exports, write_packets
-
     assignment = None
     if canvassers is not None:
         assignment = assign_canvassers(plan, canvassers)
     write_exports(plan, tmp, canvassers=canvassers, assignment=assignment,
                   pseudonyms=pseudonyms, timings=timings)
-    if assignment is None:
+    if assignment is None or canvassers is None:
         return
-    from knockin_geo.maps import volunteer_page
 
     def map_file(tid: str) -> dict[str, bytes]:
         page = volunteer_page(plan, tid, lang=lang, map_code=map_code, door_ids=pseudonyms)
@@ -557,8 +565,6 @@ def audit_export(
         Where ``out`` will be once renamed into place (a batch area built in a temporary
         folder): the paths are recorded there.
     """
-    from knockin_geo.privacy import append_audit
-
     moved = (out, shown_as) if shown_as is not None else None
     turfs = plan.turfs.index.astype(str).tolist()
     append_audit(log, action="export", files=[p for p in written

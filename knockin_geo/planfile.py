@@ -43,6 +43,7 @@ from pyproj import CRS
 
 from knockin_geo._errors import InputError
 from knockin_geo.model import TurfPlan
+from knockin_geo.privacy import personal_columns
 from knockin_geo.routing import RouteParams
 from knockin_geo.streets import StreetNetwork, file_sha256, load_network
 from knockin_geo.turfs import TurfParams
@@ -129,8 +130,14 @@ def plan_tables(
         precincts) and ``plan_meta``: attribute tables (no geometry column; each frame's
         geometry as exact hexadecimal WKB in ``geometry_wkb``).
     """
-    frames = {"doors": plan.doors, "turfs": plan.turfs, "routes": plan.routes,
-              "precincts": plan.precincts}
+    # personal columns (names, phones, e-mails, dates of birth carried from a voter file) never
+    # go to disk: the plan file is a file like the others (docs/privacy.md)
+    personal = personal_columns(plan.doors)
+    if personal:
+        logger.info("plan file: %d personal columns left out (%s)", len(personal),
+                    ", ".join(sorted(personal)))
+    frames = {"doors": plan.doors.drop(columns=list(personal)), "turfs": plan.turfs,
+              "routes": plan.routes, "precincts": plan.precincts}
     net = plan.network
     network = {
         "source": net.source, "sha256": net.source_sha256, "path": net.path,

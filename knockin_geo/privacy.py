@@ -271,6 +271,8 @@ def personal_columns(frame: pd.DataFrame, *, sample: int = 200) -> dict[str, str
         if _PERSONAL_NAME.search(name.replace("-", "_").replace(" ", "_")):
             out[name] = "name"
             continue
+        if pd.api.types.is_float_dtype(frame[col]) or pd.api.types.is_bool_dtype(frame[col]):
+            continue  # measures and flags: a phone number or a date is never stored as a float
         values = frame[col].dropna().astype(str).str.strip()
         values = values[values != ""].head(sample)
         if len(values) == 0:

@@ -20,10 +20,10 @@ MAX_LINES = 80
 
 #: Modules being rewritten: their long functions are split then. Remove a module once it passes.
 PENDING_LONG: frozenset[str] = frozenset(
-    {"plan", "canvass", "batch"}
+    {"canvass", "batch"}
 )
 #: Modules being rewritten: their imports inside functions move to the top then.
-PENDING_LAZY: frozenset[str] = frozenset({"plan", "canvass", "batch", "cli/argtypes"})
+PENDING_LAZY: frozenset[str] = frozenset({"canvass", "batch", "cli/argtypes"})
 
 #: (module, top-level package imported inside a function): optional dependencies (ImportError
 #: becomes a message naming the extra to install) and heavy ones loaded only when used.
