@@ -45,6 +45,7 @@ import pandas as pd
 import pyogrio
 import pyogrio.errors
 import shapely
+from scipy.optimize import nnls
 
 from knockin_geo import schema
 from knockin_geo._atomic import write_text_atomic
@@ -937,8 +938,6 @@ def _fit_pace(
         ``walk_speed_kmh`` (``v``) and ``fitted_minutes_per_household`` (``t``).
     """
     none = {"walk_speed_kmh": math.nan, "fitted_minutes_per_household": math.nan}
-    from scipy.optimize import nnls
-
     per = work.groupby(schema.TURF_ID)[["intervals", "minutes"]].sum()
     per = per[per["intervals"] > 0]
     if len(per) < 2:
