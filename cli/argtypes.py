@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import zoneinfo
 from collections.abc import Callable
 
 
@@ -55,8 +56,6 @@ count = _checked(int, lambda v: v >= 1, "a whole number >= 1")
 
 def time_zone(text: str) -> str:
     """Return the name if it is an IANA time zone (``Europe/Paris``) or ``UTC``."""
-    import zoneinfo
-
     try:
         zoneinfo.ZoneInfo(text)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):

@@ -39,12 +39,15 @@ see :func:`_worker_init`), and SIGTERM stops the workers at once (:func:`_stop_o
 from __future__ import annotations
 
 import collections
+import concurrent.futures as cf
 import contextlib
+import ctypes
 import difflib
 import hashlib
 import hmac
 import json
 import logging
+import multiprocessing
 import os
 import re
 import shutil
@@ -59,11 +62,35 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import folium
+import numpy as np
+import pyogrio
+import shapely
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
 from knockin_geo import __version__
 from knockin_geo._atomic import check_output_folder, write_text_atomic
 from knockin_geo._errors import InputError, KnockinGeoError, MissingDependencyError
 from knockin_geo.config import ConfigError, PlanConfig, check_values, is_path, key_names
 from knockin_geo.export import read_canvassers
+from knockin_geo.maps import (
+    OSM_ATTRIBUTION,
+    OSM_TILES,
+    _geojson,
+    _InlineLeaflet,
+    _to_wgs84,
+    html_text,
+    save_map,
+    turf_colors,
+)
 from knockin_geo.model import TurfPlan
 from knockin_geo.pipeline import Privacy, plan_cut, read_privacy, write_cut
 from knockin_geo.plan import audit_export, report_json
@@ -448,16 +475,6 @@ def rich_progress(console: Any = None) -> Iterator[ProgressCallback]:
     callable
         The ``progress`` callback to pass to :func:`run_campaign`.
     """
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     con = console or Console(stderr=True, highlight=False)
     bar = Progress(
         TextColumn("[bold]areas"),
@@ -815,33 +832,78 @@ def run_campaign(
     names = [a.name for a in campaign.areas]
     _cleanup(out, names)
     total = len(campaign.areas)
-    results: dict[str, AreaResult] = {}
-    timings: dict[str, dict[str, Any]] = {}
-    counters = {"done": 0, "doors_done": 0}
+    tracker = _Tracker(total, t_start, progress)
+    tracker.emit("begin")
+    todo = _areas_to_run(campaign, out, resume=resume, finished=tracker.finished)
+    # group areas sharing a network so that each worker loads it once
+    todo.sort(key=lambda a: (str(a.network), a.name))
+    # areas in parallel: one routing process each, or the cores would be oversubscribed
+    on_dask = bool(use_dask or scheduler)
+    parallel = on_dask or (workers > 1 and len(todo) > 1)
+    tasks = [_AreaTask(a, str(out), 1 if parallel else None) for a in todo]
+    with _stop_on_sigterm():
+        try:
+            if tasks:
+                _run_tasks(tasks, workers, scheduler, on_dask, tracker.finished)
+        finally:
+            _cleanup(out, names)
+    ordered = tuple(tracker.results[n] for n in sorted(tracker.results))
+    files = _write_campaign_files(out, campaign, ordered)
+    seconds = time.perf_counter() - t_start
+    mode = ("dask " + (scheduler or f"LocalCluster x{workers}")) if on_dask \
+        else (f"processes x{workers}" if workers > 1 else "sequential")
+    _write_timings(out, tracker.timings, mode=mode, workers=workers, seconds=seconds)
+    result = CampaignResult(out_dir=out, areas=ordered, seconds=seconds,
+                            files=(*files, out / TIMINGS_JSON))
+    tracker.emit("end")
+    if result.failed:
+        lines = [f"{a.name}: {a.error}" for a in ordered if a.status == "failed"]
+        msg = (f"{len(result.failed)} of {total} area(s) failed (the others are written):\n"
+               + "\n".join(f"  - {line}" for line in lines))
+        raise CampaignError(msg, result)
+    return result
 
-    def emit(kind: str, area: str = "", doors: int = 0) -> None:
-        if progress is not None:
-            progress(ProgressEvent(kind, area, counters["done"], total, doors,  # type: ignore[arg-type]
-                                   counters["doors_done"], time.perf_counter() - t_start))
 
-    def finished(res: dict[str, Any]) -> None:
+class _Tracker:
+    """Collect the areas' results and timings as they finish, and report progress events."""
+
+    def __init__(self, total: int, t_start: float, progress: ProgressCallback | None) -> None:
+        self.total = total
+        self.t_start = t_start
+        self.progress = progress
+        self.results: dict[str, AreaResult] = {}
+        self.timings: dict[str, dict[str, Any]] = {}
+        self.done = 0
+        self.doors_done = 0
+
+    def emit(self, kind: str, area: str = "", doors: int = 0) -> None:
+        if self.progress is not None:
+            self.progress(ProgressEvent(kind, area, self.done, self.total, doors,  # type: ignore[arg-type]
+                                        self.doors_done, time.perf_counter() - self.t_start))
+
+    def finished(self, res: dict[str, Any]) -> None:
         name = res["name"]
         area_res = AreaResult(name=name, status=res["status"], summary=res["summary"],
                               seconds=float(res.get("seconds", 0.0)), error=res.get("error"),
                               input_error=bool(res.get("input_error", False)))
-        results[name] = area_res
-        timings[name] = {"status": res["status"], "seconds": round(area_res.seconds, 3),
-                         "pid": res.get("pid")}
+        self.results[name] = area_res
+        self.timings[name] = {"status": res["status"], "seconds": round(area_res.seconds, 3),
+                              "pid": res.get("pid")}
         if "stages" in res:
-            timings[name]["stages"] = res["stages"]
-        counters["done"] += 1
+            self.timings[name]["stages"] = res["stages"]
+        self.done += 1
         doors = int(area_res.summary.get("doors", 0))
         if res["status"] == "ran":
-            counters["doors_done"] += doors
-        emit(res["status"], name, doors)
+            self.doors_done += doors
+        self.emit(res["status"], name, doors)
 
-    emit("begin")
-    # resume: decide in this process which areas are up to date
+
+def _areas_to_run(campaign: Campaign, out: Path, *, resume: bool,
+                  finished: Callable[[dict[str, Any]], None]) -> list[AreaSpec]:
+    """Return the areas to plan, by name; with ``resume``, report the up-to-date ones skipped.
+
+    Decided in this process: the inputs are hashed once each, even when areas share them.
+    """
     digests: dict[Path, str] = {}
     todo: list[AreaSpec] = []
     for area in sorted(campaign.areas, key=lambda a: a.name):
@@ -856,44 +918,31 @@ def run_campaign(
                           "summary": area_summary(report), "seconds": 0.0})
                 continue
         todo.append(area)
-    # group areas sharing a network so that each worker loads it once
-    todo.sort(key=lambda a: (str(a.network), a.name))
-    # areas in parallel: one routing process each, or the cores would be oversubscribed
-    parallel = bool(use_dask or scheduler) or (workers > 1 and len(todo) > 1)
-    tasks = [_AreaTask(a, str(out), 1 if parallel else None) for a in todo]
-    with _stop_on_sigterm():
-        try:
-            if tasks:
-                if use_dask or scheduler:
-                    _run_dask(tasks, workers, scheduler, finished)
-                elif workers > 1 and len(tasks) > 1:
-                    _run_processes(tasks, workers, finished)
-                else:
-                    for t in tasks:
-                        finished(_run_area(t))
-        finally:
-            _cleanup(out, names)
-    ordered = tuple(results[n] for n in sorted(results))
-    files = _write_campaign_files(out, campaign, ordered)
-    seconds = time.perf_counter() - t_start
+    return todo
+
+
+def _run_tasks(tasks: list[_AreaTask], workers: int, scheduler: str | None, on_dask: bool,
+               finished: Callable[[dict[str, Any]], None]) -> None:
+    """Run the areas on Dask, in worker processes, or one after the other in this process."""
+    if on_dask:
+        _run_dask(tasks, workers, scheduler, finished)
+    elif workers > 1 and len(tasks) > 1:
+        _run_processes(tasks, workers, finished)
+    else:
+        for t in tasks:
+            finished(_run_area(t))
+
+
+def _write_timings(out: Path, timings: Mapping[str, dict[str, Any]], *, mode: str,
+                   workers: int, seconds: float) -> None:
     timing_doc = {
         "note": "durations of the last run; the only campaign file that changes between runs",
-        "mode": ("dask " + (scheduler or f"LocalCluster x{workers}")) if (use_dask or scheduler)
-        else (f"processes x{workers}" if workers > 1 else "sequential"),
+        "mode": mode,
         "workers": workers,
         "seconds": round(seconds, 3),
         "areas": dict(sorted(timings.items())),
     }
     write_text_atomic(out / TIMINGS_JSON, _dumps(timing_doc))
-    result = CampaignResult(out_dir=out, areas=ordered, seconds=seconds,
-                            files=(*files, out / TIMINGS_JSON))
-    emit("end")
-    if result.failed:
-        lines = [f"{a.name}: {a.error}" for a in ordered if a.status == "failed"]
-        msg = (f"{len(result.failed)} of {total} area(s) failed (the others are written):\n"
-               + "\n".join(f"  - {line}" for line in lines))
-        raise CampaignError(msg, result)
-    return result
 
 
 def _run_processes(tasks: list[_AreaTask], workers: int,
@@ -906,9 +955,6 @@ def _run_processes(tasks: list[_AreaTask], workers: int,
     :class:`Terminated` (SIGTERM) or any error here kills the running workers before returning.
     A ``KeyboardInterrupt`` lets the running areas finish (Ctrl-C reaches the workers too).
     """
-    import concurrent.futures as cf
-    import multiprocessing
-
     ctx = multiprocessing.get_context("spawn")
     # workers are spawned by submit() in this (the main) thread, which lives as long as the
     # process: PR_SET_PDEATHSIG fires when the thread that started a worker ends
@@ -962,8 +1008,6 @@ def _set_parent_death_signal() -> bool:
     """Ask Linux to SIGKILL this process when its parent dies; False where unavailable."""
     if not sys.platform.startswith("linux"):
         return False
-    import ctypes
-
     pr_set_pdeathsig = 1  # <linux/prctl.h>
     try:
         libc = ctypes.CDLL(None, use_errno=True)
@@ -1119,50 +1163,16 @@ def campaign_map(out: Path, names: Sequence[str], areas: Sequence[AreaResult] = 
     pathlib.Path
         The map file.
     """
-    import folium
-    import numpy as np
-    import pyogrio
-    import shapely
-
-    from knockin_geo.maps import (
-        OSM_ATTRIBUTION,
-        OSM_TILES,
-        _geojson,
-        _InlineLeaflet,
-        _to_wgs84,
-        html_text,
-        save_map,
-        turf_colors,
-    )
-
     counts = {a.name: int(a.summary.get("assigned", 0)) for a in areas}
     for n in names:
         if n not in counts:
             rep = json.loads((out / n / "report.json").read_text(encoding="utf-8"))
             counts[n] = area_summary(rep)["assigned"]
     with_doors = sum(counts[n] for n in names) <= MAP_DOOR_LIMIT
-    layers = []
-    bounds = []
-    for n in sorted(names):
-        gpkg = out / n / "plan.gpkg"
-        turfs = pyogrio.read_dataframe(gpkg, layer="turfs")
-        if len(turfs) == 0:
-            continue
-        turfs = turfs.set_index("turf_id", drop=False)
-        colors = turf_colors(turfs)
-        turfs["color"] = [colors[str(t)] for t in turfs.index]
-        turfs["area"] = n
-        doors = None
-        if with_doors:
-            d = pyogrio.read_dataframe(gpkg, layer="doors", columns=["turf_id", "seq"])
-            d = d[d["turf_id"].notna()].copy()
-            d["color"] = [colors.get(str(t), "#333") for t in d["turf_id"]]
-            doors = _to_wgs84(d)
-        tw = _to_wgs84(turfs)
-        bounds.append(tw.total_bounds)
-        layers.append((n, tw, doors))
-    if bounds:
-        b = np.array(bounds)
+    layers = [layer for n in sorted(names)
+              if (layer := _area_layer(out / n / "plan.gpkg", n, with_doors)) is not None]
+    if layers:
+        b = np.array([tw.total_bounds for _, tw, _ in layers])
         minx, miny = b[:, 0].min(), b[:, 1].min()
         maxx, maxy = b[:, 2].max(), b[:, 3].max()
     else:
@@ -1175,37 +1185,62 @@ def campaign_map(out: Path, names: Sequence[str], areas: Sequence[AreaResult] = 
     m.fit_bounds([[miny, minx], [maxy, maxx]])
     folium.TileLayer(OSM_TILES, attr=OSM_ATTRIBUTION, name="OpenStreetMap (online)",
                      overlay=True, show=False).add_to(m)
-    props = ["area", "turf_id", "precinct_id", "doors", "est_minutes", "deviation", "color"]
     for n, tw, doors in layers:
-        # names and ids come from input: escaped (layer names and tooltips are HTML)
-        group = folium.FeatureGroup(name=html_text(f"{n}: {len(tw)} turfs"))
-        cols = [p for p in props if p in tw.columns]
-        folium.GeoJson(
-            _geojson(tw, cols),
-            style_function=lambda f: {
-                "color": f["properties"]["color"], "weight": 2,
-                "fillColor": f["properties"]["color"], "fillOpacity": 0.3,
-            },
-            tooltip=folium.GeoJsonTooltip([c for c in cols if c != "color"]),
-        ).add_to(group)
-        if doors is not None and len(doors):
-            folium.GeoJson(
-                _geojson(doors, ["turf_id", "seq", "color"]),
-                marker=folium.CircleMarker(radius=2, weight=1, fill=True, fill_opacity=0.9),
-                style_function=lambda f: {
-                    "color": f["properties"]["color"], "fillColor": f["properties"]["color"],
-                },
-            ).add_to(group)
-        group.add_to(m)
-        c = shapely.centroid(shapely.box(*tw.total_bounds))
-        folium.Marker(
-            [c.y, c.x],
-            tooltip=html_text(n),
-            icon=folium.DivIcon(
-                html='<div style="font:700 13px sans-serif;text-shadow:0 0 3px #fff">'
-                     f"{html_text(n)}</div>",
-                icon_size=(120, 18), icon_anchor=(60, 9),
-            ),
-        ).add_to(m)
+        _add_area_layer(m, n, tw, doors)
     folium.LayerControl(collapsed=False).add_to(m)
     return save_map(m, out / CAMPAIGN_MAP)
+
+
+def _area_layer(
+    gpkg: Path, name: str, with_doors: bool
+) -> tuple[str, Any, Any] | None:
+    """Read an area's turfs (and doors) in WGS 84, coloured; None when it has no turf."""
+    turfs = pyogrio.read_dataframe(gpkg, layer="turfs")
+    if len(turfs) == 0:
+        return None
+    turfs = turfs.set_index("turf_id", drop=False)
+    colors = turf_colors(turfs)
+    turfs["color"] = [colors[str(t)] for t in turfs.index]
+    turfs["area"] = name
+    doors = None
+    if with_doors:
+        d = pyogrio.read_dataframe(gpkg, layer="doors", columns=["turf_id", "seq"])
+        d = d[d["turf_id"].notna()].copy()
+        d["color"] = [colors.get(str(t), "#333") for t in d["turf_id"]]
+        doors = _to_wgs84(d)
+    return name, _to_wgs84(turfs), doors
+
+
+def _add_area_layer(m: folium.Map, name: str, tw: Any, doors: Any) -> None:
+    """Add an area's layer (turfs, doors if any) and its name label to the campaign map."""
+    props = ["area", "turf_id", "precinct_id", "doors", "est_minutes", "deviation", "color"]
+    # names and ids come from input: escaped (layer names and tooltips are HTML)
+    group = folium.FeatureGroup(name=html_text(f"{name}: {len(tw)} turfs"))
+    cols = [p for p in props if p in tw.columns]
+    folium.GeoJson(
+        _geojson(tw, cols),
+        style_function=lambda f: {
+            "color": f["properties"]["color"], "weight": 2,
+            "fillColor": f["properties"]["color"], "fillOpacity": 0.3,
+        },
+        tooltip=folium.GeoJsonTooltip([c for c in cols if c != "color"]),
+    ).add_to(group)
+    if doors is not None and len(doors):
+        folium.GeoJson(
+            _geojson(doors, ["turf_id", "seq", "color"]),
+            marker=folium.CircleMarker(radius=2, weight=1, fill=True, fill_opacity=0.9),
+            style_function=lambda f: {
+                "color": f["properties"]["color"], "fillColor": f["properties"]["color"],
+            },
+        ).add_to(group)
+    group.add_to(m)
+    c = shapely.centroid(shapely.box(*tw.total_bounds))
+    folium.Marker(
+        [c.y, c.x],
+        tooltip=html_text(name),
+        icon=folium.DivIcon(
+            html='<div style="font:700 13px sans-serif;text-shadow:0 0 3px #fff">'
+                 f"{html_text(name)}</div>",
+            icon_size=(120, 18), icon_anchor=(60, 9),
+        ),
+    ).add_to(m)

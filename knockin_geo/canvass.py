@@ -28,12 +28,13 @@ import csv
 import dataclasses
 import datetime as dt
 import io as _io
+import json
 import logging
 import math
 import os
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,11 +42,16 @@ from typing import TYPE_CHECKING, Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
+import pyogrio.errors
 import shapely
+from scipy.optimize import nnls
 
 from knockin_geo import schema
 from knockin_geo._atomic import write_text_atomic
 from knockin_geo._errors import InputError
+from knockin_geo.io import _decode, _read_bytes, sniff_delimiter
+from knockin_geo.privacy import pseudonymize
 from knockin_geo.schema import (
     COME_BACK,
     CONTACTED,
@@ -235,8 +241,6 @@ def _find_column(columns: list[str], role: str) -> str | None:
 
 
 def _read_table(p: Path) -> pd.DataFrame:
-    from knockin_geo.io import _decode, _read_bytes, _sniff_delimiter
-
     if not p.is_file():
         msg = f"results file not found: {p}"
         raise InputError(msg, path=str(p))
@@ -244,7 +248,7 @@ def _read_table(p: Path) -> pd.DataFrame:
     if not text.strip():
         msg = f"results file {p} is empty: it needs a header row (id, turf_id, result, timestamp)"
         raise InputError(msg, path=str(p))
-    delimiter = _sniff_delimiter(text)
+    delimiter = sniff_delimiter(text)
     try:
         frame = pd.read_csv(_io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False,
                             na_filter=False, skip_blank_lines=True, engine="python")
@@ -327,6 +331,37 @@ def read_results(
     """
     p = Path(path)
     frame = _read_table(p)
+    cols, id_role = _results_columns(p, frame, secret)
+    doors = _plan_doors(plan, secret, id_role)
+    raw = {role: _cells(frame, cols[role])
+           for role in ("result", "timestamp", "turf_id", "canvasser", "note")}
+    raw["id"] = _cells(frame, cols[id_role])
+    rows = _check_rows(raw, doors, naive_tz=naive_tz, check_turf=check_turf, source=p.name)
+
+    problems = rows.problems
+    unknown_ids = sum("unknown id" in r for r in rows.reasons)
+    if unknown_ids and secret is None and id_role == "id":
+        problems.append(
+            f"{unknown_ids} ids match no address id: if the maps were written with "
+            "pseudonymous ids, give the campaign secret"
+        )
+    good = rows.good
+    results = empty_results() if not good[schema.ADDRESS_ID] else _typed_results(good)
+    rejected = frame.iloc[rows.bad].copy()
+    rejected.insert(0, "row", np.asarray(rows.bad, dtype=np.int64) + 1)
+    rejected["reason"] = rows.reasons
+    rejected = rejected.reset_index(drop=True)
+    logger.info("%s: %d results read, %d rows rejected", p, len(results), len(rejected))
+    if len(rejected):
+        logger.warning("%s: %d rows rejected (see the problems list)", p, len(rejected))
+    return ResultsImport(results, rejected, problems, str(p), cols[id_role] or id_role,
+                         rows=len(frame), ids=rows.kinds)
+
+
+def _results_columns(
+    p: Path, frame: pd.DataFrame, secret: bytes | None
+) -> tuple[dict[str, str | None], str]:
+    """Find the file's column for each role and the role of its id column (InputError if none)."""
     columns = list(frame.columns)
     cols = {role: _find_column(columns, role) for role in COLUMN_NAMES}
     id_role = next((r for r in ("address_id", "pseudo_id", "id") if cols[r] is not None), None)
@@ -349,100 +384,116 @@ def read_results(
             "the campaign secret they were made with ($KNOCKIN_GEO_SECRET or --secret-file)"
         )
         raise InputError(msg, path=str(p))
+    return cols, id_role
 
+
+def _cells(frame: pd.DataFrame, column: str | None) -> list[str]:
+    """Return a column's cells, stripped and restored if neutralised for spreadsheets.
+
+    (The phone map and write_results neutralise cells.) Empty strings when there is no column.
+    """
+    if column is None:
+        return [""] * len(frame)
+    return [restore_cell(v).strip() for v in frame[column].tolist()]
+
+
+@dataclass(frozen=True)
+class _PlanDoors:
+    """The plan's doors as :func:`read_results` looks a row up."""
+
+    turf: pd.Series  # turf_id by address id (NA for a door in no turf)
+    known_turfs: frozenset[str]
+    by_pseudo: Mapping[str, str]  # address id by pseudonymous id (empty without a secret)
+    ids: frozenset[str]  # address ids a row may give (empty for a pseudo_id column)
+
+
+def _plan_doors(plan: TurfPlan, secret: bytes | None, id_role: str) -> _PlanDoors:
     doors = plan.doors
     plan_ids = doors.index.astype(str)
     plan_turf = pd.Series(doors[schema.TURF_ID].astype("string").to_numpy(), index=plan_ids)
-    known_turfs = set(plan_turf.dropna().astype(str))
     by_pseudo: dict[str, str] = {}
     if secret is not None and id_role in ("pseudo_id", "id"):
-        from knockin_geo.privacy import pseudonymize
-
         by_pseudo = dict(zip(pseudonymize(plan_ids, secret).tolist(), plan_ids.tolist(),
                              strict=True))
-    id_set = set(plan_ids.tolist()) if id_role != "pseudo_id" else set()
+    ids = frozenset(plan_ids.tolist()) if id_role != "pseudo_id" else frozenset()
+    return _PlanDoors(plan_turf, frozenset(plan_turf.dropna().astype(str)), by_pseudo, ids)
 
-    def column(role: str) -> list[str]:
-        # cells neutralised for spreadsheets (by the phone map or write_results) are restored
-        if cols[role] is None:
-            return [""] * len(frame)
-        return [restore_cell(v).strip() for v in frame[cols[role]].tolist()]
 
-    raw_ids = column(id_role)
-    raw_codes = column("result")
-    raw_ts = column("timestamp")
-    raw_turf = column("turf_id")
-    raw_canv = column("canvasser")
-    raw_note = column("note")
+def _door_id(rid: str, doors: _PlanDoors) -> tuple[str | None, str | None, str | None]:
+    """(address id, kind of id given, problem) of a row's id cell."""
+    if not rid:
+        return None, None, "empty id"
+    if rid in doors.ids:
+        return rid, "address_id", None
+    if rid in doors.by_pseudo:
+        return doors.by_pseudo[rid], "pseudo_id", None
+    return None, None, f"unknown id {rid!r}"
 
-    good: dict[str, list[Any]] = {c: [] for c in RESULT_COLUMNS}
-    bad_rows: list[int] = []
-    reasons: list[str] = []
-    problems: list[str] = []
-    kinds = {"address_id": 0, "pseudo_id": 0}
-    for i in range(len(frame)):
-        row = i + 1
-        why: list[str] = []
-        rid = raw_ids[i]
-        aid: str | None = None
-        if not rid:
-            why.append("empty id")
-        elif rid in id_set:
-            aid = rid
-            kinds["address_id"] += 1
-        elif rid in by_pseudo:
-            aid = by_pseudo[rid]
-            kinds["pseudo_id"] += 1
-        else:
-            why.append(f"unknown id {rid!r}")
-        code = normalize_code(raw_codes[i])
+
+def _door_turf(aid: str | None, doors: _PlanDoors) -> str | None:
+    turf = doors.turf.get(aid) if aid is not None else None
+    return None if turf is None or pd.isna(turf) else str(turf)
+
+
+def _turf_problem(
+    turf: str, aid: str | None, door_turf: str | None, doors: _PlanDoors
+) -> str | None:
+    """Why a row's turf_id cell does not fit the plan, or None."""
+    if turf and turf not in doors.known_turfs:
+        return f"unknown turf {turf!r}"
+    if turf and aid is not None and door_turf != turf:
+        where = f"turf {door_turf!r}" if door_turf else "no turf"
+        return f"turf mismatch: the row says {turf!r}, the plan has this door in {where}"
+    return None
+
+
+@dataclass
+class _CheckedRows:
+    """The rows of a results file, checked: the good ones by column, the others with why."""
+
+    good: dict[str, list[Any]] = field(
+        default_factory=lambda: {c: [] for c in RESULT_COLUMNS})
+    bad: list[int] = field(default_factory=list)  # 0-based positions in the file's table
+    reasons: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    kinds: dict[str, int] = field(default_factory=lambda: {"address_id": 0, "pseudo_id": 0})
+
+
+def _check_rows(
+    raw: Mapping[str, list[str]], doors: _PlanDoors, *, naive_tz: str, check_turf: bool,
+    source: str,
+) -> _CheckedRows:
+    """Check every row (its id, result code, timestamp and turf) against the plan."""
+    out = _CheckedRows()
+    for i in range(len(raw["id"])):
+        aid, kind, id_problem = _door_id(raw["id"][i], doors)
+        why = [id_problem] if id_problem else []
+        if kind is not None:
+            out.kinds[kind] += 1
+        code = normalize_code(raw["result"][i])
         if code is None:
-            shown = raw_codes[i].strip()
+            shown = raw["result"][i].strip()
             why.append(f"unknown result code {shown!r}" if shown else "empty result code")
         ts = None
         try:
-            ts = _parse_timestamp(raw_ts[i], naive_tz)
+            ts = _parse_timestamp(raw["timestamp"][i], naive_tz)
         except ValueError as exc:
             why.append(str(exc))
-        turf = raw_turf[i]
-        door_turf = plan_turf.get(aid) if aid is not None else None
-        door_turf = None if door_turf is None or pd.isna(door_turf) else str(door_turf)
-        if check_turf and turf and turf not in known_turfs:
-            why.append(f"unknown turf {turf!r}")
-        elif check_turf and turf and aid is not None and door_turf != turf:
-            where = f"turf {door_turf!r}" if door_turf else "no turf"
-            why.append(f"turf mismatch: the row says {turf!r}, the plan has this door in {where}")
+        turf = raw["turf_id"][i]
+        door_turf = _door_turf(aid, doors)
+        turf_problem = _turf_problem(turf, aid, door_turf, doors) if check_turf else None
+        if turf_problem:
+            why.append(turf_problem)
         if why:
-            bad_rows.append(i)
-            reasons.append("; ".join(why))
-            problems.append(f"row {row}: {'; '.join(why)}")
+            out.bad.append(i)
+            out.reasons.append("; ".join(why))
+            out.problems.append(f"row {i + 1}: {'; '.join(why)}")
             continue
-        note = raw_note[i]
-        good[schema.ADDRESS_ID].append(aid)
-        good[schema.TURF_ID].append(door_turf if check_turf or not turf else turf)
-        good["result"].append(code)
-        good["timestamp"].append(ts)
-        good["canvasser"].append(raw_canv[i])
-        good["note"].append(note)
-        good["source"].append(p.name)
-        good["row"].append(row)
-
-    unknown_ids = sum("unknown id" in r for r in reasons)
-    if unknown_ids and secret is None and id_role == "id":
-        problems.append(
-            f"{unknown_ids} ids match no address id: if the maps were written with "
-            "pseudonymous ids, give the campaign secret"
-        )
-    results = empty_results() if not good[schema.ADDRESS_ID] else _typed_results(good)
-    rejected = frame.iloc[bad_rows].copy()
-    rejected.insert(0, "row", np.asarray(bad_rows, dtype=np.int64) + 1)
-    rejected["reason"] = reasons
-    rejected = rejected.reset_index(drop=True)
-    logger.info("%s: %d results read, %d rows rejected", p, len(results), len(rejected))
-    if len(rejected):
-        logger.warning("%s: %d rows rejected (see the problems list)", p, len(rejected))
-    return ResultsImport(results, rejected, problems, str(p), cols[id_role] or id_role,
-                         rows=len(frame), ids=kinds)
+        for c, v in zip(RESULT_COLUMNS, (
+                aid, door_turf if check_turf or not turf else turf, code, ts,
+                raw["canvasser"][i], raw["note"][i], source, i + 1), strict=True):
+            out.good[c].append(v)
+    return out
 
 
 def _typed_results(cols: Mapping[str, list[Any]]) -> pd.DataFrame:
@@ -550,10 +601,11 @@ def write_results(results: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     r = conform_results(results)
     r = r.sort_values(["timestamp", schema.ADDRESS_ID, "result", "source", "row"],
                       kind="stable")
+    records: Iterable[Any] = r.itertuples(index=False)  # namedtuples of RESULT_COLUMNS
     rows = (
         [rec.address_id, "" if pd.isna(rec.turf_id) else str(rec.turf_id), rec.result,
          rec.timestamp.strftime("%Y-%m-%dT%H:%M:%SZ"), rec.canvasser, rec.note]
-        for rec in r.itertuples(index=False)
+        for rec in records
     )
     header = [schema.ADDRESS_ID, schema.TURF_ID, "result", "timestamp", "canvasser", "note"]
     return write_text_atomic(path, sheet_csv(header, rows))
@@ -886,8 +938,6 @@ def _fit_pace(
         ``walk_speed_kmh`` (``v``) and ``fitted_minutes_per_household`` (``t``).
     """
     none = {"walk_speed_kmh": math.nan, "fitted_minutes_per_household": math.nan}
-    from scipy.optimize import nnls
-
     per = work.groupby(schema.TURF_ID)[["intervals", "minutes"]].sum()
     per = per[per["intervals"] > 0]
     if len(per) < 2:
@@ -986,12 +1036,13 @@ def calibrated_params(
         No measurement for that area type.
     """
     params = params or TurfParams()
-    if area_type not in calibration.index or not np.isfinite(
-            calibration.loc[area_type, "minutes_per_household"]):
+    per_household = calibration["minutes_per_household"].astype(float)
+    measured = float(per_household[area_type]) if area_type in per_household.index else math.nan
+    if not np.isfinite(measured):
         msg = (f"no calibration for area type {area_type!r}: results with timestamps at most "
                f"{MAX_GAP_MIN:.0f} minutes apart are needed")
         raise InputError(msg)
-    value = round(float(calibration.loc[area_type, "minutes_per_household"]), 2)
+    value = round(measured, 2)
     return dataclasses.replace(params, minutes_per_door=value)
 
 
@@ -1029,7 +1080,8 @@ class PlanTables:
 def _params_from_report(report: Mapping[str, Any]) -> TurfParams:
     stored = report.get("params") or {}
     names = {f.name for f in dataclasses.fields(TurfParams)}
-    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in stored.items() if k in names}
+    kwargs: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
+                              for k, v in stored.items() if k in names}
     try:
         return TurfParams(**kwargs)
     except (TypeError, InputError):
@@ -1056,10 +1108,6 @@ def read_plan_tables(plan_dir: str | os.PathLike[str]) -> PlanTables:
         ``plan.gpkg`` or ``report.json`` is missing, or is not what ``cut`` writes (another
         file, damaged, truncated): the message names the file.
     """
-    import json
-
-    import pyogrio.errors
-
     folder = Path(plan_dir)
     gpkg, rep = folder / "plan.gpkg", folder / "report.json"
     for f in (gpkg, rep):
@@ -1090,8 +1138,6 @@ def read_plan_tables(plan_dir: str | os.PathLike[str]) -> PlanTables:
 
 def _plan_layers(gpkg: Path) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Read the doors, turfs and routes layers of a plan's GeoPackage, indexed by id."""
-    import pyogrio
-
     doors = pyogrio.read_dataframe(gpkg, layer="doors")
     doors[schema.ADDRESS_ID] = doors[schema.ADDRESS_ID].astype(str)
     doors = doors.set_index(schema.ADDRESS_ID)

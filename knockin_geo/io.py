@@ -697,7 +697,7 @@ def sniff_delimiter(text: str) -> str:
     return _DELIMITERS[best] if counts[best] > 0 else ","
 
 
-#: The old private name; canvass.py (being rewritten, issue 15) still imports it.
+#: The old private name; target.py still imports it.
 _sniff_delimiter = sniff_delimiter
 
 

@@ -19,11 +19,9 @@ ROOT = Path(__file__).resolve().parents[1]
 MAX_LINES = 80
 
 #: Modules being rewritten: their long functions are split then. Remove a module once it passes.
-PENDING_LONG: frozenset[str] = frozenset(
-    {"canvass", "batch"}
-)
+PENDING_LONG: frozenset[str] = frozenset()
 #: Modules being rewritten: their imports inside functions move to the top then.
-PENDING_LAZY: frozenset[str] = frozenset({"canvass", "batch", "cli/argtypes"})
+PENDING_LAZY: frozenset[str] = frozenset()
 
 #: (module, top-level package imported inside a function): optional dependencies (ImportError
 #: becomes a message naming the extra to install) and heavy ones loaded only when used.
@@ -31,6 +29,7 @@ LAZY_IMPORTS: frozenset[tuple[str, str]] = frozenset({
     ("db", "sqlalchemy"),  # optional: the [db] extra
     ("db", "geoalchemy2"),  # optional: the [db] extra
     ("db", "psycopg"),  # optional: the [db] extra
+    ("batch", "distributed"),  # optional: the [dask] extra (--dask, --scheduler)
     ("classes", "mapclassify"),  # heavy (imports scipy.stats, pandas io); only for choropleths
     ("classes", "sklearn"),  # heavy; only for the k-means classification scheme
     ("streets", "osmnx"),  # heavy (~1 s); only for .graphml files and downloads
