@@ -1,9 +1,10 @@
-"""Build one text per turf in worker processes, the results in the order asked.
+"""Build one file per turf in worker processes, the results in the order asked.
 
-The per-turf volunteer files (phone maps, walk lists) are independent of each other: with
-``workers > 1`` they are built by a pool of forked processes that inherit the plan (nothing is
-pickled but turf ids and the texts), and the caller writes them in order, so the bytes are the
-same with 1 or N workers. Where ``fork`` is not available the work runs in this process.
+The per-turf volunteer files (phone maps, walk lists, GPX tracks, packet files) are independent
+of each other: with ``workers > 1`` they are built by a pool of forked processes that inherit
+the plan (nothing is pickled but turf ids and the results), and the caller writes them in
+order, so the bytes are the same with 1 or N workers. Where ``fork`` is not available the work
+runs in this process.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ import logging
 import multiprocessing as mp
 import os
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 #: The job the forked workers run: ``(function, plan)``; set only while a pool is alive.
 _JOB: dict[str, Any] = {}
@@ -33,15 +36,15 @@ def cpu_workers(workers: int | None) -> int:
 
 
 def per_turf(
-    build: Callable[[Any, str], str], plan: Any, turf_ids: Sequence[str], workers: int | None
-) -> list[str]:
+    build: Callable[[Any, str], _T], plan: Any, turf_ids: Sequence[str], workers: int | None
+) -> list[_T]:
     """Return ``[build(plan, t) for t in turf_ids]``, computed by up to ``workers`` processes.
 
     Parameters
     ----------
     build
-        Builds one turf's text from the plan and the turf id (any callable: it is inherited by
-        the forked workers, not pickled).
+        Builds one turf's file (text, bytes or any picklable value) from the plan and the
+        turf id (any callable: it is inherited by the forked workers, not pickled).
     plan
         The plan (inherited by the workers).
     turf_ids
@@ -51,13 +54,14 @@ def per_turf(
 
     Returns
     -------
-    list of str
-        One text per turf, in the order of ``turf_ids``, whatever the number of workers.
+    list
+        One result per turf, in the order of ``turf_ids``, whatever the number of workers.
     """
     n = min(cpu_workers(workers), len(turf_ids))
     if n <= 1 or "fork" not in mp.get_all_start_methods() or _JOB:
         return [build(plan, t) for t in turf_ids]
     _JOB["job"] = (build, plan)
+    logger.debug("building %d turf files in %d processes", len(turf_ids), n)
     try:
         with cf.ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("fork")) as pool:
             chunk = max(1, len(turf_ids) // (4 * n))
@@ -66,6 +70,6 @@ def per_turf(
         _JOB.clear()
 
 
-def _run(turf_id: str) -> str:
+def _run(turf_id: str) -> Any:
     build, plan = _JOB["job"]
     return build(plan, turf_id)

@@ -49,6 +49,7 @@ from scipy.optimize import linear_sum_assignment
 
 from knockin_geo import __version__, schema
 from knockin_geo._errors import InputError
+from knockin_geo._pool import per_turf
 from knockin_geo.io import sniff_delimiter
 from knockin_geo.sheets import Number, sheet_csv
 from knockin_geo.timing import stage
@@ -185,6 +186,7 @@ def write_exports(
     assignment: pd.Series | None = None,
     pseudonyms: Mapping[str, str] | None = None,
     timings: dict[str, float] | None = None,
+    workers: int | None = 1,
 ) -> list[Path]:
     """Write every export of a plan into ``out_dir/exports/``, atomically and reproducibly.
 
@@ -214,6 +216,9 @@ def write_exports(
     timings
         When given, the seconds spent on each kind of file are added to it (``exports.csv``,
         ``exports.geojson``, ``exports.gpx``, ``exports.kml``, ``exports.app``).
+    workers
+        Processes that build the per-turf GPX files (:func:`knockin_geo._pool.per_turf`);
+        None: one per core. The bytes are the same whatever the number.
 
     Returns
     -------
@@ -234,7 +239,7 @@ def write_exports(
     tmp = Path(tempfile.mkdtemp(prefix=".knockin-exports-", dir=out))
     try:
         build = tmp / EXPORTS_DIR
-        files = _build_exports(plan, build, assignment, pseudonyms, timings)
+        files = _build_exports(plan, build, assignment, pseudonyms, timings, workers)
         relative = sorted(p.relative_to(build).as_posix() for p in files)
         (build / "manifest.json").write_bytes(_manifest(build, relative))
         relative = sorted([*relative, "manifest.json"])
@@ -254,6 +259,7 @@ def _build_exports(
     assignment: pd.Series | None,
     pseudonyms: Mapping[str, str] | None = None,
     timings: dict[str, float] | None = None,
+    workers: int | None = 1,
 ) -> list[Path]:
     """Write every export file (but the manifest) into ``build``; return their paths."""
     build.mkdir(parents=True)
@@ -287,9 +293,13 @@ def _build_exports(
     names = gpx_file_names(plan.turfs.index.astype(str))
     by_turf = dict(tuple(volunteer.groupby(schema.TURF_ID, sort=True)))
     with stage(timings, "exports.gpx"):
-        for tid in sorted(names):
-            put(f"gpx/{names[tid]}",
-                _gpx(plan, tid, by_turf.get(tid, volunteer.iloc[:0]), routes))
+        tids = sorted(names)
+
+        def gpx(p: TurfPlan, tid: str) -> bytes:
+            return _gpx(p, tid, by_turf.get(tid, volunteer.iloc[:0]), routes)
+
+        for tid, data in zip(tids, per_turf(gpx, plan, tids, workers), strict=True):
+            put(f"gpx/{names[tid]}", data)
     with stage(timings, "exports.kml"):
         put("turfs.kml", _kml(plan, by_turf, routes))
     with stage(timings, "exports.app"):
@@ -1244,6 +1254,7 @@ def write_packets(
     *,
     lang: str = "fr",
     extra_files: Callable[[str], Mapping[str, bytes]] | None = None,
+    workers: int | None = 1,
 ) -> list[Path]:
     """Write one packet folder per canvasser, ``out_dir/packets/<canvasser_id>/``.
 
@@ -1269,6 +1280,9 @@ def write_packets(
         Hook for more per-turf files (e.g. volunteer maps): called with a turf id, returns
         ``{file name: bytes}`` to add to the packet of that turf's canvasser. Names must be
         plain file names that do not clash with the other files of the packet.
+    workers
+        Processes that build the turfs' files (:func:`knockin_geo._pool.per_turf`; the hook
+        runs in them too); None: one per core. The bytes are the same whatever the number.
 
     Returns
     -------
@@ -1298,6 +1312,16 @@ def write_packets(
     routes = _route_table(plan)
     html_names = turf_file_names(plan.turfs.index.astype(str))
     gpx_names = gpx_file_names(plan.turfs.index.astype(str))
+
+    def turf_files(p: TurfPlan, tid: str) -> list[tuple[str, bytes]]:
+        d = by_turf.get(tid, doors.iloc[:0])
+        extra = extra_files(tid) if extra_files is not None else {}
+        return [(html_names[tid], walk_list_html(p, tid, lang=lang).encode("utf-8")),
+                (gpx_names[tid], _gpx(p, tid, d, routes)),
+                *((name, bytes(data)) for name, data in extra.items())]
+
+    given = sorted(a.dropna().index.astype(str))
+    built = dict(zip(given, per_turf(turf_files, plan, given, workers), strict=True))
     tmp = Path(tempfile.mkdtemp(prefix=".knockin-packets-", dir=out))
     try:
         build = tmp / PACKETS_DIR
@@ -1309,16 +1333,14 @@ def write_packets(
             turfs = sorted(a.index[(a == cid).fillna(False).to_numpy(bool)].tolist())
             files: dict[str, bytes] = {}
             for tid in turfs:
-                d = by_turf.get(tid, doors.iloc[:0])
-                files[html_names[tid]] = walk_list_html(plan, tid, lang=lang).encode("utf-8")
-                files[gpx_names[tid]] = _gpx(plan, tid, d, routes)
-                if extra_files is not None:
-                    for name, data in extra_files(tid).items():
-                        if name != Path(name).name or name in files or name == "README.txt" \
-                                or name.startswith("."):
-                            msg = f"extra file name {name!r} for turf {tid!r} is not usable"
-                            raise ValueError(msg)
-                        files[name] = bytes(data)
+                html, gpx, *extra = built[tid]
+                files.update([html, gpx])
+                for name, data in extra:
+                    if name != Path(name).name or name in files or name == "README.txt" \
+                            or name.startswith("."):
+                        msg = f"extra file name {name!r} for turf {tid!r} is not usable"
+                        raise ValueError(msg)
+                    files[name] = data
             files["README.txt"] = _readme(plan, cid, c.loc[cid], turfs, by_turf, html_names,
                                           gpx_names, lang, extra=sorted(files))
             for name in sorted(files):

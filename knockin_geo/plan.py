@@ -446,8 +446,8 @@ def write_plan(
         ``timings.json``: the one file of the folder that changes between identical runs. None
         (default): no ``timings.json``.
     workers
-        Processes that build the walk lists and phone maps; None: one per core. The files are
-        the same whatever the number.
+        Processes that build the per-turf files (walk lists, phone maps, GPX, packets); None:
+        one per core. The files are the same whatever the number.
     input_files
         The input files by role (``addresses``, ``precincts``, ``network``...): their SHA-256
         is recorded in ``plan.gpkg`` (:func:`knockin_geo.planfile.plan_tables`).
@@ -501,7 +501,8 @@ def write_plan(
                 save_map(director_map(plan), tmp / "map.html")
         if exports and len(plan.turfs):
             with stage(timings, "exports"):
-                _write_exports(plan, tmp, canvassers, pseudonyms, lang, map_code, timings)
+                _write_exports(plan, tmp, canvassers, pseudonyms, lang, map_code, timings,
+                               workers)
         if timings is not None:
             (tmp / TIMINGS_JSON).write_text(timings_doc(timings), encoding="utf-8")
         written = move_into_place(tmp, out)
@@ -520,13 +521,14 @@ def _write_exports(
     lang: str,
     map_code: str | MapLock | None,
     timings: dict[str, float] | None,
+    workers: int | None = 1,
 ) -> None:
     """Write ``exports/`` (and ``packets/`` when there are canvassers) into ``tmp``."""
     assignment = None
     if canvassers is not None:
         assignment = assign_canvassers(plan, canvassers)
     write_exports(plan, tmp, canvassers=canvassers, assignment=assignment,
-                  pseudonyms=pseudonyms, timings=timings)
+                  pseudonyms=pseudonyms, timings=timings, workers=workers)
     if assignment is None or canvassers is None:
         return
 
@@ -535,7 +537,8 @@ def _write_exports(
         return {f"{tid}-map.html": page.encode("utf-8")}
 
     with stage(timings, "packets"):
-        write_packets(plan, tmp, assignment, canvassers, lang=lang, extra_files=map_file)
+        write_packets(plan, tmp, assignment, canvassers, lang=lang, extra_files=map_file,
+                      workers=workers)
 
 
 def audit_export(

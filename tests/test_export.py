@@ -453,6 +453,30 @@ def test_packet_gpx_matches_the_export(
         ).read_bytes()
 
 
+def test_exports_and_packets_same_bytes_with_one_or_two_workers(
+    plan: TurfPlan, crew_file: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """GPX files and packets built by a pool of two processes: the same files, byte for byte."""
+    crew = read_canvassers(crew_file)
+    a = assign_canvassers(plan, crew)
+    trees = []
+    for workers in (1, 2):
+        out = tmp_path / str(workers)
+        caplog.clear()
+        with caplog.at_level("DEBUG", logger="knockin_geo._pool"):
+            write_exports(plan, out, canvassers=crew, workers=workers)
+            write_packets(plan, out, a, crew, lang="en", workers=workers,
+                          extra_files=lambda tid: {f"{tid}-map.txt": tid.encode()})
+        pooled = [r for r in caplog.records if "processes" in r.getMessage()]
+        assert len(pooled) == (2 if workers > 1 else 0)  # GPX and packets each on a pool
+        trees.append({p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*"))
+                      if p.is_file()})
+    one, two = trees
+    assert len([p for p in one if p.suffix == ".gpx"]) == len(plan.turfs) + int(a.notna().sum())
+    assert one.keys() == two.keys()
+    assert [str(p) for p in one if one[p] != two[p]] == []
+
+
 @pytest.mark.parametrize(
     ("body", "where"),
     [
