@@ -17,7 +17,7 @@ d100        Nantes (the same 22 bureaux) cut with 100 doors per turf; the first 
 Methods
 -------
 ours        ``_Context._solve`` with the default ``RouteParams`` (LKH through elkai, runs=1,
-            ``trials=LKH_TRIALS``): what ``route_turfs`` does
+            ``trials=LKH_TRIALS``, POPMUSIC candidates): what ``route_turfs`` does
 lkh10       the same with ``runs=10`` and 100 trials per run (LKH's own default is one trial
             per stop): the reference, "best found"
 nn          nearest neighbour from every start, best kept
@@ -36,7 +36,8 @@ Trial budget
 mean / max gap to the best tour found. ``routing.LKH_TRIALS`` is the smallest budget whose mean
 gap stays <= 1 % with a max gap close to LKH's default (one trial per stop).
 
-Time: the solver alone ("solve"), and
+Time: the solver alone ("solve": wall seconds; "CPU": this process's CPU seconds, which a
+shared, loaded machine inflates much less than wall time), and
 with the cost matrix ("+matrix"), which is what one turf costs ``route_turfs`` apart from
 drawing; ``route`` is ``_Context.route`` (matrix + solve + drawing the line).
 
@@ -50,6 +51,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -226,10 +228,18 @@ def ortools_solve(cost: np.ndarray, limit_s: float) -> np.ndarray:
     return np.asarray(order, dtype=np.int64)
 
 
+#: CPU seconds of the last :func:`timed` call (this process only: LKH runs in it).
+LAST_CPU = {"s": 0.0}
+
+
 def timed(fn, *args) -> tuple[Any, float]:
+    """Run ``fn``; return its result and wall seconds (CPU seconds in ``LAST_CPU``)."""
+    c = time.process_time()
     t = time.perf_counter()
     out = fn(*args)
-    return out, time.perf_counter() - t
+    wall = time.perf_counter() - t
+    LAST_CPU["s"] = time.process_time() - c
+    return out, wall
 
 
 # ------------------------------------------------------------------------------------------------
@@ -250,7 +260,8 @@ def bench_turf(ctx: _Context, ctx10: _Context, turf, args,
     def record(name: str, order: np.ndarray, t: float) -> None:
         order = np.asarray(order, dtype=np.int64)
         assert sorted(order.tolist()) == list(range(n)), name
-        res["methods"][name] = {"cost": path_cost(cost, order), "solve_s": t}
+        res["methods"][name] = {"cost": path_cost(cost, order), "solve_s": t,
+                                "cpu_s": LAST_CPU["s"]}
 
     o, t = timed(lambda: ctx._solve(cost, fixed_start=None))
     record("ours", o, t)
@@ -258,7 +269,9 @@ def bench_turf(ctx: _Context, ctx10: _Context, turf, args,
     record("lkh10", o, t)
     o, t = timed(nn_best, cost)
     record("nn", o, t)
+    cpu_nn = LAST_CPU["s"]
     o2, t2 = timed(two_opt, cost, o)
+    LAST_CPU["s"] += cpu_nn
     record("nn+2opt", o2, t + t2)
     if args.ortools:
         o, t = timed(ortools_solve, cost, args.ortools_limit)
@@ -266,7 +279,8 @@ def bench_turf(ctx: _Context, ctx10: _Context, turf, args,
     res["trials"] = {}
     for trials, c in budgets.items():
         o, t = timed(lambda c=c: c._solve(cost, fixed_start=None))
-        res["trials"][trials] = {"cost": path_cost(cost, o), "solve_s": t}
+        res["trials"][trials] = {"cost": path_cost(cost, o), "solve_s": t,
+                                 "cpu_s": LAST_CPU["s"]}
     best = min(v["cost"] for v in [*res["methods"].values(), *res["trials"].values()])
     res["best"] = best
     for v in [*res["methods"].values(), *res["trials"].values()]:
@@ -277,21 +291,24 @@ def bench_turf(ctx: _Context, ctx10: _Context, turf, args,
 def print_trials(rows: list[dict[str, Any]], budgets: list[int]) -> list[dict[str, Any]]:
     """The trial-budget table: time and gap to the best tour per LKH ``MAX_TRIALS``."""
     print("\nLKH trial budget (runs=1; gap = cost / best found - 1, over all turfs)")
-    head = (f"{'trials':>6} {'turfs':>5} {'solve ms':>9} {'+matrix ms':>10} {'mean gap %':>10} "
-            f"{'max gap %':>9} {'=best':>6}")
+    head = (f"{'trials':>6} {'turfs':>5} {'solve ms':>9} {'CPU ms':>7} {'+matrix ms':>10} "
+            f"{'mean gap %':>10} {'max gap %':>9} {'=best':>6}")
     print(head)
     print("-" * len(head))
     out = []
     for b in budgets:
         gap = np.array([r["trials"][b]["ratio"] - 1 for r in rows])
         solve = np.array([r["trials"][b]["solve_s"] for r in rows])
+        cpu = np.array([r["trials"][b]["cpu_s"] for r in rows])
         total = solve + np.array([r["matrix_s"] for r in rows])
         out.append({"trials": b, "turfs": len(rows), "median_solve_s": float(np.median(solve)),
+                    "median_solve_cpu_s": float(np.median(cpu)),
                     "median_total_s": float(np.median(total)),
                     "mean_gap": float(gap.mean()), "max_gap": float(gap.max()),
                     "share_best": float(np.mean(gap <= 1e-9))})
         mark = "  <- default" if b == LKH_TRIALS else ""
         print(f"{b:>6} {len(rows):>5} {1000 * np.median(solve):>9.1f} "
+              f"{1000 * np.median(cpu):>7.1f} "
               f"{1000 * np.median(total):>10.1f} {100 * gap.mean():>10.2f} "
               f"{100 * gap.max():>9.2f} {100 * np.mean(gap <= 1e-9):>5.0f}%{mark}")
     return out
@@ -312,6 +329,7 @@ def summarise(rows: list[dict[str, Any]], methods: list[str]) -> list[dict[str, 
             "worst_ratio": float(ratio.max()),
             "share_best": float(np.mean(ratio <= 1 + 1e-9)),
             "median_solve_s": float(np.median(solve)),
+            "median_solve_cpu_s": float(np.median([r["methods"][m]["cpu_s"] for r in rows])),
             "median_total_s": float(np.median(total)),
             "median_total_100_s": float(np.median(total100)) if total100 else None,
             "max_total_100_s": float(np.max(total100)) if total100 else None,
@@ -322,7 +340,7 @@ def summarise(rows: list[dict[str, Any]], methods: list[str]) -> list[dict[str, 
 def print_table(title: str, summary: list[dict[str, Any]]) -> None:
     print(f"\n{title}")
     head = (f"{'method':<9} {'turfs':>5} {'mean/best':>10} {'worst/best':>10} {'=best':>6} "
-            f"{'solve s':>8} {'+matrix s':>9} {'100-door s':>10} {'100 max s':>9}")
+            f"{'solve s':>8} {'CPU s':>7} {'+matrix s':>9} {'100-door s':>10} {'100 max s':>9}")
     print(head)
     print("-" * len(head))
     for s in summary:
@@ -330,7 +348,8 @@ def print_table(title: str, summary: list[dict[str, Any]]) -> None:
         m100 = "-" if s["max_total_100_s"] is None else f"{s['max_total_100_s']:.3f}"
         print(f"{s['method']:<9} {s['turfs']:>5} {s['mean_ratio']:>10.4f} "
               f"{s['worst_ratio']:>10.4f} {100 * s['share_best']:>5.0f}% "
-              f"{s['median_solve_s']:>8.4f} {s['median_total_s']:>9.4f} {t100:>10} {m100:>9}")
+              f"{s['median_solve_s']:>8.4f} {s['median_solve_cpu_s']:>7.4f} "
+              f"{s['median_total_s']:>9.4f} {t100:>10} {m100:>9}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -347,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         args.ortools = False
     methods = ["ours", "lkh10", "nn", "nn+2opt"] + (["ortools"] if args.ortools else [])
     wall = time.perf_counter()
+    load_start = os.getloadavg()[0]
 
     chosen = {x.strip() for x in args.sets.split(",")}
     budgets = sorted({int(x) for x in args.trials.split(",") if x.strip()} | {LKH_TRIALS})
@@ -419,12 +439,14 @@ def main(argv: list[str] | None = None) -> int:
         "ours >= 15 % shorter than nearest neighbour (mean)": mean_nn >= 0.15,
         "100-door turf (matrix + solve) < 0.2 s": (ours["max_total_100_s"] or 0) < 0.2,
         "80-door turf: median solve <= 15 ms": ours["median_solve_s"] <= 0.015,
+        "80-door turf: median solve CPU <= 15 ms": ours["median_solve_cpu_s"] <= 0.015,
     }
     print("\naims")
     for k, v in aims.items():
         print(f"  [{'ok' if v else 'MISSED'}] {k}")
     wall = time.perf_counter() - wall
-    print(f"\nwall time {wall:.0f} s")
+    print(f"\nwall time {wall:.0f} s; 1-minute load average {load_start:.1f} at the start, "
+          f"{os.getloadavg()[0]:.1f} at the end (the benchmark itself adds about 1)")
 
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps({
@@ -433,6 +455,7 @@ def main(argv: list[str] | None = None) -> int:
         "ortools": args.ortools,
         "ortools_limit_s": args.ortools_limit if args.ortools else None,
         "route_params": {"crossing_m": rp.crossing_m, "runs": rp.runs, "trials": rp.trials},
+        "load_average": [load_start, os.getloadavg()[0]],
         "trials": trials_table,
         "wall_s": wall,
         "aims": aims,

@@ -25,7 +25,7 @@ load     ``read_precincts`` + ``read_addresses`` (the CSV with all the doors) + 
          a real 1M-door area would parse a larger PBF once, then hit the cache)
 plan     ``plan_turfs``: CRS, precinct join, barriers, snapping, cutting, routing, report
 write    ``write_plan`` with ``plan.gpkg`` + ``report.json`` only (no walk lists, maps or
-         exports); skipped with ``--no-write``
+         exports; with ``--full``, everything); skipped with ``--no-write``
 peak RSS resident set size of the subprocess tree (sampled every 0.1 s with psutil when
          installed, else ``ru_maxrss`` of the process and of its largest child)
 
@@ -40,10 +40,26 @@ The 1M case runs only when the extrapolation from the 100k case (``t * 10 ** exp
 exponent measured between 10k and 100k) stays under ``--max-seconds`` (default 900), or with
 ``--force-1m``; otherwise the table shows the extrapolation.
 
+Everything written (``--full``)
+-------------------------------
+``--full`` makes every run write what ``knockin-geo cut`` writes: routes in ``plan.gpkg``, walk
+lists, phone maps, the director map and ``exports/`` (CSV, GeoJSON, GPX per turf, KML, app
+JSON), with the per-turf files built on all cores (``write_plan(workers=None)``); the batch
+areas write the same (the campaign file's defaults). The per-stage seconds of the one-area runs
+are in the JSON. Peak memory is then also given as the sum of PSS over the process tree: forked
+workers share the plan's pages, which a sum of RSS counts once per process.
+
+``--only-1m`` runs only the 1M case, for real: one area of 80 tiles (``plan_turfs`` with
+routing on all cores, then ``write_plan``), then the same 999,760 doors as a campaign of 80
+areas (each the whole of Liechtenstein, same files) through ``knockin-geo batch`` with
+``--batch-workers`` (default 1,2) processes, or a local Dask cluster with ``--dask``. The
+outputs of one 1M run take about 10 GB on disk: ``--out-parent`` puts them on a disk with room.
+
 Usage::
 
     .venv/bin/python benchmarks/bench_scale.py              # ~10 min on 2 cores
     .venv/bin/python benchmarks/bench_scale.py --quick      # 1k and 10k only
+    .venv/bin/python benchmarks/bench_scale.py --only-1m --full --dask --batch-workers 2
 
 Results: a table on stdout, ``benchmarks/results/scale.json`` and a log-log plot
 ``benchmarks/results/scale.png`` (needs matplotlib).
@@ -168,8 +184,10 @@ def tile_network(net: Any, tiles: int) -> Any:
 # ------------------------------------------------------------------------------------------
 # children
 # ------------------------------------------------------------------------------------------
-def _rss_sampler() -> tuple[threading.Event, dict[str, float]]:
-    peak = {"mb": 0.0}
+def _rss_sampler(pss: bool = False) -> tuple[threading.Event, dict[str, float]]:
+    """Sample the process tree's memory: the sum of RSS (``mb``) and, with ``pss``, the sum of
+    PSS (``pss_mb``: pages shared by forked workers counted once, not once per process)."""
+    peak = {"mb": 0.0, "pss_mb": 0.0}
     stop = threading.Event()
     try:
         import psutil
@@ -181,14 +199,20 @@ def _rss_sampler() -> tuple[threading.Event, dict[str, float]]:
         while not stop.is_set():
             try:
                 procs = [me, *me.children(recursive=True)]
-                total = 0
+                total = shared = 0
                 for p in procs:
                     with contextlib.suppress(psutil.Error):
-                        total += p.memory_info().rss
+                        if pss:
+                            info = p.memory_full_info()
+                            total += info.rss
+                            shared += info.pss
+                        else:
+                            total += p.memory_info().rss
                 peak["mb"] = max(peak["mb"], total / 2**20)
+                peak["pss_mb"] = max(peak["pss_mb"], shared / 2**20)
             except psutil.Error:
                 pass
-            stop.wait(0.1)
+            stop.wait(0.5 if pss else 0.1)
 
     threading.Thread(target=run, daemon=True).start()
     return stop, peak
@@ -201,7 +225,7 @@ def _ru_peak_mb() -> float:
 
 
 def child_pipeline(case: dict[str, Any]) -> dict[str, Any]:
-    stop, peak = _rss_sampler()
+    stop, peak = _rss_sampler(pss=case.get("full", False))
     t0 = time.perf_counter()
     from knockin_geo import io
     from knockin_geo.plan import plan_turfs, write_plan
@@ -221,11 +245,18 @@ def child_pipeline(case: dict[str, Any]) -> dict[str, Any]:
     plan = plan_turfs(doors, net, precincts=precincts, params=TurfParams(doors_per_turf=80.0))
     t_plan = time.perf_counter() - t0
     t_write = 0.0
+    stages: dict[str, float] = {}
+    files = written_mb = 0.0
     if case["write"]:
-        with tempfile.TemporaryDirectory() as tmp:
+        full = case.get("full", False)
+        with tempfile.TemporaryDirectory(dir=case.get("out_parent")) as tmp:
             t0 = time.perf_counter()
-            write_plan(plan, tmp, walk_lists=False, maps=False, exports=False)
+            # full: everything `knockin-geo cut` writes, per-turf files on all cores
+            write_plan(plan, tmp, walk_lists=full, maps=full, exports=full, timings=stages,
+                       workers=None if full else 1)
             t_write = time.perf_counter() - t0
+            out = [p for p in Path(tmp).rglob("*") if p.is_file()]
+            files, written_mb = len(out), sum(p.stat().st_size for p in out) / 1e6
     stop.set()
     s = plan.report["summary"]
     return {
@@ -233,33 +264,53 @@ def child_pipeline(case: dict[str, Any]) -> dict[str, Any]:
         "turfs": int(s["turfs"]), "within_tolerance": int(s["turfs_within_tolerance"]),
         "import_s": t_import, "load_s": t_load, "plan_s": t_plan, "write_s": t_write,
         "seconds": t_load + t_plan + t_write,
-        "peak_rss_mb": max(peak["mb"], _ru_peak_mb()),
+        "peak_rss_mb": max(peak["mb"], _ru_peak_mb()), "peak_pss_mb": peak["pss_mb"] or None,
+        "files": int(files), "written_mb": written_mb,
+        "stages": {k: round(v, 1) for k, v in stages.items()},
     }
 
 
-def child_batch(case: dict[str, Any]) -> dict[str, Any]:
-    stop, peak = _rss_sampler()
-    from knockin_geo.batch import parse_campaign, run_campaign
+def campaign_toml(areas: int, full: bool) -> str:
+    """A campaign of ``areas`` areas, each the whole of Liechtenstein by municipality."""
+    flags = "" if full else "walk_lists = false\nmaps = false\nexports = false\n"
+    lines = [f"[defaults]\ndoors_per_turf = 80\n{flags}"]
+    for i in range(areas):
+        lines.append(f'[[areas]]\nname = "area{i:02d}"\nprecincts = {json.dumps(str(PRECINCTS))}'
+                     f'\nprecinct_id = "municipality_id"\naddresses = '
+                     f'{json.dumps(str(ADDRESSES))}\nnetwork = {json.dumps(str(PBF))}\n')
+    return "\n".join(lines)
 
-    areas = [
-        {"name": f"area{i:02d}", "precincts": str(PRECINCTS), "precinct_id": "municipality_id",
-         "addresses": str(ADDRESSES), "network": str(PBF)}
-        for i in range(case["areas"])
-    ]
-    doc = {"defaults": {"doors_per_turf": 80.0, "walk_lists": False, "maps": False,
-                        "exports": False}, "areas": areas}
-    campaign = parse_campaign(doc, ROOT)
-    with tempfile.TemporaryDirectory() as tmp:
+
+def child_batch(case: dict[str, Any]) -> dict[str, Any]:
+    stop, peak = _rss_sampler(pss=case.get("full", False))
+    from knockin_geo.cli.main import main as cli
+
+    with tempfile.TemporaryDirectory(dir=case.get("out_parent")) as tmp:
+        toml = Path(tmp) / "campaign.toml"
+        toml.write_text(campaign_toml(case["areas"], case.get("full", False)),
+                        encoding="utf-8")
+        out = Path(tmp) / "out"
+        # exactly `knockin-geo batch campaign.toml --out OUT --workers N [--dask]`
+        args = ["-q", "batch", str(toml), "--out", str(out), "--workers", str(case["workers"])]
+        if case.get("dask"):
+            args.append("--dask")
         t0 = time.perf_counter()
-        result = run_campaign(campaign, tmp, workers=case["workers"])
+        code = cli(args)
         seconds = time.perf_counter() - t0
-        summary = json.loads((Path(tmp) / "campaign_summary.json").read_text())
+        if code != 0:
+            raise RuntimeError(f"knockin-geo batch exited with {code}")
+        summary = json.loads((out / "campaign_summary.json").read_text())
+        written = [p for p in out.rglob("*") if p.is_file()]
+        files, written_mb = len(written), sum(p.stat().st_size for p in written) / 1e6
     stop.set()
     tot = summary["totals"]
     return {
         "doors": int(tot["doors"]), "assigned": int(tot["assigned"]), "turfs": int(tot["turfs"]),
         "within_tolerance": int(tot["within_tolerance"]), "seconds": seconds,
-        "areas_ran": len(result.ran), "peak_rss_mb": max(peak["mb"], _ru_peak_mb()),
+        "areas_ok": sum(1 for a in summary["areas"] if a.get("status") == "ok"),
+        "areas_failed": int(tot["failed"]),
+        "peak_rss_mb": max(peak["mb"], _ru_peak_mb()), "peak_pss_mb": peak["pss_mb"] or None,
+        "files": files, "written_mb": written_mb,
     }
 
 
@@ -294,6 +345,18 @@ def main() -> int:
     ap.add_argument("--force-1m", action="store_true", help="run 1M whatever the extrapolation")
     ap.add_argument("--skip-workers", action="store_true", help="no workers 1 vs 2 runs")
     ap.add_argument("--timeout", type=float, default=3600.0, help="per run (3600 s)")
+    ap.add_argument("--full", action="store_true",
+                    help="write everything `knockin-geo cut` writes (routes, walk lists, phone "
+                         "maps, director map, exports), per-turf files on all cores")
+    ap.add_argument("--only-1m", action="store_true",
+                    help="run only the 1M case (one area, forced) and the 1M campaign")
+    ap.add_argument("--batch-areas", type=int, default=None,
+                    help="areas of the batch runs (8; 80 = 1M doors with --only-1m)")
+    ap.add_argument("--batch-workers", default="1,2", help="batch worker counts (1,2)")
+    ap.add_argument("--dask", action="store_true",
+                    help="batch runs through `knockin-geo batch --dask` (dask[distributed])")
+    ap.add_argument("--out-parent", default=None,
+                    help="folder for the written outputs (default: the system's temp folder)")
     args = ap.parse_args()
     if args.child:
         kind, case = args.child[0], json.loads(args.child[1])
@@ -312,9 +375,14 @@ def main() -> int:
         sizes = [("1k (real subset)", 1000, 1), ("10k (real subset)", 10000, 1)]
         if not args.quick:
             sizes += [("100k (x8 tiles)", None, 8), ("1M (x80 tiles)", None, 80)]
+        if args.only_1m:
+            sizes = sizes[-1:]
+        # routing (and with --full the per-turf files) on all cores
+        cores = "all" if args.full else "route: all"
         for label, n, tiles in sizes:
-            row: dict[str, Any] = {"case": label, "workers": 1, "kind": "one area"}
-            if tiles == 80 and not args.force_1m:
+            row: dict[str, Any] = {"case": label, "workers": 1, "kind": "one area",
+                                   "cores": cores, "full": args.full}
+            if tiles == 80 and not (args.force_1m or args.only_1m):
                 prev = [r for r in rows if "seconds" in r and r["kind"] == "one area"]
                 if len(prev) >= 2:
                     a, b = prev[-2], prev[-1]
@@ -330,18 +398,25 @@ def main() -> int:
             info = make_inputs(tmp / f"case{len(rows)}", n=n, tiles=tiles)
             before = load_avg()
             res = run_child("pipeline", {"folder": info["folder"], "tiles": tiles,
-                                         "write": not args.no_write}, args.timeout)
+                                         "write": not args.no_write, "full": args.full,
+                                         "out_parent": args.out_parent}, args.timeout)
             row.update(res, load_before=before, load_after=load_avg())
             rows.append(row)
             print(f"{label}: {res}", flush=True)
         if not args.skip_workers and not args.quick:
-            for workers in (1, 2):
+            areas = args.batch_areas or (80 if args.only_1m else 8)
+            size = "1M" if areas == 80 else f"{areas * 12.5:g}k"
+            how = "batch --dask" if args.dask else "batch"
+            for workers in (int(w) for w in args.batch_workers.split(",")):
                 before = load_avg()
-                res = run_child("batch", {"areas": 8, "workers": workers}, args.timeout)
-                row = {"case": "100k (8 areas x 12.5k, batch)", "workers": workers,
-                       "kind": "batch", **res, "load_before": before, "load_after": load_avg()}
+                res = run_child("batch", {"areas": areas, "workers": workers, "full": args.full,
+                                          "dask": args.dask, "out_parent": args.out_parent},
+                                args.timeout)
+                row = {"case": f"{size} ({areas} areas x 12.5k, {how})", "workers": workers,
+                       "kind": "batch", "full": args.full, **res, "load_before": before,
+                       "load_after": load_avg()}
                 rows.append(row)
-                print(f"batch workers={workers}: {res}", flush=True)
+                print(f"{how} workers={workers}: {res}", flush=True)
     print_table(rows)
     doc = {
         "benchmark": "bench_scale", "date": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -349,8 +424,9 @@ def main() -> int:
                     "cpus": os.cpu_count()},
         "rows": rows, "wall_s": time.perf_counter() - t_all,
     }
-    (RESULTS / "scale.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
-    plot(rows, RESULTS / "scale.png")
+    name = "scale_1m" if args.only_1m else ("scale_full" if args.full else "scale")
+    (RESULTS / f"{name}.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    plot(rows, RESULTS / f"{name}.png")
     return 0
 
 
@@ -371,9 +447,11 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         def f(k: str, r: dict[str, Any] = r) -> str:
             return f"{r[k]:.1f}" if k in r else "-"
 
+        pss = f" (PSS {r['peak_pss_mb']:,.0f} MB)" if r.get("peak_pss_mb") else ""
         print(f"{r['case']:32} {r['doors']:>9,} {r['workers']:>3} {r['turfs']:>6,} "
               f"{f('load_s'):>7} {f('plan_s'):>8} {f('write_s'):>8} {r['seconds']:>8.1f} "
-              f"{r['doors'] / r['seconds']:>8,.0f} {r['peak_rss_mb']:>7,.0f} MB")
+              f"{r['doors'] / r['seconds']:>8,.0f} {r['peak_rss_mb']:>7,.0f} MB{pss} "
+              f"load {r.get('load_before', 0):.1f}-{r.get('load_after', 0):.1f}")
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
