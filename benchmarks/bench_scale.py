@@ -244,6 +244,8 @@ def child_pipeline(case: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     plan = plan_turfs(doors, net, precincts=precincts, params=TurfParams(doors_per_turf=80.0))
     t_plan = time.perf_counter() - t0
+    print(f"  planned {len(doors):,} doors in {t_plan:.0f} s (load {t_load:.0f} s): "
+          f"{ {k: round(v, 1) for k, v in plan.timings.items()} }", file=sys.stderr, flush=True)
     t_write = 0.0
     stages: dict[str, float] = {}
     files = written_mb = 0.0
@@ -321,11 +323,13 @@ def run_child(kind: str, case: dict[str, Any], timeout: float) -> dict[str, Any]
     cmd = [sys.executable, __file__, "--child", kind, json.dumps(case)]
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        # stderr streams through (progress of long runs); stdout carries the result
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, timeout=timeout,
+                              check=False)
     except subprocess.TimeoutExpired:
         return {"error": f"timeout after {timeout:.0f} s"}
     if proc.returncode != 0:
-        return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed"}
+        return {"error": f"exit code {proc.returncode} (see the output above)"}
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     out["wall_s"] = time.perf_counter() - t0
     return out

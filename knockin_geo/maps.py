@@ -1365,7 +1365,7 @@ def volunteer_map_html(
     if lang not in VOLUNTEER_LABELS:
         msg = f"unknown language {lang!r}: use one of {sorted(VOLUNTEER_LABELS)}"
         raise ValueError(msg)
-    d = plan.doors[plan.doors[schema.TURF_ID] == turf_id]
+    d = plan.turf_doors(turf_id)
     if len(d) == 0:
         msg = f"no turf {turf_id!r} in this plan"
         raise KeyError(msg)

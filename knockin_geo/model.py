@@ -7,6 +7,7 @@ It sits below the stages and the writers (``docs/architecture.md``): writers tak
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -62,3 +63,21 @@ class TurfPlan:
     def crs(self) -> CRS:
         """The metric CRS of every layer."""
         return self.network.crs
+
+    def turf_doors(self, turf_id: str) -> gpd.GeoDataFrame:
+        """Return the doors of one turf (rows of ``doors`` in their order; none when unknown).
+
+        The rows of every turf are found in one pass over the doors, the first time a turf is
+        asked for: the per-turf writers then cost one pass in all, not one per turf (which
+        made them quadratic in the plan's size).
+        """
+        rows = self._turf_rows.get(str(turf_id))
+        return self.doors.iloc[rows] if rows is not None else self.doors.iloc[:0]
+
+    @functools.cached_property
+    def _turf_rows(self) -> dict[str, Any]:
+        from knockin_geo import schema
+
+        turf = self.doors[schema.TURF_ID]
+        return {str(k): v for k, v in turf.groupby(turf.to_numpy(dtype=object), sort=False,
+                                                   dropna=True).indices.items()}

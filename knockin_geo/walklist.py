@@ -173,7 +173,7 @@ def start_door(plan: TurfPlan, turf_id: str) -> dict[str, Any]:
         ``address`` (house number, unit, street), ``lat``/``lon`` (WGS84, 6 decimals) and
         ``geo`` (RFC 5870 URI with the address as its label, opened by the phone's map app).
     """
-    d = plan.doors[plan.doors[schema.TURF_ID] == turf_id]
+    d = plan.turf_doors(turf_id)
     d = d.sort_values(schema.SEQ, kind="stable", na_position="last").iloc[:1]
     first = d.iloc[0]
     unit = _text(first.get(schema.UNIT))
@@ -368,7 +368,7 @@ def walk_list_html(
         msg = f"unknown language {lang!r}: use one of {sorted(LABELS)}"
         raise ValueError(msg)
     labels = LABELS[lang]
-    d = plan.doors[plan.doors[schema.TURF_ID] == turf_id]
+    d = plan.turf_doors(turf_id)
     if len(d) == 0:
         msg = f"no turf {turf_id!r} in this plan"
         raise KeyError(msg)
