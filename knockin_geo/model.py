@@ -10,6 +10,8 @@ import dataclasses
 import functools
 from typing import TYPE_CHECKING, Any
 
+from knockin_geo import schema
+
 if TYPE_CHECKING:
     import geopandas as gpd
     from pyproj import CRS
@@ -76,8 +78,6 @@ class TurfPlan:
 
     @functools.cached_property
     def _turf_rows(self) -> dict[str, Any]:
-        from knockin_geo import schema
-
         turf = self.doors[schema.TURF_ID]
         return {str(k): v for k, v in turf.groupby(turf.to_numpy(dtype=object), sort=False,
                                                    dropna=True).indices.items()}
