@@ -357,6 +357,8 @@ def main() -> int:
     ap.add_argument("--batch-areas", type=int, default=None,
                     help="areas of the batch runs (8; 80 = 1M doors with --only-1m)")
     ap.add_argument("--batch-workers", default="1,2", help="batch worker counts (1,2)")
+    ap.add_argument("--skip-one-area", action="store_true",
+                    help="no one-area runs (the batch runs only)")
     ap.add_argument("--dask", action="store_true",
                     help="batch runs through `knockin-geo batch --dask` (dask[distributed])")
     ap.add_argument("--out-parent", default=None,
@@ -381,6 +383,8 @@ def main() -> int:
             sizes += [("100k (x8 tiles)", None, 8), ("1M (x80 tiles)", None, 80)]
         if args.only_1m:
             sizes = sizes[-1:]
+        if args.skip_one_area:
+            sizes = []
         # routing (and with --full the per-turf files) on all cores
         cores = "all" if args.full else "route: all"
         for label, n, tiles in sizes:
