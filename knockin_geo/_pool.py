@@ -13,12 +13,15 @@ import concurrent.futures as cf
 import logging
 import multiprocessing as mp
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
+#: Most turfs a worker builds per task: the results of a task wait in memory until they are
+#: written.
+_MAX_CHUNK = 16
 
 #: The job the forked workers run: ``(function, plan)``; set only while a pool is alive.
 _JOB: dict[str, Any] = {}
@@ -37,8 +40,12 @@ def cpu_workers(workers: int | None) -> int:
 
 def per_turf(
     build: Callable[[Any, str], _T], plan: Any, turf_ids: Sequence[str], workers: int | None
-) -> list[_T]:
-    """Return ``[build(plan, t) for t in turf_ids]``, computed by up to ``workers`` processes.
+) -> Iterator[_T]:
+    """Yield ``build(plan, t)`` for each of ``turf_ids``, computed by up to ``workers`` processes.
+
+    The results come one at a time, in order, as the workers finish them, so a caller that
+    writes each file as it comes holds a few of them in memory, never all (the phone maps of a
+    million doors are several GB).
 
     Parameters
     ----------
@@ -52,21 +59,24 @@ def per_turf(
     workers
         Processes to use; None: one per core. 1 (or a single turf) runs in this process.
 
-    Returns
-    -------
-    list
+    Yields
+    ------
+    object
         One result per turf, in the order of ``turf_ids``, whatever the number of workers.
     """
     n = min(cpu_workers(workers), len(turf_ids))
     if n <= 1 or "fork" not in mp.get_all_start_methods() or _JOB:
-        return [build(plan, t) for t in turf_ids]
+        for t in turf_ids:
+            yield build(plan, t)
+        return
     _JOB["job"] = (build, plan)
     logger.debug("building %d turf files in %d processes", len(turf_ids), n)
+    pool = cf.ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("fork"))
     try:
-        with cf.ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("fork")) as pool:
-            chunk = max(1, len(turf_ids) // (4 * n))
-            return list(pool.map(_run, turf_ids, chunksize=chunk))
+        yield from pool.map(_run, turf_ids, chunksize=max(1, min(_MAX_CHUNK,
+                                                                 len(turf_ids) // (4 * n))))
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)
         _JOB.clear()
 
 
