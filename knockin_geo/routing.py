@@ -383,6 +383,7 @@ class _Context:
         e = int(tree.query_nearest(pt, all_matches=False)[0])
         off = float(shapely.line_locate_point(self.geom[e], pt))
         snap = shapely.line_interpolate_point(self.geom[e], off)
+        assert stops.name is not None and stops.direction is not None  # set by _stops
         stops = _Stops(
             edge=np.append(stops.edge, e),
             offset=np.append(stops.offset, off),
