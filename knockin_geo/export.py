@@ -39,7 +39,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -291,7 +291,7 @@ def _build_exports(
         put("turfs.geojson", _feature_collection(_turf_features(plan)))
         put("routes.geojson", _feature_collection(_route_features(plan, routes)))
     names = gpx_file_names(plan.turfs.index.astype(str))
-    by_turf = dict(tuple(volunteer.groupby(schema.TURF_ID, sort=True)))
+    by_turf = _by_turf(volunteer)
     with stage(timings, "exports.gpx"):
         tids = sorted(names)
 
@@ -449,11 +449,11 @@ def _assignments_csv(
     who: Mapping[str, Any] = {}
     if assignment is not None:
         header.append(CANVASSER_ID)
-        who = assignment.to_dict()
+        who = cast(Mapping[str, Any], assignment.to_dict())
     if pseudonyms is not None:
         header.append("pseudo_id")
     rows = []
-    for r in a.itertuples(index=False):
+    for r in cast(Iterable[Any], a.itertuples(index=False)):
         row = [
             r.address_id,
             r.turf_id,
@@ -486,7 +486,7 @@ def _unassigned_csv(doors: pd.DataFrame) -> bytes:
             _coord_text(r.lon),
             _coord_text(r.lat),
         ]
-        for r in u.itertuples(index=False)
+        for r in cast(Iterable[Any], u.itertuples(index=False))
     ]
     return _csv_bytes(UNASSIGNED_COLUMNS, rows)
 
@@ -542,7 +542,7 @@ def _feature_collection(features: list[dict[str, Any]]) -> bytes:
 
 def _door_features(a: pd.DataFrame) -> list[dict[str, Any]]:
     feats = []
-    for r in a.itertuples(index=False):
+    for r in cast(Iterable[Any], a.itertuples(index=False)):
         props = {
             schema.ADDRESS_ID: r.address_id,
             schema.TURF_ID: r.turf_id,
@@ -742,9 +742,9 @@ def _kml_geometry(g: shapely.Geometry) -> str:
         coords = _el("coordinates", _kml_coords(shapely.get_coordinates(g)))
         return f"<LineString><tessellate>1</tessellate>{coords}</LineString>"
     if kind == 3:  # Polygon
-        g = shapely.orient_polygons(g)
+        poly: Any = shapely.orient_polygons(g)
         rings = []
-        for i, ring in enumerate([g.exterior, *g.interiors]):
+        for i, ring in enumerate([poly.exterior, *poly.interiors]):
             tag = "outerBoundaryIs" if i == 0 else "innerBoundaryIs"
             coords = _el("coordinates", _kml_coords(shapely.get_coordinates(ring)))
             rings.append(f"<{tag}><LinearRing>{coords}</LinearRing></{tag}>")
@@ -802,6 +802,11 @@ def _kml_doors(tid: str, doors: pd.DataFrame) -> list[str]:
             point,
         ))
     return out
+
+
+def _by_turf(doors: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Return each turf's doors, by turf id (in turf order)."""
+    return {str(k): v for k, v in doors.groupby(schema.TURF_ID, sort=True)}
 
 
 def _kml(
@@ -874,7 +879,7 @@ def _app_json(
         )
         doors_list = []
         if doors is not None:
-            for r in doors.itertuples(index=False):
+            for r in cast(Iterable[Any], doors.itertuples(index=False)):
                 if not (math.isfinite(r.lon) and math.isfinite(r.lat)):
                     continue
                 doors_list.append({
@@ -1083,8 +1088,8 @@ def _normalise_canvassers(canvassers: pd.DataFrame) -> pd.DataFrame:
         msg = "canvassers: ids must be non-empty and unique"
         raise InputError(msg)
     n = len(c)
-    cap = c["capacity"] if "capacity" in c.columns else pd.Series(1, index=c.index)
-    cap = pd.to_numeric(cap, errors="coerce").fillna(1).to_numpy(float)
+    cap_in = c["capacity"] if "capacity" in c.columns else pd.Series(1, index=c.index)
+    cap = pd.to_numeric(cap_in, errors="coerce").fillna(1).to_numpy(float)
     if (cap < 0).any() or not np.all(np.floor(cap) == cap):
         msg = "canvassers: capacity must hold whole numbers >= 0"
         raise InputError(msg)
@@ -1308,7 +1313,7 @@ def write_packets(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     doors = _assigned(_door_table(plan))
-    by_turf = dict(tuple(doors.groupby(schema.TURF_ID, sort=True)))
+    by_turf = _by_turf(doors)
     routes = _route_table(plan)
     html_names = turf_file_names(plan.turfs.index.astype(str))
     gpx_names = gpx_file_names(plan.turfs.index.astype(str))

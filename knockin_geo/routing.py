@@ -67,14 +67,13 @@ _MAX_COST_M = 2.0e5
 #: Fixed extra cost of a jump between pieces no street links, in metres.
 _GAP_M = 2000.0
 #: LKH trials per run (tuned with benchmarks/bench_routes.py: mean gap to the best <= 1 %).
-LKH_TRIALS = 10
-#: LKH's candidate edges come from POPMUSIC (short tours of sub-paths) rather than from its
-#: subgradient ascent, which took most of an 80-door turf's time; on the benchmark's turfs the
-#: tours are also better (``benchmarks/README.md``).
-LKH_CANDIDATE_SET = "POPMUSIC"
-#: Solutions POPMUSIC merges into the candidate set (LKH's default, 50, doubles the time and
-#: finds the same tours).
-LKH_POPMUSIC_SOLUTIONS = 15
+LKH_TRIALS = 20
+#: Candidate edges per stop in LKH's subgradient ascent (LKH's default, 50, is nearly every stop
+#: of an 80-door turf: the ascent then costs more than the trials; 20 keeps the same tours).
+#: POPMUSIC candidates (twice as fast) were tried and left out: with them, 1 and 2 routing
+#: processes gave different (equally long) tours for a Nantes turf, so a turf's tour depended on
+#: what the same process had solved before, which breaks byte-identical outputs.
+LKH_ASCENT_CANDIDATES = 20
 #: LKH's random seed: fixed, so the same turf always gets the same route.
 _LKH_SEED = 1
 
@@ -578,7 +577,7 @@ def _lkh(m: np.ndarray, runs: int, trials: int) -> np.ndarray:
     """Solve a TSP on a cost matrix with LKH (elkai); return the tour without the closing stop.
 
     elkai's ``DistanceMatrix.solve_tsp`` sets only ``RUNS``; its solver takes any LKH parameter
-    file, so the trial budget, the candidate set and the seed are passed to it directly.
+    file, so the trial budget, the ascent's candidates and the seed are passed to it directly.
     """
     n = len(m)
     if n <= 3:
@@ -587,8 +586,7 @@ def _lkh(m: np.ndarray, runs: int, trials: int) -> np.ndarray:
     scaled = np.rint(np.minimum(m, _MAX_COST_M) * 10).astype(np.int64)
     kind = "TSP" if np.array_equal(scaled, scaled.T) else "ATSP"
     params = (f"RUNS = {runs}\nMAX_TRIALS = {trials}\nSEED = {_LKH_SEED}\n"
-              f"CANDIDATE_SET_TYPE = {LKH_CANDIDATE_SET}\n"
-              f"POPMUSIC_SOLUTIONS = {LKH_POPMUSIC_SOLUTIONS}\nPROBLEM_FILE = :stdin:\n")
+              f"ASCENT_CANDIDATES = {LKH_ASCENT_CANDIDATES}\nPROBLEM_FILE = :stdin:\n")
     rows = "\n".join(" ".join(map(str, row)) for row in scaled.tolist())
     problem = (f"TYPE : {kind}\nDIMENSION : {n}\nEDGE_WEIGHT_TYPE : EXPLICIT\n"
                f"EDGE_WEIGHT_FORMAT : FULL_MATRIX\nEDGE_WEIGHT_SECTION\n{rows}\n")
