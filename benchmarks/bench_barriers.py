@@ -28,13 +28,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from baselines import kmeans_constrained
 
 from knockin_geo import checks, io, schema, streets
 from knockin_geo.plan import TurfPlan, covered_precincts, plan_turfs
@@ -65,8 +65,6 @@ def load(name: str, params: TurfParams | None = None) -> TurfPlan:
 
 def kmc_labels(plan: TurfPlan) -> pd.Series:
     """k-means-constrained turfs per precinct, with our turf count per precinct."""
-    from k_means_constrained import KMeansConstrained
-
     d = plan.doors[plan.doors[schema.TURF_ID].notna()]
     area = d[schema.PRECINCT_ID].astype("string").fillna("all")
     out = pd.Series(pd.NA, index=plan.doors.index, dtype="string")
@@ -74,13 +72,7 @@ def kmc_labels(plan: TurfPlan) -> pd.Series:
         sub = d.iloc[rows]
         k = int(sub[schema.TURF_ID].nunique())
         xy = np.column_stack([sub.geometry.x.to_numpy(), sub.geometry.y.to_numpy()])
-        n = len(sub)
-        if k == 1:
-            lab = np.zeros(n, dtype=int)
-        else:
-            lab = KMeansConstrained(n_clusters=k, size_min=math.floor(0.9 * n / k),
-                                    size_max=math.ceil(1.1 * n / k), n_init=1,
-                                    random_state=0).fit_predict(xy)
+        lab = kmeans_constrained(xy, k)
         out.loc[sub.index] = [f"{a}-k{x:03d}" for x in lab]
     return out
 

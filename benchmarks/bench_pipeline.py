@@ -60,7 +60,6 @@ import contextlib
 import io
 import json
 import logging
-import math
 import os
 import platform
 import tempfile
@@ -72,6 +71,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from baselines import kmeans_constrained
 
 ROOT = Path(__file__).resolve().parents[1]
 LI = ROOT / "data" / "liechtenstein"
@@ -227,19 +227,10 @@ def diy_doors(case: dict[str, Any], g: Any, universe: list[str] | None) -> Any:
 
 def diy_cut(doors: Any) -> np.ndarray:
     """KMeansConstrained per precinct: turf labels ``<precinct>-<k>``."""
-    from k_means_constrained import KMeansConstrained
-
     labels = np.empty(len(doors), dtype=object)
     for pid, rows in doors.groupby("precinct", sort=True).indices.items():
         xy = doors[["x", "y"]].to_numpy()[rows]
-        n = len(rows)
-        k = max(1, round(n / DOORS_PER_TURF))
-        if k == 1:
-            lab = np.zeros(n, dtype=int)
-        else:
-            lab = KMeansConstrained(n_clusters=k, size_min=math.floor(0.9 * n / k),
-                                    size_max=math.ceil(1.1 * n / k), n_init=1,
-                                    random_state=0).fit_predict(xy)
+        lab = kmeans_constrained(xy, max(1, round(len(rows) / DOORS_PER_TURF)))
         labels[rows] = [f"{pid}-{x:02d}" for x in lab]
     return labels
 

@@ -271,8 +271,8 @@ def personal_columns(frame: pd.DataFrame, *, sample: int = 200) -> dict[str, str
         if _PERSONAL_NAME.search(name.replace("-", "_").replace(" ", "_")):
             out[name] = "name"
             continue
-        if pd.api.types.is_float_dtype(frame[col]) or pd.api.types.is_bool_dtype(frame[col]):
-            continue  # measures and flags: a phone number or a date is never stored as a float
+        if pd.api.types.is_bool_dtype(frame[col]) or _measure(frame[col]):
+            continue  # flags and measures (offsets, coordinates): never a phone or a date
         values = frame[col].dropna().astype(str).str.strip()
         values = values[values != ""].head(sample)
         if len(values) == 0:
@@ -282,6 +282,17 @@ def personal_columns(frame: pd.DataFrame, *, sample: int = 200) -> dict[str, str
                 out[name] = f"content: {what}"
                 break
     return out
+
+
+def _measure(values: pd.Series) -> bool:
+    """Whether a column holds measures: floats with a fractional part.
+
+    A phone number read as a float (``612345678.0``) has none and is still inspected.
+    """
+    if not pd.api.types.is_float_dtype(values):
+        return False
+    v = values.dropna().to_numpy(dtype=float)
+    return bool(len(v)) and bool((v % 1 != 0).any())
 
 
 def append_audit(

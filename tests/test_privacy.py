@@ -306,3 +306,17 @@ def test_field_policy_refuses_personal_fields_unless_allowed(
         write_plan(plan2, tmp_path / "c", maps=False, exports=False,
                    field_policy=FieldPolicy(extra=("phone",), allow_personal=("phone",)))
     assert "personal field 'phone' is shown" in caplog.text
+
+
+def test_personal_columns_inspect_whole_floats_but_not_measures() -> None:
+    frame = pd.DataFrame({
+        "tel": [612345678.0, 698765432.0, 611223344.0],  # phones a spreadsheet made floats
+        "offset_m": [12.34, 56.78, 9.1],  # a measure, not a phone
+        "info": ["06 12 34 56 78", "+33 6 98 76 54 32", "06-11-22-33-44"],
+    })
+    found = personal_columns(frame)
+    assert "offset_m" not in found
+    assert found.get("info", "").startswith("content")
+    assert "tel" in found  # by its name
+    whole = frame.rename(columns={"tel": "x1"})
+    assert "x1" in personal_columns(whole)  # by its content
