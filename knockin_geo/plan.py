@@ -480,7 +480,7 @@ def write_plan(
             ]
             if plan.precincts is not None:
                 layers.append(("precincts", precincts_layer(plan)))
-            write_gpkg(gpkg, [*layers, *plan_tables(plan, input_files)])
+            write_gpkg(gpkg, [*layers, *plan_tables(plan, input_files, base=out)])
         with stage(timings, "report_json"):
             (tmp / "report.json").write_text(report_json(plan.report), encoding="utf-8")
         pseudonyms = None
