@@ -774,13 +774,8 @@ def _cleanup(out: Path, names: Sequence[str]) -> None:
 # the campaign
 # --------------------------------------------------------------------------------------------
 def run_campaign(
-    campaign: Campaign,
-    out_dir: str | os.PathLike[str],
-    *,
-    workers: int = 1,
-    scheduler: str | None = None,
-    use_dask: bool = False,
-    resume: bool = False,
+    campaign: Campaign, out_dir: str | os.PathLike[str], *, workers: int = 1,
+    scheduler: str | None = None, use_dask: bool = False, resume: bool = False,
     progress: ProgressCallback | None = None,
 ) -> CampaignResult:
     """Plan every area of a campaign into ``out_dir/<name>/`` and write the campaign files.
@@ -856,12 +851,17 @@ def run_campaign(
     result = CampaignResult(out_dir=out, areas=ordered, seconds=seconds,
                             files=(*files, out / TIMINGS_JSON))
     tracker.emit("end")
+    _raise_if_failed(result, total)
+    return result
+
+
+def _raise_if_failed(result: CampaignResult, total: int) -> None:
+    """Raise :class:`CampaignError` listing the failed areas, if any (the others are written)."""
     if result.failed:
-        lines = [f"{a.name}: {a.error}" for a in ordered if a.status == "failed"]
+        lines = [f"{a.name}: {a.error}" for a in result.areas if a.status == "failed"]
         msg = (f"{len(result.failed)} of {total} area(s) failed (the others are written):\n"
                + "\n".join(f"  - {line}" for line in lines))
         raise CampaignError(msg, result)
-    return result
 
 
 class _Tracker:

@@ -868,14 +868,7 @@ def calibrate(
                / speed)
     walk_per_door = pd.Series(walk_pd, index=t.index.astype(str))
 
-    rows = []
-    for (tid, _who), g in r.sort_values(["timestamp", "_pos"], kind="stable").groupby(
-            [schema.TURF_ID, "canvasser"], sort=True):
-        gaps = g["timestamp"].diff().dt.total_seconds().to_numpy()[1:] / 60.0
-        ok = (gaps > 0) & (gaps <= max_gap_min)
-        rows.append({schema.TURF_ID: str(tid), "intervals": int(ok.sum()),
-                     "minutes": float(gaps[ok].sum())})
-    work = pd.DataFrame(rows, columns=[schema.TURF_ID, "intervals", "minutes"])
+    work = _work_intervals(r, max_gap_min)
     state = current_state(r)
     knocked = pd.DataFrame({
         schema.TURF_ID: door_turf.reindex(state.index.astype(str)).to_numpy(),
@@ -892,30 +885,53 @@ def calibrate(
         tids = set(kinds.index) if kind == "all" else set(kinds.index[kinds["area_type"] == kind])
         wk = work[work[schema.TURF_ID].isin(tids)]
         kn = knocked[knocked[schema.TURF_ID].astype(str).isin(tids)]
-        n_int = int(wk["intervals"].sum())
-        minutes = float(wk["minutes"].sum())
-        mpd = minutes / n_int if n_int else math.nan
-        walk = (float(np.average(walk_per_door.reindex(wk[schema.TURF_ID]).to_numpy(),
-                                 weights=wk["intervals"].to_numpy()))
-                if n_int else math.nan)
-        hpd = float(kn["households"].mean()) if len(kn) else math.nan
-        per_hh = max(0.0, mpd - walk) / hpd if n_int and hpd > 0 else math.nan
-        out_rows[kind] = {
-            "turfs": len(set(wk[schema.TURF_ID]) | set(kn[schema.TURF_ID].astype(str))),
-            "doors_knocked": len(kn),
-            "intervals": n_int,
-            "hours": round(minutes / 60.0, 4),
-            "doors_per_hour": round(60.0 / mpd, 4) if n_int and mpd > 0 else math.nan,
-            "minutes_per_door": round(mpd, 4) if n_int else math.nan,
-            "walk_minutes_per_door": round(walk, 4) if n_int else math.nan,
-            "households_per_door": round(hpd, 4) if len(kn) else math.nan,
-            "minutes_per_household": round(per_hh, 4) if n_int else math.nan,
-            "contact_rate": round(float(kn["contacted"].mean()), 6) if len(kn) else math.nan,
-            **_fit_pace(wk, kn, walk_per_door * speed),
-        }
+        out_rows[kind] = _calibration_row(wk, kn, walk_per_door, speed)
     out = pd.DataFrame.from_dict(out_rows, orient="index")
     out.index.name = "area_type"
     return out
+
+
+def _work_intervals(r: pd.DataFrame, max_gap_min: float) -> pd.DataFrame:
+    """Gaps counted as work and their minutes, per turf and canvasser (one row each).
+
+    A gap between two results in time order (ties in file order) counts when it is more than 0
+    and at most ``max_gap_min`` minutes.
+    """
+    rows = []
+    for (tid, _who), g in r.sort_values(["timestamp", "_pos"], kind="stable").groupby(
+            [schema.TURF_ID, "canvasser"], sort=True):
+        gaps = g["timestamp"].diff().dt.total_seconds().to_numpy()[1:] / 60.0
+        ok = (gaps > 0) & (gaps <= max_gap_min)
+        rows.append({schema.TURF_ID: str(tid), "intervals": int(ok.sum()),
+                     "minutes": float(gaps[ok].sum())})
+    return pd.DataFrame(rows, columns=[schema.TURF_ID, "intervals", "minutes"])
+
+
+def _calibration_row(
+    wk: pd.DataFrame, kn: pd.DataFrame, walk_per_door: pd.Series, speed: float
+) -> dict[str, Any]:
+    """One row of :func:`calibrate` from the work intervals and knocked doors of some turfs."""
+    n_int = int(wk["intervals"].sum())
+    minutes = float(wk["minutes"].sum())
+    mpd = minutes / n_int if n_int else math.nan
+    walk = (float(np.average(walk_per_door.reindex(wk[schema.TURF_ID]).to_numpy(),
+                             weights=wk["intervals"].to_numpy()))
+            if n_int else math.nan)
+    hpd = float(kn["households"].mean()) if len(kn) else math.nan
+    per_hh = max(0.0, mpd - walk) / hpd if n_int and hpd > 0 else math.nan
+    return {
+        "turfs": len(set(wk[schema.TURF_ID]) | set(kn[schema.TURF_ID].astype(str))),
+        "doors_knocked": len(kn),
+        "intervals": n_int,
+        "hours": round(minutes / 60.0, 4),
+        "doors_per_hour": round(60.0 / mpd, 4) if n_int and mpd > 0 else math.nan,
+        "minutes_per_door": round(mpd, 4) if n_int else math.nan,
+        "walk_minutes_per_door": round(walk, 4) if n_int else math.nan,
+        "households_per_door": round(hpd, 4) if len(kn) else math.nan,
+        "minutes_per_household": round(per_hh, 4) if n_int else math.nan,
+        "contact_rate": round(float(kn["contacted"].mean()), 6) if len(kn) else math.nan,
+        **_fit_pace(wk, kn, walk_per_door * speed),
+    }
 
 
 #: Walking paces a fit may give (km/h); outside, the turfs did not tell walking from talking.

@@ -39,7 +39,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import numpy as np
 import pandas as pd
@@ -951,16 +951,7 @@ def read_canvassers(path: str | os.PathLike[str]) -> pd.DataFrame:
     """
     p = Path(path)
     header, body = _canvasser_rows(p)
-    if CANVASSER_ID in header:
-        id_col = CANVASSER_ID
-    elif "id" in header:
-        id_col = "id"
-    else:
-        msg = (
-            f"canvassers file {p}: no column 'canvasser_id' (or 'id'); "
-            f"columns are {', '.join(repr(h) for h in header)}"
-        )
-        raise InputError(msg, path=str(p))
+    id_col = _canvasser_id_column(header, p)
     pos = {h: i for i, h in reversed(list(enumerate(header)))}
 
     def cell(row: list[str], col: str) -> str:
@@ -1004,6 +995,24 @@ def read_canvassers(path: str | os.PathLike[str]) -> pd.DataFrame:
     if not out[CANVASSER_ID]:
         msg = f"canvassers file {p} lists no canvasser"
         raise InputError(msg, path=str(p))
+    return _canvasser_frame(out)
+
+
+def _canvasser_id_column(header: list[str], p: Path) -> str:
+    """Return the id column of a canvassers file: ``canvasser_id``, else ``id``, else refuse."""
+    if CANVASSER_ID in header:
+        return CANVASSER_ID
+    if "id" in header:
+        return "id"
+    msg = (
+        f"canvassers file {p}: no column 'canvasser_id' (or 'id'); "
+        f"columns are {', '.join(repr(h) for h in header)}"
+    )
+    raise InputError(msg, path=str(p))
+
+
+def _canvasser_frame(out: Mapping[str, list[Any]]) -> pd.DataFrame:
+    """Return the canvassers read, as columns by name, indexed and sorted by id."""
     frame = pd.DataFrame(
         {
             "name": pd.array(out["name"], dtype="string"),
@@ -1252,14 +1261,9 @@ def safe_folder_name(name: str) -> str:
 
 
 def write_packets(
-    plan: TurfPlan,
-    out_dir: str | os.PathLike[str],
-    assignment: pd.Series,
-    canvassers: pd.DataFrame,
-    *,
-    lang: str = "fr",
-    extra_files: Callable[[str], Mapping[str, bytes]] | None = None,
-    workers: int | None = 1,
+    plan: TurfPlan, out_dir: str | os.PathLike[str], assignment: pd.Series,
+    canvassers: pd.DataFrame, *, lang: str = "fr",
+    extra_files: Callable[[str], Mapping[str, bytes]] | None = None, workers: int | None = 1,
 ) -> list[Path]:
     """Write one packet folder per canvasser, ``out_dir/packets/<canvasser_id>/``.
 
@@ -1306,12 +1310,55 @@ def write_packets(
         raise ValueError(msg)
     c = _normalise_canvassers(canvassers)
     a = _check_assignment(plan, assignment, c)
+    folders = _packet_folders(c)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    built = _turf_files(plan, sorted(a.dropna().index.astype(str)), lang, extra_files, workers)
+    packets = {cid: _packet_files(plan, a, cid, c.loc[cid], built, lang) for cid in c.index}
+    tmp = Path(tempfile.mkdtemp(prefix=".knockin-packets-", dir=out))
+    try:
+        build = tmp / PACKETS_DIR
+        build.mkdir()
+        relative: list[str] = []
+        for cid, files in packets.items():
+            folder = build / folders[cid]
+            folder.mkdir()
+            for name in sorted(files):
+                (folder / name).write_bytes(files[name])
+                relative.append(f"{folders[cid]}/{name}")
+        target = out / PACKETS_DIR
+        if target.exists():
+            os.replace(target, tmp / f"{PACKETS_DIR}.old")
+        os.replace(build, target)
+        logger.info("wrote %d packets into %s", len(c), target)
+        return [target / r for r in sorted(relative)]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _packet_folders(c: pd.DataFrame) -> dict[str, str]:
+    """Return each canvasser's packet folder name; refuse two ids that map to the same one."""
     folders = {cid: safe_folder_name(cid) for cid in c.index}
     if len(set(folders.values())) != len(folders):
         msg = "two canvasser ids map to the same packet folder name; make the ids distinct"
         raise ValueError(msg)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    return folders
+
+
+class _TurfFiles(NamedTuple):
+    """The packet files of each assigned turf, with the doors and names their README lists."""
+
+    files: dict[str, list[tuple[str, bytes]]]
+    by_turf: dict[str, pd.DataFrame]
+    html_names: dict[str, str]
+    gpx_names: dict[str, str]
+
+
+def _turf_files(
+    plan: TurfPlan, given: list[str], lang: str,
+    extra_files: Callable[[str], Mapping[str, bytes]] | None, workers: int | None,
+) -> _TurfFiles:
+    """Build the walk list, GPX and extra files of the ``given`` turfs, ``workers`` at once."""
     doors = _assigned(_door_table(plan))
     by_turf = _by_turf(doors)
     routes = _route_table(plan)
@@ -1325,40 +1372,31 @@ def write_packets(
                 (gpx_names[tid], _gpx(p, tid, d, routes)),
                 *((name, bytes(data)) for name, data in extra.items())]
 
-    given = sorted(a.dropna().index.astype(str))
     built = dict(zip(given, per_turf(turf_files, plan, given, workers), strict=True))
-    tmp = Path(tempfile.mkdtemp(prefix=".knockin-packets-", dir=out))
-    try:
-        build = tmp / PACKETS_DIR
-        build.mkdir()
-        relative: list[str] = []
-        for cid in c.index:
-            folder = build / folders[cid]
-            folder.mkdir()
-            turfs = sorted(a.index[(a == cid).fillna(False).to_numpy(bool)].tolist())
-            files: dict[str, bytes] = {}
-            for tid in turfs:
-                html, gpx, *extra = built[tid]
-                files.update([html, gpx])
-                for name, data in extra:
-                    if name != Path(name).name or name in files or name == "README.txt" \
-                            or name.startswith("."):
-                        msg = f"extra file name {name!r} for turf {tid!r} is not usable"
-                        raise ValueError(msg)
-                    files[name] = data
-            files["README.txt"] = _readme(plan, cid, c.loc[cid], turfs, by_turf, html_names,
-                                          gpx_names, lang, extra=sorted(files))
-            for name in sorted(files):
-                (folder / name).write_bytes(files[name])
-                relative.append(f"{folders[cid]}/{name}")
-        target = out / PACKETS_DIR
-        if target.exists():
-            os.replace(target, tmp / f"{PACKETS_DIR}.old")
-        os.replace(build, target)
-        logger.info("wrote %d packets into %s", len(c), target)
-        return [target / r for r in sorted(relative)]
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    return _TurfFiles(built, by_turf, html_names, gpx_names)
+
+
+def _packet_files(
+    plan: TurfPlan, a: pd.Series, cid: str, who: pd.Series, built: _TurfFiles, lang: str
+) -> dict[str, bytes]:
+    """Return the files of canvasser ``cid``'s packet: its turfs' files and the README.
+
+    An extra file name that is a path, hidden, ``README.txt`` or already taken is refused.
+    """
+    turfs = sorted(a.index[(a == cid).fillna(False).to_numpy(bool)].tolist())
+    files: dict[str, bytes] = {}
+    for tid in turfs:
+        html, gpx, *extra = built.files[tid]
+        files.update([html, gpx])
+        for name, data in extra:
+            if name != Path(name).name or name in files or name == "README.txt" \
+                    or name.startswith("."):
+                msg = f"extra file name {name!r} for turf {tid!r} is not usable"
+                raise ValueError(msg)
+            files[name] = data
+    files["README.txt"] = _readme(plan, cid, who, turfs, built.by_turf, built.html_names,
+                                  built.gpx_names, lang, extra=sorted(files))
+    return files
 
 
 def _readme(

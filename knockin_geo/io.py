@@ -26,7 +26,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import charset_normalizer
 import geopandas as gpd
@@ -384,13 +384,7 @@ def read_precincts(
         The file has no CRS (or an implausible one) and ``crs`` was not given.
     """
     p = _existing_file(path, "precincts")
-    gdf = _read_ogr(p, layer, "precincts")
-    if len(gdf) == 0:
-        msg = f"precincts file {p} has no features"
-        raise InputError(msg, path=str(p))
-    if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns:
-        msg = f"precincts file {p} has no geometry column"
-        raise InputError(msg, path=str(p))
+    gdf = _precinct_layer(p, layer)
     geom_col = gdf.geometry.name
     attr_cols = [c for c in gdf.columns if c != geom_col]
     id_col, name_col = _precinct_columns(attr_cols, id_column, name_column, p)
@@ -420,14 +414,22 @@ def read_precincts(
         data[col] = gdf[col].to_numpy()
     index = pd.Index(ids.to_numpy(), name=schema.PRECINCT_ID, dtype=str)
     out = gpd.GeoDataFrame(data, geometry=geoms, crs=out_crs, index=index)
-    out.attrs = {
-        "source": str(p),
-        "id_column": id_col,
-        "name_column": name_col,
-        "repaired": repaired,
-    }
+    out.attrs = {"source": str(p), "id_column": id_col, "name_column": name_col,
+                 "repaired": repaired}
     logger.info("read %d precincts from %s (id column %r)", len(out), p, id_col)
     return out
+
+
+def _precinct_layer(p: Path, layer: str | int | None) -> gpd.GeoDataFrame:
+    """Read the precincts layer; refused without features or without a geometry column."""
+    gdf = _read_ogr(p, layer, "precincts")
+    if len(gdf) == 0:
+        msg = f"precincts file {p} has no features"
+        raise InputError(msg, path=str(p))
+    if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns:
+        msg = f"precincts file {p} has no geometry column"
+        raise InputError(msg, path=str(p))
+    return gdf
 
 
 def _precinct_columns(
@@ -1140,15 +1142,9 @@ def _load_ogr_points(
 
 
 def read_addresses(
-    path: PathLike,
-    *,
-    columns: Mapping[str, str] | None = None,
-    crs: Any = None,
-    encoding: str | None = None,
-    delimiter: str | None = None,
-    strict: bool = False,
-    reference_bounds: Sequence[float] | None = None,
-    layer: str | int | None = None,
+    path: PathLike, *, columns: Mapping[str, str] | None = None, crs: Any = None,
+    encoding: str | None = None, delimiter: str | None = None, strict: bool = False,
+    reference_bounds: Sequence[float] | None = None, layer: str | int | None = None,
 ) -> gpd.GeoDataFrame:
     r"""Read address points (doors) from a CSV file or an OGR point layer.
 
@@ -1197,28 +1193,13 @@ def read_addresses(
         Projected coordinates without ``crs``.
     """
     p = _existing_file(path, "addresses")
-    enc: str | None = None
-    used_delim: str | None = None
-    ogr_points = None
-    if _is_ogr_source(p):
-        ogr_points = _load_ogr_points(p, layer, crs)
-        table = ogr_points[0]
-        fmt = "ogr"
-    else:
-        text, enc = _decode(_read_bytes(p), encoding, p)
-        used_delim = delimiter if delimiter else sniff_delimiter(text)
-        table = _parse_csv(text, used_delim, p)
-        fmt = _detect_format(list(table.columns))
+    src = _address_source(p, layer, crs, encoding, delimiter)
+    table, fmt = src.table, src.fmt
     n = len(table)
-    if n == 0:
-        msg = f"addresses file {p} has a header but no data rows"
-        raise InputError(msg, path=str(p))
     roles = _resolve_roles(list(table.columns), columns, p, table)
     rows = np.arange(1, n + 1)
-    if ogr_points is not None:
-        coords = _layer_coordinates(ogr_points, roles)
-    else:
-        coords = _csv_coordinates(table, roles, crs, fmt, used_delim != ",", p)
+    coords = (_layer_coordinates(src.ogr_points, roles) if src.ogr_points is not None
+              else _csv_coordinates(table, roles, crs, fmt, src.delimiter != ",", p))
     bad_x, bad_y = _bad_coordinates(coords, rows, strict, reference_bounds, p)
     bad = bad_x | bad_y
     usable = ~coords.missing & ~bad
@@ -1227,22 +1208,59 @@ def read_addresses(
     households = _households(texts.column("households"), rows, roles.get("households"), strict, p)
     ids, dup = _address_ids(table, roles, texts, coords, rows, p)
 
-    status = np.full(n, schema.STATUS_OK, dtype=object)
-    status[coords.missing] = MISSING_COORDINATES
-    status[bad] = BAD_COORDINATES
-    status[dup & usable] = DUPLICATE
+    status = _address_status(coords.missing, bad, dup & usable)
     geoms = np.full(n, None, dtype=object)
     geoms[usable] = shapely.points(coords.x[usable], coords.y[usable])
     out = _address_frame(texts, households, rows, status, ids, geoms, coords.crs)
-    out.attrs = {
-        "columns_used": dict(roles),
-        "source": str(p),
-        "encoding": enc,
-        "format": fmt,
-        "delimiter": used_delim,
-    }
-    n_missing, n_bad = int(coords.missing.sum()), int(bad.sum())
-    n_dup = int((dup & usable).sum())
+    out.attrs = {"columns_used": dict(roles), "source": str(p), "encoding": src.encoding,
+                 "format": fmt, "delimiter": src.delimiter}
+    _log_address_problems(p, int(coords.missing.sum()), int(bad.sum()), int((dup & usable).sum()))
+    logger.info("read %d addresses from %s (format %s)", n, p, fmt)
+    return out
+
+
+class _AddressSource(NamedTuple):
+    """The table of an addresses file, how it was read, and an OGR layer's points."""
+
+    table: pd.DataFrame
+    fmt: str
+    encoding: str | None
+    delimiter: str | None
+    ogr_points: tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray, CRS] | None
+
+
+def _address_source(
+    p: Path, layer: str | int | None, crs: Any, encoding: str | None, delimiter: str | None
+) -> _AddressSource:
+    """Read an OGR point layer (format ``ogr``) or decode, sniff and parse a CSV file.
+
+    Refused when it has no data rows.
+    """
+    if _is_ogr_source(p):
+        ogr_points = _load_ogr_points(p, layer, crs)
+        src = _AddressSource(ogr_points[0], "ogr", None, None, ogr_points)
+    else:
+        text, enc = _decode(_read_bytes(p), encoding, p)
+        used_delim = delimiter if delimiter else sniff_delimiter(text)
+        table = _parse_csv(text, used_delim, p)
+        src = _AddressSource(table, _detect_format(list(table.columns)), enc, used_delim, None)
+    if len(src.table) == 0:
+        msg = f"addresses file {p} has a header but no data rows"
+        raise InputError(msg, path=str(p))
+    return src
+
+
+def _address_status(missing: np.ndarray, bad: np.ndarray, duplicate: np.ndarray) -> np.ndarray:
+    """Each row's status: ``ok``, else missing or bad coordinates, else duplicate (usable)."""
+    status = np.full(len(missing), schema.STATUS_OK, dtype=object)
+    status[missing] = MISSING_COORDINATES
+    status[bad] = BAD_COORDINATES
+    status[duplicate] = DUPLICATE
+    return status
+
+
+def _log_address_problems(p: Path, n_missing: int, n_bad: int, n_dup: int) -> None:
+    """Warn about rows kept with a missing, bad or duplicate status."""
     if n_missing or n_bad:
         logger.warning(
             "%s: %d row(s) with missing and %d with bad coordinates (kept with their status)",
@@ -1252,8 +1270,6 @@ def read_addresses(
         )
     if n_dup:
         logger.warning("%s: %d duplicate row(s) (status 'duplicate')", p, n_dup)
-    logger.info("read %d addresses from %s (format %s)", n, p, fmt)
-    return out
 
 
 @dataclass(frozen=True)

@@ -79,15 +79,7 @@ def snap_doors(
         )
         raise CRSError(msg)
     out = doors.copy()
-    n = len(out)
-    snap = {
-        "edge": np.full(n, -1, dtype=np.int64),
-        "offset_m": np.full(n, np.nan),
-        "side": np.full(n, "", dtype=object),
-        "snap_dist_m": np.full(n, np.nan),
-        "snap_x": np.full(n, np.nan),
-        "snap_y": np.full(n, np.nan),
-    }
+    snap = _unsnapped(len(out))
     status = out[schema.STATUS].to_numpy(dtype=object)
     geoms = out.geometry.to_numpy()
     usable = (status == schema.STATUS_OK) & ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
@@ -117,6 +109,18 @@ def snap_doors(
     out["snap_y"] = snap["snap_y"]
     out[schema.STATUS] = status
     return out
+
+
+def _unsnapped(n: int) -> dict[str, np.ndarray]:
+    """Return the snap columns of ``n`` doors not snapped (yet): no edge, no side, NaN."""
+    return {
+        "edge": np.full(n, -1, dtype=np.int64),
+        "offset_m": np.full(n, np.nan),
+        "side": np.full(n, "", dtype=object),
+        "snap_dist_m": np.full(n, np.nan),
+        "snap_x": np.full(n, np.nan),
+        "snap_y": np.full(n, np.nan),
+    }
 
 
 def _snap_usable(

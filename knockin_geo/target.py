@@ -1179,16 +1179,10 @@ def _check_counts(long: pd.DataFrame, labels: Mapping[str, str], problems: list[
 
 
 def read_results(
-    path: PathLike,
-    *,
-    layout: str = "auto",
-    columns: Mapping[str, str | Sequence[str]] | None = None,
-    encoding: str | None = None,
-    delimiter: str | None = None,
-    election: str | None = None,
-    contest: str | None = None,
-    by_party: bool = False,
-    values: str = "auto",
+    path: PathLike, *, layout: str = "auto",
+    columns: Mapping[str, str | Sequence[str]] | None = None, encoding: str | None = None,
+    delimiter: str | None = None, election: str | None = None, contest: str | None = None,
+    by_party: bool = False, values: str = "auto",
 ) -> pd.DataFrame:
     r"""Read election results per precinct into a tidy long table.
 
@@ -1257,13 +1251,27 @@ def read_results(
         percentages (each listed).
     """
     p = _existing_file(path, "results")
+    _check_read_options(p, layout, values)
+    t, enc = _read_table(p, encoding, delimiter)
+    chosen = _chosen_layout(t, layout, p)
+    long, info, scale = _read_votes(t, chosen, columns, contest, by_party, values, p)
+    source = {"election": election if election is not None else p.name.split(".")[0],
+              "encoding": enc, "delimiter": t.delimiter}
+    return _results_frame(long, info, scale, chosen, p, source)
+
+
+def _check_read_options(p: Path, layout: str, values: str) -> None:
+    """Refuse an unknown ``layout`` or ``values`` of :func:`read_results`."""
     if layout != "auto" and layout not in LAYOUTS:
         msg = f"unknown results layout {layout!r}{_close_matches(layout, LAYOUTS)} ({kw('layout')})"
         raise InputError(msg, [f"layouts: auto, {', '.join(LAYOUTS)}"], path=str(p))
     if values not in VALUE_KINDS:
         msg = f"{kw('values', values)}: not one of {', '.join(VALUE_KINDS)}"
         raise InputError(msg, path=str(p))
-    t, enc = _read_table(p, encoding, delimiter)
+
+
+def _chosen_layout(t: _Table, layout: str, p: Path) -> str:
+    """Return the layout given, or the one detected from the header; refuse when undetectable."""
     chosen = layout if layout != "auto" else _detect_layout(t)
     if chosen is None:
         msg = (
@@ -1272,6 +1280,17 @@ def read_results(
             f"{kw('columns')}"
         )
         raise InputError(msg, path=str(p))
+    return chosen
+
+
+def _read_votes(
+    t: _Table, chosen: str, columns: Mapping[str, str | Sequence[str]] | None,
+    contest: str | None, by_party: bool, values: str, p: Path,
+) -> tuple[pd.DataFrame, dict[str, Any], float | None]:
+    """Read the long votes table, its layout's info and share scale; refuse every bad value.
+
+    In a file of shares the cells move to ``share`` (divided by the scale) and ``votes`` is NaN.
+    """
     problems: list[str] = []
     long, info = _read_layout(t, chosen, columns, contest, by_party, problems)
     scale = _share_scale(long, values, bool(info["count_labels"]), problems, p)
@@ -1286,15 +1305,30 @@ def read_results(
     if len(long) == 0:
         msg = f"results file {p} ({chosen} layout) holds no votes"
         raise InputError(msg, path=str(p))
+    return long, info, scale
+
+
+def _results_frame(
+    long: pd.DataFrame,
+    info: Mapping[str, Any],
+    scale: float | None,
+    chosen: str,
+    p: Path,
+    source: Mapping[str, Any],
+) -> pd.DataFrame:
+    """Build the table :func:`read_results` returns, with its ``attrs``.
+
+    ``source`` holds the election label, the encoding and the delimiter of the file.
+    """
     out = long[[*RESULT_COLUMNS, "source_row"]].reset_index(drop=True)
     out["precinct_key"] = out["precinct_key"].astype(str)
     out["choice"] = out["choice"].astype(str)
     out.attrs = {
         "layout": chosen,
         "source": str(p),
-        "election": election if election is not None else p.name.split(".")[0],
-        "encoding": enc,
-        "delimiter": t.delimiter,
+        "election": source["election"],
+        "encoding": source["encoding"],
+        "delimiter": source["delimiter"],
         "columns_used": info["columns_used"],
         "contest": info["contest"],
         "values": "shares" if scale is not None else "counts",
@@ -1447,15 +1481,8 @@ def indicators(results: pd.DataFrame) -> pd.DataFrame:
     per = per.reindex(order)
     labels = pd.unique(results["choice"].astype(str))
     shares_given = _published_shares(results)
-    table = (
-        results.assign(_k=keys.to_numpy(), _c=results["choice"].astype(str).to_numpy())
-        .groupby(["_k", "_c"], sort=False)["share" if shares_given else "votes"]
-        .sum(min_count=1)
-        .unstack("_c")
-        .reindex(index=order, columns=labels)
-    )
+    v = _choice_matrix(results, keys, order, labels, shares_given)
     slugs = _choice_slugs(labels)
-    v = table.to_numpy(dtype=float)
     reg = per["registered"].to_numpy(dtype=float)
     voters = per["voters"].to_numpy(dtype=float)
     expressed = per["expressed"].to_numpy(dtype=float)
@@ -1470,22 +1497,8 @@ def indicators(results: pd.DataFrame) -> pd.DataFrame:
         basis = {"published": len(order)}
         formulas["share_<choice>"] = "the share the file gives (percent / 100)"
     else:
-        with np.errstate(invalid="ignore"):
-            total = np.where(np.isnan(v).all(axis=1), np.nan, np.nansum(v, axis=1))
-        use_exp = np.isfinite(expressed) & (expressed > 0)
-        use_vot = ~use_exp & np.isfinite(voters) & (voters > 0)
-        use_sum = ~use_exp & ~use_vot
-        denom = np.where(use_exp, expressed, np.where(use_vot, voters, total))
-        for j, slug in enumerate(slugs):
-            data[f"votes_{slug}"] = v[:, j]
-        shares = _safe_div(v, denom[:, None])
-        basis = {
-            "expressed": int(use_exp.sum()),
-            "voters": int(use_vot.sum()),
-            "sum_of_votes": int(use_sum.sum()),
-        }
-        if basis["voters"] or basis["sum_of_votes"]:
-            logger.info("shares computed on: %s", basis)
+        data |= {f"votes_{slug}": v[:, j] for j, slug in enumerate(slugs)}
+        shares, basis = _count_shares(v, voters, expressed)
     for j, slug in enumerate(slugs):
         data[f"share_{slug}"] = shares[:, j]
     out = pd.DataFrame(data, index=pd.Index(order.astype(str), name="precinct_key", dtype=str))
@@ -1504,6 +1517,48 @@ def indicators(results: pd.DataFrame) -> pd.DataFrame:
         if k in results.attrs
     }
     return out
+
+
+#: What ``pd.unique`` returns.
+_Unique = np.ndarray | pd.api.extensions.ExtensionArray
+
+
+def _choice_matrix(
+    results: pd.DataFrame, keys: pd.Series, order: _Unique, labels: _Unique, shares_given: bool,
+) -> np.ndarray:
+    """Votes (or published shares) per precinct (rows, ``order``) and choice (``labels``)."""
+    table = (
+        results.assign(_k=keys.to_numpy(), _c=results["choice"].astype(str).to_numpy())
+        .groupby(["_k", "_c"], sort=False)["share" if shares_given else "votes"]
+        .sum(min_count=1)
+        .unstack("_c")
+        .reindex(index=order, columns=labels)
+    )
+    return table.to_numpy(dtype=float)
+
+
+def _count_shares(
+    v: np.ndarray, voters: np.ndarray, expressed: np.ndarray
+) -> tuple[np.ndarray, dict[str, int]]:
+    """Shares of vote counts ``v`` and how many precincts used each denominator.
+
+    The denominator is ``expressed``, else ``voters``, else the sum of the row's votes.
+    """
+    with np.errstate(invalid="ignore"):
+        total = np.where(np.isnan(v).all(axis=1), np.nan, np.nansum(v, axis=1))
+    use_exp = np.isfinite(expressed) & (expressed > 0)
+    use_vot = ~use_exp & np.isfinite(voters) & (voters > 0)
+    use_sum = ~use_exp & ~use_vot
+    denom = np.where(use_exp, expressed, np.where(use_vot, voters, total))
+    shares = _safe_div(v, denom[:, None])
+    basis = {
+        "expressed": int(use_exp.sum()),
+        "voters": int(use_vot.sum()),
+        "sum_of_votes": int(use_sum.sum()),
+    }
+    if basis["voters"] or basis["sum_of_votes"]:
+        logger.info("shares computed on: %s", basis)
+    return shares, basis
 
 
 def _as_indicators(frame: pd.DataFrame) -> pd.DataFrame:
@@ -1727,6 +1782,17 @@ def join_results(
         "other_communes": int(other.sum()),
         "commune": chosen,
     }
+    _log_unmatched(report)
+    formulas = dict(precincts.attrs.get("formulas", {})) | dict(ind.attrs.get("formulas", {}))
+    out.attrs = (
+        dict(precincts.attrs) | dict(ind.attrs) | {"formulas": formulas, "join_report": report}
+    )
+    logger.info("results join: %d of %d precincts matched", report["matched"], len(out))
+    return out, report
+
+
+def _log_unmatched(report: Mapping[str, Any]) -> None:
+    """Log the precincts and results rows a join left unmatched, and other communes' bureaux."""
     if report["unmatched_precincts"] or report["unmatched_results"]:
         logger.warning(
             "results join: %d matched, %d precinct(s) without results (%s), %d results row(s) "
@@ -1741,14 +1807,8 @@ def join_results(
         logger.info(
             "results join: %d bureaux of other communes than %s left aside",
             report["other_communes"],
-            chosen,
+            report["commune"],
         )
-    formulas = dict(precincts.attrs.get("formulas", {})) | dict(ind.attrs.get("formulas", {}))
-    out.attrs = (
-        dict(precincts.attrs) | dict(ind.attrs) | {"formulas": formulas, "join_report": report}
-    )
-    logger.info("results join: %d of %d precincts matched", report["matched"], len(out))
-    return out, report
 
 
 def read_registered(
@@ -2306,15 +2366,44 @@ def _ranks(values: np.ndarray, ids: np.ndarray) -> np.ndarray:
     return ranks
 
 
+def _score_kind(kind: str) -> str:
+    """Return the score kind, lower case and spelt ``mobilisation``; refuse an unknown one."""
+    k = str(kind).lower()
+    if k not in SCORE_KINDS:
+        msg = f"unknown score kind {kind!r} ({kw('kind')}){_close_matches(k, SCORE_KINDS)}"
+        raise InputError(msg, [f"kinds: {', '.join(SCORE_KINDS)}"])
+    return "mobilisation" if k == "mobilization" else k
+
+
+def _score_values(
+    frame: pd.DataFrame, k: str, support: str | Sequence[str] | None,
+    choices: Sequence[str] | None, formula: str | None, by_voters: bool,
+) -> tuple[np.ndarray, str]:
+    """Score every precinct by kind ``k``: the values and the formula text.
+
+    Refused when no precinct gets a finite score.
+    """
+    if k == "mobilisation":
+        values, text = _mobilisation(frame, support)
+    elif k == "persuasion":
+        values, text = _persuasion(frame, choices, by_voters)
+    else:
+        assert formula is not None
+        values, text = _formula_score(frame, formula)
+    if len(values) and not np.isfinite(values).any():
+        what = kw("formula", text) if k == "formula" else f"{kw('kind', k)} ({text})"
+        msg = (
+            f"{what} gives no precinct a score: its inputs are missing everywhere, or it "
+            "divides by zero or takes the log of a non-positive number"
+        )
+        raise InputError(msg)
+    return values, text
+
+
 def score(
-    precincts_with_indicators: pd.DataFrame,
-    kind: str,
-    *,
-    support: str | Sequence[str] | None = None,
-    choices: Sequence[str] | None = None,
-    formula: str | None = None,
-    name: str | None = None,
-    by_voters: bool = False,
+    precincts_with_indicators: pd.DataFrame, kind: str, *,
+    support: str | Sequence[str] | None = None, choices: Sequence[str] | None = None,
+    formula: str | None = None, name: str | None = None, by_voters: bool = False,
 ) -> gpd.GeoDataFrame:
     """Score and rank the precincts.
 
@@ -2364,26 +2453,9 @@ def score(
         percentages without registered voters...), no precinct scored at all.
     """
     frame = precincts_with_indicators
-    k = str(kind).lower()
-    if k not in SCORE_KINDS:
-        msg = f"unknown score kind {kind!r} ({kw('kind')}){_close_matches(k, SCORE_KINDS)}"
-        raise InputError(msg, [f"kinds: {', '.join(SCORE_KINDS)}"])
-    k = "mobilisation" if k == "mobilization" else k
+    k = _score_kind(kind)
     _check_score_args(k, {"support": support, "choices": choices, "formula": formula}, by_voters)
-    if k == "mobilisation":
-        values, text = _mobilisation(frame, support)
-    elif k == "persuasion":
-        values, text = _persuasion(frame, choices, by_voters)
-    else:
-        assert formula is not None
-        values, text = _formula_score(frame, formula)
-    if len(values) and not np.isfinite(values).any():
-        what = kw("formula", text) if k == "formula" else f"{kw('kind', k)} ({text})"
-        msg = (
-            f"{what} gives no precinct a score: its inputs are missing everywhere, or it "
-            "divides by zero or takes the log of a non-positive number"
-        )
-        raise InputError(msg)
+    values, text = _score_values(frame, k, support, choices, formula, by_voters)
 
     out = frame.copy()
     if not isinstance(out, gpd.GeoDataFrame) and "geometry" in out.columns:
@@ -2483,6 +2555,28 @@ def pick_universe(
 # --------------------------------------------------------------------------------------------
 
 
+def _usable_doors(doors: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each door's precinct id (str), whether voters may be spread on it, and its households.
+
+    Usable: a precinct id and, when there is a status, ``ok`` or ``assigned``. Households are
+    rounded, 1 when missing, negative or not a number.
+    """
+    pid = doors[schema.PRECINCT_ID]
+    has_pid = pid.notna().to_numpy()
+    pid_str = _series_to_str(pid.reset_index(drop=True)).to_numpy(dtype=object)
+    has_pid = has_pid & (pid_str != "")
+    if schema.STATUS in doors.columns:
+        usable = doors[schema.STATUS].isin(_OK_STATUSES).to_numpy() & has_pid
+    else:
+        usable = has_pid
+    if schema.HOUSEHOLDS in doors.columns:
+        hh = pd.to_numeric(doors[schema.HOUSEHOLDS], errors="coerce").to_numpy(dtype=float)
+        hh = np.where(np.isfinite(hh) & (hh >= 0), np.round(hh), 1.0).astype(np.int64)
+    else:
+        hh = np.ones(len(doors), dtype=np.int64)
+    return pid_str, usable, hh
+
+
 def spread_voters(doors: pd.DataFrame, precincts_with_indicators: pd.DataFrame) -> pd.Series:
     """Estimate the registered voters behind each door.
 
@@ -2518,19 +2612,7 @@ def spread_voters(doors: pd.DataFrame, precincts_with_indicators: pd.DataFrame) 
         raise InputError(msg)
     _needs(precincts_with_indicators, ["registered"], "spread_voters")
     n = len(doors)
-    pid = doors[schema.PRECINCT_ID]
-    has_pid = pid.notna().to_numpy()
-    pid_str = _series_to_str(pid.reset_index(drop=True)).to_numpy(dtype=object)
-    has_pid = has_pid & (pid_str != "")
-    if schema.STATUS in doors.columns:
-        usable = doors[schema.STATUS].isin(_OK_STATUSES).to_numpy() & has_pid
-    else:
-        usable = has_pid
-    if schema.HOUSEHOLDS in doors.columns:
-        hh = pd.to_numeric(doors[schema.HOUSEHOLDS], errors="coerce").to_numpy(dtype=float)
-        hh = np.where(np.isfinite(hh) & (hh >= 0), np.round(hh), 1.0).astype(np.int64)
-    else:
-        hh = np.ones(n, dtype=np.int64)
+    pid_str, usable, hh = _usable_doors(doors)
     reg_by_pid = pd.Series(
         precincts_with_indicators["registered"].to_numpy(dtype=float),
         index=_precinct_ids(precincts_with_indicators).to_numpy(),
@@ -2751,24 +2833,26 @@ def choropleth_png(
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     _draw_polygons(ax, geoms, cls, palette)
-    lows = [float(np.nanmin(values))] + [float(b) for b in classes.bins[:-1]]
-    counts = np.bincount(cls[cls >= 0], minlength=n_classes)
-    labels = [
-        f"{_bound(lo)} – {_bound(float(hi))} ({counts[i]})"
-        for i, (lo, hi) in enumerate(zip(lows, classes.bins, strict=True))
-    ]
+    labels = _class_labels(values, classes.bins, cls)
     _draw_legend(ax, column, palette, labels, int((~finite).sum()))
-    ax.set_title(
-        title
-        if title is not None
-        else f"{column} ({scheme.replace('_', ' ')}, {n_classes} classes)"
-    )
+    default_title = f"{column} ({scheme.replace('_', ' ')}, {n_classes} classes)"
+    ax.set_title(title if title is not None else default_title)
     fig.tight_layout()
     target = Path(path)
     with atomic_path(target) as tmp:
         fig.savefig(tmp, format="png", metadata={"Software": None})
     logger.info("wrote choropleth of %s (%s, %d classes) to %s", column, scheme, n_classes, target)
     return target
+
+
+def _class_labels(values: np.ndarray, bins: Sequence[float], cls: np.ndarray) -> list[str]:
+    """Legend label of each class: its bounds and how many precincts it holds."""
+    lows = [float(np.nanmin(values))] + [float(b) for b in bins[:-1]]
+    counts = np.bincount(cls[cls >= 0], minlength=len(bins))
+    return [
+        f"{_bound(lo)} – {_bound(float(hi))} ({counts[i]})"
+        for i, (lo, hi) in enumerate(zip(lows, bins, strict=True))
+    ]
 
 
 _NODATA_RGBA: Final = (0.85, 0.85, 0.85, 1.0)

@@ -783,19 +783,7 @@ def _allocate(
     groups: list[list[int]] = [[int(r)] for r in live]
     reasons: list[list[str]] = [[] for _ in groups]
     link_kind = _link_kinds(bridges, reg)
-    door_reg = reg[:n_doors]
-    reg_cent = {}
-    for r in live.tolist():
-        sel = np.flatnonzero(door_reg == r)
-        reg_cent[r] = v_xy[sel].mean(axis=0)
-
-    def kind_between(gi: list[int], gj: list[int]) -> str | None:
-        kinds = {link_kind.get((min(x, y), max(x, y))) for x in gi for y in gj} - {None}
-        for kind in ("weak", "cross", "side"):
-            if kind in kinds:
-                return kind
-        return None
-
+    reg_cent = _region_centres(live, reg[:n_doors], v_xy)
     while True:
         ws = np.array([float(reg_w[g].sum()) for g in groups])
         ks = _largest_remainder(ws, target, k)
@@ -811,7 +799,7 @@ def _allocate(
             if ws[worst] < (1 - tol) * target
             else "not a whole number of balanced turfs"
         )
-        kinds = {j: kind_between(groups[worst], groups[j]) for j in range(len(groups))}
+        kinds = {j: _kind_between(link_kind, groups[worst], groups[j]) for j in range(len(groups))}
         cw = reg_cent[groups[worst][0]]
 
         def score(
@@ -843,6 +831,28 @@ def _allocate(
     ks = _largest_remainder(ws, target, k)
     notes = {i: sorted(set(r)) for i, r in enumerate(reasons) if r}
     return [np.array(g) for g in groups], [int(x) for x in ks], notes
+
+
+def _region_centres(
+    live: np.ndarray, door_reg: np.ndarray, v_xy: np.ndarray
+) -> dict[int, np.ndarray]:
+    """Return the mean position of the doors of each live region."""
+    reg_cent = {}
+    for r in live.tolist():
+        sel = np.flatnonzero(door_reg == r)
+        reg_cent[r] = v_xy[sel].mean(axis=0)
+    return reg_cent
+
+
+def _kind_between(
+    link_kind: dict[tuple[int, int], str], gi: list[int], gj: list[int]
+) -> str | None:
+    """Return the best link between two groups of regions: weak, cross, side or none."""
+    kinds = {link_kind.get((min(x, y), max(x, y))) for x in gi for y in gj} - {None}
+    for kind in ("weak", "cross", "side"):
+        if kind in kinds:
+            return kind
+    return None
 
 
 def _merge_reason(kind: str | None, why: str) -> str:
@@ -954,22 +964,7 @@ def _repair_balance(
 
     if (np.abs(pw[parts] - target) / target <= tol + 1e-12).all():
         return lab
-    n = adj.shape[0]
-    coo = adj.tocoo()
-    # moves follow the precinct's own streets and the barrier crossings of a merged group, never
-    # another precinct's streets or a straight jump (the turf would no longer be one piece)
-    strong = (coo.data < sidegraph.WEAK_M) | (coo.data == sidegraph.CROSS_M)
-    ra, rb = coo.row[strong], coo.col[strong]
-    # door-to-door contacts: direct links, or two links through a shared street node
-    dd = sparse.coo_array(
-        (np.ones(len(ra)), (ra, rb)), shape=(n, n)
-    ).tocsr()
-    node_diag = sparse.diags_array((~is_door).astype(float))
-    two_hop = (dd @ node_diag @ dd).tocsr()
-    touch = (dd + two_hop).tocoo()
-    ta, tb = touch.row, touch.col
-    sel = is_door[ta] & is_door[tb] & (ta != tb)
-    ta, tb = ta[sel], tb[sel]
+    (ra, rb), (ta, tb) = _door_contacts(adj, is_door)
     for _ in range(len(doors)):
         src, dst = lab[ta], lab[tb]
         cand = src != dst
@@ -1014,6 +1009,32 @@ def _repair_balance(
         if (np.abs(pw[parts] - target) / target <= tol + 1e-12).all():
             break
     return lab
+
+
+def _door_contacts(
+    adj: sparse.csr_array, is_door: np.ndarray
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Return the links a door may move along, and the pairs of doors in contact.
+
+    Links: the precinct's own streets and the barrier crossings of a merged group. Contacts:
+    two doors joined by such a link, or by two through a shared street node.
+    """
+    n = adj.shape[0]
+    coo = adj.tocoo()
+    # moves follow the precinct's own streets and the barrier crossings of a merged group, never
+    # another precinct's streets or a straight jump (the turf would no longer be one piece)
+    strong = (coo.data < sidegraph.WEAK_M) | (coo.data == sidegraph.CROSS_M)
+    ra, rb = coo.row[strong], coo.col[strong]
+    # door-to-door contacts: direct links, or two links through a shared street node
+    dd = sparse.coo_array(
+        (np.ones(len(ra)), (ra, rb)), shape=(n, n)
+    ).tocsr()
+    node_diag = sparse.diags_array((~is_door).astype(float))
+    two_hop = (dd @ node_diag @ dd).tocsr()
+    touch = (dd + two_hop).tocoo()
+    ta, tb = touch.row, touch.col
+    sel = is_door[ta] & is_door[tb] & (ta != tb)
+    return (ra, rb), (ta[sel], tb[sel])
 
 
 def _recombine(
@@ -1204,18 +1225,7 @@ def _bisect(
         if t_i >= params.trees and (best_key is not None and (best_key[0] < 1 or
                                                               t_i >= 4 * params.trees)):
             break
-        jitter = triu.data * rng.uniform(0.5, 1.5, size=len(triu.data)) + 1e-6
-        rand = sparse.coo_array((jitter, (triu.row, triu.col)), shape=(n, n)).tocsr()
-        tree = csgraph.minimum_spanning_tree(rand)
-        tree = (tree + tree.T).tocsr()
-        root = int(rng.integers(n))
-        order, pred = csgraph.breadth_first_order(
-            tree, root, directed=False, return_predecessors=True
-        )
-        if len(order) != n:  # pragma: no cover - callers pass connected graphs
-            msg = "internal error: graph to bisect is not connected"
-            raise RuntimeError(msg)
-        depth = _depths(tree, root)
+        order, pred, depth = _random_tree(triu, n, rng)
         sub = _subtree_sums(stats, order, pred, depth)
         trees.append((order, pred, depth, sub))
         cand = order[1:]
@@ -1253,6 +1263,27 @@ def _bisect(
     in_a[v] = True
     in_b[v] = True
     return in_a, in_b, ka
+
+
+def _random_tree(
+    triu: sparse.coo_array, n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Draw a spanning tree (minimum over jittered edge weights) rooted at a random vertex.
+
+    Returns its breadth-first order, the predecessors and the depths.
+    """
+    jitter = triu.data * rng.uniform(0.5, 1.5, size=len(triu.data)) + 1e-6
+    rand = sparse.coo_array((jitter, (triu.row, triu.col)), shape=(n, n)).tocsr()
+    tree = csgraph.minimum_spanning_tree(rand)
+    tree = (tree + tree.T).tocsr()
+    root = int(rng.integers(n))
+    order, pred = csgraph.breadth_first_order(
+        tree, root, directed=False, return_predecessors=True
+    )
+    if len(order) != n:  # pragma: no cover - callers pass connected graphs
+        msg = "internal error: graph to bisect is not connected"
+        raise RuntimeError(msg)
+    return order, pred, _depths(tree, root)
 
 
 def _best_node_cut(

@@ -1,12 +1,13 @@
 """Code rules of the package, read from its source (issue 15).
 
-- No function over 80 lines of code (its docstring not counted: a public function's numpy-style
-  documentation of parameters, returns and errors is not a reason to split it).
+- No function over 80 lines: from its ``def`` line to the end of its body, docstring, blank lines,
+  comments and nested functions included (the lines of the definition as an editor shows them).
 - Imports at the top of modules: an import inside a function is allowed only for the optional
   and heavy dependencies listed in ``LAZY_IMPORTS`` (and in docs/architecture.md).
 
-``PENDING_LONG`` and ``PENDING_LAZY`` name modules being rewritten (issue 15): they shrink to
-empty as those rewrites land. Each rule is also checked on code built here, so it can fail.
+``PENDING_LONG``, ``PENDING_SPLIT`` and ``PENDING_LAZY`` name modules and functions being
+rewritten (issue 15): they shrink to empty as those rewrites land. Each rule is also checked on
+code built here, so it can fail.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ MAX_LINES = 80
 
 #: Modules being rewritten: their long functions are split then. Remove a module once it passes.
 PENDING_LONG: frozenset[str] = frozenset()
+#: Functions ("module.name") being split: removed from here once they pass.
+PENDING_SPLIT: frozenset[str] = frozenset({
+    "plan.plan_turfs", "plan.write_plan", "maps.volunteer_map_html", "streets.load_network",
+    "streets.network_from_osmnx",
+})
 #: Modules being rewritten: their imports inside functions move to the top then.
 PENDING_LAZY: frozenset[str] = frozenset()
 
@@ -43,22 +49,17 @@ def _modules() -> dict[str, Path]:
     return found
 
 
-def _code_lines(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
-    lines = fn.end_lineno - fn.lineno + 1  # type: ignore[operator]
-    first = fn.body[0]
-    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
-            and isinstance(first.value.value, str):
-        lines -= first.end_lineno - first.lineno + 1  # type: ignore[operator]
-    return lines
+def _lines(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """Lines from the ``def`` line to the last line of the body (decorators not counted)."""
+    return fn.end_lineno - fn.lineno + 1  # type: ignore[operator]
 
 
 def long_functions(source: str) -> list[tuple[str, int]]:
-    """(name, code lines) of every function or method longer than MAX_LINES."""
+    """(name, lines) of every function, method or nested function longer than MAX_LINES."""
     return [
-        (node.name, _code_lines(node))
+        (node.name, _lines(node))
         for node in ast.walk(ast.parse(source))
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-        and _code_lines(node) > MAX_LINES
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and _lines(node) > MAX_LINES
     ]
 
 
@@ -88,6 +89,7 @@ def test_no_function_over_80_lines() -> None:
         for m, p in _modules().items()
         if m not in PENDING_LONG
         for name, n in long_functions(p.read_text(encoding="utf-8"))
+        if f"{m}.{name}" not in PENDING_SPLIT
     }
     assert too_long == {}
 
@@ -118,20 +120,33 @@ def test_every_listed_lazy_import_is_used_and_documented() -> None:
 
 
 def test_pending_lists_name_existing_modules() -> None:
-    assert set(_modules()) >= (PENDING_LONG | PENDING_LAZY)
+    modules = _modules()
+    assert set(modules) >= (PENDING_LONG | PENDING_LAZY)
+    functions = {
+        f"{m}.{node.name}"
+        for m, p in modules.items()
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    }
+    assert functions >= PENDING_SPLIT
 
 
 def test_the_rules_find_what_they_forbid() -> None:
-    body = "\n".join(f"    x{i} = {i}" for i in range(MAX_LINES))
-    src = (
-        f'def long():\n    """Doc.\n\n    More.\n    """\n{body}\n'
-        f'def fine():\n    """Doc.\n{"".join(chr(10) for _ in range(90))}    """\n    return 1\n'
+    def lines(n: int, indent: str) -> str:
+        return "".join(f"{indent}x{i} = {i}\n" for i in range(n))
+
+    src = (  # long: def, 4 docstring lines, a blank line and a comment count; outer: its inner def
+        f'def long():\n    """Doc.\n\n    More.\n    """\n{lines(MAX_LINES - 7, "    ")}'
+        "\n    # a comment\n    return 1\n"
+        f'def fine():\n    """Doc."""\n{lines(MAX_LINES - 2, "    ")}'
+        "class K:\n    def outer(self):\n        def inner():\n            return 1\n\n"
+        f"{lines(MAX_LINES - 4, '        ')}        return inner\n"
         "import os\n"
         "def f():\n    import json\n    from knockin_geo.io import read_addresses\n"
         "    from . import schema\n    return json, os\n"
         "class C:\n    def m(self):\n        import numpy\n        return numpy\n"
     )
-    assert long_functions(src) == [("long", MAX_LINES + 1)]
+    assert long_functions(src) == [("long", MAX_LINES + 1), ("outer", MAX_LINES + 1)]
     found = inner_imports(src)
     assert [package for package, _ in found] == ["json", "knockin_geo", ".", "numpy"]
     assert all(" import " in src.splitlines()[line - 1] for _, line in found)
