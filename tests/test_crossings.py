@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from conftest import ORIGIN, TEST_CRS, make_network, precinct_box, shift_geom
+from conftest import ORIGIN, TEST_CRS, make_network, shift_geom
 from geopandas.testing import assert_geodataframe_equal
-from test_turfs import DoorMaker, Layout
 from test_turfs import local_xy as turf_local_xy
+from test_turfs import small_river_precinct
 
 from knockin_geo import checks, schema
 from knockin_geo.maps import volunteer_map_html
@@ -124,24 +124,15 @@ def test_a_turf_that_spans_nothing_has_no_crossing() -> None:
 # through the plan: report.json, walk list, phone map
 # ------------------------------------------------------------------------------------------------
 def boulevard_precinct(marks: list[tuple[str, float, float]]):
-    """70 doors west of a primary road (x = 250), 15 east; one street across it at y = 100."""
-    lay = Layout()
-    idl, el = lay.add_grid(3, 3, first_id=1, tag="West ")
-    idr, er = lay.add_grid(3, 3, x0=300, first_id=101, tag="East ")
-    lay.edges.append((idl[(2, 1)], idr[(0, 1)], "residential", "Rue du Pont"))
-    road = shapely.LineString([(250, -5000), (250, 5000)])
-    net = make_network(lay.nodes, lay.edges, [("road", "primary", road)])
-    net = dataclasses.replace(net, barriers=net.barriers.assign(name=["Boulevard X"]),
-                              crossings=marks_frame(marks))
-    mk = DoorMaker(net)
-    for e in el[:10]:
-        mk.along(e, 3)
-    for e in el[10:]:
-        mk.along(e, 5, "left")
-    for e in er[:5]:
-        mk.along(e, 3, "left")
-    doors = mk.doors()
-    return net, doors, precinct_box("P1", -50, -50, 550, 250)
+    """70 doors west of a primary road (x = 250), 15 east; one footbridge over it at y = 100.
+
+    The river town of ``test_turfs`` with a boulevard for its river.
+    """
+    net, doors, pr, _ = small_river_precinct()
+    road = shift_geom(shapely.LineString([(250, -5000), (250, 5000)]))
+    bar = net.barriers.assign(kind=["road"], subtype=["primary"], name=["Boulevard X"],
+                              geometry=[road])
+    return dataclasses.replace(net, barriers=bar, crossings=marks_frame(marks)), doors, pr
 
 
 def crossing_of(plan) -> dict:
