@@ -70,7 +70,7 @@ import osmium
 import pandas as pd
 import scipy.sparse as sp
 import shapely
-from osmium.filter import EntityFilter, KeyFilter
+from osmium.filter import EntityFilter, KeyFilter, TagFilter
 from pyproj import CRS, Transformer
 from scipy.sparse.csgraph import connected_components
 
@@ -143,6 +143,9 @@ CROSSING_KINDS = (
 #: ``highway`` values of the ways that are footbridges or underpasses when they pass over or
 #: under a barrier on a bridge or in a tunnel (cycleways too: people walk them).
 FOOT_CROSSING_HIGHWAYS = frozenset({"footway", "path", "steps", "pedestrian", "cycleway"})
+#: The node tags of crossing places (read from the file; filtered in osmium's C++ code).
+_CROSSING_NODE_TAGS = (("highway", "crossing"), ("highway", "traffic_signals"),
+                       ("railway", "level_crossing"), ("railway", "crossing"))
 #: ``crossing_ref`` values of crossings with pedestrian lights (the British names).
 _SIGNAL_REFS = frozenset({"pelican", "toucan", "puffin", "pegasus", "tiger"})
 #: ``crossing`` values of marked crossings without lights (``uncontrolled`` and ``island``:
@@ -557,7 +560,10 @@ def network_from_osmnx(
     Returns
     -------
     StreetNetwork
-        The network. ``G`` is not modified.
+        The network. ``G`` is not modified. Its ``crossings`` come from the graph's node tags
+        (``highway``, ``railway``; ``crossing`` only if osmnx was told to keep it) and from its
+        footway, path, steps, pedestrian and cycleway edges on bridges or in tunnels that pass
+        over or under a line of ``barriers``.
 
     Raises
     ------
@@ -935,7 +941,7 @@ def _read_osm(path: Path, profile: str = "canvass") -> _Collected:
     out = _Collected()
     area_keys = ("waterway", "natural", "landuse") if profile == "canvass" else ("waterway",
                                                                                  "natural")
-    node_keys = KeyFilter("highway", "railway")  # crossing nodes
+    node_keys = TagFilter(*_CROSSING_NODE_TAGS)  # crossing nodes (kinds: _crossing_kind)
     node_keys.enable_for(osmium.osm.NODE)
     way_keys = KeyFilter("highway", "railway", *area_keys)
     way_keys.enable_for(osmium.osm.WAY | osmium.osm.AREA)
