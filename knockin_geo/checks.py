@@ -32,6 +32,17 @@ bound (unavoidable spans)
     must share a turf with a neighbouring side: it is *unplaceable*. A spanning turf holding doors
     of an unplaceable side is unavoidable (``side holds N doors, target T``); a precinct should
     have no more spanning turfs than unplaceable sides.
+crossing point
+    Where a spanning turf should cross. The *separating lines* are the barrier lines meeting
+    the turf's hull; the search reaches :data:`CROSSING_REACH_M` beyond the hull. First choice,
+    a marked crossing place (the street network's ``crossings`` layer, an input like the
+    streets) standing on a separating line (within ``buffer_m``, the barrier's half-width: a
+    crossing node is a vertex of the road or railway, a footbridge's place is on the line):
+    traffic signals, then zebra or marked crossings, then footbridges or underpasses, then
+    level crossings, then unmarked crossings (:data:`MARK_RANK`), the one nearest the doors'
+    centre within the best class. Else the point where a street meets a separating line
+    (``street``), nearest the doors' centre; else the point of a separating line nearest that
+    centre (``barrier``).
 """
 
 from __future__ import annotations
@@ -50,8 +61,25 @@ from knockin_geo import schema
 
 #: Half-width of a barrier line when cutting a hull or a precinct into sides, in metres.
 BUFFER_M = 3.0
-#: How far beyond a spanning turf's hull a street meeting the barrier is offered as its crossing.
+#: How far beyond a spanning turf's hull a crossing is offered (a marked crossing place, or a
+#: street meeting the barrier): about two minutes' walk, so that a crossing just past the last
+#: doors still counts.
 CROSSING_REACH_M = 150.0
+#: Preference between the kinds of marked crossing places (lower first): lights stop the
+#: traffic, a marked crossing gives way to walkers, a footbridge or underpass is safe but may be
+#: a detour by steps, a level crossing is safe when open, an unmarked crossing only names a place.
+MARK_RANK: dict[str, int] = {
+    "signals": 0, "zebra": 1, "marked": 1, "footbridge": 2, "underpass": 2,
+    "level_crossing": 3, "unmarked": 4,
+}
+#: How the report names each kind of crossing point (``{on}``: the barrier's name or class).
+CROSSING_TEXT: dict[str, str] = {
+    "signals": "traffic signals on {on}", "zebra": "zebra crossing on {on}",
+    "marked": "marked crossing on {on}", "unmarked": "unmarked crossing on {on}",
+    "level_crossing": "level crossing on {on}", "footbridge": "footbridge over {on}",
+    "underpass": "underpass under {on}", "street": "where a street meets {on}",
+    "barrier": "the point of {on} nearest the doors",
+}
 #: Buffer of the doors' hull standing for the precinct polygon when cutting without precincts.
 NO_PRECINCT_BUFFER_M = 50.0
 #: Road classes that are barriers by default (also the cutter's default, defined apart on purpose).
@@ -82,13 +110,22 @@ class RuleParams:
 
 @dataclass(frozen=True)
 class BarrierLines:
-    """Barrier lines for the rule: geometries (lines) and a label per line for reports."""
+    """Barrier lines for the rule: geometries (lines), labels for reports, names for walkers.
+
+    ``names`` (optional): the name a walker knows each line by (``""``: use its label).
+    """
 
     geoms: np.ndarray
     labels: np.ndarray
+    names: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tree", shapely.STRtree(self.geoms))
+
+    def name(self, i: int) -> str:
+        """Return the name of line ``i`` (its label when it has none)."""
+        name = "" if self.names is None else str(self.names[i])
+        return name or str(self.labels[i])
 
     def near(self, geom: shapely.Geometry, distance: float) -> np.ndarray:
         """Return the indices of the lines within ``distance`` of ``geom``."""
@@ -133,7 +170,7 @@ def rule_lines(barriers: gpd.GeoDataFrame, params: RuleParams) -> BarrierLines:
         dtype=object,
     )
     ok = ~shapely.is_empty(geoms) & ~shapely.is_missing(geoms)
-    return BarrierLines(geoms[ok], labels[ok])
+    return BarrierLines(geoms[ok], labels[ok], names[ok])
 
 
 def _parts_holding(
@@ -168,7 +205,7 @@ def _by_turf(d: pd.DataFrame) -> dict[str, np.ndarray]:
 
 def barrier_spans(
     doors: gpd.GeoDataFrame, lines: BarrierLines, *, buffer_m: float = BUFFER_M,
-    streets: np.ndarray | None = None,
+    streets: np.ndarray | None = None, marks: gpd.GeoDataFrame | None = None,
 ) -> pd.DataFrame:
     """Apply the barrier rule to every turf.
 
@@ -184,19 +221,23 @@ def barrier_spans(
         Street lines (the walking network's edges, same CRS), optional: where a street meets
         a separating barrier line (an at-grade crossing, a footbridge, a level crossing, an
         underpass), a volunteer can cross.
+    marks
+        Marked crossing places, optional: ``kind`` (a key of :data:`MARK_RANK`) and a Point
+        geometry, same CRS (the street network's ``crossings`` layer).
 
     Returns
     -------
     pandas.DataFrame
         Indexed by ``turf_id``: ``sides`` (hull parts holding doors), ``spans`` (sides >= 2),
-        ``cross_x``/``cross_y`` (where to cross: the point where a street meets a separating
-        barrier line within ``CROSSING_REACH_M`` of the hull, nearest the doors' centre; without
-        one, the point of the barrier nearest that centre; NaN when the turf does not span) and
-        ``barrier`` (its label).
+        ``cross_x``/``cross_y`` (where to cross, the module docstring's crossing point; NaN
+        when the turf does not span), ``cross_kind`` (the kind of a marked crossing place,
+        ``street`` or ``barrier``; ``""`` when the turf does not span), ``barrier`` (the label
+        of the line crossed) and ``cross_on`` (its name, else its label).
     """
     d = _assigned(doors)
     pts_all = d.geometry.to_numpy()
     street_tree = shapely.STRtree(streets) if streets is not None and len(streets) else None
+    places = _Places.of(marks)
     rows = []
     for tid, idx in _by_turf(d).items():
         pts = pts_all[idx]
@@ -204,42 +245,111 @@ def barrier_spans(
         part = _parts_holding(hull, pts, lines, buffer_m)
         held = np.unique(part[part >= 0])
         cx = cy = math.nan
-        label = ""
+        label = kind = on = ""
         if len(held) >= 2:
-            cx, cy, label = _crossing(hull, pts, lines, buffer_m, street_tree, streets)
-        rows.append((tid, len(held), len(held) >= 2, cx, cy, label))
+            cx, cy, line, kind = _crossing(hull, pts, lines, buffer_m, (street_tree, streets),
+                                           places)
+            label, on = str(lines.labels[line]), lines.name(line)
+        rows.append((tid, len(held), len(held) >= 2, cx, cy, kind, label, on))
     out = pd.DataFrame(rows, columns=[schema.TURF_ID, "sides", "spans", "cross_x", "cross_y",
-                                      "barrier"])
+                                      "cross_kind", "barrier", "cross_on"])
     return out.set_index(schema.TURF_ID)
+
+
+def crossing_label(kind: str, on: str) -> str:
+    """Name a crossing point for the report: ``traffic signals on Boulevard X``."""
+    return CROSSING_TEXT.get(kind, CROSSING_TEXT["barrier"]).format(on=on)
+
+
+@dataclass(frozen=True)
+class _Places:
+    """Marked crossing places (points and kinds) with their spatial index."""
+
+    geoms: np.ndarray
+    kinds: np.ndarray
+    tree: shapely.STRtree
+
+    @staticmethod
+    def of(marks: gpd.GeoDataFrame | None) -> _Places | None:
+        if marks is None or len(marks) == 0:
+            return None
+        kinds = marks["kind"].astype(str).to_numpy(dtype=object)
+        geoms = marks.geometry.to_numpy()
+        ok = np.isin(kinds, list(MARK_RANK)) & (shapely.get_type_id(geoms) == 0)
+        if not ok.any():
+            return None
+        return _Places(geoms[ok], kinds[ok], shapely.STRtree(geoms[ok]))
 
 
 def _crossing(
     hull: shapely.Geometry, pts: np.ndarray, lines: BarrierLines, buffer_m: float,
-    street_tree: shapely.STRtree | None, streets: np.ndarray | None,
-) -> tuple[float, float, str]:
-    """Where a spanning turf should cross: a street meeting a barrier line, nearest its doors."""
+    streets: tuple[shapely.STRtree | None, np.ndarray | None], places: _Places | None,
+) -> tuple[float, float, int, str]:
+    """Where a spanning turf should cross (x, y, line crossed, kind): see the module docstring."""
     centre = shapely.points(shapely.get_coordinates(pts).mean(axis=0))
     near = lines.near(hull, buffer_m)
     clip = shapely.intersection(lines.geoms[near], hull)
     crossing = near[~shapely.is_empty(clip)]
-    if street_tree is not None and streets is not None and len(crossing):
+    if len(crossing):
         reach = shapely.buffer(hull, CROSSING_REACH_M)
         bar = shapely.intersection(lines.geoms[crossing], reach)
-        s_idx = street_tree.query(shapely.union_all(bar), predicate="intersects")
-        if len(s_idx):
-            b_i, s_i = np.meshgrid(np.arange(len(crossing)), np.sort(s_idx), indexing="ij")
-            meet = shapely.intersection(bar[b_i.ravel()], streets[s_i.ravel()])
-            # points only: a street running along the barrier (the busy road itself) is no crossing
-            ok = ~shapely.is_empty(meet) & np.isin(shapely.get_type_id(meet), (0, 4))
-            if ok.any():
-                dist = shapely.distance(meet[ok], centre)
-                j = int(np.lexsort((np.flatnonzero(ok), np.round(dist, 3)))[0])
-                at = shapely.get_coordinates(shapely.shortest_line(meet[ok][j], centre))[0]
-                return float(at[0]), float(at[1]), str(lines.labels[crossing[b_i.ravel()[ok][j]]])
+        found = (_marked_place(bar, reach, centre, places, buffer_m)
+                 or _street_meets(bar, centre, *streets))
+        if found is not None:
+            x, y, j, kind = found
+            return x, y, int(crossing[j]), kind
     dist = np.where(shapely.is_empty(clip), np.inf, shapely.distance(clip, centre))
     best = int(np.argmin(dist))
     at = shapely.get_coordinates(shapely.shortest_line(clip[best], centre))[0]
-    return float(at[0]), float(at[1]), str(lines.labels[near[best]])
+    return float(at[0]), float(at[1]), int(near[best]), "barrier"
+
+
+def _marked_place(
+    bar: np.ndarray, reach: shapely.Geometry, centre: shapely.Geometry, places: _Places | None,
+    buffer_m: float,
+) -> tuple[float, float, int, str] | None:
+    """Return the best marked crossing place within reach on a separating line (``bar``), if any."""
+    if places is None:
+        return None
+    within = np.sort(places.tree.query(reach, predicate="intersects"))
+    if len(within) == 0:
+        return None
+    p_i, b_i = shapely.STRtree(bar).query(places.geoms[within], predicate="dwithin",
+                                         distance=buffer_m)
+    if len(p_i) == 0:
+        return None
+    # the line each place stands on: the nearest (then the first) of the lines it is near
+    gap = np.round(shapely.distance(places.geoms[within[p_i]], bar[b_i]), 3)
+    order = np.lexsort((b_i, gap, p_i))
+    first = order[np.unique(p_i[order], return_index=True)[1]]
+    cand, line = within[p_i[first]], b_i[first]
+    rank = np.array([MARK_RANK[k] for k in places.kinds[cand]])
+    dist = np.round(shapely.distance(places.geoms[cand], centre), 3)
+    j = int(np.lexsort((cand, dist, rank))[0])
+    at = shapely.get_coordinates(places.geoms[cand[j]])[0]
+    return float(at[0]), float(at[1]), int(line[j]), str(places.kinds[cand[j]])
+
+
+def _street_meets(
+    bar: np.ndarray, centre: shapely.Geometry, street_tree: shapely.STRtree | None,
+    streets: np.ndarray | None,
+) -> tuple[float, float, int, str] | None:
+    """Return where a street meets a separating line (``bar``) nearest the centre, if any."""
+    if street_tree is None or streets is None:
+        return None
+    s_idx = street_tree.query(shapely.union_all(bar), predicate="intersects")
+    if len(s_idx) == 0:
+        return None
+    b_i, s_i = np.meshgrid(np.arange(len(bar)), np.sort(s_idx), indexing="ij")
+    meet = shapely.intersection(bar[b_i.ravel()], streets[s_i.ravel()])
+    # points only: a street running along the barrier (the busy road itself) is no crossing
+    ok = ~shapely.is_empty(meet) & np.isin(shapely.get_type_id(meet), (0, 4))
+    if not ok.any():
+        return None
+    dist = shapely.distance(meet[ok], centre)
+    j = int(np.lexsort((np.flatnonzero(ok), np.round(dist, 3)))[0])
+    at = shapely.get_coordinates(shapely.shortest_line(meet[ok][j], centre))[0]
+    return float(at[0]), float(at[1]), int(b_i.ravel()[ok][j]), "street"
 
 
 def strict_pieces(doors: pd.DataFrame, edge_u: np.ndarray, edge_v: np.ndarray) -> pd.Series:

@@ -281,8 +281,12 @@ def independent_figures(
     edges = network.edges
     if edges.crs is not None and doors.crs is not None and not edges.crs.equals(doors.crs):
         edges = edges.to_crs(doors.crs)
+    marks = network.crossings
+    if len(marks) and marks.crs is not None and doors.crs is not None and not marks.crs.equals(
+            doors.crs):
+        marks = marks.to_crs(doors.crs)
     spans = checks.barrier_spans(doors, lines, buffer_m=rule.buffer_m,
-                                 streets=edges.geometry.to_numpy())
+                                 streets=edges.geometry.to_numpy(), marks=marks)
     sides, door_side = checks.precinct_sides(doors, lines, tolerance=tolerance,
                                              precincts=precincts, buffer_m=rule.buffer_m)
     spans = checks.explain_spans(spans, sides, door_side, doors, unit=unit)
@@ -352,6 +356,13 @@ def _lonlat(spans: pd.DataFrame, crs: Any) -> pd.DataFrame:
     return pd.DataFrame({"lon": lon, "lat": lat}, index=spans.index)
 
 
+def _crossing_entry(span: pd.Series, lonlat: pd.Series) -> dict[str, Any]:
+    """Return the report's ``crossing`` of a spanning turf: where, its kind, on what, in words."""
+    kind, on = str(span.get("cross_kind", "") or "barrier"), str(span.get("cross_on", ""))
+    return {"lon": float(cast(float, lonlat["lon"])), "lat": float(cast(float, lonlat["lat"])),
+            "kind": kind, "on": on, "label": checks.crossing_label(kind, on)}
+
+
 def _problems(
     out: gpd.GeoDataFrame, spans: pd.DataFrame, crossing: pd.DataFrame, *, unit: str,
     routed: bool,
@@ -381,7 +392,7 @@ def _problems(
                 }
             )
         if row["barrier_crossings"] > 0:
-            sp = spans.loc[str(tid)]
+            sp = cast(pd.Series, spans.loc[str(tid)])
             problems.append(
                 {
                     schema.TURF_ID: str(tid),
@@ -390,8 +401,7 @@ def _problems(
                     "why": str(sp["why"]) + (f"; {note}" if note else ""),
                     "unavoidable": bool(sp["unavoidable"]),
                     "barrier": str(sp["barrier"]),
-                    "crossing": {"lon": float(cast(float, crossing.loc[str(tid), "lon"])),
-                                 "lat": float(cast(float, crossing.loc[str(tid), "lat"]))},
+                    "crossing": _crossing_entry(sp, cast(pd.Series, crossing.loc[str(tid)])),
                 }
             )
     return problems

@@ -35,6 +35,17 @@ light_rail, narrow_gauge, preserved, subway, monorail, funicular (``tram`` is no
 * ``bridge`` and ``tunnel`` flags are kept: a railway in a tunnel is not a barrier on the
   surface; later stages decide.
 
+Marked crossing places
+----------------------
+Nodes tagged ``highway=crossing`` (kind from ``crossing``, ``crossing_ref``, ``crossing:signals``,
+``crossing:markings``: ``signals``, ``zebra``, ``marked``, or ``unmarked``, which also takes a
+crossing whose marking is not tagged), ``highway=traffic_signals`` (``signals``) and
+``railway=level_crossing`` / ``railway=crossing`` (``level_crossing``); ``crossing=no`` is no
+crossing. Footways, paths, steps, pedestrian ways and cycleways on a bridge (or ``layer`` above
+0) are ``footbridge``, in a tunnel (or ``layer`` below 0) ``underpass``, where they pass over or
+under a barrier line (not a bridge or tunnel itself): the point of that passage nearest the way's
+middle. A bridge over no barrier is left out.
+
 Node ids must be positive (pyosmium's in-memory location index); files written by JOSM with
 negative ids for new objects are not supported.
 """
@@ -59,7 +70,7 @@ import osmium
 import pandas as pd
 import scipy.sparse as sp
 import shapely
-from osmium.filter import EntityFilter, KeyFilter
+from osmium.filter import EntityFilter, KeyFilter, TagFilter
 from pyproj import CRS, Transformer
 from scipy.sparse.csgraph import connected_components
 
@@ -73,7 +84,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 #: Bumped whenever the loader's output for the same file can change (invalidates the cache).
-LOADER_VERSION = "knockin_geo.streets/1"
+LOADER_VERSION = "knockin_geo.streets/2"
 
 #: Road classes that are barriers to canvassers (crossing them is not a door-to-door move).
 BARRIER_HIGHWAYS = frozenset(
@@ -125,6 +136,21 @@ FOOT_ALLOWED = frozenset({"yes", "designated", "permissive"})
 PRIVATE_SITE_LANDUSE = frozenset(
     {"industrial", "military", "railway", "quarry", "landfill", "construction", "port"}
 )
+#: Kinds of marked crossing places (:attr:`StreetNetwork.crossings`).
+CROSSING_KINDS = (
+    "signals", "zebra", "marked", "unmarked", "level_crossing", "footbridge", "underpass",
+)
+#: ``highway`` values of the ways that are footbridges or underpasses when they pass over or
+#: under a barrier on a bridge or in a tunnel (cycleways too: people walk them).
+FOOT_CROSSING_HIGHWAYS = frozenset({"footway", "path", "steps", "pedestrian", "cycleway"})
+#: The node tags of crossing places (read from the file; filtered in osmium's C++ code).
+_CROSSING_NODE_TAGS = (("highway", "crossing"), ("highway", "traffic_signals"),
+                       ("railway", "level_crossing"), ("railway", "crossing"))
+#: ``crossing_ref`` values of crossings with pedestrian lights (the British names).
+_SIGNAL_REFS = frozenset({"pelican", "toucan", "puffin", "pegasus", "tiger"})
+#: ``crossing`` values of marked crossings without lights (``uncontrolled`` and ``island``:
+#: older tags for a marked crossing, with a refuge island for the second).
+_MARKED = frozenset({"marked", "uncontrolled", "island"})
 
 _UNDEFINED_COORD = 2147483647  # osmium::Location undefined coordinate (missing node)
 _COORD_SCALE = 1e-7  # osmium fixed-point coordinates -> degrees
@@ -137,6 +163,7 @@ _GRAPHML_SUFFIXES = (".graphml",)
 _EDGE_STR_COLS = ("highway", "name", "sidewalk")
 _EDGE_BOOL_COLS = ("bridge", "tunnel")
 _BARRIER_STR_COLS = ("kind", "subtype", "name")
+_CROSSING_STR_COLS = ("kind", "name")
 
 
 # --------------------------------------------------------------------------------------------
@@ -161,7 +188,7 @@ class StreetNetwork:
         ``subtype`` (the tag value, e.g. ``primary``, ``rail``, ``river``), ``osmid`` (way or
         relation id), ``name``, ``bridge``, ``tunnel`` and a LineString or Polygon ``geometry``.
     crs
-        The metric CRS of the three frames.
+        The metric CRS of the four frames.
     source
         File name the network came from (or a description for downloaded graphs).
     source_sha256
@@ -173,6 +200,13 @@ class StreetNetwork:
         what a plan file records to load the network again (:mod:`knockin_geo.planfile`).
     profile
         The ``profile`` :func:`load_network` was given (not compared).
+    crossings
+        Marked crossing places (see the module docstring; empty when the source has none, and
+        when not given): RangeIndex ``crossing``; columns ``kind`` (one of
+        :data:`CROSSING_KINDS`), ``osmid`` (the node; the way of a footbridge or underpass),
+        ``name`` (``""`` if none) and a Point ``geometry`` (the node, or where the footbridge or
+        underpass passes over or under a barrier line). Not compared, and not part of a plan
+        file's fingerprint: the turfs' doors and edges do not depend on it.
     """
 
     nodes: gpd.GeoDataFrame
@@ -184,7 +218,12 @@ class StreetNetwork:
     from_cache: bool = field(default=False, compare=False)
     path: str = field(default="", compare=False)
     profile: str = field(default="canvass", compare=False)
+    crossings: gpd.GeoDataFrame = field(default=None, compare=False)
     _memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.crossings is None:
+            object.__setattr__(self, "crossings", _empty_crossings(self.crs))
 
     # -- graph views -------------------------------------------------------------------------
     def csr(self) -> tuple[sp.csr_array, np.ndarray]:
@@ -258,7 +297,8 @@ class StreetNetwork:
             ``nodes``, ``edges``, ``total_km``, ``components``, ``largest_component_nodes``,
             ``largest_component_share``, ``largest_component_edges``, ``highway`` (edge count
             per highway value), ``barriers`` (count per kind) and ``barrier_subtypes``
-            (``{kind: {subtype: count}}``), ``crs``, ``source``.
+            (``{kind: {subtype: count}}``), ``crossings`` (marked crossing places per kind),
+            ``crs``, ``source``.
         """
         labels = self.component_labels()
         n_nodes = len(self.nodes)
@@ -286,6 +326,8 @@ class StreetNetwork:
             "highway": {str(k): int(v) for k, v in self.edges["highway"].value_counts().items()},
             "barriers": {str(k): int(v) for k, v in kinds.items()},
             "barrier_subtypes": subtypes,
+            "crossings": {str(k): int(v) for k, v in
+                          self.crossings["kind"].value_counts().sort_index().items()},
             "crs": self.crs.to_string(),
             "source": self.source,
         }
@@ -351,6 +393,7 @@ class StreetNetwork:
                 self.crs,
                 self.source,
                 self.source_sha256,
+                crossings=self.crossings.copy(),
             )
         nodes = self.nodes.to_crs(target)
         nodes["x"] = shapely.get_x(nodes.geometry.array)
@@ -358,7 +401,8 @@ class StreetNetwork:
         edges = self.edges.to_crs(target)
         edges["length"] = shapely.length(edges.geometry.array)
         barriers = self.barriers.to_crs(target)
-        return StreetNetwork(nodes, edges, barriers, target, self.source, self.source_sha256)
+        return StreetNetwork(nodes, edges, barriers, target, self.source, self.source_sha256,
+                             crossings=self.crossings.to_crs(target))
 
 
 # --------------------------------------------------------------------------------------------
@@ -447,33 +491,44 @@ def load_network(
 
     folder = Path(cache_dir) if cache_dir is not None else _cache_root()
     cache_file = folder / f"streets-{_cache_key(sha, target, profile)}.npz" if cache else None
-    if cache_file is not None and cache_file.is_file():
-        try:
-            net = _read_cache(cache_file, source=p.name, sha=sha)
-        except Exception as exc:  # any unreadable cache is rebuilt
-            logger.warning("ignoring corrupt street cache %s (%s); rebuilding", cache_file, exc)
-        else:
-            logger.info("street network cache hit: %s (%s)", cache_file, p.name)
-            return replace(net, path=str(p.resolve()), profile=profile)
+    net = _cached_network(cache_file, p, sha)
+    if net is None:
+        net = _build_network(p, kind, target, sha, profile)
+        if cache_file is not None:
+            try:
+                _write_cache(cache_file, net)
+                logger.debug("wrote street cache %s", cache_file)
+            except OSError as exc:
+                logger.warning("could not write street cache %s: %s", cache_file, exc)
+    return replace(net, path=str(p.resolve()), profile=profile)
 
+
+def _cached_network(cache_file: Path | None, p: Path, sha: str) -> StreetNetwork | None:
+    """Return the network the cache holds for this file, or None (none, or unreadable)."""
+    if cache_file is None or not cache_file.is_file():
+        return None
+    try:
+        net = _read_cache(cache_file, source=p.name, sha=sha)
+    except Exception as exc:  # any unreadable cache is rebuilt
+        logger.warning("ignoring corrupt street cache %s (%s); rebuilding", cache_file, exc)
+        return None
+    logger.info("street network cache hit: %s (%s)", cache_file, p.name)
+    return net
+
+
+def _build_network(p: Path, kind: str, target: CRS | None, sha: str, profile: str
+                   ) -> StreetNetwork:
+    """Read the street file (GraphML or OSM) and log what was built."""
     t0 = time.perf_counter()
     net = (_load_graphml(p, target, sha) if kind == "graphml"
            else _load_osm(p, target, sha, profile))
     logger.info(
-        "built street network from %s in %.2f s: %d nodes, %d edges, %d barriers",
-        p.name,
-        time.perf_counter() - t0,
-        len(net.nodes),
-        len(net.edges),
-        len(net.barriers),
+        "built street network from %s in %.2f s: %d nodes, %d edges, %d barriers, "
+        "%d marked crossing places",
+        p.name, time.perf_counter() - t0, len(net.nodes), len(net.edges), len(net.barriers),
+        len(net.crossings),
     )
-    if cache_file is not None:
-        try:
-            _write_cache(cache_file, net)
-            logger.debug("wrote street cache %s", cache_file)
-        except OSError as exc:
-            logger.warning("could not write street cache %s: %s", cache_file, exc)
-    return replace(net, path=str(p.resolve()), profile=profile)
+    return net
 
 
 def network_from_osmnx(
@@ -505,7 +560,10 @@ def network_from_osmnx(
     Returns
     -------
     StreetNetwork
-        The network. ``G`` is not modified.
+        The network. ``G`` is not modified. Its ``crossings`` come from the graph's node tags
+        (``highway``, ``railway``; ``crossing`` only if osmnx was told to keep it) and from its
+        footway, path, steps, pedestrian and cycleway edges on bridges or in tunnels that pass
+        over or under a line of ``barriers``.
 
     Raises
     ------
@@ -529,13 +587,7 @@ def network_from_osmnx(
     vi = np.searchsorted(node_ids, v)
     datas = [r[2] for r in rows]
     osmid = np.array([_first_int(d.get("osmid", -1)) for d in datas], dtype=np.int64)
-    attrs = {
-        "highway": _str_array(_first_str(d.get("highway")) for d in datas),
-        "name": _str_array(_first_str(d.get("name")) for d in datas),
-        "sidewalk": _str_array(_first_str(d.get("sidewalk")) for d in datas),
-        "bridge": np.array([_flag(_first_str(d.get("bridge"))) for d in datas], dtype=bool),
-        "tunnel": np.array([_flag(_first_str(d.get("tunnel"))) for d in datas], dtype=bool),
-    }
+    attrs = _osmnx_edge_attrs(datas)
     if not simplified:
         # every edge is one straight OSM segment: run our simplification on them
         seg_way = np.arange(len(rows), dtype=np.int64)
@@ -543,24 +595,62 @@ def network_from_osmnx(
         nodes, edges = _build_walk(ui, vi, seg_way, ways, node_ids, node_xy, target)
     else:
         geom_arr = _edge_geometries(datas, ui, vi, node_xy, to_target, source)
-        order_e = np.lexsort((vi, ui, osmid))
         used = np.unique(np.concatenate([ui, vi]))  # isolated nodes are dropped
         nodes = _nodes_frame(node_ids[used], node_xy[used], target)
-        edges = _edges_frame(
-            u[order_e],
-            v[order_e],
-            osmid[order_e],
-            {k: a[order_e] for k, a in attrs.items()},
-            shapely.length(geom_arr[order_e]),
-            geom_arr[order_e],
-            target,
-        )
+        order_e = np.lexsort((vi, ui, osmid))
+        edges = _edges_frame(u[order_e], v[order_e], osmid[order_e],
+                             {k: a[order_e] for k, a in attrs.items()},
+                             shapely.length(geom_arr[order_e]), geom_arr[order_e], target)
     if barriers is None:
         bar = _empty_barriers(target)
     else:
         bar = barriers.to_crs(target).reset_index(drop=True)
         bar.index.name = "barrier"
-    return StreetNetwork(nodes, edges, bar, target, source, source_sha256)
+    foot = _osmnx_foot_crossings(datas, ui, vi, osmid, attrs["name"], node_xy, to_target, source)
+    marks = _crossings_of(_osmnx_marks(G, node_ids, node_xy), foot, bar, target)
+    return StreetNetwork(nodes, edges, bar, target, source, source_sha256, crossings=marks)
+
+
+def _osmnx_edge_attrs(datas: list[dict]) -> dict[str, np.ndarray]:
+    """Return the edges' highway, name, sidewalk, bridge and tunnel (first values)."""
+    return {
+        "highway": _str_array(_first_str(d.get("highway")) for d in datas),
+        "name": _str_array(_first_str(d.get("name")) for d in datas),
+        "sidewalk": _str_array(_first_str(d.get("sidewalk")) for d in datas),
+        "bridge": np.array([_flag(_first_str(d.get("bridge"))) for d in datas], dtype=bool),
+        "tunnel": np.array([_flag(_first_str(d.get("tunnel"))) for d in datas], dtype=bool),
+    }
+
+
+def _osmnx_marks(G: nx.MultiGraph | nx.MultiDiGraph, node_ids: np.ndarray, node_xy: np.ndarray
+                 ) -> _Marks:
+    """Crossing nodes of an osmnx graph, from its node tags.
+
+    osmnx keeps a node's ``highway`` and ``railway`` tags by default, not ``crossing``: a
+    ``highway=crossing`` node of such a graph is ``unmarked`` unless ``crossing`` was added to
+    ``osmnx.settings.useful_tags_node`` before the graph was built.
+    """
+    found = [(i, k) for i, n in enumerate(node_ids.tolist())
+             if (k := _crossing_kind(_TagView(G.nodes[n])))]
+    at = np.array([i for i, _ in found], dtype=np.int64)
+    return _Marks(_str_array(k for _, k in found), node_ids[at],
+                  np.full(len(at), "", dtype="<U1"),
+                  np.asarray(shapely.points(node_xy[at].reshape(-1, 2)), dtype=object))
+
+
+def _osmnx_foot_crossings(
+    datas: list[dict], ui: np.ndarray, vi: np.ndarray, osmid: np.ndarray, name: np.ndarray,
+    node_xy: np.ndarray, to_target: Transformer, source: str,
+) -> _Marks:
+    """Footbridge and underpass edges of an osmnx graph, as lines (kind, way id, name)."""
+    kinds = np.array([_foot_crossing_kind(_TagView(d), _first_str(d.get("highway")))
+                      for d in datas], dtype=object)
+    at = np.flatnonzero(kinds != "")
+    if len(at) == 0:
+        return _Marks.empty()
+    lines = _edge_geometries([datas[i] for i in at.tolist()], ui[at], vi[at], node_xy, to_target,
+                             source)
+    return _Marks(_str_array(kinds[at]), osmid[at], name[at], lines)
 
 
 def _graph_nodes(
@@ -784,6 +874,42 @@ def _barrier_class(
     return None
 
 
+def _crossing_kind(tags: Any) -> str:
+    """Return the kind of a crossing node (one of :data:`CROSSING_KINDS`), or ``""``."""
+    crossing = tags.get("crossing") or ""
+    if crossing == "no":
+        return ""
+    if tags.get("railway") in ("level_crossing", "crossing"):
+        return "level_crossing"
+    highway = tags.get("highway")
+    if highway not in ("crossing", "traffic_signals"):
+        return ""
+    ref = tags.get("crossing_ref") or ""
+    if (highway == "traffic_signals" or crossing == "traffic_signals" or ref in _SIGNAL_REFS
+            or tags.get("crossing:signals") == "yes"):
+        return "signals"
+    if crossing == "zebra" or ref == "zebra":
+        return "zebra"
+    if crossing in _MARKED or (tags.get("crossing:markings") or "no") != "no":
+        return "marked"
+    return "unmarked"
+
+
+def _foot_crossing_kind(tags: Any, highway: str | None) -> str:
+    """Return ``footbridge``/``underpass`` for a path on a bridge/in a tunnel, else ``""``."""
+    if highway not in FOOT_CROSSING_HIGHWAYS:
+        return ""
+    if _flag(tags.get("bridge")):
+        return "footbridge"
+    if _flag(tags.get("tunnel")):
+        return "underpass"
+    try:
+        layer = int(tags.get("layer") or 0)
+    except ValueError:
+        return ""
+    return "footbridge" if layer > 0 else "underpass" if layer < 0 else ""
+
+
 @dataclass
 class _Collected:
     """What one pass over an OSM file gathers (plain Python lists, converted once)."""
@@ -802,6 +928,8 @@ class _Collected:
     area_like: list[bool] = field(default_factory=list)  # riverbank / natural=water river|canal
     private: list[bool] = field(default_factory=list)  # walked only thanks to the canvass profile
     sites: list[list[np.ndarray]] = field(default_factory=list)  # private-site polygons
+    xing: list[str] = field(default_factory=list)  # footbridge / underpass / ""
+    marks: list[tuple[int, int, int, str]] = field(default_factory=list)  # crossing nodes
     areas: list[tuple[int, str, str, str, list[list[np.ndarray]]]] = field(default_factory=list)
 
 
@@ -813,18 +941,27 @@ def _read_osm(path: Path, profile: str = "canvass") -> _Collected:
     out = _Collected()
     area_keys = ("waterway", "natural", "landuse") if profile == "canvass" else ("waterway",
                                                                                  "natural")
+    node_keys = TagFilter(*_CROSSING_NODE_TAGS)  # crossing nodes (kinds: _crossing_kind)
+    node_keys.enable_for(osmium.osm.NODE)
+    way_keys = KeyFilter("highway", "railway", *area_keys)
+    way_keys.enable_for(osmium.osm.WAY | osmium.osm.AREA)
     fp = (
         osmium.FileProcessor(str(path))
         .with_locations()
         .with_areas(KeyFilter(*area_keys))
-        .with_filter(EntityFilter(osmium.osm.WAY | osmium.osm.AREA))
-        .with_filter(KeyFilter("highway", "railway", *area_keys))
+        .with_filter(EntityFilter(osmium.osm.NODE | osmium.osm.WAY | osmium.osm.AREA))
+        .with_filter(node_keys)
+        .with_filter(way_keys)
     )
     for obj in fp:
         if isinstance(obj, osmium.osm.Area):
             _collect_area(out, obj)
         elif isinstance(obj, osmium.osm.Way):
             _collect_way(out, obj, profile)
+        elif isinstance(obj, osmium.osm.Node) and (kind := _crossing_kind(obj.tags)):
+            loc = obj.location
+            if loc.valid():
+                out.marks.append((obj.id, loc.x, loc.y, kind))
     return out
 
 
@@ -853,7 +990,8 @@ def _collect_way(out: _Collected, obj: osmium.osm.Way, profile: str) -> None:
     walk = highway is not None and _is_walkable(tags, highway, profile)
     waterway, natural, water = tags.get("waterway"), tags.get("natural"), tags.get("water")
     cls = _barrier_class(highway, tags.get("railway"), waterway, natural, water)
-    if not walk and cls is None:
+    xing = _foot_crossing_kind(tags, highway)
+    if not walk and cls is None and not xing:
         return
     points = out.points
     out.way_start.append(len(points))
@@ -871,6 +1009,7 @@ def _collect_way(out: _Collected, obj: osmium.osm.Way, profile: str) -> None:
         waterway == "riverbank" or (natural == "water" and water in BARRIER_WATER)
     )
     out.private.append(walk and _is_private(tags))
+    out.xing.append(xing)
 
 
 def _drop_private_sites(col: _Collected, pts: np.ndarray, starts: np.ndarray,
@@ -932,6 +1071,7 @@ def _load_osm(path: Path, target: CRS | None, sha: str, profile: str = "canvass"
         "kind": _str_array(col.kind),
         "subtype": _str_array(col.subtype),
         "area_like": np.array(col.area_like, dtype=bool),
+        "xing": _str_array(col.xing),
     }
     n_missing = int(np.count_nonzero(pts[:, 1] == _UNDEFINED_COORD))
     if n_missing:
@@ -970,7 +1110,70 @@ def _load_osm(path: Path, target: CRS | None, sha: str, profile: str = "canvass"
         inv[: len(seg)], inv[len(seg) :], seg_way, ways, node_ids, node_xy, crs
     )
     barriers = _build_barriers(pts, run_pts, run_id, way_of_pt, starts, counts, ways, col, tr, crs)
-    return StreetNetwork(nodes, edges, barriers, crs, path.name, sha)
+    sel = ways["xing"][way_of_pt[run_pts]] != ""
+    lines, line_way, _ = _barrier_runs(pts, run_pts[sel], run_id[sel], way_of_pt, tr)
+    foot = _Marks(ways["xing"][line_way], ways["osmid"][line_way], ways["name"][line_way], lines)
+    crossings = _crossings_of(_file_marks(col, tr), foot, barriers, crs)
+    return StreetNetwork(nodes, edges, barriers, crs, path.name, sha, crossings=crossings)
+
+
+@dataclass(frozen=True)
+class _Marks:
+    """Crossing places or footbridge/underpass lines: kind, OSM id, name, geometry."""
+
+    kind: np.ndarray
+    osmid: np.ndarray
+    name: np.ndarray
+    geoms: np.ndarray
+
+    @staticmethod
+    def empty() -> _Marks:
+        return _Marks(np.zeros(0, dtype="<U1"), np.zeros(0, dtype=np.int64),
+                      np.zeros(0, dtype="<U1"), np.zeros(0, dtype=object))
+
+
+def _file_marks(col: _Collected, tr: Transformer) -> _Marks:
+    """Return the crossing nodes read from an OSM file, projected."""
+    if not col.marks:
+        return _Marks.empty()
+    xy = np.array([m[1:3] for m in col.marks], dtype=np.int64)
+    x, y = tr.transform(xy[:, 0] * _COORD_SCALE, xy[:, 1] * _COORD_SCALE)
+    return _Marks(_str_array(m[3] for m in col.marks),
+                  np.array([m[0] for m in col.marks], dtype=np.int64),
+                  np.full(len(xy), "", dtype="<U1"), shapely.points(x, y))
+
+
+def _crossings_of(nodes: _Marks, foot: _Marks, barriers: gpd.GeoDataFrame, crs: CRS
+                  ) -> gpd.GeoDataFrame:
+    """Build the crossings layer: crossing nodes, then footbridges and underpasses.
+
+    A footbridge or underpass is placed where it passes over or under a barrier line (not a
+    bridge or tunnel itself; a polygon barrier by its outline), at the passage nearest the
+    middle of its line; one place per way. Both parts are ordered by OSM id.
+    """
+    solid = np.ones(len(barriers), dtype=bool)
+    for flag in ("bridge", "tunnel"):
+        if flag in barriers:
+            solid &= ~barriers[flag].fillna(False).to_numpy(dtype=bool)
+    bar = barriers.geometry.to_numpy()[solid]
+    bar = np.where(shapely.get_type_id(bar) >= 3, shapely.boundary(bar), bar)
+    at = np.zeros(0, dtype=object)
+    owner = np.zeros(0, dtype=np.int64)
+    if len(bar) and len(foot.geoms):
+        l_i, b_i = shapely.STRtree(bar).query(foot.geoms, predicate="intersects")
+        parts, which = shapely.get_parts(shapely.intersection(foot.geoms[l_i], bar[b_i]),
+                                         return_index=True)
+        point = shapely.get_type_id(parts) == 0  # a passage, not a stretch along the line
+        at, owner = parts[point], l_i[which[point]]
+    mid = shapely.line_interpolate_point(foot.geoms[owner], 0.5, normalized=True)
+    order = np.lexsort((np.round(shapely.distance(at, mid), 3), foot.osmid[owner]))
+    keep = order[np.unique(foot.osmid[owner][order], return_index=True)[1]]
+    n_order = np.argsort(nodes.osmid, kind="stable")
+    return _crossings_frame(
+        {"kind": np.concatenate([nodes.kind[n_order], foot.kind[owner[keep]]]),
+         "osmid": np.concatenate([nodes.osmid[n_order], foot.osmid[owner[keep]]]),
+         "name": np.concatenate([nodes.name[n_order], foot.name[owner[keep]]])},
+        np.concatenate([nodes.geoms[n_order], at[keep]]), crs)
 
 
 def _valid_runs(pts: np.ndarray, way_of_pt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -1357,6 +1560,29 @@ def _empty_barriers(crs: CRS) -> gpd.GeoDataFrame:
     )
 
 
+def _crossings_frame(cols: Mapping[str, np.ndarray], geom: np.ndarray, crs: CRS
+                     ) -> gpd.GeoDataFrame:
+    """Build the crossings frame."""
+    index = pd.RangeIndex(len(geom), name="crossing")
+    data = {
+        "kind": _str_array(cols["kind"]),
+        "osmid": np.asarray(cols["osmid"], dtype=np.int64),
+        "name": _str_array(cols["name"]),
+    }
+    return gpd.GeoDataFrame(
+        pd.DataFrame(data, index=index),
+        geometry=gpd.GeoSeries(np.asarray(geom, dtype=object), index=index, crs=crs),
+        crs=crs,
+    )
+
+
+def _empty_crossings(crs: CRS) -> gpd.GeoDataFrame:
+    """Return an empty crossings frame."""
+    empty_s = np.zeros(0, dtype="<U1")
+    return _crossings_frame({"kind": empty_s, "osmid": np.zeros(0, dtype=np.int64),
+                             "name": empty_s}, np.zeros(0, dtype=object), crs)
+
+
 def _relabel_by_size(raw: np.ndarray) -> np.ndarray:
     """Relabel component ids so that 0 is the largest (ties: first appearance first)."""
     if len(raw) == 0:
@@ -1585,6 +1811,11 @@ def _write_cache(target: Path, net: StreetNetwork) -> None:
         arrays[f"b_{col}"] = b[col].to_numpy()
     for col in _BARRIER_STR_COLS:
         arrays[f"b_{col}"] = _str_array(b[col].to_numpy(dtype=str))
+    c = net.crossings
+    arrays["c_osmid"] = c["osmid"].to_numpy(dtype=np.int64)
+    arrays["c_xy"] = shapely.get_coordinates(c.geometry.to_numpy()).reshape(-1, 2)
+    for col in _CROSSING_STR_COLS:
+        arrays[f"c_{col}"] = _str_array(c[col].to_numpy(dtype=str))
     for tag, mask, gtype in (
         ("l", is_line, shapely.GeometryType.LINESTRING),
         ("p", ~is_line, shapely.GeometryType.POLYGON),
@@ -1640,7 +1871,11 @@ def _read_cache(path: Path, *, source: str, sha: str) -> StreetNetwork:
             geom,
             crs,
         )
+        crossings = _crossings_frame(
+            {c: z[f"c_{c}"] for c in ("kind", "osmid", "name")},
+            shapely.points(z["c_xy"].reshape(-1, 2)), crs)
         if len(edges) != len(z["e_u"]) or len(barriers) != len(z["b_kind"]):
             msg = "inconsistent cache"
             raise ValueError(msg)
-    return StreetNetwork(nodes, edges, barriers, crs, source, sha, from_cache=True)
+    return StreetNetwork(nodes, edges, barriers, crs, source, sha, from_cache=True,
+                         crossings=crossings)

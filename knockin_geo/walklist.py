@@ -71,7 +71,7 @@ LABELS: dict[str, dict[str, str]] = {
         "index": "Listes de porte-à-porte",
         "open_in_maps": "ouvrir dans l'appli de cartes",
         "cross": "Traversée",
-        "cross_text": "traverser {barrier} une seule fois, à ce point",
+        "cross_text": "traverser {barrier} une seule fois, {where}",
     },
     "en": {
         "title": "Canvassing walk list",
@@ -102,8 +102,22 @@ LABELS: dict[str, dict[str, str]] = {
         "index": "Canvassing walk lists",
         "open_in_maps": "open in the maps app",
         "cross": "Crossing",
-        "cross_text": "cross {barrier} once, at this point",
+        "cross_text": "cross {barrier} once, {where}",
     },
+}
+
+#: Where a spanning turf crosses, by the kind of the report's crossing point (``crossing.kind``,
+#: see :mod:`knockin_geo.checks`); any other kind (a street meeting the barrier, the barrier's
+#: nearest point, a plan written before kinds were reported) is "at this point".
+CROSSING_WHERE: dict[str, dict[str, str]] = {
+    "fr": {"signals": "aux feux", "zebra": "au passage piéton", "marked": "au passage piéton",
+           "unmarked": "au passage non marqué", "level_crossing": "au passage à niveau",
+           "footbridge": "par la passerelle", "underpass": "par le passage souterrain",
+           "": "à ce point"},
+    "en": {"signals": "at the traffic lights", "zebra": "at the zebra crossing",
+           "marked": "at the marked crossing", "unmarked": "at the unmarked crossing",
+           "level_crossing": "at the level crossing", "footbridge": "by the footbridge",
+           "underpass": "by the underpass", "": "at this point"},
 }
 
 #: How the two distances of a turf are labelled, wherever they are shown (walk list, phone map):
@@ -191,17 +205,21 @@ def start_door(plan: TurfPlan, turf_id: str) -> dict[str, Any]:
 def crossing_point(plan: TurfPlan, turf_id: str, lang: str = "fr") -> dict[str, str] | None:
     """Return where a turf that spans a barrier crosses it, or None.
 
-    The point is the report's (:mod:`knockin_geo.checks`: the point of the separating barrier
-    line nearest the doors' centre). Returns ``text`` (what to do, with the barrier's name),
-    ``lat``/``lon`` and ``geo`` (a ``geo:`` link the phone's map app opens).
+    The point is the report's (:mod:`knockin_geo.checks`: a marked crossing place on the
+    separating barrier line, else a street meeting it, nearest the doors' centre). Returns
+    ``text`` (what to do: the barrier's name and how to cross, "cross Boulevard X once, at the
+    traffic lights"), ``lat``/``lon`` and ``geo`` (a ``geo:`` link the phone's map app opens).
     """
     for prob in plan.report.get("problems", []):
         if prob.get(schema.TURF_ID) != turf_id or "crossing" not in prob:
             continue
-        lat = f"{float(prob['crossing']['lat']):.6f}"
-        lon = f"{float(prob['crossing']['lon']):.6f}"
-        barrier = str(prob.get("barrier") or "")
-        text = LABELS[lang]["cross_text"].format(barrier=barrier).strip()
+        at = prob["crossing"]
+        lat = f"{float(at['lat']):.6f}"
+        lon = f"{float(at['lon']):.6f}"
+        barrier = str(at.get("on") or prob.get("barrier") or "")
+        where = CROSSING_WHERE[lang]
+        text = LABELS[lang]["cross_text"].format(
+            barrier=barrier, where=where.get(str(at.get("kind") or ""), where[""])).strip()
         label = quote(barrier.replace("(", " ").replace(")", " ").strip(), safe="")
         return {"text": text, "lat": lat, "lon": lon,
                 "geo": f"geo:{lat},{lon}?q={lat},{lon}({label})"}

@@ -108,17 +108,23 @@ def check_plan(
     assert report["summary"]["turfs_spanning_barriers"] == len(listed)
 
 
+def rule_geoms(plan: TurfPlan) -> list[shapely.Geometry]:
+    """The barrier lines of the rule (shapely only): motorway/trunk/primary (+ links), railways
+    and waterways (polygons by their outline), tunnels and bridges excepted."""
+    bar = plan.network.barriers.to_crs(plan.doors.crs)
+    roads = {"motorway", "motorway_link", "trunk", "trunk_link", "primary", "primary_link"}
+    keep = (((bar["kind"] == "road") & bar["subtype"].isin(roads))
+            | bar["kind"].isin(["railway", "waterway"])) & ~bar["tunnel"] & ~bar["bridge"]
+    return [g.boundary if g.geom_type.endswith("Polygon") else g for g in bar.geometry[keep]]
+
+
 def spanning_by_rule(plan: TurfPlan) -> set[str]:
     """Turfs whose door hull, minus the barrier lines buffered by 3 m, has 2+ parts with doors.
 
     Written apart from knockin_geo (shapely only): motorway/trunk/primary (+ links), railways and
     waterways of the network's barrier layer, tunnels and bridges excepted.
     """
-    bar = plan.network.barriers.to_crs(plan.doors.crs)
-    roads = {"motorway", "motorway_link", "trunk", "trunk_link", "primary", "primary_link"}
-    keep = (((bar["kind"] == "road") & bar["subtype"].isin(roads))
-            | bar["kind"].isin(["railway", "waterway"])) & ~bar["tunnel"] & ~bar["bridge"]
-    geoms = [g.boundary if g.geom_type.endswith("Polygon") else g for g in bar.geometry[keep]]
+    geoms = rule_geoms(plan)
     cut = shapely.unary_union([shapely.buffer(g, 3.0, quad_segs=4) for g in geoms])
     shapely.prepare(cut)
     d = plan.doors[plan.doors[schema.TURF_ID].notna()]
@@ -150,6 +156,39 @@ def test_nantes_22_bureaux(nantes: tuple, nantes_plan: TurfPlan) -> None:
     # turfs never leave their precinct, and ids read precinct-number
     t = nantes_plan.doors.loc[assigned]
     assert (t[schema.TURF_ID].str.split("-").str[0] == t[schema.PRECINCT_ID]).all()
+
+
+def test_nantes_spanning_turfs_cross_at_a_marked_crossing_within_reach(
+    nantes_plan: TurfPlan,
+) -> None:
+    """Where a marked crossing place stands on a line crossing the turf's hull (within 3 m),
+    at most 150 m beyond it, the report's crossing is one of the best class; else not marked.
+
+    Recomputed here with shapely from the doors, the barrier layer and the crossings layer.
+    """
+    rank = {"signals": 0, "zebra": 1, "marked": 1, "footbridge": 2, "underpass": 2,
+            "level_crossing": 3, "unmarked": 4}
+    marks = nantes_plan.network.crossings.to_crs(nantes_plan.doors.crs)
+    assert len(marks) > 1_000
+    lines = rule_geoms(nantes_plan)
+    d = nantes_plan.doors[nantes_plan.doors[schema.TURF_ID].notna()]
+    spans = [p for p in nantes_plan.report["problems"] if "crossing" in p]
+    assert spans
+    at_marked = 0
+    for prob in spans:
+        pts = list(d.loc[d[schema.TURF_ID] == prob[schema.TURF_ID]].geometry)
+        hull = shapely.MultiPoint(pts).convex_hull
+        reach = hull.buffer(150.0)
+        across = [g for g in lines if g.intersects(hull)]
+        near = [k for k, g in zip(marks["kind"], marks.geometry, strict=True)
+                if reach.intersects(g) and any(g.distance(line) <= 3.0 for line in across)]
+        kind = prob["crossing"]["kind"]
+        if near:
+            assert kind in rank and rank[kind] == min(rank[k] for k in near), prob
+            at_marked += 1
+        else:
+            assert kind in ("street", "barrier"), prob
+    assert at_marked >= 1
 
 
 def test_nantes_same_seed_same_turfs(nantes: tuple, nantes_plan: TurfPlan) -> None:
