@@ -200,6 +200,10 @@ def cmd_inspect(args: argparse.Namespace, ui: _Console) -> int:
             sub = summ["barrier_subtypes"][kind]
             detail = ", ".join(f"{k} {v}" for k, v in sorted(sub.items()))
             n.add_row(f"barriers: {kind}", f"{count:,} ({detail})")
+        marks = summ.get("crossings") or {}
+        n.add_row("marked crossings",
+                  ", ".join(f"{k} {v:,}" for k, v in marks.items()) if marks
+                  else "none in the file (crossing points: where a street meets a barrier)")
         ui.out.print(n)
     return EXIT_OK
 

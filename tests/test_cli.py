@@ -51,6 +51,7 @@ def test_inspect_reports_the_nantes_counts(capsys: pytest.CaptureFixture[str]) -
     assert "Street network" in out
     assert "barriers: railway" in out
     assert "largest component" in out
+    assert "signals 284" in out  # marked crossing places read from the extract (test_crossings)
 
 
 def test_inspect_raw_metropole_file_through_a_column_map(
