@@ -1371,12 +1371,29 @@ def volunteer_map_html(
         raise KeyError(msg)
     d = d.sort_values(schema.SEQ, kind="stable", na_position="last")
     shown_ids = _shown_ids(d.index.astype(str).tolist(), door_ids, turf_id)
+    labels = VOLUNTEER_LABELS[lang]
+    data, codes = _volunteer_data(plan, turf_id, d, shown_ids, labels)
+    js, css = leaflet_assets()
+    return _ENV.get_template("volunteer.html").render(
+        lang=lang,
+        L=labels,
+        meta=_volunteer_meta(plan, turf_id, d, lang),
+        codes=codes,
+        css=jinja2.utils.markupsafe.Markup(css),
+        js=jinja2.utils.markupsafe.Markup(js),
+        data=jinja2.utils.markupsafe.Markup(_script_json(data)),
+    )
+
+
+def _volunteer_data(
+    plan: TurfPlan, turf_id: str, d: gpd.GeoDataFrame, shown_ids: list[str],
+    labels: dict[str, Any],
+) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """Return the phone map's JSON data (streets, turf, route, doors, codes) and its codes."""
     t = plan.turfs.loc[[turf_id]]
     route = plan.routes.loc[[turf_id]] if turf_id in plan.routes.index else None
     e = _streets_around(plan, d)
     doors = _volunteer_doors(d, shown_ids)
-    minutes = float(t["est_minutes"].iloc[0])
-    labels = VOLUNTEER_LABELS[lang]
     codes = [
         {"code": c, "label": labels["codes"][c], "color": RESULT_COLORS[c][0],
          "ink": RESULT_COLORS[c][1]}
@@ -1400,10 +1417,15 @@ def volunteer_map_html(
         "codes": codes,
         "labels": {k: v for k, v in labels.items() if k != "codes"},
     }
-    js, css = leaflet_assets()
+    return data, codes
+
+
+def _volunteer_meta(plan: TurfPlan, turf_id: str, d: gpd.GeoDataFrame, lang: str) -> dict[str, Any]:
+    """Return the phone map's header figures: doors, walk, minutes, start door, crossing."""
+    minutes = float(plan.turfs.loc[[turf_id]]["est_minutes"].iloc[0])
     distances = distance_texts(plan, turf_id, lang)
     start = start_door(plan, turf_id)
-    meta = {
+    return {
         "turf_id": turf_id,
         "doors": len(d),
         "walk_short": distances["walk_short"],
@@ -1413,15 +1435,6 @@ def volunteer_map_html(
         "start_geo": start["geo"],
         "cross": crossing_point(plan, turf_id, lang),
     }
-    return _ENV.get_template("volunteer.html").render(
-        lang=lang,
-        L=labels,
-        meta=meta,
-        codes=codes,
-        css=jinja2.utils.markupsafe.Markup(css),
-        js=jinja2.utils.markupsafe.Markup(js),
-        data=jinja2.utils.markupsafe.Markup(_script_json(data)),
-    )
 
 
 def _shown_ids(
