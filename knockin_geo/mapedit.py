@@ -141,7 +141,7 @@ border:1px solid #888;border-radius:3px;background:#f4f4f4}
 .kg-edit-swatch{display:inline-block;width:10px;height:10px;border-radius:50%;
 margin-right:4px;vertical-align:-1px}
 .kg-edit-list{margin:4px 0 0 18px;padding:0;color:#333}
-.leaflet-container.kg-drawing{cursor:crosshair}"""
+.leaflet-container.kg-drawing{cursor:crosshair;touch-action:none}"""
 
 
 #: The edit mode's code (no ``{{``, ``{%`` nor ``{#``: branca compiles the page's parts as Jinja).
