@@ -467,8 +467,11 @@ EDIT_JS = r"""function kgEditMode(map, doors, data) {
   var pts = null, line = null;
   function setDrawing(on) {
     S.drawing = on;
-    if (on) { map.dragging.disable(); L.DomUtil.addClass(container, "kg-drawing"); }
-    else { map.dragging.enable(); L.DomUtil.removeClass(container, "kg-drawing"); }
+    // the map stays still while drawing: the lasso is tested on the doors' screen positions
+    ["dragging", "scrollWheelZoom", "doubleClickZoom", "touchZoom"].forEach(function (h) {
+      if (map[h]) { map[h][on ? "disable" : "enable"](); }
+    });
+    L.DomUtil[on ? "addClass" : "removeClass"](container, "kg-drawing");
   }
   lassoB.addEventListener("click", function () {
     setDrawing(!S.drawing); refresh();
