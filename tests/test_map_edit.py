@@ -229,8 +229,23 @@ def test_lasso_selects_the_doors_inside_and_moves_them(browser, demo: Path,
     saved = json.loads(Path(dl.value.path()).read_text(encoding="utf-8"))
     page.get_by_role("button", name="Undo last").click()
     undone = page.locator(".kg-edit-list li").count()
+    # exclude the street of the first door, with a note
+    _click_door(page, start, 19)
+    page.get_by_placeholder("note (optional)").fill("unlit <b>after</b> dark")
+    page.get_by_role("button", name="Exclude this street").click()
+    with page.expect_download() as dl2:
+        page.get_by_role("button", name=re.compile("Save edits")).click()
+    excluded = json.loads(Path(dl2.value.path()).read_text(encoding="utf-8"))
+    styles = page.evaluate(WHERE_JS, start)["s"]
     context.close()
     assert errors == []
+    street = a[schema.STREET].astype(str).to_numpy()
+    assert excluded["edits"] == [{"op": "exclude_street", "street": street[start],
+                                  "note": "unlit <b>after</b> dark"}]
+    gone = np.flatnonzero(np.array([_norm(x) for x in street]) == _norm(street[start]))
+    excl_style = len(set(tid))  # the style after the turfs' ones: white
+    assert {styles[i] for i in gone} == {excl_style}
+    assert sum(s == excl_style for s in styles) == len(gone)
     pts = a.to_crs(4326).geometry.to_numpy()
     inside = shapely.contains_xy(poly, shapely.get_x(pts), shapely.get_y(pts))
     assert inside.sum() >= 2
