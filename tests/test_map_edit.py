@@ -28,6 +28,7 @@ from conftest import open_offline, screenshot
 from knockin_geo.cli.main import main
 
 from knockin_geo import schema
+from knockin_geo.mapedit import edit_data
 from knockin_geo.maps import director_map, save_map
 from knockin_geo.model import TurfPlan
 from knockin_geo.plan import write_plan
@@ -288,3 +289,22 @@ def test_saved_edits_apply_like_the_same_edits_in_python(edited: dict[str, Any],
         Path("timings.json")}
     differ = [f for f in sorted(files) if not filecmp.cmp(cli_out / f, py_out / f, shallow=False)]
     assert differ == []
+
+
+def test_edit_data_figures_and_locks(plan: TurfPlan) -> None:
+    data = edit_data(plan)
+    a = plan.doors[plan.doors[schema.TURF_ID].notna()]
+    turfs = sorted(set(a[schema.TURF_ID].astype(str)))
+    assert data["turfs"] == turfs  # the door layer's style order
+    assert data["doors"] == [int((a[schema.TURF_ID] == t).sum()) for t in turfs]
+    t = plan.turfs.loc[turfs]
+    assert data["minutes"] == pytest.approx(t["est_minutes"].astype(float).tolist(), abs=1e-3)
+    assert data["tolerance"] == plan.report["params"]["tolerance"]
+    assert data["locked"] == []
+    # the balance target gives back each turf's deviation, hence its within_tolerance
+    dev = np.array(data["measure"]) / np.array(data["target"]) - 1
+    assert dev == pytest.approx(t["deviation"].astype(float).to_numpy(), abs=1e-3)
+    assert ((np.abs(dev) <= data["tolerance"] + 1e-9) == t["within_tolerance"].astype(bool)).all()
+    locked = plan.turfs.assign(locked=[i in (1, 3) for i in range(len(plan.turfs))])
+    assert edit_data(dataclasses.replace(plan, turfs=locked))["locked"] == sorted(
+        plan.turfs.index.astype(str)[[1, 3]].tolist())
