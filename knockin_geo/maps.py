@@ -39,6 +39,7 @@ from knockin_geo._atomic import write_text_atomic
 from knockin_geo._pool import per_turf
 from knockin_geo.classes import classify
 from knockin_geo.crs import WGS84
+from knockin_geo.mapedit import EditMode, edit_data
 from knockin_geo.privacy import MapLock
 from knockin_geo.walklist import crossing_point, distance_texts, start_door, turf_file_names
 
@@ -147,10 +148,12 @@ def _geojson(frame: gpd.GeoDataFrame, props: list[str]) -> dict[str, Any]:
 
 
 def html_text(value: Any) -> Any:
-    """Return a text escaped for HTML (``& < > " '``, backtick, dollar, backslash); others as is.
+    """Return a text escaped for HTML (``& < > " '``, backtick, dollar, backslash, braces).
 
-    Safe in an element's text, in a quoted attribute, and inside a JavaScript template literal
-    (where folium puts tooltip text); numbers, booleans and None are returned unchanged.
+    Safe in an element's text, in a quoted attribute, inside a JavaScript template literal
+    (where folium puts tooltip text) and in what folium compiles as a Jinja template again when
+    the page is rendered (``{{ ... }}`` from input would run as Python then); numbers, booleans
+    and None are returned unchanged.
 
     Parameters
     ----------
@@ -167,8 +170,10 @@ def html_text(value: Any) -> Any:
     return html.escape(value, quote=True).translate(_EXTRA_ESCAPES)
 
 
-#: Characters that matter inside JavaScript template literals (folium's tooltips use them).
-_EXTRA_ESCAPES = str.maketrans({"`": "&#96;", "$": "&#36;", "\\": "&#92;"})
+#: Characters that matter inside JavaScript template literals (folium's tooltips use them), and
+#: braces: branca compiles each element's rendered text as a Jinja template once more.
+_EXTRA_ESCAPES = str.maketrans({"`": "&#96;", "$": "&#36;", "\\": "&#92;", "{": "&#123;",
+                                "}": "&#125;"})
 
 
 def _plain(v: Any) -> Any:
@@ -305,7 +310,7 @@ def director_map(
     if len(plan.routes):
         _add_routes(m, plan.routes, colors)
     if len(assigned):
-        _add_doors(m, assigned, colors)
+        EditMode(_add_doors(m, assigned, colors), _script_json(edit_data(plan))).add_to(m)
     if include_unassigned:
         _add_unassigned(m, doors)
     summ = plan.report.get("summary", {})
@@ -437,12 +442,17 @@ def _add_routes(m: folium.Map, routes: gpd.GeoDataFrame, colors: Mapping[str, st
     ).add_to(m)
 
 
-def _add_doors(m: folium.Map, assigned: gpd.GeoDataFrame, colors: Mapping[str, str]) -> None:
-    """Add the assigned doors in their turf's colour (one canvas layer)."""
+def _add_doors(
+    m: folium.Map, assigned: gpd.GeoDataFrame, colors: Mapping[str, str]
+) -> _PointLayer:
+    """Add the assigned doors in their turf's colour (one canvas layer); return the layer.
+
+    Its points carry their address ids (``ids``), for the edit mode (:mod:`knockin_geo.mapedit`).
+    """
     d = assigned.assign(**{schema.TURF_ID: assigned[schema.TURF_ID].astype(str)})
     turf_ids = sorted(set(d[schema.TURF_ID]))
     turf_index = pd.Index(turf_ids).get_indexer(d[schema.TURF_ID])
-    _PointLayer("Doors", _point_payload(
+    layer = _PointLayer("Doors", {**_point_payload(
         d,
         styles=[{"color": colors[t], "fillColor": colors[t], "radius": 3, "weight": 1,
                  "fillOpacity": 0.9} for t in turf_ids],
@@ -454,7 +464,9 @@ def _add_doors(m: folium.Map, assigned: gpd.GeoDataFrame, colors: Mapping[str, s
             _lookup_field("street", d[schema.STREET]),
         ],
         kind="door",
-    )).add_to(m)
+    ), "ids": d.index.astype(str).tolist()})
+    layer.add_to(m)
+    return layer
 
 
 def _add_unassigned(m: folium.Map, doors: gpd.GeoDataFrame) -> None:
@@ -580,21 +592,20 @@ _POINTS_JS = """var KgPoints = L.Layer.extend({
       this._lng[i] = (d.origin[0] + d.xy[2 * i]) * d.step;
       this._lat[i] = (d.origin[1] + d.xy[2 * i + 1]) * d.step;
     }
-    this._byStyle = d.styles.map(function () { return []; });
-    for (var j = 0; j < n; j++) { this._byStyle[d.s[j]].push(j); }
+    this.kgRestyle();
     this._tip = L.tooltip({className: "kg-point-tip", direction: "top", offset: [0, -4]});
   },
-  _events: {"moveend resize": "_draw", zoomstart: "_hide", "mousemove click": "_hover",
+  _kgEvents: {"moveend resize": "_draw", zoomstart: "_hide", "mousemove click": "_hover",
             mouseout: "_out"},
   onAdd: function (map) {
     this._canvas = L.DomUtil.create("canvas", "kg-points");
     this._canvas.style.pointerEvents = "none";
     map.getPane("overlayPane").appendChild(this._canvas);
-    for (var k in this._events) { map.on(k, this[this._events[k]], this); }
+    for (var k in this._kgEvents) { map.on(k, this[this._kgEvents[k]], this); }
     this._draw();
   },
   onRemove: function (map) {
-    for (var k in this._events) { map.off(k, this[this._events[k]], this); }
+    for (var k in this._kgEvents) { map.off(k, this[this._kgEvents[k]], this); }
     this._out();
     L.DomUtil.remove(this._canvas);
   },
@@ -638,13 +649,24 @@ _POINTS_JS = """var KgPoints = L.Layer.extend({
     });
     c.style.visibility = "";
   },
-  _hover: function (e) {
-    var best = -1, reach = 0, p = e.containerPoint;
+  kgNearest: function (p) {  // the point drawn under container point p, or -1
+    var best = -1, reach = 0;
     for (var i = 0; i < this.kgCount; i++) {
       var r = this._d.styles[this._d.s[i]].radius + 3;
       var dx = this._x[i] - p.x, dy = this._y[i] - p.y, dd = dx * dx + dy * dy;
       if (dd <= r * r && (best < 0 || dd < reach)) { best = i; reach = dd; }
     }
+    return best;
+  },
+  kgXY: function () { return [this._x, this._y]; },  // container points, as last drawn
+  kgRestyle: function () {  // after a change of d.s (a point's style)
+    var n = this.kgCount, s = this._d.s, by = this._d.styles.map(function () { return []; });
+    for (var j = 0; j < n; j++) { by[s[j]].push(j); }
+    this._byStyle = by;
+    if (this._map) { this._draw(); }
+  },
+  _hover: function (e) {
+    var best = this.kgNearest(e.containerPoint);
     if (best < 0) { this._out(); } else { this.kgShow(best); }
   },
   _content: function (i) {
@@ -1371,12 +1393,29 @@ def volunteer_map_html(
         raise KeyError(msg)
     d = d.sort_values(schema.SEQ, kind="stable", na_position="last")
     shown_ids = _shown_ids(d.index.astype(str).tolist(), door_ids, turf_id)
+    labels = VOLUNTEER_LABELS[lang]
+    data, codes = _volunteer_data(plan, turf_id, d, shown_ids, labels)
+    js, css = leaflet_assets()
+    return _ENV.get_template("volunteer.html").render(
+        lang=lang,
+        L=labels,
+        meta=_volunteer_meta(plan, turf_id, d, lang),
+        codes=codes,
+        css=jinja2.utils.markupsafe.Markup(css),
+        js=jinja2.utils.markupsafe.Markup(js),
+        data=jinja2.utils.markupsafe.Markup(_script_json(data)),
+    )
+
+
+def _volunteer_data(
+    plan: TurfPlan, turf_id: str, d: gpd.GeoDataFrame, shown_ids: list[str],
+    labels: dict[str, Any],
+) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """Return the phone map's JSON data (streets, turf, route, doors, codes) and its codes."""
     t = plan.turfs.loc[[turf_id]]
     route = plan.routes.loc[[turf_id]] if turf_id in plan.routes.index else None
     e = _streets_around(plan, d)
     doors = _volunteer_doors(d, shown_ids)
-    minutes = float(t["est_minutes"].iloc[0])
-    labels = VOLUNTEER_LABELS[lang]
     codes = [
         {"code": c, "label": labels["codes"][c], "color": RESULT_COLORS[c][0],
          "ink": RESULT_COLORS[c][1]}
@@ -1400,10 +1439,15 @@ def volunteer_map_html(
         "codes": codes,
         "labels": {k: v for k, v in labels.items() if k != "codes"},
     }
-    js, css = leaflet_assets()
+    return data, codes
+
+
+def _volunteer_meta(plan: TurfPlan, turf_id: str, d: gpd.GeoDataFrame, lang: str) -> dict[str, Any]:
+    """Return the phone map's header figures: doors, walk, minutes, start door, crossing."""
+    minutes = float(plan.turfs.loc[[turf_id]]["est_minutes"].iloc[0])
     distances = distance_texts(plan, turf_id, lang)
     start = start_door(plan, turf_id)
-    meta = {
+    return {
         "turf_id": turf_id,
         "doors": len(d),
         "walk_short": distances["walk_short"],
@@ -1413,15 +1457,6 @@ def volunteer_map_html(
         "start_geo": start["geo"],
         "cross": crossing_point(plan, turf_id, lang),
     }
-    return _ENV.get_template("volunteer.html").render(
-        lang=lang,
-        L=labels,
-        meta=meta,
-        codes=codes,
-        css=jinja2.utils.markupsafe.Markup(css),
-        js=jinja2.utils.markupsafe.Markup(js),
-        data=jinja2.utils.markupsafe.Markup(_script_json(data)),
-    )
 
 
 def _shown_ids(
@@ -1461,9 +1496,19 @@ def _volunteer_doors(d: gpd.GeoDataFrame, shown_ids: list[str]) -> list[dict[str
 
 
 def _script_json(obj: Any) -> str:
-    """JSON safe to embed in a ``<script>`` element."""
+    r"""JSON safe to embed in a ``<script>`` element, and in a template branca compiles again.
+
+    Branca compiles each element's rendered text as a Jinja template once more, so ``{{``,
+    ``{%`` and ``{#`` from input would run as template code when the map is built: their brace
+    is written ``\u007b`` (only inside strings: JSON's own ``{`` is followed by ``"`` or ``}``).
+    """
     text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return _JINJA_OPEN.sub(r"\\u007b", text)
+
+
+#: A brace that opens a Jinja expression, statement or comment.
+_JINJA_OPEN = re.compile(r"\{(?=[{%#])")
 
 
 def volunteer_page(

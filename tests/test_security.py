@@ -31,6 +31,9 @@ PAYLOADS = (
     "'><img src=y onerror=window.__pwned=4>",
     "`${window.__pwned=5}`",
     "</script><script>window.__pwned=6</script>",
+    # folium (branca) compiles each element's text as a Jinja template again: this would read
+    # "42kgjinja42" in a page had it run as template code (Python code, at build time)
+    "{{ 6*7 }}kgjinja{{ 6*7 }}{# c #}",
 )
 #: Precinct ids (they become turf ids, file names and tooltip text).
 PRECINCT_IDS = {"0101": "0101" + PAYLOADS[0], "0102": "0102" + PAYLOADS[2]}
@@ -186,6 +189,7 @@ def test_payloads_reach_every_kind_of_output(hostile: dict[str, Path]) -> None:
     doors = gpd.read_file(hostile["cut"] / "plan.gpkg", layer="doors")
     assert (doors["status"] == "assigned").sum() > 100
     assert doors["street"].str.contains("onerror", regex=False).any()
+    assert doors["street"].str.contains("kgjinja", regex=False).any()
     assert set(doors["precinct_id"].dropna()) == set(PRECINCT_IDS.values())
     names = {p.name for p in _html_files(hostile)}
     assert {"map.html", "index.html", "choropleth.html", "campaign_map.html"} <= names
@@ -200,6 +204,7 @@ def test_no_payload_runs_in_any_html(browser, hostile: dict[str, Path]) -> None:
         name = str(path.relative_to(path.parents[1]))
         if pwned is not None or dialogs:
             ran[name] = (pwned, dialogs)
+        assert "42kgjinja" not in path.read_text(encoding="utf-8"), path
         if path.name in ("map.html", "campaign_map.html", "choropleth.html"):
             assert n > 0, path  # every feature was hovered and clicked
         # every page shows the payloads as text (walk lists, phone maps, tooltips, popups)
