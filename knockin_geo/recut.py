@@ -204,7 +204,7 @@ def recut(
         return _unchanged(plan, remove, codes, min_fill, n_results=n_results)
     for area, turfs in _turfs_by_area(plan).items():
         _recut_area(work, area, turfs, min_fill=min_fill, attach_m=attach_m)
-    rp = route_params or _route_params(plan)
+    rp = route_params or plan_route_params(plan)
     doors, turfs, routes = _routed_plan(work, rp)
     moves = _moves(work)
     diff = _diff(work, remove, min_fill, moves)
@@ -260,11 +260,11 @@ def _start(plan: TurfPlan, results: pd.DataFrame, codes: frozenset[str]) -> _Wor
     history = plan.report.get("recut")
     earlier = history.get("turf_ids_used", []) if isinstance(history, Mapping) else []
     used = sorted({*map(str, plan.turfs.index), *map(str, earlier)})
-    return _Work(plan, codes, state, done, rem_pos, _weights(plan, doors.iloc[rem_pos]),
+    return _Work(plan, codes, state, done, rem_pos, plan_weights(plan, doors.iloc[rem_pos]),
                  old_tid, old_tid.copy().astype(object), used)
 
 
-def _weights(plan: TurfPlan, d: pd.DataFrame) -> np.ndarray:
+def plan_weights(plan: TurfPlan, d: pd.DataFrame) -> np.ndarray:
     """Each door's weight as the plan was cut (doors, households, voters or minutes)."""
     if len(d) == 0:
         return np.zeros(0)
@@ -345,7 +345,7 @@ def _area_target(plan: TurfPlan, turfs: list[str]) -> float:
         return float(t.loc[turfs, "target"].astype(float).mean())
     # a plan restored from a folder's map layers: the mean weight of its turfs
     d = plan.doors[plan.doors[schema.TURF_ID].isin(turfs).fillna(False).to_numpy(dtype=bool)]
-    return float(_weights(plan, d).sum()) / len(turfs)
+    return float(plan_weights(plan, d).sum()) / len(turfs)
 
 
 def _turf_target(plan: TurfPlan, turf: str, default: float) -> float:
@@ -454,14 +454,47 @@ def _attach(work: _Work, small: list[str], kept: list[str], target: float,
 
 def _cut_again(work: _Work, area: str, rest: list[str], k: int, target: float) -> None:
     """Cut the doors left in ``rest`` into ``k`` turfs with the plan's cutter (fresh ids)."""
-    plan, params = work.plan, work.params
     sub_pos = np.flatnonzero(np.isin(work.old_tid, rest))
-    sub = work.rem.iloc[sub_pos].copy()
+    cut_tid = cut_doors(work.plan, work.rem.iloc[sub_pos], area, k)
+    fresh = id_maker(area, work.used_ids)
+    for c in sorted({str(x) for x in cut_tid}):
+        tid = fresh()
+        work.new_tid[sub_pos[cut_tid == c]] = tid
+        work.keep(tid, area, target,
+                  note="re-cut from the remaining doors of " + ", ".join(rest))
+        work.turf_state[tid] = NEW
+        work.turfs_new.append(tid)
+        work.used_ids = sorted({*work.used_ids, tid})
+    work.explanations.append(
+        f"{area}: no turf of this area is kept; the doors left in {', '.join(rest)} were cut "
+        f"again into {k} turf(s)")
+
+
+def cut_doors(plan: TurfPlan, doors: gpd.GeoDataFrame, area: str, k: int) -> np.ndarray:
+    """Cut some doors of a plan's area into ``k`` turfs with the plan's own cutter.
+
+    Parameters
+    ----------
+    plan
+        The plan (its network, precincts and turf parameters).
+    doors
+        Rows of ``plan.doors`` (snapped, with ``chain``), all of one area.
+    area
+        Their precinct id (:data:`knockin_geo.turfs.ALL_AREA` for a plan cut without precincts).
+    k
+        The number of turfs wanted (the turf size is their weight over ``k``).
+
+    Returns
+    -------
+    numpy.ndarray
+        The cutter's turf id of each door (object array, in the doors' order).
+    """
+    params = plan.params
+    sub = doors.copy()
     sub[schema.STATUS] = schema.STATUS_OK
     sub = sub.drop(columns=[c for c in (schema.TURF_ID, "face", "weight", "chain", schema.SEQ)
                             if c in sub.columns])
-    sub_w = _weights(plan, work.rem.iloc[sub_pos].assign(
-        chain=pd.factorize(work.rem["chain"].to_numpy()[sub_pos])[0]))
+    sub_w = plan_weights(plan, doors.assign(chain=pd.factorize(doors["chain"].to_numpy())[0]))
     size = float(sub_w.sum()) / k
     sub_params = (dataclasses.replace(params, doors_per_turf=size, minutes_per_turf=None)
                   if params.mode == "doors"
@@ -478,24 +511,13 @@ def _cut_again(work: _Work, area: str, rest: list[str], k: int, target: float) -
     if any(pd.isna(x) for x in cut_tid):  # pragma: no cover - the cutter assigns every door
         msg = f"the cutter left doors of {area} out of every turf"
         raise RuntimeError(msg)
-    fresh = _id_maker(area, work.used_ids)
-    for c in sorted({str(x) for x in cut_tid}):
-        tid = fresh()
-        work.new_tid[sub_pos[cut_tid == c]] = tid
-        work.keep(tid, area, target,
-                  note="re-cut from the remaining doors of " + ", ".join(rest))
-        work.turf_state[tid] = NEW
-        work.turfs_new.append(tid)
-        work.used_ids = sorted({*work.used_ids, tid})
-    work.explanations.append(
-        f"{area}: no turf of this area is kept; the doors left in {', '.join(rest)} were cut "
-        f"again into {k} turf(s)")
+    return cut_tid
 
 
 _TRAILING_NUMBER = re.compile(r"^(.*?)(\d+)$")
 
 
-def _id_maker(area: str, used: Iterable[str]) -> Callable[[], str]:
+def id_maker(area: str, used: Iterable[str]) -> Callable[[], str]:
     """Return a function giving fresh turf ids of an area, continuing its numbering."""
     prefix = "T" if area == ALL_AREA else f"{area}-"
     numbers = [0]
@@ -539,7 +561,8 @@ def _rebalance(work: _Work, pos: np.ndarray, target: float, tol: float) -> np.nd
 # ----------------------------------------------------------------------------------------------
 # the new plan and the diff
 # ----------------------------------------------------------------------------------------------
-def _route_params(plan: TurfPlan) -> RouteParams:
+def plan_route_params(plan: TurfPlan) -> RouteParams:
+    """Return the route parameters the plan was routed with (stored in its report)."""
     stored = plan.report.get("route_params")
     if isinstance(stored, Mapping):
         names = {f.name for f in dataclasses.fields(RouteParams)}
