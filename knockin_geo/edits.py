@@ -43,9 +43,9 @@ from knockin_geo.metrics import quality_report
 from knockin_geo.model import TurfPlan
 from knockin_geo.params import rule_params, size_unit
 from knockin_geo.rebalance import routed_figures
-from knockin_geo.recut import cut_doors, id_maker, plan_route_params
+from knockin_geo.recut import cut_doors, id_maker, plan_route_params, plan_weights
 from knockin_geo.routing import route_turfs, street_edges, street_key
-from knockin_geo.turfs import ALL_AREA, turf_table
+from knockin_geo.turfs import ALL_AREA, turf_count, turf_table
 
 __all__ = ["FORMAT", "OPS", "Edit", "EditResult", "Edits", "apply_edits", "parse_edits",
            "read_edits"]
@@ -71,9 +71,9 @@ APPLIED, ALREADY, NO_LONGER = "applied", "already holds", "no longer possible"
 #: Report keys the quality report computes (dropped from the plan's report before it runs again).
 _COMPUTED = ("summary", "unassigned", "turfs", "problems", "minutes_by_precinct", "edits")
 #: Report key listing the streets routes avoid (kept by later edits and re-cuts).
-AVOIDED = "avoided_streets"
+AVOIDED = schema.AVOIDED_STREETS
 #: Turf column marking the turfs the director locked (only in plans with hand edits).
-LOCKED = "locked"
+LOCKED = schema.LOCKED
 _LEADING_INT = re.compile(r"^\s*(\d+)")
 #: A route runs along an excluded street when it shares more than this with it (metres).
 _ALONG_M = 2.0
@@ -133,10 +133,11 @@ class Edits:
     plan: str | None = None
     made_with: str | None = None
 
-    def apply(self, plan: TurfPlan, *, strict: bool = True,
+    def apply(self, plan: TurfPlan, *, strict: bool = True, around_locks: bool = False,
               workers: int | None = None) -> EditResult:
         """Apply these edits to ``plan`` (:func:`apply_edits`)."""
-        return apply_edits(plan, self, strict=strict, workers=workers)
+        return apply_edits(plan, self, strict=strict, around_locks=around_locks,
+                           workers=workers)
 
     def to_json(self) -> str:
         """Return the file's text (sorted keys, one edit a line: stable bytes)."""
@@ -322,6 +323,7 @@ class _State:
 
     plan: TurfPlan
     strict: bool
+    fresh: bool
     ids: np.ndarray
     tid: np.ndarray
     status: np.ndarray
@@ -363,7 +365,7 @@ class _State:
         return touched
 
 
-def _start(plan: TurfPlan, strict: bool) -> _State:
+def _start(plan: TurfPlan, strict: bool, fresh: bool) -> _State:
     d = plan.doors
     ids = d.index.astype(str).to_numpy(dtype=object)
     tid = d[schema.TURF_ID].astype("string").to_numpy(dtype=object, na_value=None)
@@ -379,7 +381,8 @@ def _start(plan: TurfPlan, strict: bool) -> _State:
     history = plan.report.get("recut")
     used = {*area, *(history.get("turf_ids_used", []) if isinstance(history, Mapping) else [])}
     avoided = [dict(a) for a in plan.report.get(AVOIDED, []) if isinstance(a, Mapping)]
-    return _State(plan, strict, ids, tid, d[schema.STATUS].to_numpy(dtype=object).copy(), street,
+    status = d[schema.STATUS].to_numpy(dtype=object).copy()
+    return _State(plan, strict, fresh, ids, tid, status, street,
                   number, area, locked, set(map(str, used)), avoided=avoided,
                   by_id={str(a): i for i, a in enumerate(ids)})
 
@@ -462,6 +465,11 @@ def _merge(st: _State, e: Edit) -> tuple[int, set[str]]:
 
 
 def _split(st: _State, e: Edit) -> tuple[int, set[str]]:
+    if not st.strict and e.new_turf and e.new_turf in st.turfs():
+        raise _HoldsError
+    if not st.strict and not e.new_turf and not st.fresh:
+        raise _RefusedError("a split without new_turf is applied once: give new_turf to apply "
+                            "it again after a re-cut")
     turf = st.turf(str(e.turf))
     if turf in st.locked:
         raise _RefusedError(f"turf {turf} is locked: it cannot be split")
@@ -521,9 +529,88 @@ def _exclude_street(st: _State, e: Edit) -> tuple[int, set[str]]:
     st.tid[inside] = None
     st.status[inside] = schema.STATUS_EXCLUDED
     entry = {"street": str(e.street), "numbers": list(e.numbers) if e.numbers else None}
+    if entry in st.avoided and not len(inside):
+        raise _HoldsError
     if entry not in st.avoided:
         st.avoided.append(entry)
     return len(inside), touched
+
+
+def _cut_around_locks(st: _State, locks: Mapping[str, tuple[str, ...]]) -> list[dict[str, Any]]:
+    """Put the locked turfs back in a fresh cut; cut the rest of their precincts around them.
+
+    Returns one row for the ``edits`` section (number 0, op ``cut_around_locks``) when a
+    precinct was cut again, and a row per lock whose doors are no longer all in a turf.
+    """
+    rows: list[dict[str, Any]] = []
+    held: dict[str, list[int]] = {}
+    for turf, doors in sorted(locks.items()):
+        pos = [st.by_id.get(d, -1) for d in doors]
+        if -1 in pos or any(st.tid[i] is None for i in pos):
+            rows.append({"number": 0, "op": "cut_around_locks", "note": None, "doors_moved": 0,
+                         "status": NO_LONGER, "touched": [],
+                         "reason": f"turf {turf}: some of its locked doors are in no turf now"})
+            continue
+        held[turf] = pos
+    areas: dict[str, list[str]] = {}
+    for turf, pos in held.items():
+        a = st.area.get(str(st.tid[pos[0]]), ALL_AREA)
+        areas.setdefault(a, []).append(turf)
+    touched: set[str] = set()
+    moved = 0
+    for a, turfs in sorted(areas.items()):
+        n, t = _recut_area_around(st, a, {x: held[x] for x in turfs})
+        moved += n
+        touched |= t
+    st.locked |= set(held)
+    if held:
+        rows.append({"number": 0, "op": "cut_around_locks", "note": None, "doors_moved": moved,
+                     "status": APPLIED, "touched": sorted(touched)})
+    return rows
+
+
+def _recut_area_around(st: _State, area: str,
+                       held: Mapping[str, list[int]]) -> tuple[int, set[str]]:
+    """Give ``held`` doors their locked turfs; cut the area's other doors again around them."""
+    before = st.tid.copy()
+    old_turfs = sorted(t for t, a in st.area.items() if a == area and t in st.turfs())
+    template = old_turfs[0]
+    mine = np.flatnonzero(np.isin(st.tid, old_turfs))
+    for turf, pos in held.items():
+        st.tid[pos] = turf
+        st.area[turf] = area
+        if turf not in old_turfs:
+            st.new_from.setdefault(turf, template)
+    taken = np.zeros(len(st.tid), dtype=bool)
+    taken[[i for pos in held.values() for i in pos]] = True
+    rest = mine[~taken[mine]]
+    if len(rest):
+        size = st.plan.params.size
+        weight = float(plan_weights(st.plan, st.plan.doors.iloc[rest]).sum())
+        labels = cut_doors(st.plan, st.plan.doors.iloc[rest], area, turf_count(weight, size))
+        names = _free_ids(area, set(held), len(set(labels.tolist())))
+        for name, c in zip(names, sorted({str(x) for x in labels}), strict=True):
+            st.tid[rest[labels == c]] = name
+            st.area[name] = area
+            if name not in old_turfs:
+                st.new_from[name] = template
+    st.used |= set(st.turfs())
+    diff = before != st.tid
+    return int(diff.sum()), {str(t) for t in np.concatenate([before[diff], st.tid[diff]])
+                             if t is not None}
+
+
+def _free_ids(area: str, taken: set[str], n: int) -> list[str]:
+    """Return the first ``n`` ids of an area (``{area}-01``..., ``T001``...) not in ``taken``."""
+    prefix, width = ("T", 3) if area == ALL_AREA else (f"{area}-", 2)
+    out: list[str] = []
+    k = 0
+    while len(out) < n:
+        k += 1
+        name = f"{prefix}{k:0{width}d}"
+        if name not in taken:
+            out.append(name)
+    return out
 
 
 _APPLY: dict[str, Callable[[_State, Edit], tuple[int, set[str]]]] = {
@@ -591,7 +678,7 @@ def _line(r: Mapping[str, Any]) -> str:
 
 
 def apply_edits(plan: TurfPlan, edits: Edits | Iterable[Edit], *, strict: bool = True,
-                workers: int | None = None) -> EditResult:
+                around_locks: bool = False, workers: int | None = None) -> EditResult:
     """Apply hand edits to a plan, re-routing only the turfs they touch.
 
     Parameters
@@ -603,6 +690,11 @@ def apply_edits(plan: TurfPlan, edits: Edits | Iterable[Edit], *, strict: bool =
     strict
         Refuse the whole file when one edit cannot apply (default). False: such an edit is
         reported as ``"no longer possible"`` (``cut --edits``, ``recut --edits``).
+    around_locks
+        The plan is a fresh cut (``cut --edits``): in each precinct holding doors of a turf the
+        edits lock, those doors are put back in their locked turf and the precinct's other doors
+        are cut again around them with the plan's cutter (new ids never take a locked id);
+        the locked turfs are locked before the edits are played. Implies ``strict=False``.
     workers
         Processes that route the touched turfs (None: one per core; same plan whatever).
 
@@ -618,8 +710,9 @@ def apply_edits(plan: TurfPlan, edits: Edits | Iterable[Edit], *, strict: bool =
     """
     if not isinstance(edits, Edits):
         edits = Edits(tuple(edits))
-    st = _start(plan, strict)
-    rows = _play(st, edits)
+    st = _start(plan, strict and not around_locks, around_locks)
+    around = _cut_around_locks(st, edits.locks) if around_locks else []
+    rows = around + _play(st, edits)
     old_tid = plan.doors[schema.TURF_ID].astype("string").to_numpy(dtype=object, na_value=None)
     diff = old_tid != st.tid
     changed = {str(t) for t in np.concatenate([old_tid[diff], st.tid[diff]]) if t is not None}
