@@ -47,8 +47,8 @@ from knockin_geo.recut import cut_doors, id_maker, plan_route_params, plan_weigh
 from knockin_geo.routing import route_turfs, street_edges, street_key
 from knockin_geo.turfs import ALL_AREA, turf_count, turf_table
 
-__all__ = ["FORMAT", "OPS", "Edit", "EditResult", "Edits", "apply_edits", "parse_edits",
-           "read_edits"]
+__all__ = ["FORMAT", "OPS", "Edit", "EditResult", "Edits", "apply_edits", "holding_locks",
+           "locked_turfs", "parse_edits", "read_edits"]
 
 logger = logging.getLogger(__name__)
 
@@ -385,6 +385,18 @@ def _start(plan: TurfPlan, strict: bool, fresh: bool) -> _State:
     return _State(plan, strict, fresh, ids, tid, status, street,
                   number, area, locked, set(map(str, used)), avoided=avoided,
                   by_id={str(a): i for i, a in enumerate(ids)})
+
+
+def holding_locks(plan: TurfPlan, edits: Edits) -> list[str]:
+    """Return the turfs the edits lock that hold, in ``plan``, exactly the doors locked."""
+    tid = plan.doors[schema.TURF_ID].astype("string")
+    out = []
+    for turf, doors in sorted(edits.locks.items()):
+        mine = sorted(plan.doors.index[(tid == turf).fillna(False).to_numpy(dtype=bool)]
+                      .astype(str))
+        if mine and mine == sorted(set(doors)):
+            out.append(turf)
+    return out
 
 
 def locked_turfs(plan: TurfPlan) -> list[str]:
@@ -752,21 +764,21 @@ def _rebuilt(st: _State, rows: list[dict[str, Any]], reroute: set[str], avoid: n
     touched_doors = doors[schema.TURF_ID].isin(again).fillna(False).to_numpy(dtype=bool)
     seq = doors[schema.SEQ].astype("Int64").copy()
     seq[touched_doors | doors[schema.TURF_ID].isna().to_numpy()] = pd.NA
-    fresh = _fresh_rows(st, doors, again, rows)
     old = plan.turfs.loc[pd.Index(keep, dtype="string")]
     routed = len(plan.routes) > 0
-    if routed and again:
+    routes = plan.routes.loc[plan.routes.index.astype(str).isin(keep)]
+    if not again:
+        table = old.copy()
+    elif routed:
         sub = doors.copy()
         sub[schema.TURF_ID] = sub[schema.TURF_ID].where(touched_doors)
         new_routes, new_seq = route_turfs(sub, plan.network, plan_route_params(plan),
                                           workers=workers, avoid=avoid)
         seq[touched_doors] = new_seq.to_numpy()[touched_doors]
-        routes = pd.concat([plan.routes.loc[pd.Index(keep, dtype="string")], new_routes])
-        routes = routes.sort_index()
-        table = _routed_table(plan, old, fresh, routes)
+        routes = pd.concat([routes, new_routes]).sort_index()
+        table = _routed_table(plan, old, _fresh_rows(st, doors, again, rows), routes)
     else:
-        routes = plan.routes.iloc[:0].copy() if not routed else plan.routes.loc[
-            pd.Index(keep, dtype="string")]
+        fresh = _fresh_rows(st, doors, again, rows)
         fresh["walk_m"] = fresh["street_m"]
         table = _joined(old, fresh)
     doors[schema.SEQ] = seq

@@ -274,8 +274,8 @@ def _start(plan: TurfPlan, results: pd.DataFrame, codes: frozenset[str],
     """
     doors = plan.doors
     ids = doors.index.astype(str)
-    in_turf = doors[schema.TURF_ID].notna().to_numpy()
-    in_turf &= ~doors[schema.TURF_ID].isin(sorted(locks)).fillna(False).to_numpy(dtype=bool)
+    held = doors[schema.TURF_ID].isin(sorted(locks)).fillna(False).to_numpy(dtype=bool)
+    in_turf = doors[schema.TURF_ID].notna().to_numpy() & ~held
     r = conform_results(results)
     r = r[r[schema.ADDRESS_ID].isin(ids)]
     # "" for doors without a result (an all-<NA> object array cannot be compared with ==)
@@ -283,7 +283,7 @@ def _start(plan: TurfPlan, results: pd.DataFrame, codes: frozenset[str],
     done = in_turf & pd.Series(state).isin(codes).to_numpy()
     if not done.any():
         return None
-    in_turf |= doors[schema.TURF_ID].isin(sorted(locks)).fillna(False).to_numpy(dtype=bool)
+    in_turf |= held
     rem_pos = np.flatnonzero(in_turf & ~done)
     old_tid = doors[schema.TURF_ID].astype("string").to_numpy(dtype=object)[rem_pos].astype(str)
     history = plan.report.get("recut")
