@@ -686,6 +686,9 @@ def _line(r: Mapping[str, Any]) -> str:
     turfs = ", ".join(t[schema.TURF_ID] for t in r["turfs"])
     if r["op"] == "lock":
         return f"{head}: turf {turfs} locked"
+    if r["op"] == "cut_around_locks":
+        return (f"locked turfs kept; their precincts cut again around them: {r['doors_moved']} "
+                f"doors moved; turfs touched: {turfs}")
     return f"{head}: {r['doors_moved']} doors moved; turfs touched: {turfs or 'none'}"
 
 
