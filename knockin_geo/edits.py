@@ -418,7 +418,11 @@ def _assigned(st: _State, pos: np.ndarray) -> None:
 def _move_doors(st: _State, e: Edit) -> tuple[int, set[str]]:
     pos = st.pos(e.doors, e.label)
     _assigned(st, pos)
-    to = st.turf(str(e.to))
+    return _move_to(st, pos, st.turf(str(e.to)))
+
+
+def _move_to(st: _State, pos: np.ndarray, to: str) -> tuple[int, set[str]]:
+    """Move doors to ``to`` (unless a locked turf refuses); re-applied, skip doors already in."""
     if not st.strict:
         pos = pos[st.tid[pos] != to]
         if not len(pos):
@@ -430,7 +434,7 @@ def _move_doors(st: _State, e: Edit) -> tuple[int, set[str]]:
 
 def _street_doors(st: _State, street: str, numbers: tuple[int, int] | None,
                   side: str = "both") -> np.ndarray:
-    """Positions of the doors of a street (side, range), whatever their status."""
+    """Return the positions of a street's doors (side, range), whatever their status."""
     key = street_key(street)
     hit = st.street == key
     if not hit.any():
@@ -454,15 +458,9 @@ def _move_street(st: _State, e: Edit) -> tuple[int, set[str]]:
                for i in pos]] if len(pos) else pos
     if not len(pos):
         raise _RefusedError(f"no door of {e.street!r} in a turf matches (side {e.side}"
-                       + (f", numbers {list(e.numbers)}" if e.numbers else "")
-                       + (f", from {e.from_turf}" if e.from_turf else "") + ")")
-    if not st.strict:
-        pos = pos[st.tid[pos] != to]
-        if not len(pos):
-            raise _HoldsError
-    st.unlocked({str(t) for t in st.tid[pos]}, "out of")
-    st.unlocked([to], "into")
-    return len(pos), st.move(pos, to)
+                            + (f", numbers {list(e.numbers)}" if e.numbers else "")
+                            + (f", from {e.from_turf}" if e.from_turf else "") + ")")
+    return _move_to(st, pos, to)
 
 
 def _merge(st: _State, e: Edit) -> tuple[int, set[str]]:
