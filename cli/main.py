@@ -846,7 +846,6 @@ def build_parser() -> argparse.ArgumentParser:
              "turfs are taken out and the rest of their precincts cut around them; an edit that "
              "no longer applies is reported, not an error")
     p.set_defaults(func=cmd_cut, flags=_config_flags(p))
-    _add_edit_command(sub)
 
     p = sub.add_parser("target", help="score precincts from election results; pick a universe")
     p.add_argument("--precincts", required=True, help="precinct polygons")
@@ -920,6 +919,7 @@ def _add_results_commands(sub: Any) -> None:
                         "keeps its doors (done ones too), route and walk order; an edit that no "
                         "longer applies is reported, not an error")
     p.set_defaults(func=cmd_recut, flags=_config_flags(p))
+    _add_edit_command(sub)
 
 
 def _add_edit_command(sub: Any) -> None:
