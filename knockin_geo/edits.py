@@ -368,7 +368,7 @@ class _State:
 def _start(plan: TurfPlan, strict: bool, fresh: bool) -> _State:
     d = plan.doors
     ids = d.index.astype(str).to_numpy(dtype=object)
-    tid = d[schema.TURF_ID].astype("string").to_numpy(dtype=object, na_value=None)
+    tid = _labels(d[schema.TURF_ID])
     street = np.array([street_key(s) for s in d[schema.STREET].astype("string").fillna("")],
                       dtype=object) if schema.STREET in d else np.full(len(d), "", dtype=object)
     hn = d[schema.HOUSENUMBER].astype("string").fillna("") if schema.HOUSENUMBER in d \
@@ -385,6 +385,12 @@ def _start(plan: TurfPlan, strict: bool, fresh: bool) -> _State:
     return _State(plan, strict, fresh, ids, tid, status, street,
                   number, area, locked, set(map(str, used)), avoided=avoided,
                   by_id={str(a): i for i, a in enumerate(ids)})
+
+
+def _labels(turf_ids: pd.Series) -> np.ndarray:
+    """Return turf ids as an object array, None for doors in no turf."""
+    return np.array([None if pd.isna(t) else str(t) for t in turf_ids.astype(object)],
+                    dtype=object)
 
 
 def holding_locks(plan: TurfPlan, edits: Edits) -> list[str]:
@@ -726,20 +732,32 @@ def apply_edits(plan: TurfPlan, edits: Edits | Iterable[Edit], *, strict: bool =
     st = _start(plan, strict and not around_locks, around_locks)
     around = _cut_around_locks(st, edits.locks) if around_locks else []
     rows = around + _play(st, edits)
-    old_tid = plan.doors[schema.TURF_ID].astype("string").to_numpy(dtype=object, na_value=None)
+    old_tid = _labels(plan.doors[schema.TURF_ID])
     diff = old_tid != st.tid
     changed = {str(t) for t in np.concatenate([old_tid[diff], st.tid[diff]]) if t is not None}
     alive = st.turfs()
-    new_avoid = [a for a in st.avoided if a not in plan.report.get(AVOIDED, [])]
     avoid = street_edges(plan.network, sorted({a["street"] for a in st.avoided}))
-    reroute = (changed & alive) | _runs_along(plan, avoid if new_avoid else avoid[:0],
-                                             alive - changed - st.locked)
+    reroute = (changed & alive) | _along_excluded(st, edits, rows, alive - changed - st.locked)
     doors, table, routes = _rebuilt(st, rows, reroute, avoid, workers)
     new_plan = _reported(plan, st, doors, table, routes, rows)
     touched = tuple(sorted(reroute | (changed - alive)))
     logger.info("edits: %d applied, %d turfs touched", sum(r["status"] == APPLIED for r in rows),
                 len(touched))
     return EditResult(new_plan, rows, touched)
+
+
+def _along_excluded(st: _State, edits: Edits, rows: list[dict[str, Any]],
+                    turfs: set[str]) -> set[str]:
+    """Return the turfs whose route walks a street excluded now; add them to its edit's row."""
+    streets = {e.number: str(e.street) for e in edits.edits if e.op == "exclude_street"}
+    out: set[str] = set()
+    for r in rows:
+        if r["status"] == APPLIED and r["number"] in streets:
+            hit = _runs_along(st.plan, street_edges(st.plan.network, [streets[r["number"]]]),
+                              turfs)
+            r["touched"] = sorted(set(r["touched"]) | hit)
+            out |= hit
+    return out
 
 
 def _runs_along(plan: TurfPlan, avoid: np.ndarray, turfs: set[str]) -> set[str]:

@@ -21,6 +21,7 @@ from knockin_geo.edits import apply_edits, parse_edits, read_edits
 from knockin_geo.plan import plan_turfs, report_json, write_plan
 from knockin_geo.planfile import read_plan
 from knockin_geo.routing import route_turfs, street_edges
+from knockin_geo.turfs import TurfParams
 
 NANTES = Path(__file__).resolve().parents[1] / "data" / "nantes"
 PRECINCTS = NANTES / "precincts" / "bureaux_vote_nantes_2014.geojson"
@@ -303,3 +304,41 @@ def test_cut_with_edits_cuts_around_the_locked_turf(
     assert _doors(again, "0101-01") == _doors(read_plan(edited), "0101-01")
     assert again.turfs.index.is_unique
     assert sorted(again.turfs.index[again.turfs["locked"]]) == ["0101-01"]
+
+
+# ----------------------------------------------------------------------------------------------
+# a small case built in code: a street grid cut without precincts (turf ids T001...)
+# ----------------------------------------------------------------------------------------------
+def test_edits_on_a_grid_cut_without_precincts() -> None:
+    from conftest import concat_doors, doors_along, make_network
+
+    nodes = {10 * r + c: (150.0 * c, 150.0 * r) for r in range(3) for c in range(3)}
+    edges = [(10 * r + c, 10 * r + c + 1, "residential", f"Rue {r}") for r in range(3)
+             for c in range(2)]
+    edges += [(10 * r + c, 10 * (r + 1) + c, "residential", f"Allée {c}") for r in range(2)
+              for c in range(3)]
+    net = make_network(nodes, edges)
+    doors = concat_doors(doors_along(net, e, 6, side="both", start_id=100 * e)
+                         for e in range(len(edges)))
+    plan = plan_turfs(doors, net, params=TurfParams(doors_per_turf=36, seed=1))
+    ids = sorted(map(str, plan.turfs.index))
+    assert ids[0].startswith("T") and len(ids) >= 3
+    doc = {**HEAD, "edits": [
+        {"op": "split", "turf": ids[0]},
+        {"op": "move_street", "street": "rue  0", "side": "odd", "numbers": [1, 5],
+         "to": ids[1]},
+        {"op": "exclude_street", "street": "Allée 1", "numbers": [2, 8]},
+    ]}
+    r = apply_edits(plan, parse_edits(doc))
+    new = f"T{len(ids) + 1:03d}"
+    assert new in r.plan.turfs.index  # the next free id
+    d = r.plan.doors
+    odd = d[(d[schema.STREET] == "Rue 0") & d[schema.HOUSENUMBER].isin(["1", "3", "5"])]
+    assert (odd[schema.TURF_ID] == ids[1]).all() and len(odd) == 6
+    out = d[d[schema.STATUS] == schema.STATUS_EXCLUDED]
+    assert set(out[schema.STREET]) == {"Allée 1"} and len(out) == 2 * 7  # 2..8, on 2 blocks
+    assert out[schema.TURF_ID].isna().all() and out[schema.SEQ].isna().all()
+    assert r.plan.turfs["doors"].sum() == d[schema.TURF_ID].notna().sum() == len(d) - len(out)
+    # the seq of every turf is 1..n again
+    for tid, g in d.dropna(subset=[schema.TURF_ID]).groupby(schema.TURF_ID):
+        assert sorted(g[schema.SEQ].astype(int)) == list(range(1, len(g) + 1)), tid
