@@ -814,7 +814,7 @@ def _fresh_rows(st: _State, doors: gpd.GeoDataFrame, again: list[str],
     ids = np.array(again, dtype=object)
     t = plan.turfs
     target_col = "target_precut" if "target_precut" in t else "target"
-    targets = [float(t.loc[st.new_from.get(x, x), target_col]) for x in again]
+    targets = [float(t.loc[_origin(st, x), target_col]) for x in again]
     by_turf: dict[str, list[int]] = {}
     for r in rows:
         for x in r["touched"]:
@@ -823,11 +823,18 @@ def _fresh_rows(st: _State, doors: gpd.GeoDataFrame, again: list[str],
              for x, n in by_turf.items()}
     return turf_table(
         d, ids, np.searchsorted(ids, d[schema.TURF_ID].astype(str).to_numpy(dtype=object)),
-        np.array([st.area[st.new_from.get(x, x)] for x in again], dtype=object),
+        np.array([st.area[x] for x in again], dtype=object),
         np.array(targets, dtype=float), d["face"].to_numpy(dtype=np.int64),
         d["edge"].to_numpy(dtype=np.int64), pd.factorize(d["chain"].to_numpy())[0],
         plan.network.edges["length"].to_numpy(dtype=float),
         d["weight"].to_numpy(dtype=float), plan.params, notes, doors.crs)
+
+
+def _origin(st: _State, turf: str) -> str:
+    """Return the turf of the plan a new turf came from (through splits of splits)."""
+    while turf in st.new_from and turf not in st.plan.turfs.index:
+        turf = st.new_from[turf]
+    return turf
 
 
 def _joined(old: gpd.GeoDataFrame, fresh: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
