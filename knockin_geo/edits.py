@@ -339,12 +339,14 @@ class _State:
     def turfs(self) -> set[str]:
         return {str(t) for t in self.tid if t is not None}
 
-    def pos(self, doors: Iterable[str], where: str) -> np.ndarray:
-        unknown = [d for d in doors if d not in self.by_id]
+    def pos(self, doors: Iterable[str]) -> np.ndarray:
+        """Return the positions of these doors (each once); refuse an unknown id."""
+        wanted = list(dict.fromkeys(doors))
+        unknown = [d for d in wanted if d not in self.by_id]
         if unknown:
-            raise _RefusedError(f"unknown address id {unknown[0]!r}"
-                           + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""))
-        return np.array([self.by_id[d] for d in doors], dtype=np.int64)
+            more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
+            raise _RefusedError(f"unknown address id {unknown[0]!r}{more}")
+        return np.array([self.by_id[d] for d in wanted], dtype=np.int64)
 
     def turf(self, tid: str, what: str = "turf") -> str:
         if tid not in self.turfs():
@@ -422,7 +424,7 @@ def _assigned(st: _State, pos: np.ndarray) -> None:
 
 
 def _move_doors(st: _State, e: Edit) -> tuple[int, set[str]]:
-    pos = st.pos(e.doors, e.label)
+    pos = st.pos(e.doors)
     _assigned(st, pos)
     return _move_to(st, pos, st.turf(str(e.to)))
 
@@ -494,7 +496,7 @@ def _split(st: _State, e: Edit) -> tuple[int, set[str]]:
     if new in st.turfs() or (e.new_turf and new in st.used):
         raise _RefusedError(f"new_turf {new!r} is already a turf id of this plan")
     if e.doors:
-        pos = st.pos(e.doors, e.label)
+        pos = st.pos(e.doors)
         stray = [st.ids[i] for i in pos if st.tid[i] != turf]
         if stray:
             raise _RefusedError(f"door {stray[0]} is not in turf {turf}")
