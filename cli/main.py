@@ -40,6 +40,7 @@ from knockin_geo._atomic import check_output_folder, write_text_atomic
 from knockin_geo._errors import InputError, KnockinGeoError
 from knockin_geo.canvass import read_calibration
 from knockin_geo.config import PlanConfig, default, flag, key_names
+from knockin_geo.edits import EditResult, Edits, apply_edits, holding_locks, read_edits
 from knockin_geo.plan import covered_precincts
 from knockin_geo.privacy import load_secret
 from knockin_geo.recut import recut
@@ -289,9 +290,11 @@ def _add_cut_args(p: argparse.ArgumentParser) -> None:
     _add_privacy_args(p)
 
 
-def _add_output_args(p: argparse.ArgumentParser) -> None:
+def _add_output_args(p: argparse.ArgumentParser, *, out_required: bool = True) -> None:
     g = p.add_argument_group("outputs")
-    g.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    g.add_argument("--out", required=out_required, metavar="DIR",
+                   help="output folder" + ("" if out_required else
+                                           " (default: --plan, with --overwrite)"))
     g.add_argument("--overwrite", action="store_true",
                    help="replace the plan already in --out (refused without it)")
     g.add_argument("--lang", choices=("fr", "en"), help="walk list language (fr)")
@@ -331,7 +334,8 @@ def _add_privacy_args(p: argparse.ArgumentParser) -> None:
 
 
 def _run_cut(config: PlanConfig, args: argparse.Namespace, ui: _Console,
-             transform: Any = None, load: Any = None, inputs: Any = None) -> int:
+             transform: Any = None, load: Any = None, inputs: Any = None,
+             extra_files: Any = None) -> int:
     """Run a cut of ``config`` into ``--out`` (with the CLI's checks, database and summary)."""
     outdir.check_out(args.out, overwrite=getattr(args, "overwrite", False))
     if getattr(args, "db", None):
@@ -339,7 +343,7 @@ def _run_cut(config: PlanConfig, args: argparse.Namespace, ui: _Console,
             db.check_database(args.db)
     result = pipeline.run_cut(config, args.out, step=_step(ui),
                               workers=getattr(args, "workers", None), transform=transform,
-                              load=load, inputs=inputs)
+                              load=load, inputs=inputs, extra_files=extra_files)
     if getattr(args, "verbose", 0):
         _print_timings(ui, result.timings)
     if getattr(args, "db", None):
@@ -421,8 +425,63 @@ def _print_timings(ui: _Console, timings: dict[str, float]) -> None:
 
 
 def cmd_cut(args: argparse.Namespace, ui: _Console) -> int:
-    """Cut turfs and write the output contract."""
-    return _run_cut(_config(args), args, ui)
+    """Cut turfs and write the output contract (``--edits``: then apply the hand edits)."""
+    if not getattr(args, "edits", None):
+        return _run_cut(_config(args), args, ui)
+    edits = read_edits(args.edits)
+
+    def transform(plan: Any) -> Any:
+        with ui.step(f"applying the hand edits of {args.edits}"):
+            result = apply_edits(plan, edits, around_locks=True, workers=args.workers)
+        return _print_edits(ui, result)
+
+    return _run_cut(_config(args), args, ui, transform=transform,
+                    extra_files=_edits_file(args.edits))
+
+
+def _edits_file(path: str) -> dict[str, bytes]:
+    """Return the edits file applied, to copy into the plan folder as ``edits.json``."""
+    return {"edits.json": Path(path).read_bytes()}
+
+
+def _print_edits(ui: _Console, result: EditResult) -> Any:
+    """Print one line per edit (what it did); return the edited plan."""
+    for line in result.lines():
+        ui.out.print(Text(line))
+    return result.plan
+
+
+def _reapply(ui: _Console, plan: Any, edits: Edits | None, workers: int | None) -> Any:
+    """Apply the edits again after a re-cut (those no longer possible are reported)."""
+    if edits is None:
+        return plan
+    with ui.step("applying the hand edits again"):
+        result = apply_edits(plan, edits, strict=False, workers=workers)
+    return _print_edits(ui, result)
+
+
+def cmd_edit(args: argparse.Namespace, ui: _Console) -> int:
+    """Apply the director's hand edits to a plan folder; write the edited plan."""
+    edits = read_edits(args.edits)  # a malformed file fails before the plan is read
+    args.out = args.out or args.plan
+    if not planfile.is_complete(Path(args.plan) / "plan.gpkg"):
+        msg = (f"{args.plan} holds no complete plan (plan.gpkg written by this version's cut): "
+               "cut again, then edit")
+        raise InputError(msg, path=str(args.plan))
+
+    def load() -> Any:
+        with ui.step(f"reading the plan {args.plan}"):
+            return planfile.read_plan(args.plan, network_path=args.network,
+                                      cache=not args.no_cache)
+
+    def transform(plan: Any) -> Any:
+        with ui.step(f"applying {args.edits}"):
+            result = apply_edits(plan, edits, workers=args.workers)
+        return _print_edits(ui, result)
+
+    files = {"plan": str(Path(args.plan) / "plan.gpkg"), "edits": args.edits}
+    return _run_cut(_config(args), args, ui, transform=transform, load=load, inputs=files,
+                    extra_files=_edits_file(args.edits))
 
 
 
@@ -677,6 +736,7 @@ def cmd_recut(args: argparse.Namespace, ui: _Console) -> int:
         logging.getLogger("knockin_geo").warning(
             "%s holds the whole plan: it is re-cut as it was cut; the input flags are not read",
             args.plan)
+    edits = read_edits(args.edits) if args.edits else None
 
     def load() -> Any:
         with ui.step(f"reading the plan {args.plan}"):
@@ -690,7 +750,8 @@ def cmd_recut(args: argparse.Namespace, ui: _Console) -> int:
                                    check_turf=False).results
         with ui.step("re-cutting the remaining doors"):
             rc = recut(current, res, remove=args.remove,
-                       min_fill=args.min_fill if args.min_fill > 0 else None)
+                       min_fill=args.min_fill if args.min_fill > 0 else None,
+                       locked=holding_locks(current, edits) if edits else ())
         d = rc.diff
         ui.out.print(
             f"{d['doors_removed']} doors done; {d['doors_remaining']} remain, "
@@ -700,14 +761,16 @@ def cmd_recut(args: argparse.Namespace, ui: _Console) -> int:
         )
         for e in d["explanations"]:
             ui.out.print(f"  - {e}")
-        return rc.plan
+        return _reapply(ui, rc.plan, edits, args.workers)
 
     config = _config(args)
     files: dict[str, Any] = ({"plan": str(Path(args.plan) / "plan.gpkg")} if complete
                              else dict(pipeline.input_files(config)))
     files["results"] = args.results
+    if args.edits:
+        files["edits"] = args.edits
     return _run_cut(config, args, ui, transform=transform, load=load if complete else None,
-                    inputs=files)
+                    inputs=files, extra_files=_edits_file(args.edits) if args.edits else None)
 
 
 def cmd_batch(args: argparse.Namespace, ui: _Console) -> int:
@@ -781,6 +844,11 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=CUT_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_input_args(p, network_required=True)
     _add_cut_args(p)
+    p.add_argument_group("hand edits").add_argument(
+        "--edits", metavar="FILE",
+        help="hand edits (edits.json, docs/edits.md) applied after the cut: the doors of locked "
+             "turfs are taken out and the rest of their precincts cut around them; an edit that "
+             "no longer applies is reported, not an error")
     p.set_defaults(func=cmd_cut, flags=_config_flags(p))
 
     p = sub.add_parser("target", help="score precincts from election results; pick a universe")
@@ -850,7 +918,32 @@ def _add_results_commands(sub: Any) -> None:
     g.add_argument("--min-fill", type=argtypes.fraction, default=0.75,
                    help="re-balance the turfs in progress of a precinct among themselves while "
                         "their mean is at least this share of the target (0.75; 0: always)")
+    g.add_argument("--edits", metavar="FILE",
+                   help="hand edits (edits.json) applied again after the re-cut: a locked turf "
+                        "keeps its doors (done ones too), route and walk order; an edit that no "
+                        "longer applies is reported, not an error")
     p.set_defaults(func=cmd_recut, flags=_config_flags(p))
+    _add_edit_command(sub)
+
+
+def _add_edit_command(sub: Any) -> None:
+    """``edit``: apply the director's hand edits to a plan folder."""
+    p = sub.add_parser("edit", help="apply hand edits (edits.json) to a plan folder",
+                       description="Apply the director's hand edits (docs/edits.md) to a plan: "
+                                   "only the turfs they touch are routed again; every other "
+                                   "turf's files stay the same. Refused edits: exit 2, nothing "
+                                   "written.")
+    g = p.add_argument_group("edit")
+    g.add_argument("--plan", required=True, metavar="DIR", help="the plan folder to edit")
+    g.add_argument("--edits", required=True, metavar="FILE", help="the edits file (edits.json)")
+    g.add_argument("--network", metavar="FILE",
+                   help="the plan's street file, if it moved (same SHA-256)")
+    g.add_argument("--no-cache", action="store_true", help="rebuild the street network")
+    g.add_argument("--workers", metavar="N", type=argtypes.count,
+                   help="processes that route turfs and build the files (default: all cores)")
+    _add_output_args(p, out_required=False)
+    _add_privacy_args(p)
+    p.set_defaults(func=cmd_edit, flags=_config_flags(p))
 
 
 def _add_demo_command(sub: Any) -> None:

@@ -243,10 +243,12 @@ def write_cut(plan: TurfPlan, config: PlanConfig, out: str | os.PathLike[str], *
               privacy: Privacy | None = None, canvassers: pd.DataFrame | None = None,
               audit_log: str | os.PathLike[str] | None = None,
               timings: dict[str, float] | None = None, workers: int | None = 1,
-              inputs: InputFiles | None = None) -> list[Path]:
+              inputs: InputFiles | None = None,
+              extra_files: Mapping[str, bytes] | None = None) -> list[Path]:
     """Write the plan's folder as the settings ask (:func:`knockin_geo.plan.write_plan`).
 
-    ``inputs``: the files recorded in ``plan.gpkg`` (default :func:`input_files`).
+    ``inputs``: the files recorded in ``plan.gpkg`` (default :func:`input_files`);
+    ``extra_files``: more files for the folder, by name (``edits.json``).
     """
     privacy = privacy if privacy is not None else read_privacy(config)
     o, p = config.outputs, config.privacy
@@ -257,14 +259,16 @@ def write_cut(plan: TurfPlan, config: PlanConfig, out: str | os.PathLike[str], *
                       lang=o.lang, canvassers=canvassers, secret=privacy.secret,
                       map_code=privacy.map_lock, audit_log=audit_log, field_policy=policy,
                       timings=timings, workers=workers,
-                      input_files=dict(inputs if inputs is not None else input_files(config)))
+                      input_files=dict(inputs if inputs is not None else input_files(config)),
+                      extra_files=extra_files)
 
 
 def run_cut(config: PlanConfig, out: str | os.PathLike[str], *, step: Step = _no_step,
             workers: int | None = None, audit: bool = True,
             transform: Callable[[TurfPlan], TurfPlan] | None = None,
             load: Callable[[], TurfPlan] | None = None,
-            inputs: InputFiles | None = None) -> CutResult:
+            inputs: InputFiles | None = None,
+            extra_files: Mapping[str, bytes] | None = None) -> CutResult:
     """Read, plan and write a cut into ``out`` (what ``knockin-geo cut`` does).
 
     Parameters
@@ -286,6 +290,8 @@ def run_cut(config: PlanConfig, out: str | os.PathLike[str], *, step: Step = _no
         Reads a written plan instead of cutting one (``recut`` from a plan file).
     inputs
         The files recorded in ``plan.gpkg`` (default :func:`input_files`).
+    extra_files
+        More files written into ``out`` with the plan, by name (``edits.json``).
     """
     canvassers = None
     if config.outputs.canvassers:  # read before the cut: a bad file fails fast
@@ -303,5 +309,6 @@ def run_cut(config: PlanConfig, out: str | os.PathLike[str], *, step: Step = _no
     with step(f"writing {out}"):
         files = write_cut(plan, config, out, privacy=privacy, canvassers=canvassers,
                           audit_log=Path(out) / "audit.jsonl" if audit else None,
-                          timings=timings, workers=workers, inputs=inputs)
+                          timings=timings, workers=workers, inputs=inputs,
+                          extra_files=extra_files)
     return CutResult(plan, files, timings)

@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -150,12 +150,8 @@ def plan_turfs(
     crs = network.crs
     t0 = time.perf_counter()
     prec = to_crs(precincts, crs) if precincts is not None else None
-    doors, chosen = _doors_in_areas(to_crs(addresses, crs), prec, universe)
-    n_opted_out = 0
-    if opt_outs is not None:
-        doors, n_opted_out = apply_opt_outs(doors, opt_outs)
-    if params.weight_column == "voters":
-        doors = _mark_doors_without_voters(doors)
+    doors, chosen, n_opted_out = _prepared_doors(to_crs(addresses, crs), prec, universe,
+                                                 opt_outs, params)
     timings["prepare"] = time.perf_counter() - t0
     with stage(timings, "barriers"):
         lines = barrier_lines(
@@ -177,14 +173,7 @@ def plan_turfs(
     cut_precincts = prec if not params.cross_precincts else None
     with stage(timings, "cut"):
         cut = cut_turfs(snapped, network, precincts=cut_precincts, params=params)
-    extra = {
-        "knockin_geo_version": __version__,
-        "crs": crs.to_string(),
-        "params": {**dataclasses.asdict(params), "max_snap_m": max_snap_m},
-        "inputs": inputs or {},
-        "universe": sorted(str(u) for u in universe) if universe is not None else None,
-        "opted_out": n_opted_out,
-    }
+    extra = _report_head(crs, params, max_snap_m, inputs, universe, n_opted_out)
     out_doors = cut.doors.copy()
     out_doors[schema.SEQ] = pd.array([pd.NA] * len(out_doors), dtype="Int64")
     turf_table = cut.turfs.copy()
@@ -201,6 +190,33 @@ def plan_turfs(
                                        precincts=cut_precincts, rule=rule_params(params),
                                        unit=size_unit(params), routed=route)
     return TurfPlan(out_doors, turfs, routes, prec, report, params, network, timings)
+
+
+def _prepared_doors(
+    doors: gpd.GeoDataFrame, prec: gpd.GeoDataFrame | None, universe: Iterable[str] | None,
+    opt_outs: pd.DataFrame | None, params: TurfParams,
+) -> tuple[gpd.GeoDataFrame, set[str] | None, int]:
+    """Give doors their precinct; mark opted-out doors and doors without voters."""
+    doors, chosen = _doors_in_areas(doors, prec, universe)
+    n_opted_out = 0
+    if opt_outs is not None:
+        doors, n_opted_out = apply_opt_outs(doors, opt_outs)
+    if params.weight_column == "voters":
+        doors = _mark_doors_without_voters(doors)
+    return doors, chosen, n_opted_out
+
+
+def _report_head(crs: CRS, params: TurfParams, max_snap_m: float, inputs: dict[str, Any] | None,
+                 universe: Iterable[str] | None, n_opted_out: int) -> dict[str, Any]:
+    """Return the report's first entries: version, CRS, parameters, inputs, universe."""
+    return {
+        "knockin_geo_version": __version__,
+        "crs": crs.to_string(),
+        "params": {**dataclasses.asdict(params), "max_snap_m": max_snap_m},
+        "inputs": inputs or {},
+        "universe": sorted(str(u) for u in universe) if universe is not None else None,
+        "opted_out": n_opted_out,
+    }
 
 
 def _doors_in_areas(
@@ -324,13 +340,13 @@ def turfs_layer(plan: TurfPlan) -> gpd.GeoDataFrame:
     -------
     geopandas.GeoDataFrame
         ``turf_id``, ``precinct_id``, ``doors``, ``households``, ``walk_m``, ``est_minutes``,
-        ``deviation``, ``pieces``, ``barrier_crossings``, ``polsby_popper``, ``note`` and the
-        footprint polygon.
+        ``deviation``, ``pieces``, ``barrier_crossings``, ``polsby_popper``, ``note``,
+        ``locked`` (plans with hand edits only) and the footprint polygon.
     """
     t = plan.turfs
     keep = [
         schema.PRECINCT_ID, "doors", "households", "walk_m", "route_m", "est_minutes",
-        "deviation", "pieces", "barrier_crossings", "polsby_popper", "note",
+        "deviation", "pieces", "barrier_crossings", "polsby_popper", "note", schema.LOCKED,
     ]
     frame = t[[c for c in keep if c in t.columns]].copy()
     frame.insert(0, schema.TURF_ID, t.index.astype(str))
@@ -398,6 +414,7 @@ def write_plan(
     timings: dict[str, float] | None = None,
     workers: int | None = 1,
     input_files: dict[str, str | os.PathLike[str] | None] | None = None,
+    extra_files: Mapping[str, bytes] | None = None,
 ) -> list[Path]:
     """Write ``plan.gpkg``, ``report.json`` and ``walklists/`` into ``out_dir``, atomically.
 
@@ -451,6 +468,9 @@ def write_plan(
     input_files
         The input files by role (``addresses``, ``precincts``, ``network``...): their SHA-256
         is recorded in ``plan.gpkg`` (:func:`knockin_geo.planfile.plan_tables`).
+    extra_files
+        More files to write into the folder with the plan, by name (``edits.json``: the hand
+        edits applied, ``knockin-geo edit``).
 
     Returns
     -------
@@ -471,38 +491,20 @@ def write_plan(
     if timings is not None:
         timings.update(plan.timings)
     try:
-        with stage(timings, "gpkg"):
-            gpkg = tmp / "plan.gpkg"
-            layers = [
-                ("doors", doors_layer(plan)),
-                ("turfs", turfs_layer(plan)),
-                ("routes", routes_layer(plan)),
-            ]
-            if plan.precincts is not None:
-                layers.append(("precincts", precincts_layer(plan)))
-            write_gpkg(gpkg, [*layers, *plan_tables(plan, input_files, base=out)])
-        with stage(timings, "report_json"):
-            (tmp / "report.json").write_text(report_json(plan.report), encoding="utf-8")
+        _write_tables(plan, tmp, input_files, timings, base=out)
         pseudonyms = None
         if secret is not None:
             ids = plan.doors.index.astype(str)
             pseudonyms = dict(zip(ids, pseudonymize(ids, secret), strict=True))
-        if len(plan.routes):
-            if walk_lists:
-                with stage(timings, "walk_lists"):
-                    write_walk_lists(plan, tmp / "walklists", lang=lang, extra_fields=extra_fields,
-                                workers=workers)
-            if maps:
-                with stage(timings, "maps"):
-                    write_maps(plan, tmp, lang=lang, map_code=map_code, door_ids=pseudonyms,
-                               workers=workers)
-        elif maps and len(plan.turfs):
-            with stage(timings, "maps"):
-                save_map(director_map(plan), tmp / "map.html")
+        _write_volunteer_files(plan, tmp, walk_lists=walk_lists, maps=maps, lang=lang,
+                               extra_fields=extra_fields, map_code=map_code,
+                               pseudonyms=pseudonyms, timings=timings, workers=workers)
         if exports and len(plan.turfs):
             with stage(timings, "exports"):
                 _write_exports(plan, tmp, canvassers, pseudonyms, lang, map_code, timings,
                                workers)
+        for name, data in sorted((extra_files or {}).items()):
+            (tmp / name).write_bytes(data)
         if timings is not None:
             (tmp / TIMINGS_JSON).write_text(timings_doc(timings), encoding="utf-8")
         written = move_into_place(tmp, out)
@@ -511,6 +513,43 @@ def write_plan(
         return written
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write_tables(plan: TurfPlan, tmp: Path,
+                  input_files: dict[str, str | os.PathLike[str] | None] | None,
+                  timings: dict[str, float] | None, base: Path) -> None:
+    """Write ``plan.gpkg`` and ``report.json`` into ``tmp`` (paths relative to ``base``)."""
+    with stage(timings, "gpkg"):
+        layers = [
+            ("doors", doors_layer(plan)),
+            ("turfs", turfs_layer(plan)),
+            ("routes", routes_layer(plan)),
+        ]
+        if plan.precincts is not None:
+            layers.append(("precincts", precincts_layer(plan)))
+        write_gpkg(tmp / "plan.gpkg", [*layers, *plan_tables(plan, input_files, base=base)])
+    with stage(timings, "report_json"):
+        (tmp / "report.json").write_text(report_json(plan.report), encoding="utf-8")
+
+
+def _write_volunteer_files(
+    plan: TurfPlan, tmp: Path, *, walk_lists: bool, maps: bool, lang: str,
+    extra_fields: Any, map_code: MapLock | None, pseudonyms: dict[str, str] | None,
+    timings: dict[str, float] | None, workers: int | None,
+) -> None:
+    """Write the walk lists, the director's map and the phone maps into ``tmp``."""
+    if len(plan.routes):
+        if walk_lists:
+            with stage(timings, "walk_lists"):
+                write_walk_lists(plan, tmp / "walklists", lang=lang, extra_fields=extra_fields,
+                                 workers=workers)
+        if maps:
+            with stage(timings, "maps"):
+                write_maps(plan, tmp, lang=lang, map_code=map_code, door_ids=pseudonyms,
+                           workers=workers)
+    elif maps and len(plan.turfs):
+        with stage(timings, "maps"):
+            save_map(director_map(plan), tmp / "map.html")
 
 
 def _write_exports(

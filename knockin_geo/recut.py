@@ -39,7 +39,7 @@ from knockin_geo.metrics import quality_report
 from knockin_geo.model import TurfPlan
 from knockin_geo.params import default_route_params, rule_params, size_unit
 from knockin_geo.rebalance import routed_figures
-from knockin_geo.routing import RouteParams, route_turfs
+from knockin_geo.routing import RouteParams, route_turfs, street_edges
 from knockin_geo.schema import DO_NOT_CONTACT, RESULT_CODES
 from knockin_geo.turfs import (
     ALL_AREA,
@@ -67,8 +67,8 @@ REMOVE_RULES: dict[str, frozenset[str]] = {
 STATUS_CANVASSED = "canvassed"
 
 #: What happened to each turf of the plan (the diff's ``turfs[].state``).
-CLOSED, UNTOUCHED, IN_PROGRESS, DISSOLVED, NEW = (
-    "closed", "untouched", "in progress", "dissolved", "new")
+CLOSED, UNTOUCHED, IN_PROGRESS, DISSOLVED, NEW, LOCKED = (
+    "closed", "untouched", "in progress", "dissolved", "new", "locked")
 
 _EPS = 1e-9
 #: How a turf's note starts when it is in progress.
@@ -129,6 +129,7 @@ class _Work:
     areas: list[dict[str, Any]] = field(default_factory=list)
     explanations: list[str] = field(default_factory=list)
     turfs_new: list[str] = field(default_factory=list)
+    locked: frozenset[str] = frozenset()
 
     @property
     def params(self) -> TurfParams:
@@ -166,6 +167,7 @@ def recut(
     min_fill: float | None = 0.75,
     attach_m: float = 300.0,
     route_params: RouteParams | None = None,
+    locked: Iterable[str] = (),
 ) -> RecutResult:
     """Take the doors already done out of a plan and re-cut what is left, moving few doors.
 
@@ -189,6 +191,11 @@ def recut(
         Distance within which a kept turf counts as a neighbour of doors that must join one.
     route_params
         Route parameters (default: those the plan was routed with).
+    locked
+        Turfs the director locked (``docs/edits.md``), besides those the plan marks in its
+        ``locked`` turf column: a locked turf is never retired, re-balanced, given or taken
+        doors; it keeps its whole list, doors done included, its route and its walk order
+        (its volunteer files stay the same).
 
     Returns
     -------
@@ -197,20 +204,26 @@ def recut(
         modified.
     """
     codes = _remove_codes(remove)
-    work = _start(plan, results, codes)
+    locks = _locks(plan, locked)
+    work = _start(plan, results, codes, locks)
     if work is None:
         n_results = int(conform_results(results)[schema.ADDRESS_ID].isin(
             plan.doors.index.astype(str)).sum())
         return _unchanged(plan, remove, codes, min_fill, n_results=n_results)
     for area, turfs in _turfs_by_area(plan).items():
-        _recut_area(work, area, turfs, min_fill=min_fill, attach_m=attach_m)
-    rp = route_params or _route_params(plan)
+        for t in (t for t in turfs if t in locks):
+            work.turf_state[t] = LOCKED
+            work.keep(t, area, _turf_target(plan, t, _area_target(plan, turfs)))
+        free = [t for t in turfs if t not in locks]
+        if free:
+            _recut_area(work, area, free, min_fill=min_fill, attach_m=attach_m)
+    rp = route_params or plan_route_params(plan)
     doors, turfs, routes = _routed_plan(work, rp)
     moves = _moves(work)
     diff = _diff(work, remove, min_fill, moves)
     extra = {k: v for k, v in plan.report.items()
              if k not in ("summary", "unassigned", "turfs", "problems", "recut", "rebalance",
-                          "minutes_by_precinct")}
+                          "minutes_by_precinct", "edits")}
     extra["recut"] = diff
     extra["route_params"] = dataclasses.asdict(rp)
     params = plan.params
@@ -243,11 +256,26 @@ def _remove_codes(remove: str | Iterable[str]) -> frozenset[str]:
     return frozenset(codes | {DO_NOT_CONTACT})
 
 
-def _start(plan: TurfPlan, results: pd.DataFrame, codes: frozenset[str]) -> _Work | None:
-    """Return the doors done and the remaining doors with their weights (None: none done)."""
+def _locks(plan: TurfPlan, locked: Iterable[str]) -> frozenset[str]:
+    """Return the locked turfs of the plan (its ``locked`` column) and ``locked``."""
+    ids = set(map(str, plan.turfs.index))
+    marked = set()
+    if schema.LOCKED in plan.turfs:
+        flags = plan.turfs[schema.LOCKED].astype("boolean").fillna(False).to_numpy(dtype=bool)
+        marked = set(map(str, plan.turfs.index[flags]))
+    return frozenset((marked | set(map(str, locked))) & ids)
+
+
+def _start(plan: TurfPlan, results: pd.DataFrame, codes: frozenset[str],
+           locks: frozenset[str] = frozenset()) -> _Work | None:
+    """Return the doors done and the remaining doors with their weights (None: none done).
+
+    The doors of a locked turf stay, done or not.
+    """
     doors = plan.doors
     ids = doors.index.astype(str)
-    in_turf = doors[schema.TURF_ID].notna().to_numpy()
+    held = doors[schema.TURF_ID].isin(sorted(locks)).fillna(False).to_numpy(dtype=bool)
+    in_turf = doors[schema.TURF_ID].notna().to_numpy() & ~held
     r = conform_results(results)
     r = r[r[schema.ADDRESS_ID].isin(ids)]
     # "" for doors without a result (an all-<NA> object array cannot be compared with ==)
@@ -255,16 +283,17 @@ def _start(plan: TurfPlan, results: pd.DataFrame, codes: frozenset[str]) -> _Wor
     done = in_turf & pd.Series(state).isin(codes).to_numpy()
     if not done.any():
         return None
+    in_turf |= held
     rem_pos = np.flatnonzero(in_turf & ~done)
     old_tid = doors[schema.TURF_ID].astype("string").to_numpy(dtype=object)[rem_pos].astype(str)
     history = plan.report.get("recut")
     earlier = history.get("turf_ids_used", []) if isinstance(history, Mapping) else []
     used = sorted({*map(str, plan.turfs.index), *map(str, earlier)})
-    return _Work(plan, codes, state, done, rem_pos, _weights(plan, doors.iloc[rem_pos]),
-                 old_tid, old_tid.copy().astype(object), used)
+    return _Work(plan, codes, state, done, rem_pos, plan_weights(plan, doors.iloc[rem_pos]),
+                 old_tid, old_tid.copy().astype(object), used, locked=locks)
 
 
-def _weights(plan: TurfPlan, d: pd.DataFrame) -> np.ndarray:
+def plan_weights(plan: TurfPlan, d: pd.DataFrame) -> np.ndarray:
     """Each door's weight as the plan was cut (doors, households, voters or minutes)."""
     if len(d) == 0:
         return np.zeros(0)
@@ -345,7 +374,7 @@ def _area_target(plan: TurfPlan, turfs: list[str]) -> float:
         return float(t.loc[turfs, "target"].astype(float).mean())
     # a plan restored from a folder's map layers: the mean weight of its turfs
     d = plan.doors[plan.doors[schema.TURF_ID].isin(turfs).fillna(False).to_numpy(dtype=bool)]
-    return float(_weights(plan, d).sum()) / len(turfs)
+    return float(plan_weights(plan, d).sum()) / len(turfs)
 
 
 def _turf_target(plan: TurfPlan, turf: str, default: float) -> float:
@@ -454,14 +483,47 @@ def _attach(work: _Work, small: list[str], kept: list[str], target: float,
 
 def _cut_again(work: _Work, area: str, rest: list[str], k: int, target: float) -> None:
     """Cut the doors left in ``rest`` into ``k`` turfs with the plan's cutter (fresh ids)."""
-    plan, params = work.plan, work.params
     sub_pos = np.flatnonzero(np.isin(work.old_tid, rest))
-    sub = work.rem.iloc[sub_pos].copy()
+    cut_tid = cut_doors(work.plan, work.rem.iloc[sub_pos], area, k)
+    fresh = id_maker(area, work.used_ids)
+    for c in sorted({str(x) for x in cut_tid}):
+        tid = fresh()
+        work.new_tid[sub_pos[cut_tid == c]] = tid
+        work.keep(tid, area, target,
+                  note="re-cut from the remaining doors of " + ", ".join(rest))
+        work.turf_state[tid] = NEW
+        work.turfs_new.append(tid)
+        work.used_ids = sorted({*work.used_ids, tid})
+    work.explanations.append(
+        f"{area}: no turf of this area is kept; the doors left in {', '.join(rest)} were cut "
+        f"again into {k} turf(s)")
+
+
+def cut_doors(plan: TurfPlan, doors: gpd.GeoDataFrame, area: str, k: int) -> np.ndarray:
+    """Cut some doors of a plan's area into ``k`` turfs with the plan's own cutter.
+
+    Parameters
+    ----------
+    plan
+        The plan (its network, precincts and turf parameters).
+    doors
+        Rows of ``plan.doors`` (snapped, with ``chain``), all of one area.
+    area
+        Their precinct id (:data:`knockin_geo.turfs.ALL_AREA` for a plan cut without precincts).
+    k
+        The number of turfs wanted (the turf size is their weight over ``k``).
+
+    Returns
+    -------
+    numpy.ndarray
+        The cutter's turf id of each door (object array, in the doors' order).
+    """
+    params = plan.params
+    sub = doors.copy()
     sub[schema.STATUS] = schema.STATUS_OK
     sub = sub.drop(columns=[c for c in (schema.TURF_ID, "face", "weight", "chain", schema.SEQ)
                             if c in sub.columns])
-    sub_w = _weights(plan, work.rem.iloc[sub_pos].assign(
-        chain=pd.factorize(work.rem["chain"].to_numpy()[sub_pos])[0]))
+    sub_w = plan_weights(plan, doors.assign(chain=pd.factorize(doors["chain"].to_numpy())[0]))
     size = float(sub_w.sum()) / k
     sub_params = (dataclasses.replace(params, doors_per_turf=size, minutes_per_turf=None)
                   if params.mode == "doors"
@@ -478,24 +540,13 @@ def _cut_again(work: _Work, area: str, rest: list[str], k: int, target: float) -
     if any(pd.isna(x) for x in cut_tid):  # pragma: no cover - the cutter assigns every door
         msg = f"the cutter left doors of {area} out of every turf"
         raise RuntimeError(msg)
-    fresh = _id_maker(area, work.used_ids)
-    for c in sorted({str(x) for x in cut_tid}):
-        tid = fresh()
-        work.new_tid[sub_pos[cut_tid == c]] = tid
-        work.keep(tid, area, target,
-                  note="re-cut from the remaining doors of " + ", ".join(rest))
-        work.turf_state[tid] = NEW
-        work.turfs_new.append(tid)
-        work.used_ids = sorted({*work.used_ids, tid})
-    work.explanations.append(
-        f"{area}: no turf of this area is kept; the doors left in {', '.join(rest)} were cut "
-        f"again into {k} turf(s)")
+    return cut_tid
 
 
 _TRAILING_NUMBER = re.compile(r"^(.*?)(\d+)$")
 
 
-def _id_maker(area: str, used: Iterable[str]) -> Callable[[], str]:
+def id_maker(area: str, used: Iterable[str]) -> Callable[[], str]:
     """Return a function giving fresh turf ids of an area, continuing its numbering."""
     prefix = "T" if area == ALL_AREA else f"{area}-"
     numbers = [0]
@@ -539,7 +590,8 @@ def _rebalance(work: _Work, pos: np.ndarray, target: float, tol: float) -> np.nd
 # ----------------------------------------------------------------------------------------------
 # the new plan and the diff
 # ----------------------------------------------------------------------------------------------
-def _route_params(plan: TurfPlan) -> RouteParams:
+def plan_route_params(plan: TurfPlan) -> RouteParams:
+    """Return the route parameters the plan was routed with (stored in its report)."""
     stored = plan.report.get("route_params")
     if isinstance(stored, Mapping):
         names = {f.name for f in dataclasses.fields(RouteParams)}
@@ -582,9 +634,33 @@ def _routed_plan(work: _Work, rp: RouteParams) -> tuple[gpd.GeoDataFrame, gpd.Ge
         pd.factorize(rem["chain"].to_numpy())[0],
         plan.network.edges["length"].to_numpy(dtype=float), work.weight, plan.params, notes,
         out.crs)
-    routes, seq = route_turfs(out, plan.network, rp)
+    routes, seq = _routes_around_locks(work, out, rp)
     out[schema.SEQ] = seq
-    return out, routed_figures(table, routes, plan.params), routes
+    table = routed_figures(table, routes, plan.params)
+    if work.locked or schema.LOCKED in plan.turfs:
+        table[schema.LOCKED] = table.index.astype(str).isin(sorted(work.locked))
+    return out, table, routes
+
+
+def _routes_around_locks(work: _Work, out: gpd.GeoDataFrame,
+                         rp: RouteParams) -> tuple[gpd.GeoDataFrame, pd.Series]:
+    """Route every turf but the locked ones, which keep their route and walk order.
+
+    Routes avoid the streets the director excluded (the report's ``avoided_streets``).
+    """
+    plan = work.plan
+    held = out[schema.TURF_ID].isin(sorted(work.locked)).fillna(False).to_numpy(dtype=bool)
+    free = out.copy()
+    free[schema.TURF_ID] = free[schema.TURF_ID].mask(held)
+    avoided = [str(a.get("street")) for a in plan.report.get(schema.AVOIDED_STREETS, [])
+               if isinstance(a, Mapping)]
+    routes, seq = route_turfs(free, plan.network, rp, avoid=street_edges(plan.network, avoided))
+    if not held.any():
+        return routes, seq
+    kept = plan.routes[plan.routes.index.astype(str).isin(sorted(work.locked))]
+    routes = pd.concat([routes, kept]).sort_index() if len(routes) else kept.copy()
+    seq[held] = plan.doors[schema.SEQ].astype("Int64").to_numpy()[held]
+    return routes, seq
 
 
 def _moves(work: _Work) -> pd.DataFrame:

@@ -32,6 +32,8 @@ import math
 import multiprocessing as mp
 import os
 import sys
+import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +42,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from elkai import _elkai  # the solver behind elkai.DistanceMatrix (any LKH parameter)
+from scipy import sparse
 from scipy.sparse import csgraph
 from shapely.ops import substring
 
@@ -76,6 +79,9 @@ LKH_TRIALS = 20
 LKH_ASCENT_CANDIDATES = 20
 #: LKH's random seed: fixed, so the same turf always gets the same route.
 _LKH_SEED = 1
+#: Extra cost, in metres, of walking an edge the director excluded (``route_turfs(avoid=...)``):
+#: the route takes another way when one exists that is less than this much longer.
+AVOID_PENALTY_M = 1000.0
 
 
 @dataclass(frozen=True)
@@ -183,6 +189,7 @@ def route_turfs(
     params: RouteParams | None = None,
     *,
     workers: int | None = None,
+    avoid: np.ndarray | None = None,
 ) -> tuple[gpd.GeoDataFrame, pd.Series]:
     """Route every turf, on several processes when there are enough turfs.
 
@@ -199,6 +206,10 @@ def route_turfs(
         Processes that route turfs (one turf never waits for another): None for one per core,
         1 to stay in this process. The result is the same whatever the number: every turf is
         solved on its own with LKH's fixed seed and the results are put back in turf order.
+    avoid
+        Positions of edges (in ``network.edges``) no one should walk (a street the director
+        excluded, :func:`street_edges`): each costs :data:`AVOID_PENALTY_M` more, so routes
+        take another way where one exists. None or empty: the routes are unchanged.
 
     Returns
     -------
@@ -213,7 +224,7 @@ def route_turfs(
     seq = pd.Series(pd.array([pd.NA] * len(doors), dtype="Int64"), index=doors.index, name="seq")
     if len(assigned) == 0:
         return _empty_routes(doors.crs), seq
-    ctx = _Context(network, params)
+    ctx = _Context(network, params, avoid)
     groups = list(assigned.groupby(schema.TURF_ID, sort=True))
     solved = _route_all(ctx, [pd.DataFrame(turf[list(_ROUTE_COLUMNS)]) for _, turf in groups],
                         workers)
@@ -256,6 +267,26 @@ _MIN_TURFS_PER_WORKER = 4
 _Solved = tuple[np.ndarray, shapely.LineString, dict]
 #: The routing context of a worker process (set by ``_init_worker``).
 _WORKER_CTX: _Context | None = None
+
+
+def street_key(name: object) -> str:
+    """Return a street name as compared: Unicode NFC, whitespace collapsed, casefolded."""
+    text = unicodedata.normalize("NFC", "" if name is None else str(name))
+    return " ".join(text.split()).casefold()
+
+
+def street_edges(network: StreetNetwork, names: Iterable[str]) -> np.ndarray:
+    """Return the positions of the network's edges named one of ``names`` (:func:`street_key`).
+
+    An edge carrying several names (``"Rue A;Rue B"``) matches any of them.
+    """
+    keys = {street_key(n) for n in names}
+    if not keys:
+        return np.zeros(0, dtype=np.int64)
+    edge_names = network.edges["name"].fillna("").astype(str).to_numpy(dtype=object)
+    hit = [any(street_key(part) in keys for part in str(n).split(";")) if n else False
+           for n in edge_names]
+    return np.flatnonzero(np.asarray(hit, dtype=bool))
 
 
 def available_cores() -> int:
@@ -314,7 +345,8 @@ def _empty_routes(crs: object) -> gpd.GeoDataFrame:
 class _Context:
     """Network arrays shared by all turfs of a plan."""
 
-    def __init__(self, network: StreetNetwork, params: RouteParams) -> None:
+    def __init__(self, network: StreetNetwork, params: RouteParams,
+                 avoid: np.ndarray | None = None) -> None:
         self.params = params
         self.mat, node_ids = network.csr()
         self.node_xy = network.nodes[["x", "y"]].to_numpy(dtype=float)
@@ -330,15 +362,25 @@ class _Context:
         vec = self.node_xy_of(self.ev) - start
         norm = np.maximum(np.hypot(vec[:, 0], vec[:, 1]), 1e-9)
         self.direction = vec / norm[:, None]
-        # shortest edge between two nodes, to draw node-to-node steps
+        # cheapest edge between two nodes, to draw node-to-node steps (avoided edges cost more)
+        cost = self.length
+        if avoid is not None and len(avoid):
+            cost = self.length + AVOID_PENALTY_M * np.isin(np.arange(len(cost)), avoid)
         a = np.minimum(self.eu, self.ev)
         b = np.maximum(self.eu, self.ev)
-        order = np.lexsort((self.length, b, a))
+        order = np.lexsort((cost, b, a))
         first = np.ones(len(order), dtype=bool)
         first[1:] = (a[order][1:] != a[order][:-1]) | (b[order][1:] != b[order][:-1])
         keep = order[first]
         self.pair_edge = dict(zip(zip(a[keep].tolist(), b[keep].tolist(), strict=True),
                                   keep.tolist(), strict=True))
+        if cost is not self.length:
+            keep = keep[a[keep] != b[keep]]
+            w = np.maximum(cost[keep], 1e-9)
+            self.mat = sparse.csr_array(
+                (np.concatenate([w, w]), (np.concatenate([a[keep], b[keep]]),
+                                          np.concatenate([b[keep], a[keep]]))),
+                shape=self.mat.shape)
 
     def node_xy_of(self, pos: np.ndarray) -> np.ndarray:
         """Coordinates of nodes given by position."""

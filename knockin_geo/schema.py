@@ -57,7 +57,16 @@ ADDRESS_STATUSES: Final[dict[str, str]] = {
     "not_in_universe": "its precinct was not selected",
     "canvassed": "already canvassed; left out by a re-cut",
     "no_voters": "no voter of the voter file lives here",
+    "excluded_by_director": "on a street the director took out of the plan (hand edits)",
 }
+
+#: Status of a door on a street the director excluded (``exclude_street``, ``docs/edits.md``).
+STATUS_EXCLUDED: Final = "excluded_by_director"
+
+#: Turf column marking the turfs the director locked (plans with hand edits, ``docs/edits.md``).
+LOCKED: Final = "locked"
+#: Report key listing the streets the director excluded, that routes avoid (``docs/edits.md``).
+AVOIDED_STREETS: Final = "avoided_streets"
 
 #: Columns of an address table that may leave the machine in volunteer-facing files.
 VOLUNTEER_ALLOWED_FIELDS: Final = (

@@ -24,7 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 RUN_FLAGS = {"--out", "--overwrite", "--workers", "--db", "--db-schema", "--db-prefix",
              "--plan-id", "--help",
              # read by the command into the pace settings (walk_speed_kmh, minutes_per_door)
-             "--calibration"}
+             "--calibration",
+             # the hand edits applied after the cut (docs/edits.md), not a setting of the cut
+             "--edits"}
 
 
 def _every_key_changed(tmp_path: Path) -> PlanConfig:

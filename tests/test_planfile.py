@@ -12,6 +12,7 @@ import shapely
 
 from knockin_geo import io, streets
 from knockin_geo._errors import InputError
+from knockin_geo.edits import apply_edits, locked_turfs, parse_edits
 from knockin_geo.plan import plan_turfs, report_json, write_plan
 from knockin_geo.planfile import read_plan
 from knockin_geo.turfs import TurfParams
@@ -52,6 +53,25 @@ def test_read_plan_gives_back_the_plan_written(written) -> None:
     assert report_json(back.report) == report_json(plan.report)
     assert back.network.source_sha256 == plan.network.source_sha256
     assert back.network.edges[["u", "v", "length"]].equals(plan.network.edges[["u", "v", "length"]])
+
+
+def test_read_plan_gives_back_hand_edits_locks_and_avoided_streets(written, tmp_path: Path) -> None:
+    plan, _ = written
+    turf = str(plan.turfs.index[0])
+    doors = sorted(plan.doors.index[plan.doors["turf_id"] == turf].astype(str))
+    street = str(plan.doors.loc[plan.doors["turf_id"] == str(plan.turfs.index[-1]),
+                                "street"].iloc[0])
+    edits = parse_edits({"format": "knockin-geo-edits", "version": 1, "edits": [
+        {"op": "lock", "turf": turf, "doors": doors},
+        {"op": "exclude_street", "street": street}]})
+    edited = apply_edits(plan, edits).plan
+    write_plan(edited, tmp_path / "edited", walk_lists=False, maps=False, exports=False)
+    back = read_plan(tmp_path / "edited")
+    pd.testing.assert_frame_equal(pd.DataFrame(back.turfs.drop(columns="geometry")),
+                                  pd.DataFrame(edited.turfs.drop(columns="geometry")))
+    assert locked_turfs(back) == [turf]
+    assert back.report["avoided_streets"] == [{"street": street, "numbers": None}]
+    assert report_json(back.report) == report_json(edited.report)
 
 
 def test_a_changed_or_missing_street_file_is_named(written, tmp_path: Path) -> None:
