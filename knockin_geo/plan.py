@@ -44,7 +44,7 @@ from knockin_geo.routing import _empty_routes as empty_routes
 from knockin_geo.snap import MAX_SNAP_M, snap_doors
 from knockin_geo.streets import StreetNetwork
 from knockin_geo.timing import TIMINGS_JSON, stage, timings_doc
-from knockin_geo.turfs import TurfParams, cut_turfs
+from knockin_geo.turfs import TurfCut, TurfParams, cut_turfs
 from knockin_geo.validate import join_precincts
 from knockin_geo.walklist import walk_lists as write_walk_lists
 
@@ -153,32 +153,12 @@ def plan_turfs(
     doors, chosen, n_opted_out = _prepared_doors(to_crs(addresses, crs), prec, universe,
                                                  opt_outs, params)
     timings["prepare"] = time.perf_counter() - t0
-    with stage(timings, "barriers"):
-        lines = barrier_lines(
-            network,
-            highways=params.barrier_highways,
-            railways=params.railways_are_barriers,
-            waterways=params.waterways_are_barriers,
-        )
-    # every door is snapped, in the universe or not: a precinct's streets are blocked by the doors
-    # of its neighbours whatever is being cut, so a precinct's turfs do not depend on the universe
-    with stage(timings, "snap"):
-        snapped = snap_doors(doors, network, max_snap_m=max_snap_m, barrier_lines=lines)
-    if universe is not None:
-        # outside the universe, "not selected" is the reason, whether a street was near or not
-        out_of = snapped[schema.STATUS].isin([schema.STATUS_OK, "no_street_nearby"]) & ~snapped[
-            schema.PRECINCT_ID
-        ].isin(chosen)
-        snapped.loc[out_of, schema.STATUS] = "not_in_universe"
+    snapped = _snapped(doors, network, params, max_snap_m, universe, chosen, timings)
     cut_precincts = prec if not params.cross_precincts else None
     with stage(timings, "cut"):
         cut = cut_turfs(snapped, network, precincts=cut_precincts, params=params)
     extra = _report_head(crs, params, max_snap_m, inputs, universe, n_opted_out)
-    out_doors = cut.doors.copy()
-    out_doors[schema.SEQ] = pd.array([pd.NA] * len(out_doors), dtype="Int64")
-    turf_table = cut.turfs.copy()
-    turf_table["walk_m"] = turf_table["street_m"]
-    routes = _empty_routes(crs)
+    out_doors, turf_table, routes = _unrouted(cut, crs)
     if route and len(turf_table):
         rp = route_params or default_route_params(out_doors, params)
         extra["route_params"] = dataclasses.asdict(rp)
@@ -190,6 +170,44 @@ def plan_turfs(
                                        precincts=cut_precincts, rule=rule_params(params),
                                        unit=size_unit(params), routed=route)
     return TurfPlan(out_doors, turfs, routes, prec, report, params, network, timings)
+
+
+def _snapped(doors: gpd.GeoDataFrame, network: StreetNetwork, params: TurfParams,
+             max_snap_m: float, universe: Iterable[str] | None, chosen: Any,
+             timings: dict[str, float]) -> gpd.GeoDataFrame:
+    """Snap every door to a street side (not across a barrier); mark those outside the universe.
+
+    Every door is snapped, in the universe or not: a precinct's streets are blocked by the
+    doors of its neighbours whatever is being cut, so a precinct's turfs do not depend on the
+    universe.
+    """
+    with stage(timings, "barriers"):
+        lines = barrier_lines(
+            network,
+            highways=params.barrier_highways,
+            railways=params.railways_are_barriers,
+            waterways=params.waterways_are_barriers,
+        )
+    with stage(timings, "snap"):
+        snapped = snap_doors(doors, network, max_snap_m=max_snap_m, barrier_lines=lines)
+    if universe is not None:
+        # outside the universe, "not selected" is the reason, whether a street was near or not
+        out_of = snapped[schema.STATUS].isin([schema.STATUS_OK, "no_street_nearby"]) & ~snapped[
+            schema.PRECINCT_ID
+        ].isin(chosen)
+        snapped.loc[out_of, schema.STATUS] = "not_in_universe"
+    return snapped
+
+
+def _unrouted(
+    cut: TurfCut, crs: CRS,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Return the cut's doors (no walk order yet), turf table (walk = street length), no routes."""
+    out_doors = cut.doors.copy()
+    out_doors[schema.SEQ] = pd.array([pd.NA] * len(out_doors), dtype="Int64")
+    turf_table = cut.turfs.copy()
+    turf_table["walk_m"] = turf_table["street_m"]
+    return out_doors, turf_table, _empty_routes(crs)
 
 
 def _prepared_doors(
@@ -399,78 +417,50 @@ def routes_layer(plan: TurfPlan) -> gpd.GeoDataFrame:
 
 
 def write_plan(
-    plan: TurfPlan,
-    out_dir: str | os.PathLike[str],
-    *,
-    walk_lists: bool = True,
-    maps: bool = True,
-    exports: bool = True,
-    lang: str = "fr",
-    canvassers: pd.DataFrame | None = None,
-    secret: bytes | None = None,
-    map_code: str | MapLock | None = None,
-    audit_log: str | os.PathLike[str] | None = None,
-    field_policy: Any = None,
-    timings: dict[str, float] | None = None,
-    workers: int | None = 1,
-    input_files: dict[str, str | os.PathLike[str] | None] | None = None,
+    plan: TurfPlan, out_dir: str | os.PathLike[str], *,
+    walk_lists: bool = True, maps: bool = True, exports: bool = True, lang: str = "fr",
+    canvassers: pd.DataFrame | None = None, secret: bytes | None = None,
+    map_code: str | MapLock | None = None, audit_log: str | os.PathLike[str] | None = None,
+    field_policy: Any = None, timings: dict[str, float] | None = None,
+    workers: int | None = 1, input_files: dict[str, str | os.PathLike[str] | None] | None = None,
     extra_files: Mapping[str, bytes] | None = None,
 ) -> list[Path]:
     """Write ``plan.gpkg``, ``report.json`` and ``walklists/`` into ``out_dir``, atomically.
 
-    Everything is written into a temporary folder next to ``out_dir`` first, then each file is
-    moved into place with one rename: an interrupted run leaves the previous outputs (or
-    nothing), never half-written files. Same plan, same bytes.
+    Everything goes to a temporary folder in ``out_dir``, then each file moves into place with
+    one rename: an interrupted run leaves the previous outputs, never half-written files.
 
     Parameters
     ----------
-    plan
-        The plan to write.
-    out_dir
-        Output folder (created if needed).
-    walk_lists
-        Also write one printable walk list per turf (``walklists/<turf_id>.html`` and an
-        ``index.html``), when the plan is routed.
-    maps
-        Also write the director's map (``map.html``) and one phone map per turf (``maps/``).
-    exports
-        Also write the assignment files (``exports/``: CSV, GeoJSON, GPX, KML, app JSON).
+    plan, out_dir
+        The plan to write; the output folder (created if needed).
+    walk_lists, maps, exports
+        Also write one printable walk list per turf (``walklists/``, when routed); the
+        director's ``map.html`` and one phone map per turf (``maps/``); the assignment files
+        (``exports/``: CSV, GeoJSON, GPX, KML, app JSON).
     lang
         Language of the walk lists and volunteer maps (``fr`` or ``en``).
     canvassers
-        Canvassers (:func:`knockin_geo.export.read_canvassers`) to assign turfs to; their
-        packets are written under ``packets/``.
+        Canvassers (:func:`knockin_geo.export.read_canvassers`): their packets go to ``packets/``.
     secret
-        Campaign secret (:func:`knockin_geo.privacy.load_secret`): volunteer-facing exports then
-        carry keyed pseudonyms instead of address ids; ``exports/assignments.csv`` keeps the
-        mapping for the director.
+        Campaign secret (:func:`knockin_geo.privacy.load_secret`): volunteer-facing exports
+        carry keyed pseudonyms, not address ids; ``exports/assignments.csv`` keeps the mapping.
     map_code
-        Access code that locks every volunteer map (AES-GCM, opened in the browser with the
-        code), or a :class:`knockin_geo.privacy.MapLock`. A plain code is combined with
-        ``secret`` when one is given (:class:`~knockin_geo.privacy.MapLock`: the salts then
-        depend on the campaign secret).
+        Access code locking every volunteer map (AES-GCM), or a
+        :class:`~knockin_geo.privacy.MapLock`; a plain code is combined with ``secret``.
     field_policy
-        A :class:`knockin_geo.privacy.FieldPolicy`: extra door columns shown on the walk lists
+        A :class:`knockin_geo.privacy.FieldPolicy`: extra door columns on the walk lists
         (personal ones only when allowed explicitly).
     audit_log
-        Append a record of this export (files with sha256, turfs, recipients, user, time) to
-        this JSON-lines file.
+        Append a record of this export (files with sha256, turfs, recipients, user, time) here.
     timings
-        Ask for the stage durations: the plan's (``plan.timings``) and then each writer's
-        (``gpkg``, ``report_json``, ``walk_lists``, ``maps``, ``exports`` and its parts,
-        ``packets``) are added to this dict, after what the caller put in it (``load``, say),
-        and written to
-        ``timings.json``: the one file of the folder that changes between identical runs. None
-        (default): no ``timings.json``.
+        Filled with the plan's and each writer's seconds, written to ``timings.json`` (the one
+        file that changes between identical runs); None: no ``timings.json``.
     workers
-        Processes that build the per-turf files (walk lists, phone maps, GPX, packets); None:
-        one per core. The files are the same whatever the number.
-    input_files
-        The input files by role (``addresses``, ``precincts``, ``network``...): their SHA-256
-        is recorded in ``plan.gpkg`` (:func:`knockin_geo.planfile.plan_tables`).
-    extra_files
-        More files to write into the folder with the plan, by name (``edits.json``: the hand
-        edits applied, ``knockin-geo edit``).
+        Processes building the per-turf files; None: one per core. Same files whatever the number.
+    input_files, extra_files
+        The input files by role, recorded with their SHA-256 in ``plan.gpkg``
+        (:func:`~knockin_geo.planfile.plan_tables`); more files to write, by name (``edits.json``).
 
     Returns
     -------
@@ -492,27 +482,36 @@ def write_plan(
         timings.update(plan.timings)
     try:
         _write_tables(plan, tmp, input_files, timings, base=out)
-        pseudonyms = None
-        if secret is not None:
-            ids = plan.doors.index.astype(str)
-            pseudonyms = dict(zip(ids, pseudonymize(ids, secret), strict=True))
+        pseudonyms = _pseudonyms(plan, secret)
         _write_volunteer_files(plan, tmp, walk_lists=walk_lists, maps=maps, lang=lang,
                                extra_fields=extra_fields, map_code=map_code,
                                pseudonyms=pseudonyms, timings=timings, workers=workers)
         if exports and len(plan.turfs):
-            with stage(timings, "exports"):
-                _write_exports(plan, tmp, canvassers, pseudonyms, lang, map_code, timings,
-                               workers)
-        for name, data in sorted((extra_files or {}).items()):
-            (tmp / name).write_bytes(data)
-        if timings is not None:
-            (tmp / TIMINGS_JSON).write_text(timings_doc(timings), encoding="utf-8")
+            _write_exports(plan, tmp, canvassers, pseudonyms, lang, map_code, timings, workers)
+        _write_extras(tmp, extra_files, timings)
         written = move_into_place(tmp, out)
         if audit_log is not None:
             audit_export(plan, out, written, audit_log, canvassers)
         return written
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write_extras(tmp: Path, extra_files: Mapping[str, bytes] | None,
+                  timings: dict[str, float] | None) -> None:
+    """Write the caller's extra files and, when asked for, ``timings.json`` into ``tmp``."""
+    for name, data in sorted((extra_files or {}).items()):
+        (tmp / name).write_bytes(data)
+    if timings is not None:
+        (tmp / TIMINGS_JSON).write_text(timings_doc(timings), encoding="utf-8")
+
+
+def _pseudonyms(plan: TurfPlan, secret: bytes | None) -> dict[str, str] | None:
+    """Return each door's keyed pseudonym (address id -> pseudonym), or None without a secret."""
+    if secret is None:
+        return None
+    ids = plan.doors.index.astype(str)
+    return dict(zip(ids, pseudonymize(ids, secret), strict=True))
 
 
 def _write_tables(plan: TurfPlan, tmp: Path,
@@ -563,21 +562,22 @@ def _write_exports(
     workers: int | None = 1,
 ) -> None:
     """Write ``exports/`` (and ``packets/`` when there are canvassers) into ``tmp``."""
-    assignment = None
-    if canvassers is not None:
-        assignment = assign_canvassers(plan, canvassers)
-    write_exports(plan, tmp, canvassers=canvassers, assignment=assignment,
-                  pseudonyms=pseudonyms, timings=timings, workers=workers)
-    if assignment is None or canvassers is None:
-        return
+    with stage(timings, "exports"):
+        assignment = None
+        if canvassers is not None:
+            assignment = assign_canvassers(plan, canvassers)
+        write_exports(plan, tmp, canvassers=canvassers, assignment=assignment,
+                      pseudonyms=pseudonyms, timings=timings, workers=workers)
+        if assignment is None or canvassers is None:
+            return
 
-    def map_file(tid: str) -> dict[str, bytes]:
-        page = volunteer_page(plan, tid, lang=lang, map_code=map_code, door_ids=pseudonyms)
-        return {f"{tid}-map.html": page.encode("utf-8")}
+        def map_file(tid: str) -> dict[str, bytes]:
+            page = volunteer_page(plan, tid, lang=lang, map_code=map_code, door_ids=pseudonyms)
+            return {f"{tid}-map.html": page.encode("utf-8")}
 
-    with stage(timings, "packets"):
-        write_packets(plan, tmp, assignment, canvassers, lang=lang, extra_files=map_file,
-                      workers=workers)
+        with stage(timings, "packets"):
+            write_packets(plan, tmp, assignment, canvassers, lang=lang, extra_files=map_file,
+                          workers=workers)
 
 
 def audit_export(

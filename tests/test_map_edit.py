@@ -279,14 +279,25 @@ def test_edit_mode_shows_hostile_street_names_as_text(browser, plan: TurfPlan,
 def test_saved_edits_apply_like_the_same_edits_in_python(edited: dict[str, Any], demo: Path,
                                                          plan: TurfPlan, tmp_path: Path) -> None:
     edits = pytest.importorskip("knockin_geo.edits")
-    cli_out, py_out = tmp_path / "cli", tmp_path / "py"
-    assert main(["edit", "--plan", str(demo), "--edits", str(edited["saved"]),
+    # the map's file and the same edits written by hand, each in its own folder with the plan
+    # written beside it (plan.gpkg records its input files by path relative to the plan)
+    hand = json.dumps(_expected(plan, edited["pick"]), indent=2, ensure_ascii=False) + "\n"
+    (tmp_path / "map").mkdir()
+    (tmp_path / "hand").mkdir()
+    map_file, hand_file = tmp_path / "map" / "edits.json", tmp_path / "hand" / "edits.json"
+    map_file.write_bytes(edited["saved"].read_bytes())
+    hand_file.write_text(hand, encoding="utf-8")
+    cli_out, py_out = tmp_path / "map" / "out", tmp_path / "hand" / "out"
+    assert main(["edit", "--plan", str(demo), "--edits", str(map_file),
                  "--out", str(cli_out)]) == 0
-    write_plan(edits.apply_edits(plan, _expected(plan, edited["pick"])), py_out)
+    result = edits.read_edits(hand_file).apply(plan)
+    write_plan(result.plan, py_out, extra_files={"edits.json": hand_file.read_bytes()},
+               input_files={"plan": demo / "plan.gpkg", "edits": hand_file})
     files = {p.relative_to(cli_out) for p in cli_out.rglob("*") if p.is_file()}
-    files -= {Path("timings.json")}  # wall-clock seconds, never the same twice
-    assert files == {p.relative_to(py_out) for p in py_out.rglob("*") if p.is_file()} - {
-        Path("timings.json")}
+    # wall-clock seconds, and who exported when (the audit log): never the same twice
+    run_files = {Path("timings.json"), Path("audit.jsonl")}
+    files -= run_files
+    assert files == {p.relative_to(py_out) for p in py_out.rglob("*") if p.is_file()} - run_files
     differ = [f for f in sorted(files) if not filecmp.cmp(cli_out / f, py_out / f, shallow=False)]
     assert differ == []
 
