@@ -445,9 +445,12 @@ def _edits_file(path: str) -> dict[str, bytes]:
 
 
 def _print_edits(ui: _Console, result: EditResult) -> Any:
-    """Print one line per edit (what it did); return the edited plan."""
+    """Print one line per edit (what it did), the turfs to send again; return the edited plan."""
     for line in result.lines():
         ui.out.print(Text(line))
+    if result.touched:
+        ui.out.print(Text(f"volunteer files changed: {', '.join(result.touched)} (send them "
+                          "again; the other turfs' files are unchanged)"))
     return result.plan
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import filecmp
 import os
 import tempfile
 from collections.abc import Iterator
@@ -112,16 +113,50 @@ def check_output_folder(path: str | os.PathLike[str], *, flag: str | None = None
 
 
 def move_into_place(tmp: Path, out: Path) -> list[Path]:
-    """Move every file and folder built in ``tmp`` into ``out``, each with one rename."""
+    """Move every file and folder built in ``tmp`` into ``out``, each with one rename.
+
+    A file whose bytes are those already in ``out`` is not replaced: the old file stays (its
+    date too), so a re-run or a hand edit leaves the volunteer files it did not change as they
+    were, and a shared folder or a sync tool sees only the files that changed.
+    """
     written: list[Path] = []
     for item in sorted(tmp.iterdir()):
         target = out / item.name
         if item.is_dir():
-            if target.exists():
+            if target.is_dir():
+                _keep_unchanged(item, target)
                 os.replace(target, tmp / f".{item.name}.old")
             os.replace(item, target)
             written += sorted(p for p in target.rglob("*") if p.is_file())
         else:
-            os.replace(item, target)
+            if _same_file(item, target):
+                item.unlink()
+            else:
+                os.replace(item, target)
             written.append(target)
     return written
+
+
+def _same_file(new: Path, old: Path) -> bool:
+    """Whether ``old`` is a regular file with the bytes of ``new``."""
+    if old.is_symlink() or not old.is_file() or old.stat().st_size != new.stat().st_size:
+        return False
+    return filecmp.cmp(new, old, shallow=False)
+
+
+def _keep_unchanged(new_dir: Path, old_dir: Path) -> None:
+    """In the folder built aside, put the old file back wherever the bytes did not change.
+
+    The old file is hard-linked into the new folder (same inode, same date) before the folder
+    is moved in with one rename; where links are not possible the new file stays.
+    """
+    for new in sorted(new_dir.rglob("*")):
+        old = old_dir / new.relative_to(new_dir)
+        if new.is_symlink() or not new.is_file() or not _same_file(new, old):
+            continue
+        link = new.with_name(f".{new.name}.kept")
+        try:
+            os.link(old, link)
+            os.replace(link, new)
+        except OSError:
+            link.unlink(missing_ok=True)

@@ -8,6 +8,7 @@ are compared file by file.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -193,6 +194,26 @@ def test_edit_touches_only_its_turfs_and_accounts_for_every_door(
     assert t["after"]["doors"] == int(after.turfs.loc["0301-01", "doors"])
     assert set(t["after"]) == {"doors", "minutes", "within_tolerance", "strict_pieces",
                                "spans_barrier"}
+
+
+def test_edit_in_place_leaves_the_untouched_turfs_files_as_they_were(
+        cut, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """In place, a file whose bytes did not change is not replaced (same inode, same date)."""
+    plan, folder = cut
+    here = tmp_path / "plan"
+    shutil.copytree(folder, here)
+    path = _write(tmp_path, _director_edits(plan))
+    before = {p.relative_to(here): p.stat().st_ino for p in here.rglob("*") if p.is_file()}
+    assert main(["edit", "--plan", str(here), "--edits", str(path), "--overwrite"]) == 0
+    printed = capsys.readouterr().out
+    rows = json.loads((here / "report.json").read_text(encoding="utf-8"))["edits"]
+    touched = {t["turf_id"] for r in rows for t in r["turfs"]}
+    assert f"volunteer files changed: {', '.join(sorted(touched))}" in printed
+    for turf in sorted(set(map(str, plan.turfs.index))):
+        for rel in _turf_files(here, turf):
+            same = (here / rel).stat().st_ino == before[Path(rel)]
+            assert same == (turf not in touched), (rel, same)
+    assert (here / "report.json").stat().st_ino != before[Path("report.json")]
 
 
 def test_python_apply_writes_what_the_cli_writes_and_twice_the_same(cut, tmp_path: Path) -> None:
