@@ -463,6 +463,12 @@ def _reapply(ui: _Console, plan: Any, edits: Edits | None, workers: int | None) 
     return _print_edits(ui, result)
 
 
+def _plan_lang(args: argparse.Namespace) -> None:
+    """Without ``--lang``, write in the language the plan's volunteer files were written in."""
+    if getattr(args, "lang", None) is None:
+        args.lang = planfile.recorded_lang(args.plan)
+
+
 def cmd_edit(args: argparse.Namespace, ui: _Console) -> int:
     """Apply the director's hand edits to a plan folder; write the edited plan."""
     edits = read_edits(args.edits)  # a malformed file fails before the plan is read
@@ -471,6 +477,7 @@ def cmd_edit(args: argparse.Namespace, ui: _Console) -> int:
         msg = (f"{args.plan} holds no complete plan (plan.gpkg written by this version's cut): "
                "cut again, then edit")
         raise InputError(msg, path=str(args.plan))
+    _plan_lang(args)
 
     def load() -> Any:
         with ui.step(f"reading the plan {args.plan}"):
@@ -729,6 +736,8 @@ def cmd_recut(args: argparse.Namespace, ui: _Console) -> int:
     the first cut's flags.
     """
     complete = bool(args.plan) and planfile.is_complete(Path(args.plan) / "plan.gpkg")
+    if complete:
+        _plan_lang(args)
     if not complete and not (args.addresses and (args.network or args.download)):
         msg = ("recut needs --plan DIR, the folder of a plan cut by this version, or the inputs "
                "and flags of the first cut (--addresses, --network...)"

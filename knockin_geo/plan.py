@@ -481,7 +481,7 @@ def write_plan(
     if timings is not None:
         timings.update(plan.timings)
     try:
-        _write_tables(plan, tmp, input_files, timings, base=out)
+        _write_tables(plan, tmp, input_files, timings, base=out, lang=lang)
         pseudonyms = _pseudonyms(plan, secret)
         _write_volunteer_files(plan, tmp, walk_lists=walk_lists, maps=maps, lang=lang,
                                extra_fields=extra_fields, map_code=map_code,
@@ -516,7 +516,7 @@ def _pseudonyms(plan: TurfPlan, secret: bytes | None) -> dict[str, str] | None:
 
 def _write_tables(plan: TurfPlan, tmp: Path,
                   input_files: dict[str, str | os.PathLike[str] | None] | None,
-                  timings: dict[str, float] | None, base: Path) -> None:
+                  timings: dict[str, float] | None, base: Path, lang: str) -> None:
     """Write ``plan.gpkg`` and ``report.json`` into ``tmp`` (paths relative to ``base``)."""
     with stage(timings, "gpkg"):
         layers = [
@@ -526,7 +526,8 @@ def _write_tables(plan: TurfPlan, tmp: Path,
         ]
         if plan.precincts is not None:
             layers.append(("precincts", precincts_layer(plan)))
-        write_gpkg(tmp / "plan.gpkg", [*layers, *plan_tables(plan, input_files, base=base)])
+        tables = plan_tables(plan, input_files, base=base, lang=lang)
+        write_gpkg(tmp / "plan.gpkg", [*layers, *tables])
     with stage(timings, "report_json"):
         (tmp / "report.json").write_text(report_json(plan.report), encoding="utf-8")
 

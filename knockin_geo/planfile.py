@@ -111,7 +111,7 @@ def network_fingerprint(network: StreetNetwork) -> str:
 
 def plan_tables(
     plan: TurfPlan, input_files: Mapping[str, str | os.PathLike[str] | None] | None = None,
-    base: str | os.PathLike[str] | None = None,
+    base: str | os.PathLike[str] | None = None, lang: str | None = None,
 ) -> list[tuple[str, pd.DataFrame]]:
     """Return the tables that make ``plan.gpkg`` complete (:data:`META_LAYERS`), to write.
 
@@ -156,6 +156,8 @@ def plan_tables(
         "report": json_ready(plan.report),
         "frames": {name: _frame_schema(frame) for name, frame in frames.items()},
     }
+    if lang is not None:
+        meta["outputs"] = {"lang": lang}
     rows = pd.DataFrame({"key": list(meta),
                          "value": [json.dumps(v, sort_keys=True, ensure_ascii=False)
                                    for v in meta.values()]})
@@ -261,6 +263,19 @@ def route_params_from_config(config: Mapping[str, Any]) -> RouteParams | None:
 def _fields_of(cls: type, stored: Mapping[str, Any]) -> dict[str, Any]:
     names = {f.name for f in dataclasses.fields(cls)}
     return {k: tuple(v) if isinstance(v, list) else v for k, v in stored.items() if k in names}
+
+
+def recorded_lang(path: str | os.PathLike[str]) -> str | None:
+    """Return the language a complete plan's volunteer files were written in (None: unknown).
+
+    ``path``: the plan folder or its ``plan.gpkg``.
+    """
+    gpkg = Path(path)
+    gpkg = gpkg / "plan.gpkg" if gpkg.is_dir() else gpkg
+    if not is_complete(gpkg):
+        return None
+    lang = (_read_meta(gpkg).get("outputs") or {}).get("lang")
+    return str(lang) if lang else None
 
 
 def is_complete(gpkg: str | os.PathLike[str]) -> bool:

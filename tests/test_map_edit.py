@@ -291,8 +291,10 @@ def test_saved_edits_apply_like_the_same_edits_in_python(edited: dict[str, Any],
     assert main(["edit", "--plan", str(demo), "--edits", str(map_file),
                  "--out", str(cli_out)]) == 0
     result = edits.read_edits(hand_file).apply(plan)
+    # the demo is in English: edit writes in the plan's language unless told otherwise
+    assert 'lang="en"' in (cli_out / "walklists" / "index.html").read_text(encoding="utf-8")
     write_plan(result.plan, py_out, extra_files={"edits.json": hand_file.read_bytes()},
-               input_files={"plan": demo / "plan.gpkg", "edits": hand_file})
+               input_files={"plan": demo / "plan.gpkg", "edits": hand_file}, lang="en")
     files = {p.relative_to(cli_out) for p in cli_out.rglob("*") if p.is_file()}
     # wall-clock seconds, and who exported when (the audit log): never the same twice
     run_files = {Path("timings.json"), Path("audit.jsonl")}
