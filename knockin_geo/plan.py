@@ -481,7 +481,7 @@ def write_plan(
     if timings is not None:
         timings.update(plan.timings)
     try:
-        _write_tables(plan, tmp, input_files, timings, base=out, lang=lang)
+        _write_tables(plan, tmp, input_files, timings, lang=lang)
         pseudonyms = _pseudonyms(plan, secret)
         _write_volunteer_files(plan, tmp, walk_lists=walk_lists, maps=maps, lang=lang,
                                extra_fields=extra_fields, map_code=map_code,
@@ -516,8 +516,8 @@ def _pseudonyms(plan: TurfPlan, secret: bytes | None) -> dict[str, str] | None:
 
 def _write_tables(plan: TurfPlan, tmp: Path,
                   input_files: dict[str, str | os.PathLike[str] | None] | None,
-                  timings: dict[str, float] | None, base: Path, lang: str) -> None:
-    """Write ``plan.gpkg`` and ``report.json`` into ``tmp`` (paths relative to ``base``)."""
+                  timings: dict[str, float] | None, lang: str) -> None:
+    """Write ``plan.gpkg`` (the layers and the plan tables) and ``report.json`` into ``tmp``."""
     with stage(timings, "gpkg"):
         layers = [
             ("doors", doors_layer(plan)),
@@ -526,7 +526,7 @@ def _write_tables(plan: TurfPlan, tmp: Path,
         ]
         if plan.precincts is not None:
             layers.append(("precincts", precincts_layer(plan)))
-        tables = plan_tables(plan, input_files, base=base, lang=lang)
+        tables = plan_tables(plan, input_files, lang=lang)
         write_gpkg(tmp / "plan.gpkg", [*layers, *tables])
     with stage(timings, "report_json"):
         (tmp / "report.json").write_text(report_json(plan.report), encoding="utf-8")

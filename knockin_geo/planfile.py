@@ -111,7 +111,7 @@ def network_fingerprint(network: StreetNetwork) -> str:
 
 def plan_tables(
     plan: TurfPlan, input_files: Mapping[str, str | os.PathLike[str] | None] | None = None,
-    base: str | os.PathLike[str] | None = None, lang: str | None = None,
+    lang: str | None = None,
 ) -> list[tuple[str, pd.DataFrame]]:
     """Return the tables that make ``plan.gpkg`` complete (:data:`META_LAYERS`), to write.
 
@@ -121,11 +121,8 @@ def plan_tables(
         The plan being written.
     input_files
         The files the plan was made from, by role (``addresses``, ``precincts``, ``network``,
-        ``voters``, ``opt_outs``; ``plan`` and ``results`` for a re-cut): their name, path and
-        SHA-256 go to ``plan_meta`` row ``inputs``.
-    base
-        The plan folder: paths are stored relative to it (:func:`portable_path`), so a folder
-        of data and plans moved or cloned elsewhere still reads and writes the same bytes.
+        ``voters``, ``opt_outs``; ``plan`` and ``results`` for a re-cut): their name, absolute
+        path and SHA-256 go to ``plan_meta`` row ``inputs``.
 
     Returns
     -------
@@ -144,14 +141,13 @@ def plan_tables(
               "routes": plan.routes, "precincts": plan.precincts}
     net = plan.network
     network = {
-        "source": net.source, "sha256": net.source_sha256,
-        "path": portable_path(net.path, base) if net.path else net.path,
+        "source": net.source, "sha256": net.source_sha256, "path": net.path,
         "profile": net.profile, "crs": net.crs.to_wkt(), "fingerprint": network_fingerprint(net),
     }
     meta = {
         "format": PLAN_FORMAT,
         "config": config_block(plan),
-        "inputs": _input_hashes(input_files or {}, base),
+        "inputs": _input_hashes(input_files or {}),
         "network": network,
         "report": json_ready(plan.report),
         "frames": {name: _frame_schema(frame) for name, frame in frames.items()},
@@ -168,32 +164,14 @@ def plan_tables(
 
 def _input_hashes(
     files: Mapping[str, str | os.PathLike[str] | None],
-    base: str | os.PathLike[str] | None,
 ) -> dict[str, dict[str, str]]:
     out = {}
     for role, name in sorted(files.items()):
         if name is None or not Path(name).is_file():
             continue
         p = Path(name)
-        out[role] = {"name": p.name, "path": portable_path(p, base), "sha256": file_sha256(p)}
+        out[role] = {"name": p.name, "path": str(p.resolve()), "sha256": file_sha256(p)}
     return out
-
-
-def portable_path(path: str | os.PathLike[str], base: str | os.PathLike[str] | None) -> str:
-    """Return ``path`` as the plan file stores it: relative to the plan folder ``base``.
-
-    Relative (POSIX separators), as a QGIS project stores its layers: the plan file's bytes do
-    not depend on where the folders sit on the disk, and a campaign folder holding the data
-    and the plans can be moved or shared whole. Absolute when there is no ``base`` or no
-    relative path exists (another drive on Windows). :func:`read_plan` reads both.
-    """
-    p = Path(path).resolve()
-    if base is None:
-        return str(p)
-    try:
-        return Path(os.path.relpath(p, Path(base).resolve())).as_posix()
-    except ValueError:
-        return str(p)
 
 
 def _attributes(frame: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -399,7 +377,7 @@ def _plan_network(
     """Return the plan's street network: given, or loaded again from its file (checked)."""
     if network is None:
         where = Path(network_path) if network_path is not None else (
-            gpkg.parent / recorded["path"] if recorded.get("path") else None)
+            Path(recorded["path"]) if recorded.get("path") else None)
         if where is None:
             msg = (f"the plan {gpkg} was cut on a street network without a file "
                    f"({recorded.get('source')!r}): give the street file (--network FILE)")

@@ -279,22 +279,20 @@ def test_edit_mode_shows_hostile_street_names_as_text(browser, plan: TurfPlan,
 def test_saved_edits_apply_like_the_same_edits_in_python(edited: dict[str, Any], demo: Path,
                                                          plan: TurfPlan, tmp_path: Path) -> None:
     edits = pytest.importorskip("knockin_geo.edits")
-    # the map's file and the same edits written by hand, each in its own folder with the plan
-    # written beside it (plan.gpkg records its input files by path relative to the plan)
+    # the map's file applied by the CLI; then the same edits written by hand (at the same
+    # place: plan.gpkg records its input files by path and hash) applied in Python
     hand = json.dumps(_expected(plan, edited["pick"]), indent=2, ensure_ascii=False) + "\n"
-    (tmp_path / "map").mkdir()
-    (tmp_path / "hand").mkdir()
-    map_file, hand_file = tmp_path / "map" / "edits.json", tmp_path / "hand" / "edits.json"
-    map_file.write_bytes(edited["saved"].read_bytes())
-    hand_file.write_text(hand, encoding="utf-8")
-    cli_out, py_out = tmp_path / "map" / "out", tmp_path / "hand" / "out"
-    assert main(["edit", "--plan", str(demo), "--edits", str(map_file),
+    edits_file = tmp_path / "edits.json"
+    edits_file.write_bytes(edited["saved"].read_bytes())
+    cli_out, py_out = tmp_path / "cli", tmp_path / "py"
+    assert main(["edit", "--plan", str(demo), "--edits", str(edits_file),
                  "--out", str(cli_out)]) == 0
-    result = edits.read_edits(hand_file).apply(plan)
+    edits_file.write_text(hand, encoding="utf-8")
+    result = edits.read_edits(edits_file).apply(plan)
     # the demo is in English: edit writes in the plan's language unless told otherwise
     assert 'lang="en"' in (cli_out / "walklists" / "index.html").read_text(encoding="utf-8")
-    write_plan(result.plan, py_out, extra_files={"edits.json": hand_file.read_bytes()},
-               input_files={"plan": demo / "plan.gpkg", "edits": hand_file}, lang="en")
+    write_plan(result.plan, py_out, extra_files={"edits.json": hand.encode("utf-8")},
+               input_files={"plan": demo / "plan.gpkg", "edits": edits_file}, lang="en")
     files = {p.relative_to(cli_out) for p in cli_out.rglob("*") if p.is_file()}
     # wall-clock seconds, and who exported when (the audit log): never the same twice
     run_files = {Path("timings.json"), Path("audit.jsonl")}

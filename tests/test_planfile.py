@@ -90,27 +90,6 @@ def test_a_changed_or_missing_street_file_is_named(written, tmp_path: Path) -> N
         read_plan(folder, network=other)
 
 
-def test_a_campaign_folder_moved_whole_still_reads_and_writes_the_same_bytes(
-        written, tmp_path: Path) -> None:
-    """Paths in plan.gpkg are relative to the plan folder: no machine's folder in its bytes."""
-    plan, _folder = written
-    plans = []
-    for where in ("a", "b/deeper"):
-        camp = tmp_path / where / "campaign"
-        (camp / "osm").mkdir(parents=True)
-        shutil.copy(PBF, camp / "osm" / PBF.name)
-        net = dataclasses.replace(plan.network, path=str(camp / "osm" / PBF.name))
-        write_plan(dataclasses.replace(plan, network=net), camp / "plans" / "cut",
-                   walk_lists=False, maps=False, exports=False)
-        plans.append(camp / "plans" / "cut" / "plan.gpkg")
-    assert plans[0].read_bytes() == plans[1].read_bytes()
-    assert str(tmp_path).encode() not in plans[0].read_bytes()
-    moved = tmp_path / "moved"
-    shutil.move(str(tmp_path / "a" / "campaign"), moved)
-    back = read_plan(moved / "plans" / "cut")
-    assert back.network.source_sha256 == plan.network.source_sha256
-
-
 def test_a_plan_without_the_plan_tables_is_refused_with_what_to_do(written,
                                                                    tmp_path: Path) -> None:
     import pyogrio
