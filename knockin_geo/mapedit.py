@@ -37,7 +37,14 @@ if TYPE_CHECKING:
     from knockin_geo.model import TurfPlan
 
 #: The turfs table's column that marks a locked turf (written by ``knockin-geo edit``).
-LOCKED = "locked"
+LOCKED = schema.LOCKED
+
+
+def locked_mask(turfs: pd.DataFrame) -> np.ndarray:
+    """Which turfs hand edits locked (the :data:`LOCKED` column; none without it)."""
+    if LOCKED not in turfs.columns:
+        return np.zeros(len(turfs), dtype=bool)
+    return turfs[LOCKED].fillna(False).astype(bool).to_numpy()
 
 
 def edit_data(plan: TurfPlan) -> dict[str, Any]:
@@ -78,8 +85,7 @@ def edit_data(plan: TurfPlan) -> dict[str, Any]:
     dev = pd.to_numeric(t.get("deviation", pd.Series(0.0, index=t.index)), errors="coerce")
     dev = dev.fillna(0.0).to_numpy(dtype=float)
     target = np.where(dev > -1, measure / np.where(dev > -1, 1 + dev, 1), measure)
-    locked = (t.index[t[LOCKED].fillna(False).astype(bool).to_numpy()].tolist()
-              if LOCKED in t.columns else [])
+    locked = t.index[locked_mask(t)].tolist()
     return {
         "turfs": ids,
         "precinct": [str(p) for p in t[schema.PRECINCT_ID].fillna("").tolist()],

@@ -39,7 +39,7 @@ from knockin_geo._atomic import write_text_atomic
 from knockin_geo._pool import per_turf
 from knockin_geo.classes import classify
 from knockin_geo.crs import WGS84
-from knockin_geo.mapedit import EditMode, edit_data
+from knockin_geo.mapedit import EditMode, edit_data, locked_mask
 from knockin_geo.privacy import MapLock
 from knockin_geo.walklist import crossing_point, distance_texts, start_door, turf_file_names
 
@@ -253,7 +253,7 @@ _TURF_POPUP_LABELS: dict[str, str] = {
     schema.TURF_ID: "turf", schema.PRECINCT_ID: "precinct", "doors": "doors",
     "households": "households", "km": "walk km (incl. going to each door)",
     "est_minutes": "minutes", "balance": "balance", "pieces": "pieces",
-    "barrier_crossings": "barriers", "note": "note",
+    "barrier_crossings": "barriers", schema.LOCKED: "locked by hand edits", "note": "note",
 }
 
 
@@ -396,8 +396,12 @@ def _add_turfs(m: folium.Map, turfs: gpd.GeoDataFrame, colors: Mapping[str, str]
     t["color"] = [colors[x] for x in t[schema.TURF_ID]]
     t["km"] = np.round(t["walk_m"].to_numpy(dtype=float) / 1000, 2)
     t["balance"] = [f"{100 * x:+.1f} %" for x in t["deviation"].to_numpy(dtype=float)]
+    locked = locked_mask(t)
+    if locked.any():  # hand edits locked some turfs: the popup and the label say which
+        t[schema.LOCKED] = np.where(locked, "yes", "no")
     props = [schema.TURF_ID, schema.PRECINCT_ID, "doors", "households", "km",
-             "est_minutes", "balance", "pieces", "barrier_crossings", "note", "color"]
+             "est_minutes", "balance", "pieces", "barrier_crossings", schema.LOCKED, "note",
+             "color"]
     props = [p for p in props if p in t.columns]
     tw = _to_wgs84(t[[*props, "geometry"]])
     folium.GeoJson(
@@ -417,8 +421,9 @@ def _add_turfs(m: folium.Map, turfs: gpd.GeoDataFrame, colors: Mapping[str, str]
     big_first = np.argsort(-shapely.area(t.geometry.to_numpy()), kind="stable")
     rep = gpd.GeoDataFrame(geometry=shapely.point_on_surface(t.geometry.to_numpy()),
                            crs=t.crs).iloc[big_first]
-    labels = _LabelLayer("Turf labels", _points(rep),
-                         t[schema.TURF_ID].iloc[big_first].tolist())
+    texts = [f"{tid} (locked)" if lock else tid
+             for tid, lock in zip(t[schema.TURF_ID], locked, strict=True)]
+    labels = _LabelLayer("Turf labels", _points(rep), [texts[i] for i in big_first])
     labels.add_to(m)
     _LabelDeclutter(labels).add_to(m)
     _figure(m).header.add_child(_Raw(

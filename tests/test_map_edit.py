@@ -319,3 +319,10 @@ def test_edit_data_figures_and_locks(plan: TurfPlan) -> None:
     locked = plan.turfs.assign(locked=[i in (1, 3) for i in range(len(plan.turfs))])
     assert edit_data(dataclasses.replace(plan, turfs=locked))["locked"] == sorted(
         plan.turfs.index.astype(str)[[1, 3]].tolist())
+    # outside the edit mode too, the director map says which turfs are locked
+    html = director_map(dataclasses.replace(plan, turfs=locked)).get_root().render()
+    names = plan.turfs.index.astype(str)
+    assert f"{names[1]} (locked)" in html and f"{names[3]} (locked)" in html
+    assert f"{names[0]} (locked)" not in html
+    assert "locked by hand edits" in html
+    assert f"{names[1]} (locked)" not in director_map(plan).get_root().render()
