@@ -360,7 +360,8 @@ def _str_col(frame: pd.DataFrame, col: str) -> np.ndarray:
     """Return a column as an object array of str ('' for missing; all '' when absent)."""
     if col not in frame.columns:
         return np.full(len(frame), "", dtype=object)
-    return np.array([_text(v) for v in frame[col].to_numpy(dtype=object)], dtype=object)
+    values = frame[col].to_numpy(dtype=object)
+    return np.array([v if type(v) is str else _text(v) for v in values], dtype=object)
 
 
 def _door_table(plan: TurfPlan) -> pd.DataFrame:
@@ -386,11 +387,13 @@ def _door_table(plan: TurfPlan) -> pd.DataFrame:
         else pd.array([1] * len(d), dtype="Int64")
     )
     turf = d[schema.TURF_ID] if schema.TURF_ID in d.columns else pd.Series(pd.NA, index=d.index)
+    turf_values = turf.to_numpy(dtype=object)
     return pd.DataFrame(
         {
             schema.ADDRESS_ID: d.index.astype(str).to_numpy(dtype=object),
             schema.TURF_ID: np.array(
-                [None if pd.isna(t) else str(t) for t in turf.to_numpy(dtype=object)],
+                [None if na else str(t)
+                 for t, na in zip(turf_values, pd.isna(turf_values).tolist(), strict=True)],
                 dtype=object,
             ),
             schema.PRECINCT_ID: _str_col(d, schema.PRECINCT_ID),
@@ -442,53 +445,53 @@ def _coord_text(x: float) -> str:
     return "" if not math.isfinite(x) else Number(f"{x:.{COORD_DECIMALS}f}")
 
 
+def _coord_texts(values: pd.Series) -> list[str]:
+    """``_coord_text`` of every value of a column."""
+    fmt = f"{{:.{COORD_DECIMALS}f}}"
+    return [Number(fmt.format(x)) if math.isfinite(x) else "" for x in values.tolist()]
+
+
 def _assignments_csv(
     assignment: pd.Series | None, a: pd.DataFrame, pseudonyms: Mapping[str, str] | None = None
 ) -> bytes:
+    """``assignments.csv``: built column by column (the rows are those of ``a``, in order)."""
     header = list(ASSIGNMENT_COLUMNS)
-    who: Mapping[str, Any] = {}
+    ids = a[schema.ADDRESS_ID].tolist()
+    turf_ids = a[schema.TURF_ID].tolist()
+    columns: list[list[Any]] = [
+        ids,
+        turf_ids,
+        a[schema.PRECINCT_ID].tolist(),
+        [Number(_text(v)) for v in a[schema.SEQ].tolist()],
+        *(a[c].tolist() for c in (schema.SIDE, schema.HOUSENUMBER, schema.STREET)),
+        _coord_texts(a["lon"]),
+        _coord_texts(a["lat"]),
+    ]
     if assignment is not None:
         header.append(CANVASSER_ID)
         who = cast(Mapping[str, Any], assignment.to_dict())
+        columns.append([_text(who.get(t)) for t in turf_ids])
     if pseudonyms is not None:
         header.append("pseudo_id")
-    rows = []
-    for r in cast(Iterable[Any], a.itertuples(index=False)):
-        row = [
-            r.address_id,
-            r.turf_id,
-            r.precinct_id,
-            Number(_text(r.seq)),
-            r.side,
-            r.housenumber,
-            r.street,
-            _coord_text(r.lon),
-            _coord_text(r.lat),
-        ]
-        if assignment is not None:
-            row.append(_text(who.get(r.turf_id)))
-        if pseudonyms is not None:
-            row.append(pseudonyms[r.address_id])
-        rows.append(row)
-    return _csv_bytes(header, rows)
+        columns.append([pseudonyms[i] for i in ids])
+    return _csv_bytes(header, zip(*columns, strict=True))
 
 
 def _unassigned_csv(doors: pd.DataFrame) -> bytes:
+    """``unassigned.csv``: built column by column (the doors in no turf, in plan order)."""
     u = doors[doors[schema.TURF_ID].isna()]
-    rows = [
-        [
-            r.address_id,
-            r.precinct_id,
-            r.status,
-            schema.ADDRESS_STATUSES.get(r.status, ""),
-            r.housenumber,
-            r.street,
-            _coord_text(r.lon),
-            _coord_text(r.lat),
-        ]
-        for r in cast(Iterable[Any], u.itertuples(index=False))
+    status = u[schema.STATUS].tolist()
+    columns = [
+        u[schema.ADDRESS_ID].tolist(),
+        u[schema.PRECINCT_ID].tolist(),
+        status,
+        [schema.ADDRESS_STATUSES.get(v, "") for v in status],
+        u[schema.HOUSENUMBER].tolist(),
+        u[schema.STREET].tolist(),
+        _coord_texts(u["lon"]),
+        _coord_texts(u["lat"]),
     ]
-    return _csv_bytes(UNASSIGNED_COLUMNS, rows)
+    return _csv_bytes(UNASSIGNED_COLUMNS, zip(*columns, strict=True))
 
 
 # ---------------------------------------------------------------------------------------------
