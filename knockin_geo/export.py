@@ -549,23 +549,29 @@ def _feature_collection(features: list[dict[str, Any]]) -> bytes:
     return text.encode("utf-8")
 
 
+#: The properties of a door in ``doors.geojson``, in order.
+_DOOR_PROPERTIES = (schema.ADDRESS_ID, schema.TURF_ID, schema.PRECINCT_ID, schema.SEQ,
+                    schema.SIDE, schema.HOUSENUMBER, schema.STREET)
+
+
 def _door_features(a: pd.DataFrame) -> list[dict[str, Any]]:
-    feats = []
-    for r in cast(Iterable[Any], a.itertuples(index=False)):
-        props = {
-            schema.ADDRESS_ID: r.address_id,
-            schema.TURF_ID: r.turf_id,
-            schema.PRECINCT_ID: r.precinct_id or None,
-            schema.SEQ: _json_value(r.seq),
-            schema.SIDE: r.side or None,
-            schema.HOUSENUMBER: r.housenumber,
-            schema.STREET: r.street,
-        }
-        geom = None
-        if math.isfinite(r.lon) and math.isfinite(r.lat):
-            geom = {"type": "Point", "coordinates": _round_coords([r.lon, r.lat])}
-        feats.append(_feature(props, geom))
-    return feats
+    """Return the assigned doors as GeoJSON features, in order (built column by column)."""
+    lon = a["lon"].to_numpy(float)
+    lat = a["lat"].to_numpy(float)
+    located = (np.isfinite(lon) & np.isfinite(lat)).tolist()
+    columns = (
+        a[schema.ADDRESS_ID].tolist(),
+        a[schema.TURF_ID].tolist(),
+        [v or None for v in a[schema.PRECINCT_ID].tolist()],
+        [_json_value(v) for v in a[schema.SEQ].tolist()],
+        [v or None for v in a[schema.SIDE].tolist()],
+        a[schema.HOUSENUMBER].tolist(),
+        a[schema.STREET].tolist(),
+    )
+    geoms = [{"type": "Point", "coordinates": _round_coords([x, y])} if ok else None
+             for x, y, ok in zip(lon.tolist(), lat.tolist(), located, strict=True)]
+    return [_feature(dict(zip(_DOOR_PROPERTIES, row, strict=True)), geom)
+            for row, geom in zip(zip(*columns, strict=True), geoms, strict=True)]
 
 
 def _turf_features(plan: TurfPlan) -> list[dict[str, Any]]:
@@ -794,7 +800,8 @@ _KML_DOOR_DATA = (schema.SEQ, schema.ADDRESS_ID, schema.HOUSENUMBER, schema.STRE
 
 def _door_texts(doors: pd.DataFrame) -> dict[str, list[str]]:
     """``_text`` of every value of the door columns GPX and KML write, column by column."""
-    return {c: [_text(v) for v in doors[c].tolist()] for c in _KML_DOOR_DATA}
+    return {c: [v if type(v) is str else _text(v) for v in doors[c].tolist()]
+            for c in _KML_DOOR_DATA}
 
 
 def _door_names(texts: dict[str, list[str]], desc_tag: str) -> tuple[list[str], list[str]]:
