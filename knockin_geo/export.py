@@ -360,7 +360,8 @@ def _str_col(frame: pd.DataFrame, col: str) -> np.ndarray:
     """Return a column as an object array of str ('' for missing; all '' when absent)."""
     if col not in frame.columns:
         return np.full(len(frame), "", dtype=object)
-    return np.array([_text(v) for v in frame[col].to_numpy(dtype=object)], dtype=object)
+    values = frame[col].to_numpy(dtype=object)
+    return np.array([v if type(v) is str else _text(v) for v in values], dtype=object)
 
 
 def _door_table(plan: TurfPlan) -> pd.DataFrame:
@@ -386,11 +387,13 @@ def _door_table(plan: TurfPlan) -> pd.DataFrame:
         else pd.array([1] * len(d), dtype="Int64")
     )
     turf = d[schema.TURF_ID] if schema.TURF_ID in d.columns else pd.Series(pd.NA, index=d.index)
+    turf_values = turf.to_numpy(dtype=object)
     return pd.DataFrame(
         {
             schema.ADDRESS_ID: d.index.astype(str).to_numpy(dtype=object),
             schema.TURF_ID: np.array(
-                [None if pd.isna(t) else str(t) for t in turf.to_numpy(dtype=object)],
+                [None if na else str(t)
+                 for t, na in zip(turf_values, pd.isna(turf_values).tolist(), strict=True)],
                 dtype=object,
             ),
             schema.PRECINCT_ID: _str_col(d, schema.PRECINCT_ID),
@@ -442,53 +445,56 @@ def _coord_text(x: float) -> str:
     return "" if not math.isfinite(x) else Number(f"{x:.{COORD_DECIMALS}f}")
 
 
+def _coord_texts(values: pd.Series) -> list[str]:
+    """``_coord_text`` of every value of a column."""
+    x = values.to_numpy(dtype=float)
+    texts: list[str] = list(map(Number, map(f"{{:.{COORD_DECIMALS}f}}".format, x.tolist())))
+    for i in np.flatnonzero(~np.isfinite(x)).tolist():
+        texts[i] = ""
+    return texts
+
+
 def _assignments_csv(
     assignment: pd.Series | None, a: pd.DataFrame, pseudonyms: Mapping[str, str] | None = None
 ) -> bytes:
+    """``assignments.csv``: built column by column (the rows are those of ``a``, in order)."""
     header = list(ASSIGNMENT_COLUMNS)
-    who: Mapping[str, Any] = {}
+    ids = a[schema.ADDRESS_ID].tolist()
+    turf_ids = a[schema.TURF_ID].tolist()
+    columns: list[list[Any]] = [
+        ids,
+        turf_ids,
+        a[schema.PRECINCT_ID].tolist(),
+        [Number(_text(v)) for v in a[schema.SEQ].tolist()],
+        *(a[c].tolist() for c in (schema.SIDE, schema.HOUSENUMBER, schema.STREET)),
+        _coord_texts(a["lon"]),
+        _coord_texts(a["lat"]),
+    ]
     if assignment is not None:
         header.append(CANVASSER_ID)
         who = cast(Mapping[str, Any], assignment.to_dict())
+        columns.append([_text(who.get(t)) for t in turf_ids])
     if pseudonyms is not None:
         header.append("pseudo_id")
-    rows = []
-    for r in cast(Iterable[Any], a.itertuples(index=False)):
-        row = [
-            r.address_id,
-            r.turf_id,
-            r.precinct_id,
-            Number(_text(r.seq)),
-            r.side,
-            r.housenumber,
-            r.street,
-            _coord_text(r.lon),
-            _coord_text(r.lat),
-        ]
-        if assignment is not None:
-            row.append(_text(who.get(r.turf_id)))
-        if pseudonyms is not None:
-            row.append(pseudonyms[r.address_id])
-        rows.append(row)
-    return _csv_bytes(header, rows)
+        columns.append([pseudonyms[i] for i in ids])
+    return _csv_bytes(header, zip(*columns, strict=True))
 
 
 def _unassigned_csv(doors: pd.DataFrame) -> bytes:
+    """``unassigned.csv``: built column by column (the doors in no turf, in plan order)."""
     u = doors[doors[schema.TURF_ID].isna()]
-    rows = [
-        [
-            r.address_id,
-            r.precinct_id,
-            r.status,
-            schema.ADDRESS_STATUSES.get(r.status, ""),
-            r.housenumber,
-            r.street,
-            _coord_text(r.lon),
-            _coord_text(r.lat),
-        ]
-        for r in cast(Iterable[Any], u.itertuples(index=False))
+    status = u[schema.STATUS].tolist()
+    columns = [
+        u[schema.ADDRESS_ID].tolist(),
+        u[schema.PRECINCT_ID].tolist(),
+        status,
+        [schema.ADDRESS_STATUSES.get(v, "") for v in status],
+        u[schema.HOUSENUMBER].tolist(),
+        u[schema.STREET].tolist(),
+        _coord_texts(u["lon"]),
+        _coord_texts(u["lat"]),
     ]
-    return _csv_bytes(UNASSIGNED_COLUMNS, rows)
+    return _csv_bytes(UNASSIGNED_COLUMNS, zip(*columns, strict=True))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -498,7 +504,10 @@ def _unassigned_csv(doors: pd.DataFrame) -> bytes:
 
 def _round_coords(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
-        return [_round_coords(v) for v in obj]
+        try:  # a position (numbers): rounded in one pass
+            return [round(float(v), COORD_DECIMALS) for v in obj]
+        except TypeError:  # a list of positions, rings or polygons
+            return [_round_coords(v) for v in obj]
     return round(float(obj), COORD_DECIMALS)
 
 
@@ -540,23 +549,29 @@ def _feature_collection(features: list[dict[str, Any]]) -> bytes:
     return text.encode("utf-8")
 
 
+#: The properties of a door in ``doors.geojson``, in order.
+_DOOR_PROPERTIES = (schema.ADDRESS_ID, schema.TURF_ID, schema.PRECINCT_ID, schema.SEQ,
+                    schema.SIDE, schema.HOUSENUMBER, schema.STREET)
+
+
 def _door_features(a: pd.DataFrame) -> list[dict[str, Any]]:
-    feats = []
-    for r in cast(Iterable[Any], a.itertuples(index=False)):
-        props = {
-            schema.ADDRESS_ID: r.address_id,
-            schema.TURF_ID: r.turf_id,
-            schema.PRECINCT_ID: r.precinct_id or None,
-            schema.SEQ: _json_value(r.seq),
-            schema.SIDE: r.side or None,
-            schema.HOUSENUMBER: r.housenumber,
-            schema.STREET: r.street,
-        }
-        geom = None
-        if math.isfinite(r.lon) and math.isfinite(r.lat):
-            geom = {"type": "Point", "coordinates": _round_coords([r.lon, r.lat])}
-        feats.append(_feature(props, geom))
-    return feats
+    """Return the assigned doors as GeoJSON features, in order (built column by column)."""
+    lon = a["lon"].to_numpy(float)
+    lat = a["lat"].to_numpy(float)
+    located = (np.isfinite(lon) & np.isfinite(lat)).tolist()
+    columns = (
+        a[schema.ADDRESS_ID].tolist(),
+        a[schema.TURF_ID].tolist(),
+        [v or None for v in a[schema.PRECINCT_ID].tolist()],
+        [_json_value(v) for v in a[schema.SEQ].tolist()],
+        [v or None for v in a[schema.SIDE].tolist()],
+        a[schema.HOUSENUMBER].tolist(),
+        a[schema.STREET].tolist(),
+    )
+    geoms = [{"type": "Point", "coordinates": _round_coords([x, y])} if ok else None
+             for x, y, ok in zip(lon.tolist(), lat.tolist(), located, strict=True)]
+    return [_feature(dict(zip(_DOOR_PROPERTIES, row, strict=True)), geom)
+            for row, geom in zip(zip(*columns, strict=True), geoms, strict=True)]
 
 
 def _turf_features(plan: TurfPlan) -> list[dict[str, Any]]:
@@ -708,9 +723,9 @@ def _gpx(
     out.append(_line(1, "</metadata>"))
     ok = np.isfinite(lon) & np.isfinite(lat)
     heads = _coord_pairs(lat[ok], lon[ok], ' <wpt lat="{}" lon="{}">')
-    for head, r in zip(heads, doors[ok].itertuples(index=False), strict=True):
-        out.append(f"{head}{_el('name', door_label(r.seq, r.housenumber, r.street))}"
-                   f"{_el('desc', _door_desc(r.households, r.unit))}<type>door</type></wpt>\n")
+    names, descs = _door_names(_door_texts(doors[ok]), "desc")
+    out += [f"{head}{name}{desc}<type>door</type></wpt>\n"
+            for head, name, desc in zip(heads, names, descs, strict=True)]
     if route is not None:
         out += [_line(1, "<trk>"), _line(2, _el("name", tid)),
                 _line(2, _el("desc", f"Route of turf {tid}"))]
@@ -778,30 +793,57 @@ def _kml_placemark(*parts: str) -> str:
     return _line(3, f"<Placemark>{''.join(parts)}</Placemark>")
 
 
+#: The door columns a door's KML ExtendedData carries (after ``turf_id``), in order.
+_KML_DOOR_DATA = (schema.SEQ, schema.ADDRESS_ID, schema.HOUSENUMBER, schema.STREET,
+                  schema.UNIT, schema.HOUSEHOLDS)
+
+
+def _door_texts(doors: pd.DataFrame) -> dict[str, list[str]]:
+    """``_text`` of every value of the door columns GPX and KML write, column by column."""
+    return {c: [v if type(v) is str else _text(v) for v in doors[c].tolist()]
+            for c in _KML_DOOR_DATA}
+
+
+def _door_names(texts: dict[str, list[str]], desc_tag: str) -> tuple[list[str], list[str]]:
+    """Each door's ``<name>`` (:func:`door_label`) and description element (``desc_tag``)."""
+    names = [_el("name", door_label(*z)) for z in
+             zip(texts[schema.SEQ], texts[schema.HOUSENUMBER], texts[schema.STREET], strict=True)]
+    descs = [_el(desc_tag, _door_desc(*z)) for z in
+             zip(texts[schema.HOUSEHOLDS], texts[schema.UNIT], strict=True)]
+    return names, descs
+
+
+def _kml_data_rows(columns: dict[str, list[str]]) -> list[str]:
+    """``_kml_data`` of each row of text columns (``name -> texts``), column by column.
+
+    A value's element is built once per distinct text (streets, units, households repeat).
+    """
+    cache: dict[str, str] = {}
+
+    def value(text: str) -> str:
+        el = cache.get(text)
+        if el is None:
+            el = cache[text] = _el("value", text)
+        return el
+
+    parts = []
+    for name, texts in columns.items():
+        head = f'<Data{_attrs([("name", name)])}>'
+        parts.append([f"{head}{value(t)}</Data>" for t in texts])
+    return [f"<ExtendedData>{''.join(row)}</ExtendedData>" for row in zip(*parts, strict=True)]
+
+
 def _kml_doors(tid: str, doors: pd.DataFrame) -> list[str]:
-    """Write the Placemarks of a turf's doors, in walk order."""
+    """Write the Placemarks of a turf's doors, in walk order (built column by column)."""
     lon = doors["lon"].to_numpy(float)
     lat = doors["lat"].to_numpy(float)
     ok = np.isfinite(lon) & np.isfinite(lat)
     points = _coord_pairs(lon[ok], lat[ok], "<Point><coordinates>{},{}</coordinates></Point>")
-    out = []
-    for point, r in zip(points, doors[ok].itertuples(index=False), strict=True):
-        out.append(_kml_placemark(
-            _el("name", door_label(r.seq, r.housenumber, r.street)),
-            _el("description", _door_desc(r.households, r.unit)),
-            "<styleUrl>#door</styleUrl>",
-            _kml_data({
-                schema.TURF_ID: tid,
-                schema.SEQ: r.seq,
-                schema.ADDRESS_ID: r.address_id,
-                schema.HOUSENUMBER: r.housenumber,
-                schema.STREET: r.street,
-                schema.UNIT: r.unit,
-                schema.HOUSEHOLDS: r.households,
-            }),
-            point,
-        ))
-    return out
+    texts = _door_texts(doors[ok])
+    names, descs = _door_names(texts, "description")
+    data = _kml_data_rows({schema.TURF_ID: [_text(tid)] * len(points), **texts})
+    return [_kml_placemark(name, desc, "<styleUrl>#door</styleUrl>", extended, point)
+            for name, desc, extended, point in zip(names, descs, data, points, strict=True)]
 
 
 def _by_turf(doors: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -861,6 +903,28 @@ def _kml(
 # ---------------------------------------------------------------------------------------------
 
 
+#: The keys of a door in ``app/turfs.json``, in order.
+_APP_DOOR_KEYS = (schema.SEQ, schema.ADDRESS_ID, schema.HOUSENUMBER, schema.STREET, schema.UNIT,
+                  schema.HOUSEHOLDS, schema.SIDE, "lon", "lat")
+
+
+def _app_doors(doors: pd.DataFrame) -> list[dict[str, Any]]:
+    """Return a turf's located doors for ``app/turfs.json``, in walk order, column by column."""
+    lon = doors["lon"].to_numpy(float)
+    lat = doors["lat"].to_numpy(float)
+    d = doors[np.isfinite(lon) & np.isfinite(lat)]
+    columns = (
+        [_json_value(v) for v in d[schema.SEQ].tolist()],
+        *(d[c].tolist() for c in (schema.ADDRESS_ID, schema.HOUSENUMBER, schema.STREET,
+                                  schema.UNIT)),
+        [_json_value(v) or 1 for v in d[schema.HOUSEHOLDS].tolist()],
+        d[schema.SIDE].tolist(),
+        [round(float(v), COORD_DECIMALS) for v in d["lon"].tolist()],
+        [round(float(v), COORD_DECIMALS) for v in d["lat"].tolist()],
+    )
+    return [dict(zip(_APP_DOOR_KEYS, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
 def _app_json(
     plan: TurfPlan,
     by_turf: dict[str, pd.DataFrame],
@@ -877,22 +941,7 @@ def _app_json(
         coords = (
             _round_coords(shapely.get_coordinates(route).tolist()) if route is not None else []
         )
-        doors_list = []
-        if doors is not None:
-            for r in cast(Iterable[Any], doors.itertuples(index=False)):
-                if not (math.isfinite(r.lon) and math.isfinite(r.lat)):
-                    continue
-                doors_list.append({
-                    schema.SEQ: _json_value(r.seq),
-                    schema.ADDRESS_ID: r.address_id,
-                    schema.HOUSENUMBER: r.housenumber,
-                    schema.STREET: r.street,
-                    schema.UNIT: r.unit,
-                    schema.HOUSEHOLDS: _json_value(r.households) or 1,
-                    schema.SIDE: r.side,
-                    "lon": round(float(r.lon), COORD_DECIMALS),
-                    "lat": round(float(r.lat), COORD_DECIMALS),
-                })
+        doors_list = _app_doors(doors) if doors is not None else []
         item: dict[str, Any] = {
             schema.TURF_ID: tid,
             schema.PRECINCT_ID: _text(row.get(schema.PRECINCT_ID)) or None,

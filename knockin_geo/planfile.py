@@ -178,7 +178,8 @@ def _attributes(frame: gpd.GeoDataFrame) -> pd.DataFrame:
     """Return the frame as an attribute table: index first, geometry as exact hex WKB last."""
     out = pd.DataFrame(frame.drop(columns=frame.geometry.name))
     for col in [c for c in out.columns if pd.api.types.is_object_dtype(out[c])]:  # as text
-        out[col] = [None if _missing(v) else str(v) for v in out[col].tolist()]
+        out[col] = [v if type(v) is str else None if _missing(v) else str(v)
+                    for v in out[col].tolist()]
     out.insert(0, frame.index.name or "index", frame.index.to_numpy())
     out[WKB] = shapely.to_wkb(frame.geometry.to_numpy(), hex=True)
     return out.reset_index(drop=True)

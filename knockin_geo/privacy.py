@@ -273,8 +273,7 @@ def personal_columns(frame: pd.DataFrame, *, sample: int = 200) -> dict[str, str
             continue
         if pd.api.types.is_bool_dtype(frame[col]) or _measure(frame[col]):
             continue  # flags and measures (offsets, coordinates): never a phone or a date
-        values = frame[col].dropna().astype(str).str.strip()
-        values = values[values != ""].head(sample)
+        values = _first_texts(frame[col], sample)
         if len(values) == 0:
             continue
         for pattern, what in ((_EMAIL, "e-mails"), (_PHONE, "phone numbers"), (_DATE, "dates")):
@@ -282,6 +281,24 @@ def personal_columns(frame: pd.DataFrame, *, sample: int = 200) -> dict[str, str
                 out[name] = f"content: {what}"
                 break
     return out
+
+
+def _first_texts(column: pd.Series, sample: int) -> pd.Series:
+    """Return the first ``sample`` non-blank values of a column, as stripped text.
+
+    Reads the column in growing chunks and stops once it has them: the same values as
+    stripping the whole column, without converting all of it (a commune has 50k addresses).
+    """
+    values = column.dropna()
+    parts = []
+    start, size, found = 0, max(sample, 1), 0
+    while start < len(values) and found < sample:
+        chunk = values.iloc[start:start + size].astype(str).str.strip()
+        chunk = chunk[chunk != ""]
+        parts.append(chunk)
+        found += len(chunk)
+        start, size = start + size, size * 4
+    return pd.concat(parts).head(sample) if parts else values.iloc[:0]
 
 
 def _measure(values: pd.Series) -> bool:

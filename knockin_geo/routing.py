@@ -356,6 +356,7 @@ class _Context:
         self.ev = np.searchsorted(node_ids, edges["v"].to_numpy(dtype=np.int64))
         self.length = edges["length"].to_numpy(dtype=float)
         self.geom = edges.geometry.to_numpy()
+        self.vertices: dict[int, tuple[np.ndarray, np.ndarray, float]] = {}  # see _piece
         self.busy = np.isin(edges["highway"].to_numpy(dtype=object), list(params.busy_highways))
         self.name = edges["name"].fillna("").astype(str).to_numpy(dtype=object)
         start = self.node_xy_of(self.eu)
@@ -559,20 +560,20 @@ class _Context:
                 continue
             if v < 0:
                 if ei == ej and i != j:
-                    coords.append(_piece(self.geom[ei], stops.offset[i], stops.offset[j]))
+                    coords.append(self._piece(ei, stops.offset[i], stops.offset[j]))
                 continue
             a, b = divmod(v, 2)
             na = int(self.eu[ei] if a == 0 else self.ev[ei])
             nb = int(self.eu[ej] if b == 0 else self.ev[ej])
             end_a = 0.0 if a == 0 else self.length[ei]
             end_b = 0.0 if b == 0 else self.length[ej]
-            coords.append(_piece(self.geom[ei], stops.offset[i], end_a))
+            coords.append(self._piece(ei, stops.offset[i], end_a))
             ra = int(paths.row(np.array([na]))[0])
             rb = int(paths.row(np.array([nb]))[0])
             path = _node_path(paths.pred[ra], int(paths.src[rb]), paths.nodes)
             for x, y in itertools.pairwise(path):
                 coords.append(self._step(x, y))
-            coords.append(_piece(self.geom[ej], end_b, stops.offset[j]))
+            coords.append(self._piece(ej, end_b, stops.offset[j]))
         pts = np.vstack(coords)
         keep = np.ones(len(pts), dtype=bool)
         keep[1:] = np.any(np.abs(np.diff(pts, axis=0)) > 1e-6, axis=1)
@@ -581,7 +582,7 @@ class _Context:
             # a single stop: a short piece of its street, so the line stays a valid geometry
             e = int(stops.edge[order[0]])
             off = float(stops.offset[order[0]])
-            pts = _piece(self.geom[e], max(off - 1.0, 0.0), min(off + 1.0, self.length[e]))
+            pts = self._piece(e, max(off - 1.0, 0.0), min(off + 1.0, self.length[e]))
             if len(pts) < 2:  # pragma: no cover - zero-length edge
                 pts = np.vstack([pts[:1], pts[:1] + np.array([0.01, 0.0])])
             line = shapely.LineString(pts)
@@ -590,6 +591,13 @@ class _Context:
         if gaps:
             logger.info("a route jumps %d time(s) between pieces no street links", gaps)
         return line, float(line.length), crossings
+
+    def _piece(self, e: int, start: float, end: float) -> np.ndarray:
+        """:func:`_piece` of edge ``e``, its vertex distances computed once per edge."""
+        got = self.vertices.get(e)
+        if got is None:
+            got = self.vertices[e] = _vertex_distances(self.geom[e])
+        return _piece(self.geom[e], start, end, got)
 
     def _step(self, x: int, y: int) -> np.ndarray:
         """Coordinates of the shortest edge from node x to node y (global positions)."""
@@ -606,10 +614,39 @@ def _node_path(pred_row: np.ndarray, target: int, local_nodes: np.ndarray) -> li
     return [int(local_nodes[k]) for k in reversed(path)]
 
 
-def _piece(line: shapely.LineString, start: float, end: float) -> np.ndarray:
-    """Coordinates of a line between two offsets (reversed when end < start)."""
+def _vertex_distances(line: shapely.LineString) -> tuple[np.ndarray, np.ndarray, float]:
+    """Return a line's vertices, the distance along it at each segment's start, its length.
+
+    The distances are summed as ``shapely.ops.substring`` sums them (same operations, same
+    order), so that :func:`_piece` picks the same vertices.
+    """
+    xy = shapely.get_coordinates(line)
+    along = []
+    current = 0.0
+    for (x1, y1), (x2, y2) in itertools.pairwise(xy.tolist()):
+        along.append(current)
+        current += ((x2 - x1) ** 2 + (y2 - y1) ** 2) ** 0.5
+    return xy, np.array(along, dtype=float), float(shapely.length(line))
+
+
+def _piece(line: shapely.LineString, start: float, end: float,
+           vertices: tuple[np.ndarray, np.ndarray, float] | None = None) -> np.ndarray:
+    """Coordinates of a line between two offsets (reversed when end < start).
+
+    ``vertices`` (:func:`_vertex_distances` of ``line``) gives the coordinates of
+    ``shapely.ops.substring`` without its per-call Python loop, when both offsets are within
+    the line: its two end points (the same GEOS interpolation) and the vertices strictly
+    between them.
+    """
     if abs(end - start) < 1e-9:
         return shapely.get_coordinates(shapely.line_interpolate_point(line, start))
+    lo, hi = (start, end) if start <= end else (end, start)
+    if vertices is not None and 0 <= lo < vertices[2]:
+        xy, along, _ = vertices
+        ends = shapely.get_coordinates(shapely.line_interpolate_point(line, np.array([lo, hi])))
+        inner = xy[:-1][(along > lo) & (along < hi)]
+        pts = np.vstack([ends[:1], inner, ends[1:]])
+        return pts if start <= end else pts[::-1]
     if start <= end:
         return shapely.get_coordinates(substring(line, start, end))
     return shapely.get_coordinates(substring(line, end, start))[::-1]

@@ -206,14 +206,10 @@ def _choose_edges(
     nearest = pd.Series(d).groupby(pi).transform("min").to_numpy()
     same_name = (door_names[pi] != "") & (door_names[pi] == edge_names[li])
     named = same_name & (d <= nearest + name_slack_m)
+    far = d > nearest + max(name_slack_m, 1.0)
     crosses = np.zeros(len(pi), dtype=bool)
     if barrier_lines is not None and not shapely.is_empty(barrier_lines):
-        shapely.prepare(barrier_lines)
-        crosses = shapely.intersects(barrier_lines, _links(pts[pi], lines[li]))
-        # a door with no street on its own side keeps its nearest street, crossing or not
-        any_clear = pd.Series(~crosses).groupby(pi).transform("any").to_numpy()
-        crosses &= any_clear
-    far = d > nearest + max(name_slack_m, 1.0)
+        crosses = _crossings(pts, lines, pi, li, (far, ~named, d), barrier_lines)
     frame = pd.DataFrame(
         {"pt": pi, "line": li, "d": d, "cross": crosses, "far": far, "unnamed": ~named}
     )
@@ -229,6 +225,36 @@ def _choose_edges(
     return found, fdist
 
 
+def _crossings(
+    pts: np.ndarray,
+    lines: np.ndarray,
+    pi: np.ndarray,
+    li: np.ndarray,
+    keys: tuple[np.ndarray, np.ndarray, np.ndarray],
+    barrier_lines: shapely.Geometry,
+) -> np.ndarray:
+    """Which candidate links (door ``pi``, line ``li``) cross a barrier, where it matters.
+
+    A door whose best candidate without barriers (by ``keys`` = far, unnamed, distance, then
+    line) crosses none keeps it whatever its other links cross: only the links of the other
+    doors are tested (most doors' are not), the rest stay False. The chosen streets are those
+    of testing every link. A door with no street on its own side keeps its nearest street,
+    crossing or not (all its links False).
+    """
+    shapely.prepare(barrier_lines)
+    order = np.lexsort((li, *reversed(keys), pi))
+    starts = np.ones(len(order), dtype=bool)
+    starts[1:] = pi[order][1:] != pi[order][:-1]
+    best = order[starts]
+    best_crosses = shapely.intersects(barrier_lines, _links(pts[pi[best]], lines[li[best]]))
+    test = np.flatnonzero(np.isin(pi, pi[best[best_crosses]]))
+    crosses = np.zeros(len(pi), dtype=bool)
+    crosses[test] = shapely.intersects(barrier_lines, _links(pts[pi[test]], lines[li[test]]))
+    any_clear = pd.Series(~crosses[test]).groupby(pi[test]).transform("any").to_numpy()
+    crosses[test] &= any_clear
+    return crosses
+
+
 def normalize_name(names: np.ndarray) -> np.ndarray:
     """Normalise street names for matching: lower case, no accents, hyphens and quotes as spaces.
 
@@ -242,11 +268,12 @@ def normalize_name(names: np.ndarray) -> np.ndarray:
     numpy.ndarray
         Normalised names (object dtype).
     """
-    s = pd.Series(names, dtype="object").fillna("").astype(str)
+    codes, uniques = pd.factorize(pd.Series(names, dtype="object").fillna("").astype(str))
+    s = pd.Series(uniques, dtype="object")  # each distinct name once (a street has many doors)
     s = s.str.normalize("NFKD").str.encode("ascii", "ignore").str.decode("ascii")
     s = s.str.lower().str.replace(r"[-'’`.,]", " ", regex=True)
     s = s.str.replace(r"\s+", " ", regex=True).str.strip()
-    return s.to_numpy(dtype=object)
+    return s.to_numpy(dtype=object)[codes]
 
 
 def _links(points: np.ndarray, lines: np.ndarray) -> np.ndarray:
