@@ -502,6 +502,8 @@ def _barrier_span_layer(report: dict[str, Any]) -> folium.FeatureGroup:
     """Flag where a turf spans a barrier (report ``problems`` with a ``crossing``).
 
     Red: avoidable (the cut should not have crossed there); orange: unavoidable by the bound.
+    The tooltip says where to cross (the report's ``crossing.label``, "traffic signals on
+    Boulevard X"), escaped like every text read from the input.
     """
     layer = folium.FeatureGroup(name="Barrier spans")
     for prob in report.get("problems", []):
@@ -510,6 +512,8 @@ def _barrier_span_layer(report: dict[str, Any]) -> folium.FeatureGroup:
             continue
         color = "#f28e2b" if prob.get("unavoidable") else "#d62728"
         text = f"{prob[schema.TURF_ID]}: {prob['problem']}. {prob['why']}"
+        if at.get("label"):
+            text += f". Cross at: {at['label']}"
         folium.CircleMarker(
             [at["lat"], at["lon"]], radius=7, color=color, weight=3, fill=True,
             fill_color="#ffffff", fill_opacity=0.9,
@@ -1489,10 +1493,15 @@ def _streets_around(plan: TurfPlan, d: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 def _volunteer_doors(d: gpd.GeoDataFrame, shown_ids: list[str]) -> list[dict[str, Any]]:
     """Return the page's door records: allow-listed fields, walk order, id and position."""
     dw = _to_wgs84(d[["geometry"]])
+    # each column read once (object values, as a row of the frame holds them), not a row
+    # Series per door
+    cols = {f: d[f].to_numpy(dtype=object) if f in d else [None] * len(d)
+            for f in VOLUNTEER_DOOR_FIELDS}
     doors = []
-    for (_, row), pt, shown in zip(d.iterrows(), dw.geometry, shown_ids, strict=True):
-        rec = {f: _plain(row.get(f)) for f in VOLUNTEER_DOOR_FIELDS}
-        rec[schema.SEQ] = int(row[schema.SEQ]) if pd.notna(row[schema.SEQ]) else None
+    for i, (pt, shown) in enumerate(zip(dw.geometry, shown_ids, strict=True)):
+        rec = {f: _plain(cols[f][i]) for f in VOLUNTEER_DOOR_FIELDS}
+        seq = cols[schema.SEQ][i]
+        rec[schema.SEQ] = int(seq) if pd.notna(seq) else None
         rec["id"] = shown
         rec["lon"] = round(pt.x, 6)
         rec["lat"] = round(pt.y, 6)

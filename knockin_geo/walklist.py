@@ -489,6 +489,8 @@ def _groups(
     numbers = d[schema.HOUSENUMBER].fillna("").astype(str).to_numpy()
     sides = d[schema.SIDE].fillna("").astype(str).to_numpy()
     chain = d["chain"].to_numpy() if "chain" in d else np.zeros(len(d))
+    seq, unit, households = (_cells(d, c) for c in (schema.SEQ, schema.UNIT, schema.HOUSEHOLDS))
+    extra = [_cells(d, f) for f in extra_fields]
     groups: list[dict[str, Any]] = []
     key = None
     for i in range(len(d)):
@@ -500,13 +502,11 @@ def _groups(
         groups[-1]["sides"].add(sides[i])
         groups[-1]["doors"].append(
             {
-                "seq": _text(d[schema.SEQ].iloc[i]),
+                "seq": _text(seq[i]),
                 "number": numbers[i],
-                "unit": _text(d[schema.UNIT].iloc[i]) if schema.UNIT in d else "",
-                "households": (
-                    _text(d[schema.HOUSEHOLDS].iloc[i]) if schema.HOUSEHOLDS in d else 1
-                ),
-                "extra": [_text(d[f].iloc[i]) for f in extra_fields],
+                "unit": _text(unit[i]) if unit is not None else "",
+                "households": _text(households[i]) if households is not None else 1,
+                "extra": [_text(x[i]) for x in extra],
             }
         )
     for g in groups:
@@ -597,6 +597,15 @@ def _svg_start_label(x: float, y: float, width: float, text: str) -> str:
 
 def _pts(c: np.ndarray) -> str:
     return " ".join(f"{x:.1f},{y:.1f}" for x, y in c)
+
+
+def _cells(d: pd.DataFrame, column: str) -> Any:
+    """Return a column's values as ``d[column].iloc[i]`` gives them (None without the column).
+
+    Read once per turf instead of once per door: each ``.iloc`` builds a Series (the walk
+    lists of a city made tens of thousands of them).
+    """
+    return d[column].array if column in d else None
 
 
 def _text(value: Any) -> str:
