@@ -481,7 +481,7 @@ def write_plan(
     if timings is not None:
         timings.update(plan.timings)
     try:
-        _write_tables(plan, tmp, input_files, timings, lang=lang)
+        _write_tables(plan, tmp, input_files, timings, lang=lang, base=out)
         pseudonyms = _pseudonyms(plan, secret)
         _write_volunteer_files(plan, tmp, walk_lists=walk_lists, maps=maps, lang=lang,
                                extra_fields=extra_fields, map_code=map_code,
@@ -516,7 +516,7 @@ def _pseudonyms(plan: TurfPlan, secret: bytes | None) -> dict[str, str] | None:
 
 def _write_tables(plan: TurfPlan, tmp: Path,
                   input_files: dict[str, str | os.PathLike[str] | None] | None,
-                  timings: dict[str, float] | None, lang: str) -> None:
+                  timings: dict[str, float] | None, lang: str, base: Path) -> None:
     """Write ``plan.gpkg`` (the layers and the plan tables) and ``report.json`` into ``tmp``."""
     with stage(timings, "gpkg"):
         layers = [
@@ -526,7 +526,7 @@ def _write_tables(plan: TurfPlan, tmp: Path,
         ]
         if plan.precincts is not None:
             layers.append(("precincts", precincts_layer(plan)))
-        tables = plan_tables(plan, input_files, lang=lang)
+        tables = plan_tables(plan, input_files, lang=lang, base=base)
         write_gpkg(tmp / "plan.gpkg", [*layers, *tables])
     with stage(timings, "report_json"):
         (tmp / "report.json").write_text(report_json(plan.report), encoding="utf-8")

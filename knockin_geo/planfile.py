@@ -111,7 +111,7 @@ def network_fingerprint(network: StreetNetwork) -> str:
 
 def plan_tables(
     plan: TurfPlan, input_files: Mapping[str, str | os.PathLike[str] | None] | None = None,
-    lang: str | None = None,
+    lang: str | None = None, base: str | os.PathLike[str] | None = None,
 ) -> list[tuple[str, pd.DataFrame]]:
     """Return the tables that make ``plan.gpkg`` complete (:data:`META_LAYERS`), to write.
 
@@ -122,7 +122,8 @@ def plan_tables(
     input_files
         The files the plan was made from, by role (``addresses``, ``precincts``, ``network``,
         ``voters``, ``opt_outs``; ``plan`` and ``results`` for a re-cut): their name, absolute
-        path and SHA-256 go to ``plan_meta`` row ``inputs``.
+        path and SHA-256 go to ``plan_meta`` row ``inputs``; a file inside ``base``, the plan
+        folder (the demo's scored precincts), by its path in the folder, which moves with it.
 
     Returns
     -------
@@ -147,7 +148,7 @@ def plan_tables(
     meta = {
         "format": PLAN_FORMAT,
         "config": config_block(plan),
-        "inputs": _input_hashes(input_files or {}),
+        "inputs": _input_hashes(input_files or {}, base),
         "network": network,
         "report": json_ready(plan.report),
         "frames": {name: _frame_schema(frame) for name, frame in frames.items()},
@@ -164,13 +165,17 @@ def plan_tables(
 
 def _input_hashes(
     files: Mapping[str, str | os.PathLike[str] | None],
+    base: str | os.PathLike[str] | None = None,
 ) -> dict[str, dict[str, str]]:
     out = {}
+    inside = Path(base).resolve() if base is not None else None
     for role, name in sorted(files.items()):
         if name is None or not Path(name).is_file():
             continue
-        p = Path(name)
-        out[role] = {"name": p.name, "path": str(p.resolve()), "sha256": file_sha256(p)}
+        p = Path(name).resolve()
+        shown = (p.relative_to(inside).as_posix() if inside is not None
+                 and p.is_relative_to(inside) else str(p))
+        out[role] = {"name": Path(name).name, "path": shown, "sha256": file_sha256(p)}
     return out
 
 

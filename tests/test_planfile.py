@@ -90,6 +90,30 @@ def test_a_changed_or_missing_street_file_is_named(written, tmp_path: Path) -> N
         read_plan(folder, network=other)
 
 
+def test_an_input_inside_the_plan_folder_is_recorded_by_its_place_in_it(
+        written, tmp_path: Path) -> None:
+    """The demo's scored precincts live in its own folder: no machine's folder in the bytes."""
+    import json
+
+    import pyogrio
+
+    plan, _folder = written
+    gpkgs = []
+    for where in (tmp_path / "a", tmp_path / "b" / "deeper"):
+        (where / "targeting").mkdir(parents=True)
+        (where / "targeting" / "precincts.geojson").write_text("{}", encoding="utf-8")
+        write_plan(plan, where, walk_lists=False, maps=False, exports=False,
+                   input_files={"precincts": where / "targeting" / "precincts.geojson",
+                                "network": PBF})
+        gpkgs.append((where / "plan.gpkg").read_bytes())
+        meta = pyogrio.read_dataframe(where / "plan.gpkg", layer="plan_meta",
+                                      read_geometry=False)
+        inputs = json.loads(dict(zip(meta["key"], meta["value"], strict=True))["inputs"])
+        assert inputs["precincts"]["path"] == "targeting/precincts.geojson"
+        assert inputs["network"]["path"] == str(PBF.resolve())  # outside: absolute
+    assert gpkgs[0] == gpkgs[1]
+
+
 def test_a_plan_without_the_plan_tables_is_refused_with_what_to_do(written,
                                                                    tmp_path: Path) -> None:
     import pyogrio
