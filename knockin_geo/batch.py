@@ -84,11 +84,11 @@ from knockin_geo.export import read_canvassers
 from knockin_geo.maps import (
     OSM_ATTRIBUTION,
     OSM_TILES,
-    _geojson,
-    _InlineLeaflet,
-    _to_wgs84,
+    InlineLeaflet,
+    geojson_collection,
     html_text,
     save_map,
+    to_wgs84,
     turf_colors,
 )
 from knockin_geo.model import TurfPlan
@@ -1181,7 +1181,7 @@ def campaign_map(out: Path, names: Sequence[str], areas: Sequence[AreaResult] = 
                    control_scale=True, prefer_canvas=True, zoom_start=6)
     m.default_js = []
     m.default_css = []
-    m.add_child(_InlineLeaflet())
+    m.add_child(InlineLeaflet())
     m.fit_bounds([[miny, minx], [maxy, maxx]])
     folium.TileLayer(OSM_TILES, attr=OSM_ATTRIBUTION, name="OpenStreetMap (online)",
                      overlay=True, show=False).add_to(m)
@@ -1207,8 +1207,8 @@ def _area_layer(
         d = pyogrio.read_dataframe(gpkg, layer="doors", columns=["turf_id", "seq"])
         d = d[d["turf_id"].notna()].copy()
         d["color"] = [colors.get(str(t), "#333") for t in d["turf_id"]]
-        doors = _to_wgs84(d)
-    return name, _to_wgs84(turfs), doors
+        doors = to_wgs84(d)
+    return name, to_wgs84(turfs), doors
 
 
 def _add_area_layer(m: folium.Map, name: str, tw: Any, doors: Any) -> None:
@@ -1218,7 +1218,7 @@ def _add_area_layer(m: folium.Map, name: str, tw: Any, doors: Any) -> None:
     group = folium.FeatureGroup(name=html_text(f"{name}: {len(tw)} turfs"))
     cols = [p for p in props if p in tw.columns]
     folium.GeoJson(
-        _geojson(tw, cols),
+        geojson_collection(tw, cols),
         style_function=lambda f: {
             "color": f["properties"]["color"], "weight": 2,
             "fillColor": f["properties"]["color"], "fillOpacity": 0.3,
@@ -1227,7 +1227,7 @@ def _add_area_layer(m: folium.Map, name: str, tw: Any, doors: Any) -> None:
     ).add_to(group)
     if doors is not None and len(doors):
         folium.GeoJson(
-            _geojson(doors, ["turf_id", "seq", "color"]),
+            geojson_collection(doors, ["turf_id", "seq", "color"]),
             marker=folium.CircleMarker(radius=2, weight=1, fill=True, fill_opacity=0.9),
             style_function=lambda f: {
                 "color": f["properties"]["color"], "fillColor": f["properties"]["color"],

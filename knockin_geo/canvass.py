@@ -50,7 +50,7 @@ from scipy.optimize import nnls
 from knockin_geo import schema
 from knockin_geo._atomic import write_text_atomic
 from knockin_geo._errors import InputError
-from knockin_geo.io import _decode, _read_bytes, sniff_delimiter
+from knockin_geo.io import decode_text, read_raw, sniff_delimiter
 from knockin_geo.privacy import pseudonymize
 from knockin_geo.schema import (
     COME_BACK,
@@ -244,7 +244,7 @@ def _read_table(p: Path) -> pd.DataFrame:
     if not p.is_file():
         msg = f"results file not found: {p}"
         raise InputError(msg, path=str(p))
-    text, _ = _decode(_read_bytes(p), None, p)
+    text, _ = decode_text(read_raw(p), None, p)
     if not text.strip():
         msg = f"results file {p} is empty: it needs a header row (id, turf_id, result, timestamp)"
         raise InputError(msg, path=str(p))

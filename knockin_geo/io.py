@@ -166,7 +166,8 @@ _LATIN_FAMILY: Final = frozenset(
 # --------------------------------------------------------------------------------------------
 
 
-def _existing_file(path: PathLike, what: str) -> Path:
+def existing_file(path: PathLike, what: str) -> Path:
+    """Return ``path`` if it is a file; else an ``InputError`` naming ``what`` and the path."""
     p = Path(path)
     if not p.exists():
         msg = f"{what} file not found: {p}"
@@ -180,7 +181,8 @@ def _existing_file(path: PathLike, what: str) -> Path:
     return p
 
 
-def _close_matches(name: str, columns: Sequence[str]) -> str:
+def close_matches(name: str, columns: Sequence[str]) -> str:
+    """Return " (did you mean ...?)" with the columns closest to ``name``, or ""."""
     lower = {c.lower(): c for c in columns}
     hits = difflib.get_close_matches(name.lower(), list(lower), n=3, cutoff=0.6)
     if not hits:
@@ -188,11 +190,12 @@ def _close_matches(name: str, columns: Sequence[str]) -> str:
     return " (did you mean " + " or ".join(repr(lower[h]) for h in hits) + "?)"
 
 
-def _list_columns(columns: Sequence[str]) -> str:
+def list_columns(columns: Sequence[str]) -> str:
+    """Return the columns quoted and comma-separated, for messages."""
     return ", ".join(repr(c) for c in columns) if len(columns) else "(none)"
 
 
-def _series_to_str(s: pd.Series) -> pd.Series:
+def series_to_str(s: pd.Series) -> pd.Series:
     """Return a string column: numbers without a spurious ".0", missing values as ""."""
     if pd.api.types.is_bool_dtype(s):
         out = s.astype(object).where(s.notna(), "").astype(str)
@@ -383,12 +386,12 @@ def read_precincts(
     CRSError
         The file has no CRS (or an implausible one) and ``crs`` was not given.
     """
-    p = _existing_file(path, "precincts")
+    p = existing_file(path, "precincts")
     gdf = _precinct_layer(p, layer)
     geom_col = gdf.geometry.name
     attr_cols = [c for c in gdf.columns if c != geom_col]
     id_col, name_col = _precinct_columns(attr_cols, id_column, name_column, p)
-    ids = _series_to_str(gdf[id_col])
+    ids = series_to_str(gdf[id_col])
     rows = np.arange(1, len(gdf) + 1)
     null_id = (gdf[id_col].isna() | ids.eq("")).to_numpy()
     problems = _precinct_id_problems(ids, null_id, rows, id_col)
@@ -409,7 +412,7 @@ def read_precincts(
     other = [c for c in attr_cols if c not in (id_col, name_col, schema.NAME, schema.PRECINCT_ID)]
     data: dict[str, Any] = {}
     if name_col is not None:
-        data[schema.NAME] = _series_to_str(gdf[name_col]).to_numpy()
+        data[schema.NAME] = series_to_str(gdf[name_col]).to_numpy()
     for col in other:
         data[col] = gdf[col].to_numpy()
     index = pd.Index(ids.to_numpy(), name=schema.PRECINCT_ID, dtype=str)
@@ -441,20 +444,20 @@ def _precinct_columns(
         if id_column is not None:
             msg = (
                 f"precincts file {p} has no column {id_column!r}"
-                f"{_close_matches(id_column, attr_cols)}; the columns are: "
-                f"{_list_columns(attr_cols)}. Choose one with --precinct-id COL"
+                f"{close_matches(id_column, attr_cols)}; the columns are: "
+                f"{list_columns(attr_cols)}. Choose one with --precinct-id COL"
             )
         else:
             msg = (
                 f"cannot find the precinct id column in {p}; the columns are: "
-                f"{_list_columns(attr_cols)}. Choose one with --precinct-id COL"
+                f"{list_columns(attr_cols)}. Choose one with --precinct-id COL"
             )
         raise InputError(msg, path=str(p))
     name_col = _pick_column(attr_cols, name_column, PRECINCT_NAME_CANDIDATES)
     if name_col is None and name_column is not None:
         msg = (
             f"precincts file {p} has no column {name_column!r}"
-            f"{_close_matches(name_column, attr_cols)}; the columns are: {_list_columns(attr_cols)}"
+            f"{close_matches(name_column, attr_cols)}; the columns are: {list_columns(attr_cols)}"
         )
         raise InputError(msg, path=str(p))
     return id_col, name_col
@@ -538,7 +541,7 @@ def load_column_map(path: PathLike) -> dict[str, str]:
     InputError
         Missing or unparsable file, unknown roles or non-string values.
     """
-    p = _existing_file(path, "column map")
+    p = existing_file(path, "column map")
     try:
         doc = tomllib.loads(p.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -552,7 +555,7 @@ def load_column_map(path: PathLike) -> dict[str, str]:
     for role, col in table.items():
         if role not in ADDRESS_ROLES:
             problems.append(
-                f"unknown role {role!r}{_close_matches(role, ADDRESS_ROLES)}; "
+                f"unknown role {role!r}{close_matches(role, ADDRESS_ROLES)}; "
                 f"roles are: {', '.join(ADDRESS_ROLES)}"
             )
         elif not isinstance(col, str):
@@ -583,7 +586,8 @@ def _is_ogr_source(p: Path) -> bool:
     return False
 
 
-def _read_bytes(p: Path) -> bytes:
+def read_raw(p: Path) -> bytes:
+    """Return the bytes of a file, decompressed by its suffix (gz, bz2, xz, zip)."""
     suffix = p.suffix.lower()
     try:
         raw = p.read_bytes()
@@ -640,7 +644,8 @@ def _guess_encodings(data: bytes) -> list[str]:
     return names
 
 
-def _decode(data: bytes, encoding: str | None, p: Path) -> tuple[str, str]:
+def decode_text(data: bytes, encoding: str | None, p: Path) -> tuple[str, str]:
+    """Return the text and the encoding used (``encoding``, or UTF-8, or detected)."""
     if encoding is not None:
         try:
             name = codecs.lookup(encoding).name
@@ -700,7 +705,6 @@ def sniff_delimiter(text: str) -> str:
 
 
 #: The old private name; target.py still imports it.
-_sniff_delimiter = sniff_delimiter
 
 
 def read_text(path: PathLike, what: str, encoding: str | None = None) -> tuple[Path, str]:
@@ -725,8 +729,8 @@ def read_text(path: PathLike, what: str, encoding: str | None = None) -> tuple[P
     InputError
         Missing, empty, unreadable or undecodable file.
     """
-    p = _existing_file(path, what)
-    text, _encoding = _decode(_read_bytes(p), encoding, p)
+    p = existing_file(path, what)
+    text, _encoding = decode_text(read_raw(p), encoding, p)
     return p, text
 
 
@@ -832,11 +836,11 @@ def _id_suggestion(col: str, table: pd.DataFrame | None) -> str:
     if table is None:
         return ""
     ids = _id_like_columns(table)
-    close = _close_matches(col, ids)
+    close = close_matches(col, ids)
     if close:
         return close
     if ids:
-        return f"; columns that could be ids: {_list_columns(ids)}"
+        return f"; columns that could be ids: {list_columns(ids)}"
     return (
         "; no column looks like an id (mostly unique, one short value per row): drop "
         "--address-id and doors get ids from their content"
@@ -901,7 +905,7 @@ def _mapped_roles(
     for role, col in (mapping or {}).items():
         if role not in ADDRESS_ROLES:
             problems.append(
-                f"unknown role {role!r}{_close_matches(role, ADDRESS_ROLES)}; roles are: "
+                f"unknown role {role!r}{close_matches(role, ADDRESS_ROLES)}; roles are: "
                 f"{', '.join(ADDRESS_ROLES)}"
             )
         elif col is None or col == "":
@@ -918,10 +922,10 @@ def _mapped_roles(
         else:
             problems.append(
                 f"{role} (--addr-column {role}=COL): the file has no column {col!r}"
-                f"{_close_matches(str(col), columns)}"
+                f"{close_matches(str(col), columns)}"
             )
     if problems:
-        msg = f"the column map does not match {p}; the file's columns are: {_list_columns(columns)}"
+        msg = f"the column map does not match {p}; the file's columns are: {list_columns(columns)}"
         raise InputError(msg, problems, path=str(p))
     return used, disabled
 
@@ -1107,7 +1111,7 @@ def _load_ogr_points(
         raise InputError(msg, path=str(p))
     geom_col = gdf.geometry.name
     table = pd.DataFrame(
-        {c: _series_to_str(gdf[c]).to_numpy() for c in gdf.columns if c != geom_col}
+        {c: series_to_str(gdf[c]).to_numpy() for c in gdf.columns if c != geom_col}
     )
     geoms = gdf.geometry.to_numpy()
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
@@ -1192,7 +1196,7 @@ def read_addresses(
     CRSError
         Projected coordinates without ``crs``.
     """
-    p = _existing_file(path, "addresses")
+    p = existing_file(path, "addresses")
     src = _address_source(p, layer, crs, encoding, delimiter)
     table, fmt = src.table, src.fmt
     n = len(table)
@@ -1240,7 +1244,7 @@ def _address_source(
         ogr_points = _load_ogr_points(p, layer, crs)
         src = _AddressSource(ogr_points[0], "ogr", None, None, ogr_points)
     else:
-        text, enc = _decode(_read_bytes(p), encoding, p)
+        text, enc = decode_text(read_raw(p), encoding, p)
         used_delim = delimiter if delimiter else sniff_delimiter(text)
         table = _parse_csv(text, used_delim, p)
         src = _AddressSource(table, _detect_format(list(table.columns)), enc, used_delim, None)
@@ -1317,13 +1321,13 @@ def _coordinate_columns(
         lacking = {"lon": "lat", "lat": "lon", "x": "y", "y": "x"}[have[0]]
         msg = (
             f"addresses file {p} has a {have[0]} column ({roles[have[0]]!r}) but no "
-            f"{lacking} column; the columns are: {_list_columns(cols)}. Map it with "
+            f"{lacking} column; the columns are: {list_columns(cols)}. Map it with "
             f"columns={{'{lacking}': ...}} / --addr-column {lacking}=COL"
         )
     else:
         msg = (
             f"addresses file {p} has no coordinate columns (lon/lat or x/y); the "
-            f"columns are: {_list_columns(cols)}. Map them with "
+            f"columns are: {list_columns(cols)}. Map them with "
             "columns={'lon': ..., 'lat': ...} / --addr-column lon=COL --addr-column lat=COL"
         )
     raise InputError(msg, path=str(p))

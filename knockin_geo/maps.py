@@ -118,13 +118,14 @@ def _hsv_hex(h: float, s: float, v: float) -> str:
     return f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
 
 
-def _to_wgs84(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+def to_wgs84(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Return the frame in EPSG:4326, coordinates rounded to 1e-6 degree (about 10 cm)."""
     out = frame.to_crs(WGS84)
     out.geometry = shapely.set_precision(out.geometry.to_numpy(), 1e-6)
     return out
 
 
-def _geojson(frame: gpd.GeoDataFrame, props: list[str]) -> dict[str, Any]:
+def geojson_collection(frame: gpd.GeoDataFrame, props: list[str]) -> dict[str, Any]:
     """Return a compact GeoJSON FeatureCollection with the given properties (EPSG:4326).
 
     For folium layers only: every text property is HTML-escaped (:func:`html_text`), because
@@ -204,13 +205,14 @@ def _figure(element: Element) -> Figure:
     return cast(Figure, element.get_root())
 
 
-class _InlineLeaflet(MacroElement):
+class InlineLeaflet(MacroElement):
     """Puts Leaflet's JS and CSS inline in the page header (instead of CDN links)."""
 
     _template = Template("")
 
     # branca annotates Element.render as returning the HTML, but MacroElement.render returns None
     def render(self, **kwargs: Any) -> None:  # type: ignore[override]
+        """Add Leaflet's code and style to the page header, then render as usual."""
         js, css = leaflet_assets()
         figure = _figure(self)
         figure.header.add_child(_Raw(f"<style>{css}</style>"), name="leaflet_css_inline")
@@ -342,7 +344,7 @@ def _base_map(area_geom: shapely.Geometry, crs: Any) -> folium.Map:
     )
     m.default_js = []
     m.default_css = []
-    m.add_child(_InlineLeaflet())
+    m.add_child(InlineLeaflet())
     m.fit_bounds([[miny, minx], [maxy, maxx]])
     folium.TileLayer(
         OSM_TILES, attr=OSM_ATTRIBUTION, name="OpenStreetMap (online)", overlay=True, show=False
@@ -366,9 +368,9 @@ def _add_precincts(m: folium.Map, precincts: gpd.GeoDataFrame, turfs: gpd.GeoDat
     """Add the outlines of the precincts that hold turfs."""
     used = set(turfs[schema.PRECINCT_ID].dropna().astype(str))
     pr = precincts[precincts.index.astype(str).isin(used)]
-    pr = _to_wgs84(pr.assign(**{schema.PRECINCT_ID: pr.index.astype(str)}))
+    pr = to_wgs84(pr.assign(**{schema.PRECINCT_ID: pr.index.astype(str)}))
     folium.GeoJson(
-        _geojson(pr, [schema.PRECINCT_ID]),
+        geojson_collection(pr, [schema.PRECINCT_ID]),
         name="Precincts",
         style_function=lambda f: {
             "color": "#222", "weight": 2, "dashArray": "6 4", "fillOpacity": 0,
@@ -403,9 +405,9 @@ def _add_turfs(m: folium.Map, turfs: gpd.GeoDataFrame, colors: Mapping[str, str]
              "est_minutes", "balance", "pieces", "barrier_crossings", schema.LOCKED, "note",
              "color"]
     props = [p for p in props if p in t.columns]
-    tw = _to_wgs84(t[[*props, "geometry"]])
+    tw = to_wgs84(t[[*props, "geometry"]])
     folium.GeoJson(
-        _geojson(tw, props),
+        geojson_collection(tw, props),
         name="Turfs",
         style_function=lambda f: {
             "color": f["properties"]["color"], "weight": 2,
@@ -437,9 +439,9 @@ def _add_routes(m: folium.Map, routes: gpd.GeoDataFrame, colors: Mapping[str, st
     r = routes.copy()
     r[schema.TURF_ID] = r.index.astype(str)
     r["color"] = [colors.get(x, "#333") for x in r[schema.TURF_ID]]
-    rw = _to_wgs84(r[[schema.TURF_ID, "length_m", "color", "geometry"]])
+    rw = to_wgs84(r[[schema.TURF_ID, "length_m", "color", "geometry"]])
     folium.GeoJson(
-        _geojson(rw, [schema.TURF_ID, "length_m", "color"]),
+        geojson_collection(rw, [schema.TURF_ID, "length_m", "color"]),
         name="Routes",
         style_function=lambda f: {"color": "#222", "weight": 2, "opacity": 0.85},
         tooltip=folium.GeoJsonTooltip([schema.TURF_ID, "length_m"],
@@ -1436,9 +1438,9 @@ def _volunteer_data(
                                                                       strict=True)]])
     map_id = hashlib.sha256(fingerprint.encode("utf-8")).hexdigest()[:12]
     data = {
-        "streets": _geojson(e, []),
-        "turf": _geojson(_to_wgs84(t[["geometry"]]), []),
-        "route": _geojson(_to_wgs84(route[["geometry"]]), []) if route is not None
+        "streets": geojson_collection(e, []),
+        "turf": geojson_collection(to_wgs84(t[["geometry"]]), []),
+        "route": geojson_collection(to_wgs84(route[["geometry"]]), []) if route is not None
         else {"type": "FeatureCollection", "features": []},
         "doors": doors,
         "tiles": OSM_TILES,
@@ -1486,13 +1488,13 @@ def _streets_around(plan: TurfPlan, d: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     box = shapely.buffer(shapely.box(*d.total_bounds), 150.0)
     edges = plan.network.edges
     near = plan.network.edge_tree().query(box, "intersects")
-    return _to_wgs84(edges.iloc[np.sort(near)][["geometry"]].assign(
+    return to_wgs84(edges.iloc[np.sort(near)][["geometry"]].assign(
         geometry=shapely.intersection(edges.geometry.to_numpy()[np.sort(near)], box)))
 
 
 def _volunteer_doors(d: gpd.GeoDataFrame, shown_ids: list[str]) -> list[dict[str, Any]]:
     """Return the page's door records: allow-listed fields, walk order, id and position."""
-    dw = _to_wgs84(d[["geometry"]])
+    dw = to_wgs84(d[["geometry"]])
     # each column read once (object values, as a row of the frame holds them), not a row
     # Series per door
     cols = {f: d[f].to_numpy(dtype=object) if f in d else [None] * len(d)
@@ -1663,9 +1665,9 @@ def choropleth_layer(
     frame["value"] = np.round(values, 4)
     frame["color"] = [colors[c] if c >= 0 else "#cccccc" for c in klass]
     props = [schema.PRECINCT_ID, "value", "color", *[f for f in tooltip_fields if f in frame]]
-    fw = _to_wgs84(frame[[*props, "geometry"]])
+    fw = to_wgs84(frame[[*props, "geometry"]])
     layer = folium.GeoJson(
-        _geojson(fw, props),
+        geojson_collection(fw, props),
         name=html_text(name or column),  # the layer control shows names as HTML
         show=show,
         style_function=lambda f: {
@@ -1796,7 +1798,7 @@ def choropleth_map(
                    control_scale=True, zoom_start=12)
     m.default_js = []
     m.default_css = []
-    m.add_child(_InlineLeaflet())
+    m.add_child(InlineLeaflet())
     m.fit_bounds([[miny, minx], [maxy, maxx]])
     folium.TileLayer(
         OSM_TILES, attr=OSM_ATTRIBUTION, name="OpenStreetMap (online)", overlay=True, show=False

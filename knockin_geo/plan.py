@@ -39,8 +39,7 @@ from knockin_geo.params import default_route_params, rule_params, size_unit
 from knockin_geo.planfile import json_ready, plan_tables
 from knockin_geo.privacy import MapLock, append_audit, apply_opt_outs, pseudonymize
 from knockin_geo.rebalance import rebalance_routed, refresh_turfs, routed_figures
-from knockin_geo.routing import RouteParams, route_turfs
-from knockin_geo.routing import _empty_routes as empty_routes
+from knockin_geo.routing import RouteParams, empty_routes, route_turfs
 from knockin_geo.snap import MAX_SNAP_M, snap_doors
 from knockin_geo.streets import StreetNetwork
 from knockin_geo.timing import TIMINGS_JSON, stage, timings_doc
@@ -207,7 +206,7 @@ def _unrouted(
     out_doors[schema.SEQ] = pd.array([pd.NA] * len(out_doors), dtype="Int64")
     turf_table = cut.turfs.copy()
     turf_table["walk_m"] = turf_table["street_m"]
-    return out_doors, turf_table, _empty_routes(crs)
+    return out_doors, turf_table, empty_routes(crs)
 
 
 def _prepared_doors(
@@ -310,10 +309,6 @@ def _rebalance(
     info = {"rounds": rb.rounds, "moves": len(rb.moves),
             "doors_moved": int(sum(m[2] for m in rb.moves)), "turfs_changed": len(changed)}
     return doors, turfs, rb.routes, rb.seq, info
-
-
-def _empty_routes(crs: CRS) -> gpd.GeoDataFrame:
-    return empty_routes(crs)
 
 
 def doors_layer(plan: TurfPlan) -> gpd.GeoDataFrame:

@@ -223,7 +223,7 @@ def route_turfs(
     assigned = doors[doors[schema.TURF_ID].notna() & (doors["edge"].to_numpy() >= 0)]
     seq = pd.Series(pd.array([pd.NA] * len(doors), dtype="Int64"), index=doors.index, name="seq")
     if len(assigned) == 0:
-        return _empty_routes(doors.crs), seq
+        return empty_routes(doors.crs), seq
     ctx = _Context(network, params, avoid)
     groups = list(assigned.groupby(schema.TURF_ID, sort=True))
     solved = _route_all(ctx, [pd.DataFrame(turf[list(_ROUTE_COLUMNS)]) for _, turf in groups],
@@ -325,7 +325,8 @@ def _route_in_worker(turf: pd.DataFrame) -> _Solved:
     return _WORKER_CTX.route(turf)
 
 
-def _empty_routes(crs: object) -> gpd.GeoDataFrame:
+def empty_routes(crs: object) -> gpd.GeoDataFrame:
+    """Return the routes layer of a plan without routes (its columns, no rows)."""
     gdf = gpd.GeoDataFrame(
         {
             "doors": pd.Series([], dtype="int64"),

@@ -46,13 +46,13 @@ from knockin_geo.classes import FISHER_JENKS_MAX, check_classes, classify
 from knockin_geo.crs import local_metric_crs, to_crs
 from knockin_geo.gpkg import write_gpkg
 from knockin_geo.io import (
-    _close_matches,
-    _decode,
-    _existing_file,
-    _list_columns,
-    _read_bytes,
-    _series_to_str,
-    _sniff_delimiter,
+    close_matches,
+    decode_text,
+    existing_file,
+    list_columns,
+    read_raw,
+    series_to_str,
+    sniff_delimiter,
 )
 from knockin_geo.maps import choropleth_map, save_map
 from knockin_geo.sheets import frame_csv
@@ -298,11 +298,11 @@ class _Table:
 
 def _read_table(p: Path, encoding: str | None, delimiter: str | None) -> tuple[_Table, str]:
     """Decode and parse a delimited file whose rows may be longer than the header."""
-    text, enc = _decode(_read_bytes(p), encoding, p)
+    text, enc = decode_text(read_raw(p), encoding, p)
     if not text.strip():
         msg = f"results file {p} is empty: no data rows"
         raise InputError(msg, path=str(p))
-    delim = delimiter if delimiter else _sniff_delimiter(text)
+    delim = delimiter if delimiter else sniff_delimiter(text)
     if len(delim) != 1:
         msg = f"the delimiter must be one character, not {delim!r}"
         raise InputError(msg, path=str(p))
@@ -403,7 +403,7 @@ def _mapped_roles(
     for role, value in (columns or {}).items():
         if role not in _ROLES:
             problems.append(
-                f"unknown role {role!r}{_close_matches(role, _ROLES)}; roles are: "
+                f"unknown role {role!r}{close_matches(role, _ROLES)}; roles are: "
                 f"{', '.join(_ROLES)}"
             )
             continue
@@ -416,7 +416,7 @@ def _mapped_roles(
             i = _locate(t, str(name))
             if i is None:
                 problems.append(
-                    f"{role}: the file has no column {name!r}{_close_matches(str(name), t.header)}"
+                    f"{role}: the file has no column {name!r}{close_matches(str(name), t.header)}"
                 )
             else:
                 pos.append(i)
@@ -427,7 +427,7 @@ def _mapped_roles(
     if problems:
         msg = (
             f"the {kw('columns')} map does not match {t.path}; the file's columns are: "
-            f"{_list_columns(t.header)}"
+            f"{list_columns(t.header)}"
         )
         raise InputError(msg, problems, path=str(t.path))
     return found, choices
@@ -436,7 +436,7 @@ def _mapped_roles(
 def _missing_id(t: _Table, layout: str) -> InputError:
     msg = (
         f"results file {t.path} ({layout} layout) has no precinct id column; the columns are: "
-        f"{_list_columns(t.header)}. Name it with "
+        f"{list_columns(t.header)}. Name it with "
         f"{kw('columns', {'precinct': 'COL'}, cli='precinct=COL')}"
     )
     return InputError(msg, path=str(t.path))
@@ -570,7 +570,7 @@ def _wide(
     if not choices:
         msg = (
             f"results file {t.path} ({layout} layout) has no vote columns; the columns are: "
-            f"{_list_columns(t.header)}. Name them with "
+            f"{list_columns(t.header)}. Name them with "
             f"{kw('columns', {'choices': ['A', 'B']}, cli='choices=A,B')}"
         )
         raise InputError(msg, path=str(t.path))
@@ -738,7 +738,7 @@ def _pick_contest(
     if not keep.any():
         msg = (
             f"results file {t.path}: no row of contest {contest!r} {where}"
-            f"{_close_matches(contest, values)} ({kw('contest')})"
+            f"{close_matches(contest, values)} ({kw('contest')})"
         )
         raise InputError(msg, [f"contest {v!r}" for v in values], path=str(t.path))
     return keep, contest
@@ -754,7 +754,7 @@ def _long_choices(
         ]:
             msg = (
                 f"results file {t.path} has no party column for {kw('by_party', True, cli='')}; "
-                f"the columns are: {_list_columns(t.header)}"
+                f"the columns are: {list_columns(t.header)}"
             )
             raise InputError(msg, path=str(t.path))
         roles["choice"] = roles.pop("party", roles["choice"])
@@ -802,7 +802,7 @@ def _us_long(
         if role not in roles:
             msg = (
                 f"results file {t.path} (us_long layout) has no {role} column; the columns are: "
-                f"{_list_columns(t.header)}. Name it with "
+                f"{list_columns(t.header)}. Name it with "
                 f"{kw('columns', {role: 'COL'}, cli=f'{role}=COL')}"
             )
             raise InputError(msg, path=str(t.path))
@@ -1250,7 +1250,7 @@ def read_results(
         percentages that do not add up to 100, files mixing rows of counts and rows of
         percentages (each listed).
     """
-    p = _existing_file(path, "results")
+    p = existing_file(path, "results")
     _check_read_options(p, layout, values)
     t, enc = _read_table(p, encoding, delimiter)
     chosen = _chosen_layout(t, layout, p)
@@ -1263,7 +1263,7 @@ def read_results(
 def _check_read_options(p: Path, layout: str, values: str) -> None:
     """Refuse an unknown ``layout`` or ``values`` of :func:`read_results`."""
     if layout != "auto" and layout not in LAYOUTS:
-        msg = f"unknown results layout {layout!r}{_close_matches(layout, LAYOUTS)} ({kw('layout')})"
+        msg = f"unknown results layout {layout!r}{close_matches(layout, LAYOUTS)} ({kw('layout')})"
         raise InputError(msg, [f"layouts: auto, {', '.join(LAYOUTS)}"], path=str(p))
     if values not in VALUE_KINDS:
         msg = f"{kw('values', values)}: not one of {', '.join(VALUE_KINDS)}"
@@ -1276,7 +1276,7 @@ def _chosen_layout(t: _Table, layout: str, p: Path) -> str:
     if chosen is None:
         msg = (
             f"cannot detect the layout of results file {p}; the columns are: "
-            f"{_list_columns(t.header)}. Give {kw('layout')} ({', '.join(LAYOUTS)}) and "
+            f"{list_columns(t.header)}. Give {kw('layout')} ({', '.join(LAYOUTS)}) and "
             f"{kw('columns')}"
         )
         raise InputError(msg, path=str(p))
@@ -1637,8 +1637,8 @@ def change(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
 
 def _precinct_ids(precincts: pd.DataFrame) -> pd.Series:
     if schema.PRECINCT_ID in precincts.columns and precincts.index.name != schema.PRECINCT_ID:
-        return _series_to_str(precincts[schema.PRECINCT_ID].reset_index(drop=True))
-    return _series_to_str(pd.Series(precincts.index, dtype=object))
+        return series_to_str(precincts[schema.PRECINCT_ID].reset_index(drop=True))
+    return series_to_str(pd.Series(precincts.index, dtype=object))
 
 
 def _sep(ids: pd.Series) -> pd.Series:
@@ -1842,14 +1842,14 @@ def read_registered(
     InputError
         Missing file, no id or registered column, bad or negative numbers, duplicate ids.
     """
-    p = _existing_file(path, "registered voters")
+    p = existing_file(path, "registered voters")
     t, _ = _read_table(p, encoding, delimiter)
     roles, _ = _resolve_roles(t, columns, ("precinct", "registered", "voters"))
     for role in ("precinct", "registered"):
         if role not in roles:
             msg = (
                 f"registered voters file {p} has no {role} column; the columns are: "
-                f"{_list_columns(t.header)}. It needs a precinct id and the registered voters "
+                f"{list_columns(t.header)}. It needs a precinct id and the registered voters "
                 "(inscrits)"
             )
             raise InputError(msg, path=str(p))
@@ -2126,7 +2126,7 @@ def evaluate_formula(frame: pd.DataFrame, formula: str) -> np.ndarray:
         msg = f"{kw('formula', formula)} names unknown column(s)"
         raise InputError(
             msg,
-            [f"{n!r}{_close_matches(n, [str(c) for c in numeric])}" for n in unknown]
+            [f"{n!r}{close_matches(n, [str(c) for c in numeric])}" for n in unknown]
             + [f"available: {', '.join(map(str, numeric))}"],
         )
     cols: dict[str, np.ndarray] = {}
@@ -2200,7 +2200,7 @@ def _choice_slug(frame: pd.DataFrame, ref: str, param: str = "support") -> list[
     party_names = sorted({p for ps in parties.values() for p in ps})
     msg = (
         f"unknown choice {ref!r} in {kw(param)}"
-        f"{_close_matches(slugify(text), available + party_names)}"
+        f"{close_matches(slugify(text), available + party_names)}"
     )
     raise InputError(
         msg,
@@ -2370,7 +2370,7 @@ def _score_kind(kind: str) -> str:
     """Return the score kind, lower case and spelt ``mobilisation``; refuse an unknown one."""
     k = str(kind).lower()
     if k not in SCORE_KINDS:
-        msg = f"unknown score kind {kind!r} ({kw('kind')}){_close_matches(k, SCORE_KINDS)}"
+        msg = f"unknown score kind {kind!r} ({kw('kind')}){close_matches(k, SCORE_KINDS)}"
         raise InputError(msg, [f"kinds: {', '.join(SCORE_KINDS)}"])
     return "mobilisation" if k == "mobilization" else k
 
@@ -2563,7 +2563,7 @@ def _usable_doors(doors: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarr
     """
     pid = doors[schema.PRECINCT_ID]
     has_pid = pid.notna().to_numpy()
-    pid_str = _series_to_str(pid.reset_index(drop=True)).to_numpy(dtype=object)
+    pid_str = series_to_str(pid.reset_index(drop=True)).to_numpy(dtype=object)
     has_pid = has_pid & (pid_str != "")
     if schema.STATUS in doors.columns:
         usable = doors[schema.STATUS].isin(_OK_STATUSES).to_numpy() & has_pid
@@ -2713,13 +2713,13 @@ def count_voters(
     """
     if key not in voter_file.columns:
         names = [str(c) for c in voter_file.columns]
-        msg = f"the voter file has no column {key!r}{_close_matches(key, names)}"
-        raise InputError(msg, [f"columns: {_list_columns(names)}"])
-    keys = _series_to_str(voter_file[key].reset_index(drop=True))
+        msg = f"the voter file has no column {key!r}{close_matches(key, names)}"
+        raise InputError(msg, [f"columns: {list_columns(names)}"])
+    keys = series_to_str(voter_file[key].reset_index(drop=True))
     missing = int(keys.eq("").sum())
     keys = keys[keys.ne("")]
     counts = keys.value_counts()
-    door_ids = pd.Index(_series_to_str(pd.Series(doors.index, dtype=object)).to_numpy())
+    door_ids = pd.Index(series_to_str(pd.Series(doors.index, dtype=object)).to_numpy())
     unknown = sorted(set(counts.index) - set(door_ids))
     out = pd.Series(
         counts.reindex(door_ids).fillna(0).to_numpy(dtype=np.int64),
@@ -2862,7 +2862,7 @@ def _numeric_column(scored: pd.DataFrame, column: str) -> np.ndarray:
     """Return the column to map as floats (NaN where empty); refuse a missing or text column."""
     if column not in scored.columns:
         msg = (
-            f"cannot map column {column!r}{_close_matches(column, list(map(str, scored.columns)))}"
+            f"cannot map column {column!r}{close_matches(column, list(map(str, scored.columns)))}"
         )
         raise InputError(msg)
     try:

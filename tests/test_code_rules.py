@@ -156,3 +156,28 @@ def test_ci_runs_the_readme_test_command() -> None:
     ci_command = next(ln for ln in ci.splitlines() if '-e ".[test]"' in ln)
     assert "mypy knockin_geo" in ci_command
     assert command == f"python3 -m venv .venv && {ci_command}"
+
+
+def private_imports(source: str) -> list[tuple[str, str]]:
+    """(module, name) of every private name imported from a module of the package.
+
+    ``from knockin_geo.io import _decode`` is one; the package's private modules themselves
+    (``from knockin_geo import _atomic``, ``from knockin_geo._errors import InputError``) are not.
+    """
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("knockin_geo"):
+            found += [(str(node.module), a.name) for a in node.names
+                      if a.name.startswith("_") and not a.name.startswith("__")
+                      and node.module != "knockin_geo"]
+    return found
+
+
+def test_no_module_imports_another_modules_private_names() -> None:
+    used = {name: private_imports(path.read_text(encoding="utf-8"))
+            for name, path in sorted(_modules().items())}
+    assert {k: v for k, v in used.items() if v} == {}
+    # the rule on code built here
+    src = ("from knockin_geo.io import _decode, read_text\nfrom knockin_geo import _atomic\n"
+           "from knockin_geo._errors import InputError\nfrom knockin_geo import __version__\n")
+    assert private_imports(src) == [("knockin_geo.io", "_decode")]
