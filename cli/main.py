@@ -448,9 +448,14 @@ def _print_edits(ui: _Console, result: EditResult) -> Any:
     """Print one line per edit (what it did), the turfs to send again; return the edited plan."""
     for line in result.lines():
         ui.out.print(Text(line))
-    if result.touched:
-        ui.out.print(Text(f"volunteer files changed: {', '.join(result.touched)} (send them "
+    alive = set(map(str, result.plan.turfs.index))
+    changed = [t for t in result.touched if t in alive]
+    retired = [t for t in result.touched if t not in alive]
+    if changed:
+        ui.out.print(Text(f"volunteer files changed: {', '.join(changed)} (send them "
                           "again; the other turfs' files are unchanged)"))
+    if retired:
+        ui.out.print(Text(f"turfs retired (their files are gone): {', '.join(retired)}"))
     return result.plan
 
 

@@ -123,8 +123,9 @@ def move_into_place(tmp: Path, out: Path) -> list[Path]:
     for item in sorted(tmp.iterdir()):
         target = out / item.name
         if item.is_dir():
-            if target.is_dir():
+            if target.is_dir() and not target.is_symlink():
                 _keep_unchanged(item, target)
+            if target.exists() or target.is_symlink():
                 os.replace(target, tmp / f".{item.name}.old")
             os.replace(item, target)
             written += sorted(p for p in target.rglob("*") if p.is_file())

@@ -249,3 +249,33 @@ def test_input_text_that_looks_like_console_markup_is_printed_as_is(
     code, out, err = run(["-q", "import", str(results), "--plan", str(folder)], capsys)
     assert code == 0, err
     assert "'[/b]nope'" in out and "'[bold]x'" in out
+
+
+def test_moving_outputs_in_keeps_unchanged_files_and_replaces_the_rest(tmp_path: Path) -> None:
+    """Same bytes: the old file stays (same inode); new bytes, or a file where a folder goes,
+    are replaced; files the new run did not write are gone."""
+    from knockin_geo._atomic import move_into_place
+
+    out = tmp_path / "out"
+    (out / "maps").mkdir(parents=True)
+    (out / "maps" / "a.html").write_text("same", encoding="utf-8")
+    (out / "maps" / "b.html").write_text("old", encoding="utf-8")
+    (out / "maps" / "retired.html").write_text("gone", encoding="utf-8")
+    (out / "report.json").write_text("{}", encoding="utf-8")
+    (out / "walklists").write_text("a file where a folder goes", encoding="utf-8")
+    ino = {p: (out / p).stat().st_ino for p in ("maps/a.html", "maps/b.html", "report.json")}
+    tmp = out / ".build"
+    (tmp / "maps").mkdir(parents=True)
+    (tmp / "maps" / "a.html").write_text("same", encoding="utf-8")
+    (tmp / "maps" / "b.html").write_text("new", encoding="utf-8")
+    (tmp / "walklists").mkdir()
+    (tmp / "walklists" / "index.html").write_text("list", encoding="utf-8")
+    (tmp / "report.json").write_text("{}", encoding="utf-8")
+    written = move_into_place(tmp, out)
+    assert sorted(p.relative_to(out).as_posix() for p in written) == [
+        "maps/a.html", "maps/b.html", "report.json", "walklists/index.html"]
+    assert (out / "maps" / "a.html").stat().st_ino == ino["maps/a.html"]
+    assert (out / "report.json").stat().st_ino == ino["report.json"]
+    assert (out / "maps" / "b.html").read_text(encoding="utf-8") == "new"
+    assert not (out / "maps" / "retired.html").exists()
+    assert (out / "walklists" / "index.html").read_text(encoding="utf-8") == "list"
