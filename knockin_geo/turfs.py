@@ -582,10 +582,10 @@ def _refine(
     """Refine one area's turfs (:mod:`knockin_geo.refine`) on strict street sides."""
     lo, hi = xy.min(axis=0) - _REFINE_MARGIN_M, xy.max(axis=0) + _REFINE_MARGIN_M
     near = shapely.clip_by_rect(lines, lo[0], lo[1], hi[0], hi[1])
-    barrier = None if shapely.is_empty(near) else shapely.buffer(near, _SPAN_BUFFER_M)
+    barrier = None if shapely.is_empty(near) else near
     doors = refine.AreaDoors(strict.chain[rows], strict.pos[rows], weight, xy, region)
     return refine.refine_area(part, doors, strict, target, params.tolerance, barrier,
-                              compact=params.refine == "compact")
+                              buffer_m=_SPAN_BUFFER_M, compact=params.refine == "compact")
 
 
 def _area_polygon(
