@@ -6,11 +6,14 @@ web outputs are reprojected to EPSG:4326 only at the export and map edges.
 
 from __future__ import annotations
 
+import functools
 import logging
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
-from pyproj import CRS
+import shapely
+from pyproj import CRS, Transformer
 
 from knockin_geo._errors import CRSError
 
@@ -99,3 +102,37 @@ def to_crs(frame: gpd.GeoDataFrame, crs: CRS) -> gpd.GeoDataFrame:
     if CRS.from_user_input(frame.crs) == crs:
         return frame.copy()
     return frame.to_crs(crs)
+
+
+@functools.lru_cache(maxsize=8)
+def _lonlat_transformer(crs: CRS) -> Transformer:
+    return Transformer.from_crs(crs, WGS84, always_xy=True)
+
+
+def to_lonlat(geoms: np.ndarray, crs: CRS | Any) -> np.ndarray:
+    """Reproject an array of geometries to EPSG:4326 (lon, lat), as ``GeoSeries.to_crs`` does.
+
+    The same transformation, coordinate by coordinate (the same numbers as ``to_crs``), without
+    building a frame; the transformer is made once per CRS.
+
+    Parameters
+    ----------
+    geoms
+        Geometries (2D), missing and empty ones kept as they are.
+    crs
+        Their CRS (anything :meth:`pyproj.CRS.from_user_input` takes).
+
+    Returns
+    -------
+    numpy.ndarray
+        The geometries in EPSG:4326.
+    """
+    tr = _lonlat_transformer(CRS.from_user_input(crs))
+
+    def f(xy: np.ndarray) -> np.ndarray:
+        if not len(xy):
+            return xy
+        lon, lat = tr.transform(xy[:, 0], xy[:, 1])
+        return np.column_stack([lon, lat])
+
+    return np.asarray(shapely.transform(np.asarray(geoms, dtype=object), f), dtype=object)

@@ -50,6 +50,7 @@ from scipy.optimize import linear_sum_assignment
 from knockin_geo import __version__, schema
 from knockin_geo._errors import InputError
 from knockin_geo._pool import per_turf
+from knockin_geo.crs import to_lonlat
 from knockin_geo.io import sniff_delimiter
 from knockin_geo.sheets import Number, sheet_csv
 from knockin_geo.timing import stage
@@ -339,21 +340,6 @@ def gpx_file_names(turf_ids: Iterable[str]) -> dict[str, str]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _lonlat_transformer(crs: CRS | Any) -> Transformer:
-    return Transformer.from_crs(CRS.from_user_input(crs), CRS.from_epsg(4326), always_xy=True)
-
-
-def _to_wgs84(geoms: np.ndarray, crs: CRS | Any) -> np.ndarray:
-    """Reproject an array of geometries to EPSG:4326 (lon, lat)."""
-    tr = _lonlat_transformer(crs)
-
-    def f(xy: np.ndarray) -> np.ndarray:
-        if not len(xy):
-            return xy
-        lon, lat = tr.transform(xy[:, 0], xy[:, 1])
-        return np.column_stack([lon, lat])
-
-    return shapely.transform(np.asarray(geoms, dtype=object), f)
 
 
 def _str_col(frame: pd.DataFrame, col: str) -> np.ndarray:
@@ -372,10 +358,8 @@ def _door_table(plan: TurfPlan) -> pd.DataFrame:
     lat = np.full(len(d), np.nan)
     usable = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     if usable.any():
-        tr = _lonlat_transformer(d.crs)
-        lon[usable], lat[usable] = tr.transform(
-            shapely.get_x(geoms[usable]), shapely.get_y(geoms[usable])
-        )
+        at = to_lonlat(geoms[usable], d.crs)
+        lon[usable], lat[usable] = shapely.get_x(at), shapely.get_y(at)
     seq = (
         pd.array(d[schema.SEQ].to_numpy(dtype=object), dtype="Int64")
         if schema.SEQ in d.columns
@@ -423,7 +407,7 @@ def _route_table(plan: TurfPlan) -> dict[str, shapely.Geometry]:
     r = plan.routes
     if not len(r):
         return {}
-    lines = _to_wgs84(r.geometry.to_numpy(), r.crs)
+    lines = to_lonlat(r.geometry.to_numpy(), r.crs)
     return {
         str(t): g
         for t, g in zip(r.index.astype(str), lines, strict=True)
@@ -578,7 +562,7 @@ def _turf_features(plan: TurfPlan) -> list[dict[str, Any]]:
     t = plan.turfs
     ids = t.index.astype(str)
     order = np.argsort(ids.to_numpy(dtype=str), kind="stable")
-    shapes = _to_wgs84(t.geometry.to_numpy(), t.crs) if len(t) else np.array([], dtype=object)
+    shapes = to_lonlat(t.geometry.to_numpy(), t.crs) if len(t) else np.array([], dtype=object)
     feats = []
     for i in order:
         row = t.iloc[i]
@@ -863,7 +847,7 @@ def _kml(
            *_kml_style("door", "point", "ff2b39c0")]
     t = plan.turfs
     ids = t.index.astype(str)
-    shapes = _to_wgs84(t.geometry.to_numpy(), t.crs) if len(t) else np.array([], dtype=object)
+    shapes = to_lonlat(t.geometry.to_numpy(), t.crs) if len(t) else np.array([], dtype=object)
     shape_of = dict(zip(ids, shapes, strict=True))
     for tid in sorted(ids):
         row = t.loc[tid]

@@ -38,7 +38,7 @@ from knockin_geo import schema
 from knockin_geo._atomic import write_text_atomic
 from knockin_geo._pool import per_turf
 from knockin_geo.classes import classify
-from knockin_geo.crs import WGS84
+from knockin_geo.crs import WGS84, to_lonlat
 from knockin_geo.mapedit import EditMode, edit_data, locked_mask
 from knockin_geo.privacy import MapLock
 from knockin_geo.walklist import crossing_point, distance_texts, start_door, turf_file_names
@@ -1398,11 +1398,10 @@ def volunteer_map_html(
     if lang not in VOLUNTEER_LABELS:
         msg = f"unknown language {lang!r}: use one of {sorted(VOLUNTEER_LABELS)}"
         raise ValueError(msg)
-    d = plan.turf_doors(turf_id)
+    d = plan.walk_doors(turf_id)
     if len(d) == 0:
         msg = f"no turf {turf_id!r} in this plan"
         raise KeyError(msg)
-    d = d.sort_values(schema.SEQ, kind="stable", na_position="last")
     shown_ids = _shown_ids(d.index.astype(str).tolist(), door_ids, turf_id)
     labels = VOLUNTEER_LABELS[lang]
     data, codes = _volunteer_data(plan, turf_id, d, shown_ids, labels)
@@ -1423,10 +1422,10 @@ def _volunteer_data(
     labels: dict[str, Any],
 ) -> tuple[dict[str, Any], list[dict[str, str]]]:
     """Return the phone map's JSON data (streets, turf, route, doors, codes) and its codes."""
-    t = plan.turfs.loc[[turf_id]]
-    route = plan.routes.loc[[turf_id]] if turf_id in plan.routes.index else None
-    e = _streets_around(plan, d)
-    doors = _volunteer_doors(d, shown_ids)
+    turf = plan.turfs.geometry.loc[[turf_id]].to_numpy()
+    route = (plan.routes.geometry.loc[[turf_id]].to_numpy() if turf_id in plan.routes.index
+             else np.array([], dtype=object))
+    doors = _volunteer_doors(d, plan.lonlat[plan.walk_rows(turf_id)], shown_ids)
     codes = [
         {"code": c, "label": labels["codes"][c], "color": RESULT_COLORS[c][0],
          "ink": RESULT_COLORS[c][1]}
@@ -1438,10 +1437,9 @@ def _volunteer_data(
                                                                       strict=True)]])
     map_id = hashlib.sha256(fingerprint.encode("utf-8")).hexdigest()[:12]
     data = {
-        "streets": geojson_collection(e, []),
-        "turf": geojson_collection(to_wgs84(t[["geometry"]]), []),
-        "route": geojson_collection(to_wgs84(route[["geometry"]]), []) if route is not None
-        else {"type": "FeatureCollection", "features": []},
+        "streets": _shapes(_streets_around(plan, d), plan.crs),
+        "turf": _shapes(turf, plan.crs),
+        "route": _shapes(route, plan.crs),
         "doors": doors,
         "tiles": OSM_TILES,
         "attribution": OSM_ATTRIBUTION,
@@ -1483,24 +1481,40 @@ def _shown_ids(
     return [str(door_ids[a]) for a in address_ids]
 
 
-def _streets_around(plan: TurfPlan, d: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Return the streets within 150 m of the doors' box, clipped to it, in EPSG:4326."""
+def _streets_around(plan: TurfPlan, d: gpd.GeoDataFrame) -> np.ndarray:
+    """Return the streets within 150 m of the doors' box, clipped to it (plan CRS)."""
     box = shapely.buffer(shapely.box(*d.total_bounds), 150.0)
-    edges = plan.network.edges
-    near = plan.network.edge_tree().query(box, "intersects")
-    return to_wgs84(edges.iloc[np.sort(near)][["geometry"]].assign(
-        geometry=shapely.intersection(edges.geometry.to_numpy()[np.sort(near)], box)))
+    near = np.sort(plan.network.edge_tree().query(box, "intersects"))
+    return np.asarray(shapely.intersection(plan.network.edges.geometry.to_numpy()[near], box))
 
 
-def _volunteer_doors(d: gpd.GeoDataFrame, shown_ids: list[str]) -> list[dict[str, Any]]:
-    """Return the page's door records: allow-listed fields, walk order, id and position."""
-    dw = to_wgs84(d[["geometry"]])
+def _shapes(geoms: np.ndarray, crs: Any) -> dict[str, Any]:
+    """Return geometries as a GeoJSON FeatureCollection without properties, in EPSG:4326.
+
+    Rounded as :func:`to_wgs84` rounds: the same text as
+    ``geojson_collection(to_wgs84(frame), [])``, without building frames.
+    """
+    at = shapely.set_precision(to_lonlat(geoms, crs), 1e-6)
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {}, "geometry": json.loads(g)}
+        for g in shapely.to_geojson(at) if g is not None]}
+
+
+def _volunteer_doors(
+    d: gpd.GeoDataFrame, lonlat: np.ndarray, shown_ids: list[str]
+) -> list[dict[str, Any]]:
+    """Return the page's door records: allow-listed fields, walk order, id and position.
+
+    ``lonlat``: the doors' EPSG:4326 positions (rows of ``d``), rounded here as
+    :func:`to_wgs84` rounds.
+    """
+    at = np.asarray(shapely.set_precision(shapely.points(lonlat), 1e-6), dtype=object)
     # each column read once (object values, as a row of the frame holds them), not a row
     # Series per door
     cols = {f: d[f].to_numpy(dtype=object) if f in d else [None] * len(d)
             for f in VOLUNTEER_DOOR_FIELDS}
     doors = []
-    for i, (pt, shown) in enumerate(zip(dw.geometry, shown_ids, strict=True)):
+    for i, (pt, shown) in enumerate(zip(at, shown_ids, strict=True)):
         rec = {f: _plain(cols[f][i]) for f in VOLUNTEER_DOOR_FIELDS}
         seq = cols[schema.SEQ][i]
         rec[schema.SEQ] = int(seq) if pd.notna(seq) else None

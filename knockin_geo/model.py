@@ -10,6 +10,10 @@ import dataclasses
 import functools
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import pandas as pd
+import shapely
+
 from knockin_geo import schema
 
 if TYPE_CHECKING:
@@ -75,6 +79,39 @@ class TurfPlan:
         """
         rows = self._turf_rows.get(str(turf_id))
         return self.doors.iloc[rows] if rows is not None else self.doors.iloc[:0]
+
+    def walk_rows(self, turf_id: str) -> np.ndarray:
+        """Return the positions in ``doors`` of one turf's doors in walk order.
+
+        Ordered by ``seq`` (doors without one last, in row order), as a stable sort of
+        :meth:`turf_doors` by ``seq`` gives them; found for every turf in one pass.
+        """
+        return self._walk_rows.get(str(turf_id), np.zeros(0, dtype=np.int64))
+
+    def walk_doors(self, turf_id: str) -> gpd.GeoDataFrame:
+        """Return the doors of one turf in walk order (see :meth:`walk_rows`)."""
+        return self.doors.iloc[self.walk_rows(turf_id)]
+
+    @functools.cached_property
+    def lonlat(self) -> np.ndarray:
+        """The doors' positions in EPSG:4326, ``(lon, lat)`` per row of ``doors``.
+
+        Reprojected once for the plan: the per-turf writers read their rows from it (the same
+        numbers as reprojecting each turf's doors on its own).
+        """
+        pts = self.doors.geometry.to_crs(4326).to_numpy()
+        return np.column_stack([shapely.get_x(pts), shapely.get_y(pts)])
+
+    @functools.cached_property
+    def _walk_rows(self) -> dict[str, np.ndarray]:
+        seq = (pd.to_numeric(self.doors[schema.SEQ], errors="coerce").to_numpy(
+            dtype=float, na_value=np.nan) if schema.SEQ in self.doors
+            else np.full(len(self.doors), np.nan))
+        out = {}
+        for t, found in self._turf_rows.items():
+            rows = np.asarray(found, dtype=np.int64)
+            out[t] = rows[np.argsort(seq[rows], kind="stable")]  # NaN last, in row order
+        return out
 
     @functools.cached_property
     def _turf_rows(self) -> dict[str, Any]:

@@ -187,16 +187,15 @@ def start_door(plan: TurfPlan, turf_id: str) -> dict[str, Any]:
         ``address`` (house number, unit, street), ``lat``/``lon`` (WGS84, 6 decimals) and
         ``geo`` (RFC 5870 URI with the address as its label, opened by the phone's map app).
     """
-    d = plan.turf_doors(turf_id)
-    d = d.sort_values(schema.SEQ, kind="stable", na_position="last").iloc[:1]
-    first = d.iloc[0]
+    row = int(plan.walk_rows(turf_id)[0])
+    first = plan.doors.iloc[row]
     unit = _text(first.get(schema.UNIT))
     address = " ".join(
         x for x in (_text(first.get(schema.HOUSENUMBER)), f"({unit})" if unit else "",
                     _text(first.get(schema.STREET))) if x
     )
-    pt = d.to_crs(4326).geometry.iloc[0]
-    lat, lon = f"{pt.y:.6f}", f"{pt.x:.6f}"
+    lon_f, lat_f = plan.lonlat[row]
+    lat, lon = f"{lat_f:.6f}", f"{lon_f:.6f}"
     label = quote(address.replace("(", " ").replace(")", " ").strip(), safe="")
     return {"address": address, "lat": lat, "lon": lon,
             "geo": f"geo:{lat},{lon}?q={lat},{lon}({label})"}
@@ -386,11 +385,10 @@ def walk_list_html(
         msg = f"unknown language {lang!r}: use one of {sorted(LABELS)}"
         raise ValueError(msg)
     labels = LABELS[lang]
-    d = plan.turf_doors(turf_id)
+    d = plan.walk_doors(turf_id)
     if len(d) == 0:
         msg = f"no turf {turf_id!r} in this plan"
         raise KeyError(msg)
-    d = d.sort_values([schema.SEQ], kind="stable", na_position="last")
     t = plan.turfs.loc[turf_id]
     route = plan.routes.geometry.get(turf_id) if len(plan.routes) else None
     groups = _groups(d, labels, extra_fields)
@@ -550,8 +548,9 @@ def _svg_map(
         f'{span[1] * scale:.0f}" role="img">',
         '<rect width="100%" height="100%" fill="#fbfbf8"/>',
     ]
-    for g in edges.geometry.to_numpy()[np.sort(near)]:
-        c = tx(shapely.get_coordinates(shapely.intersection(g, box)))
+    clipped = shapely.intersection(edges.geometry.to_numpy()[np.sort(near)], box)
+    coords, which = shapely.get_coordinates(clipped, return_index=True)
+    for c in np.split(tx(coords), np.flatnonzero(np.diff(which)) + 1) if len(coords) else []:
         if len(c) >= 2:
             parts.append(
                 f'<polyline points="{_pts(c)}" fill="none" stroke="#b9b9b9" stroke-width="3"/>'
@@ -596,7 +595,8 @@ def _svg_start_label(x: float, y: float, width: float, text: str) -> str:
 
 
 def _pts(c: np.ndarray) -> str:
-    return " ".join(f"{x:.1f},{y:.1f}" for x, y in c)
+    """Return ``x,y x,y ...`` with one decimal (one formatting call for the whole line)."""
+    return ("%.1f,%.1f " * len(c) % tuple(c.ravel().tolist()))[:-1]
 
 
 def _cells(d: pd.DataFrame, column: str) -> Any:

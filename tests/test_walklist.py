@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from html.parser import HTMLParser
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pytest
 import shapely
 from test_turfs import small_river_precinct
@@ -80,6 +82,25 @@ def test_walk_list_lists_every_door_once_in_walk_order(plan: TurfPlan, lang: str
         assert label in html
     assert "<svg" in html
     assert 'name="viewport"' in html
+
+
+def test_walk_order_and_lonlat_found_once_equal_the_per_turf_way(plan: TurfPlan) -> None:
+    # the per-turf writers read each turf's rows in walk order and the doors' EPSG:4326
+    # positions from the plan; they must be what sorting and reprojecting one turf gives
+    doors = plan.doors.copy()
+    first = plan.turfs.index[0]
+    rows = np.flatnonzero((doors[schema.TURF_ID] == first).fillna(False).to_numpy(dtype=bool))
+    doors.iloc[rows[:3], doors.columns.get_loc(schema.SEQ)] = np.nan  # no walk order: last
+    p = dataclasses.replace(plan, doors=doors)
+    for tid in p.turfs.index:
+        by_hand = p.turf_doors(tid).sort_values(schema.SEQ, kind="stable", na_position="last")
+        assert p.walk_doors(tid).index.tolist() == by_hand.index.tolist()
+        wgs = by_hand.to_crs(4326).geometry
+        got = p.lonlat[p.walk_rows(tid)]
+        np.testing.assert_array_equal(got[:, 0], wgs.x.to_numpy())
+        np.testing.assert_array_equal(got[:, 1], wgs.y.to_numpy())
+    assert p.walk_doors(first).index[-3:].tolist() == p.turf_doors(first).index[:3].tolist()
+    assert len(p.walk_rows("no such turf")) == 0
 
 
 def test_walk_list_street_groups_follow_the_walk(plan: TurfPlan) -> None:
