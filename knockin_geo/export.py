@@ -340,8 +340,6 @@ def gpx_file_names(turf_ids: Iterable[str]) -> dict[str, str]:
 # ---------------------------------------------------------------------------------------------
 
 
-
-
 def _str_col(frame: pd.DataFrame, col: str) -> np.ndarray:
     """Return a column as an object array of str ('' for missing; all '' when absent)."""
     if col not in frame.columns:

@@ -704,9 +704,6 @@ def sniff_delimiter(text: str) -> str:
     return _DELIMITERS[best] if counts[best] > 0 else ","
 
 
-#: The old private name; target.py still imports it.
-
-
 def read_text(path: PathLike, what: str, encoding: str | None = None) -> tuple[Path, str]:
     """Read a text file for a reader of another module (opt-outs, voter files).
 

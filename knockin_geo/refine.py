@@ -44,6 +44,8 @@ MIN_GAIN_M2 = 1.0
 NEAR_DOORS = 12
 #: Rounds of moves per area at most.
 MAX_ROUNDS = 400
+#: Judgements kept per door before the stale ones (of turfs changed since) are dropped.
+_MEMO_PER_DOOR = 8
 
 
 @dataclass(frozen=True)
@@ -171,6 +173,10 @@ class _Context:
 
     def run_round(self) -> int:
         """Judge the moves around the turfs that need one, apply the best; return how many."""
+        if len(self.judged) > _MEMO_PER_DOOR * len(self.lab):  # forget judgements now stale
+            v = self.version
+            self.judged = {k: j for k, j in self.judged.items()
+                           if v[k[1]] == k[3] and v[k[2]] == k[4]}
         applied = 0
         for mv in self.candidates():
             if any(self.lab[i] != mv.src for i in mv.doors):

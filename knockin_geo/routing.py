@@ -532,6 +532,7 @@ class _Context:
                 m[n, fixed_start] = 0.0
                 m[fixed_start, n] = 0.0
             dummy = n
+        # any cost of _GAP_M or more (a jump between pieces, or a very long walk): 5-opt
         order = _lkh(m, p.runs, p.trials,
                      LKH_GAP_MOVE_TYPE if cost.max() >= _GAP_M else LKH_MOVE_TYPE)
         if dummy is not None:

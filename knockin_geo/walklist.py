@@ -187,7 +187,11 @@ def start_door(plan: TurfPlan, turf_id: str) -> dict[str, Any]:
         ``address`` (house number, unit, street), ``lat``/``lon`` (WGS84, 6 decimals) and
         ``geo`` (RFC 5870 URI with the address as its label, opened by the phone's map app).
     """
-    row = int(plan.walk_rows(turf_id)[0])
+    rows = plan.walk_rows(turf_id)
+    if len(rows) == 0:
+        msg = f"no turf {turf_id!r} in this plan"
+        raise KeyError(msg)
+    row = int(rows[0])
     first = plan.doors.iloc[row]
     unit = _text(first.get(schema.UNIT))
     address = " ".join(

@@ -17,7 +17,7 @@ from knockin_geo import io, schema, streets
 from knockin_geo.maps import volunteer_map_html
 from knockin_geo.plan import TurfPlan, plan_turfs, write_plan
 from knockin_geo.turfs import TurfParams
-from knockin_geo.walklist import house_parity, walk_list_html
+from knockin_geo.walklist import house_parity, start_door, walk_list_html
 
 NANTES = Path(__file__).resolve().parents[1] / "data" / "nantes"
 
@@ -130,6 +130,8 @@ def test_walk_list_carries_no_personal_or_internal_fields(plan: TurfPlan) -> Non
 def test_unknown_turf_and_language(plan: TurfPlan) -> None:
     with pytest.raises(KeyError, match="no turf"):
         walk_list_html(plan, "9999-99")
+    with pytest.raises(KeyError, match="no turf"):
+        start_door(plan, "9999-99")
     with pytest.raises(ValueError, match="language"):
         walk_list_html(plan, plan.turfs.index[0], lang="de")
 
