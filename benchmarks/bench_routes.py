@@ -17,7 +17,7 @@ d100        Nantes (the same 22 bureaux) cut with 100 doors per turf; the first 
 Methods
 -------
 ours        ``_Context._solve`` with the default ``RouteParams`` (LKH through elkai, runs=1,
-            ``trials=LKH_TRIALS``, ``LKH_ASCENT_CANDIDATES``): what ``route_turfs`` does
+            ``trials=LKH_TRIALS``, candidates from the plain 1-tree): what ``route_turfs`` does
 lkh10       the same with ``runs=10`` and 100 trials per run (LKH's own default is one trial
             per stop): the reference, "best found"
 nn          nearest neighbour from every start, best kept

@@ -1485,19 +1485,38 @@ def _streets_around(plan: TurfPlan, d: gpd.GeoDataFrame) -> np.ndarray:
     """Return the streets within 150 m of the doors' box, clipped to it (plan CRS)."""
     box = shapely.buffer(shapely.box(*d.total_bounds), 150.0)
     near = np.sort(plan.network.edge_tree().query(box, "intersects"))
-    return np.asarray(shapely.intersection(plan.network.edges.geometry.to_numpy()[near], box))
+    lines = plan.network.edges.geometry.to_numpy()[near]
+    shapely.prepare(box)
+    # most streets lie inside the box and stay as they are; only those that leave it are cut
+    out = ~shapely.contains_properly(box, lines)
+    lines[out] = shapely.intersection(lines[out], box)
+    return np.asarray(lines)
 
 
 def _shapes(geoms: np.ndarray, crs: Any) -> dict[str, Any]:
     """Return geometries as a GeoJSON FeatureCollection without properties, in EPSG:4326.
 
     Rounded as :func:`to_wgs84` rounds: the same text as
-    ``geojson_collection(to_wgs84(frame), [])``, without building frames.
+    ``geojson_collection(to_wgs84(frame), [])``, without building frames. Lines (nearly all of
+    them: streets) take their coordinates from one call for all; other shapes are read back
+    from GEOS's GeoJSON.
     """
-    at = shapely.set_precision(to_lonlat(geoms, crs), 1e-6)
-    return {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {}, "geometry": json.loads(g)}
-        for g in shapely.to_geojson(at) if g is not None]}
+    at = np.asarray(shapely.set_precision(to_lonlat(geoms, crs), 1e-6), dtype=object)
+    kind = shapely.get_type_id(at)
+    line = kind == shapely.GeometryType.LINESTRING
+    xy, part = shapely.get_coordinates(at[line], return_index=True)
+    ends = np.cumsum(np.bincount(part, minlength=int(line.sum()))).tolist()
+    flat = xy.tolist()
+    lines = iter([flat[a:b] for a, b in zip([0, *ends][:-1], ends, strict=True)])
+    features = []
+    for g, k in zip(at, kind.tolist(), strict=True):
+        if g is None:
+            continue
+        geometry = ({"type": "LineString", "coordinates": next(lines)}
+                    if k == shapely.GeometryType.LINESTRING
+                    else json.loads(shapely.to_geojson(g)))
+        features.append({"type": "Feature", "properties": {}, "geometry": geometry})
+    return {"type": "FeatureCollection", "features": features}
 
 
 def _volunteer_doors(

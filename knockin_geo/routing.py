@@ -70,13 +70,13 @@ _MAX_COST_M = 2.0e5
 #: Fixed extra cost of a jump between pieces no street links, in metres.
 _GAP_M = 2000.0
 #: LKH trials per run (tuned with benchmarks/bench_routes.py: mean gap to the best <= 1 %).
-LKH_TRIALS = 20
-#: Candidate edges per stop in LKH's subgradient ascent (LKH's default, 50, is nearly every stop
-#: of an 80-door turf: the ascent then costs more than the trials; 20 keeps the same tours).
-#: POPMUSIC candidates (twice as fast) were tried and left out: with them, 1 and 2 routing
-#: processes gave different (equally long) tours for a Nantes turf, so a turf's tour depended on
-#: what the same process had solved before, which breaks byte-identical outputs.
-LKH_ASCENT_CANDIDATES = 20
+LKH_TRIALS = 15
+#: LKH's candidate edges come from the plain minimum 1-tree (``SUBGRADIENT = NO``), not from its
+#: subgradient ascent, which took about half of an 80-door turf's solve. The open path's dummy
+#: stop is put at the largest cost from every door (see ``_Context._solve``), not at 0: a dummy
+#: at 0 sits next to every stop in the 1-tree and leaves its alpha-values meaningless, which is
+#: why the ascent was needed. POPMUSIC candidates were tried too and left out: their tours
+#: depended on what the same process had solved before (1 and 2 routing processes differed).
 #: LKH's move on a turf whose doors streets link: sequential 3-opt (LKH's default is 5-opt). On
 #: the 210 turfs of Nantes and Liechtenstein (benchmarks/README.md, routes) it takes a third off
 #: the solve time, the mean gap to the best known tour staying near 0.2 %.
@@ -516,21 +516,24 @@ class _Context:
         if n == 1:
             return np.zeros(1, dtype=np.int64)
         p = self.params
+        top = float(cost.max())
         # any constant larger than the spread of costs keeps the fixed start at one end
-        big = min(_MAX_COST_M / 2, 10.0 * float(cost.max()) + 1.0)
+        big = min(_MAX_COST_M / 2, 10.0 * top + 1.0)
         if p.loop:
             m = cost
             dummy = None
         else:
-            # a dummy stop at distance 0 from every stop (or only from the fixed start) turns the
-            # tour into an open path
-            m = np.zeros((n + 1, n + 1))
+            # a dummy stop at the same cost from every stop (or only from the fixed start) turns
+            # the tour into an open path: every path pays it twice. That cost is the largest of
+            # the matrix, so that the dummy is no one's nearest stop when LKH picks candidates.
+            m = np.full((n + 1, n + 1), top)
             m[:n, :n] = cost
+            m[n, n] = 0.0
             if fixed_start is not None:
                 m[n, :n] = big
                 m[:n, n] = big
-                m[n, fixed_start] = 0.0
-                m[fixed_start, n] = 0.0
+                m[n, fixed_start] = top
+                m[fixed_start, n] = top
             dummy = n
         # any cost of _GAP_M or more (a jump between pieces, or a very long walk): 5-opt
         order = _lkh(m, p.runs, p.trials,
@@ -542,6 +545,11 @@ class _Context:
                 order = order[::-1]
         elif fixed_start is not None:
             k = int(np.flatnonzero(order == fixed_start)[0])
+            order = np.concatenate([order[k:], order[:k]])
+        else:
+            # a loop with no fixed start begins after its costliest step, which becomes the walk
+            # back to the first door (a jump between pieces no street links, when there is one)
+            k = int(np.argmax(cost[order, np.roll(order, -1)])) + 1
             order = np.concatenate([order[k:], order[:k]])
         return order.astype(np.int64)
 
@@ -675,7 +683,7 @@ def _lkh(m: np.ndarray, runs: int, trials: int, move_type: int = LKH_GAP_MOVE_TY
     scaled = np.rint(np.minimum(m, _MAX_COST_M) * 10).astype(np.int64)
     kind = "TSP" if np.array_equal(scaled, scaled.T) else "ATSP"
     params = (f"RUNS = {runs}\nMAX_TRIALS = {trials}\nSEED = {_LKH_SEED}\n"
-              f"ASCENT_CANDIDATES = {LKH_ASCENT_CANDIDATES}\nMOVE_TYPE = {move_type}\n"
+              f"SUBGRADIENT = NO\nMOVE_TYPE = {move_type}\n"
               "PROBLEM_FILE = :stdin:\n")
     rows = "\n".join(" ".join(map(str, row)) for row in scaled.tolist())
     problem = (f"TYPE : {kind}\nDIMENSION : {n}\nEDGE_WEIGHT_TYPE : EXPLICIT\n"

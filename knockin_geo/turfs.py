@@ -34,6 +34,7 @@ Everything runs on numpy/scipy arrays (minimum spanning trees and searches in
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import math
 import zlib
@@ -1225,9 +1226,9 @@ def _bisect(
         if t_i >= params.trees and (best_key is not None and (best_key[0] < 1 or
                                                               t_i >= 4 * params.trees)):
             break
-        order, pred, depth = _random_tree(triu, n, rng)
-        sub = _subtree_sums(stats, order, pred, depth)
-        trees.append((order, pred, depth, sub))
+        order, pred, starts = _random_tree(triu, n, rng)
+        sub = _subtree_sums(stats, order, pred, starts)
+        trees.append((order, pred, starts, sub))
         cand = order[1:]
         imb, inertia, ka_arr = _score(sub[cand], tot - sub[cand], k, target, params.tolerance)
         i = int(np.lexsort((cand, inertia, imb))[0])
@@ -1238,26 +1239,26 @@ def _bisect(
         msg = "internal error: no cut found"
         raise RuntimeError(msg)
     if best_key[0] >= 1:
-        for t_i, (order, pred, _depth, sub) in enumerate(trees[: params.trees]):
+        for t_i, (order, pred, _starts, sub) in enumerate(trees[: params.trees]):
             found = _best_node_cut(order, pred, sub, tot, is_node, k, target, params)
             if found is not None and found[0] < best_key:
                 best_key = found[0]
                 best_spec = ("node", t_i, found[1], found[2], found[3], found[4])
     kind, t_i, v, kids, parent_side, ka = best_spec
-    order, pred, depth, _sub = trees[t_i]
+    order, pred, starts, _sub = trees[t_i]
     if best_key[0] >= 1:
         logger.debug("no balanced cut within tolerance (best imbalance %.3f)", best_key[0] - 1)
     in_a = np.zeros(n, dtype=bool)
     if kind == "edge":
         in_a[v] = True
-        _propagate(in_a, order, pred, depth)
+        _propagate(in_a, order, pred, starts)
         return in_a, ~in_a, ka
     in_a[list(kids)] = True
-    _propagate(in_a, order, pred, depth)
+    _propagate(in_a, order, pred, starts)
     if parent_side:
         below = np.zeros(n, dtype=bool)
         below[v] = True
-        _propagate(below, order, pred, depth)
+        _propagate(below, order, pred, starts)
         in_a |= ~below
     in_b = ~in_a
     in_a[v] = True
@@ -1270,7 +1271,8 @@ def _random_tree(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Draw a spanning tree (minimum over jittered edge weights) rooted at a random vertex.
 
-    Returns its breadth-first order, the predecessors and the depths.
+    Returns its breadth-first order, the predecessors and where each depth layer starts in the
+    order (see ``_layer_starts``).
     """
     jitter = triu.data * rng.uniform(0.5, 1.5, size=len(triu.data)) + 1e-6
     rand = sparse.coo_array((jitter, (triu.row, triu.col)), shape=(n, n)).tocsr()
@@ -1283,7 +1285,7 @@ def _random_tree(
     if len(order) != n:  # pragma: no cover - callers pass connected graphs
         msg = "internal error: graph to bisect is not connected"
         raise RuntimeError(msg)
-    return order, pred, _depths(tree, root)
+    return order, pred, _layer_starts(order, pred)
 
 
 def _best_node_cut(
@@ -1387,34 +1389,42 @@ def _inertia(s: np.ndarray) -> np.ndarray:
     return s[:, 3] - (s[:, 1] ** 2 + s[:, 2] ** 2) / wsum
 
 
-def _depths(tree: sparse.csr_array, root: int) -> np.ndarray:
-    """Depth of each vertex in a tree (hop count from the root, computed in scipy)."""
-    hops = csgraph.dijkstra(tree, directed=False, indices=root, unweighted=True)
-    return hops.astype(np.int64)
+def _layer_starts(order: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Where each depth layer of a breadth-first order starts, and its end (``len(order)``).
+
+    Breadth-first search hands out children in the order their parents leave the queue, so the
+    parents' positions never decrease along the order: layer ``d + 1`` holds the vertices whose
+    parent lies in layer ``d``, found by one binary search per layer.
+    """
+    n = len(order)
+    pos = np.empty(n, dtype=np.int64)
+    pos[order] = np.arange(n)
+    parent_pos = pos[pred[order[1:]]]
+    if np.any(parent_pos[1:] < parent_pos[:-1]):  # pragma: no cover - scipy's BFS is FIFO
+        msg = "internal error: the spanning tree's order is not breadth-first"
+        raise RuntimeError(msg)
+    starts = [0, 1] if n > 1 else [0]
+    while starts[-1] < n:
+        starts.append(1 + int(np.searchsorted(parent_pos, starts[-1], side="left")))
+    return np.asarray(starts, dtype=np.int64)
 
 
 def _subtree_sums(
-    stats: np.ndarray, order: np.ndarray, pred: np.ndarray, depth: np.ndarray
+    stats: np.ndarray, order: np.ndarray, pred: np.ndarray, starts: np.ndarray
 ) -> np.ndarray:
     """Sum ``stats`` over every vertex's subtree, one BFS layer at a time from the deepest."""
     acc = stats.copy()
-    layers = _layers(order, depth)
-    for layer in reversed(layers[1:]):
-        np.add.at(acc, pred[layer], acc[layer])
+    parent = pred[order]
+    for a, b in reversed(list(itertools.pairwise(starts[1:].tolist()))):
+        np.add.at(acc, parent[a:b], acc[order[a:b]])
     return acc
 
 
-def _propagate(side: np.ndarray, order: np.ndarray, pred: np.ndarray, depth: np.ndarray) -> None:
+def _propagate(side: np.ndarray, order: np.ndarray, pred: np.ndarray, starts: np.ndarray) -> None:
     """Extend a marked vertex to its whole subtree, layer by layer from the root."""
-    for layer in _layers(order, depth)[1:]:
+    for a, b in itertools.pairwise(starts[1:].tolist()):
+        layer = order[a:b]
         side[layer] |= side[pred[layer]]
-
-
-def _layers(order: np.ndarray, depth: np.ndarray) -> list[np.ndarray]:
-    """Split a BFS order into its depth layers."""
-    d = depth[order]
-    cuts = np.flatnonzero(d[1:] != d[:-1]) + 1
-    return np.split(order, cuts)
 
 
 def turf_footprints(doors: gpd.GeoDataFrame, labels: np.ndarray) -> list[shapely.Geometry]:

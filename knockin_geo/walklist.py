@@ -552,7 +552,10 @@ def _svg_map(
         f'{span[1] * scale:.0f}" role="img">',
         '<rect width="100%" height="100%" fill="#fbfbf8"/>',
     ]
-    clipped = shapely.intersection(edges.geometry.to_numpy()[np.sort(near)], box)
+    clipped = edges.geometry.to_numpy()[np.sort(near)]
+    shapely.prepare(box)
+    leave = ~shapely.contains_properly(box, clipped)  # only streets that leave the box are cut
+    clipped[leave] = shapely.intersection(clipped[leave], box)
     coords, which = shapely.get_coordinates(clipped, return_index=True)
     for c in np.split(tx(coords), np.flatnonzero(np.diff(which)) + 1) if len(coords) else []:
         if len(c) >= 2:
