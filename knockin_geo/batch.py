@@ -92,7 +92,7 @@ from knockin_geo.maps import (
     turf_colors,
 )
 from knockin_geo.model import TurfPlan
-from knockin_geo.pipeline import Privacy, plan_cut, read_privacy, write_cut
+from knockin_geo.pipeline import Privacy, frozen_gc, plan_cut, read_privacy, write_cut
 from knockin_geo.plan import audit_export, report_json
 from knockin_geo.sheets import Number, sheet_csv
 from knockin_geo.streets import StreetNetwork, load_network
@@ -674,10 +674,11 @@ def _run_area(task: _AreaTask) -> dict[str, Any]:
         if area.config.outputs.canvassers:  # read before the cut: a bad file fails fast
             canvassers = read_canvassers(area.config.outputs.canvassers)
         privacy = read_privacy(area.config)
-        plan = plan_area(area, task.route_workers, privacy)
-        tmp.mkdir(parents=True)
-        stages: dict[str, float] = {}
-        report = _write_area(plan, area, tmp, out / area.name, canvassers, stages, privacy)
+        with frozen_gc():  # as in `cut`: what the area holds is kept out of full collections
+            plan = plan_area(area, task.route_workers, privacy)
+            tmp.mkdir(parents=True)
+            stages: dict[str, float] = {}
+            report = _write_area(plan, area, tmp, out / area.name, canvassers, stages, privacy)
         files = {  # durations excluded: the record must not change between identical runs
             f.relative_to(tmp).as_posix(): f.stat().st_size
             for f in sorted(tmp.rglob("*"))

@@ -189,12 +189,12 @@ def _universe(config: PlanConfig, precincts: Any, net: StreetNetwork | None) -> 
     return list(u)
 
 
-#: Whether :func:`_frozen_gc` is on (for :func:`_refreeze`).
+#: Whether :func:`frozen_gc` is on (for :func:`_refreeze`).
 _GC_FROZEN: ContextVar[bool] = ContextVar("knockin_geo_gc_frozen", default=False)
 
 
 @contextlib.contextmanager
-def _frozen_gc() -> Iterator[None]:
+def frozen_gc() -> Iterator[None]:
     """Keep what a cut holds until its end out of the garbage collector's full passes.
 
     The inputs, the street network and the plan live to the end, and each full collection
@@ -215,7 +215,7 @@ def _frozen_gc() -> Iterator[None]:
 
 
 def _refreeze() -> None:
-    """Set aside the objects made since :func:`_frozen_gc` began (nothing outside it)."""
+    """Set aside the objects made since :func:`frozen_gc` began (nothing outside it)."""
     if _GC_FROZEN.get():
         gc.freeze()
 
@@ -331,7 +331,7 @@ def run_cut(config: PlanConfig, out: str | os.PathLike[str], *, step: Step = _no
     if config.outputs.canvassers:  # read before the cut: a bad file fails fast
         canvassers = read_canvassers(config.outputs.canvassers)
     privacy = read_privacy(config)
-    with _frozen_gc():
+    with frozen_gc():
         if load is not None:
             t_load = time.perf_counter()
             plan = load()
