@@ -1422,9 +1422,9 @@ def _volunteer_data(
     labels: dict[str, Any],
 ) -> tuple[dict[str, Any], list[dict[str, str]]]:
     """Return the phone map's JSON data (streets, turf, route, doors, codes) and its codes."""
-    turf = plan.turfs.geometry.loc[[turf_id]].to_numpy()
-    route = (plan.routes.geometry.loc[[turf_id]].to_numpy() if turf_id in plan.routes.index
-             else np.array([], dtype=object))
+    turf = np.array([plan.turfs.geometry.loc[turf_id]], dtype=object)
+    route = (np.array([plan.routes.geometry.loc[turf_id]], dtype=object)
+             if turf_id in plan.routes.index else np.array([], dtype=object))
     doors = _volunteer_doors(d, plan.lonlat[plan.walk_rows(turf_id)], shown_ids)
     codes = [
         {"code": c, "label": labels["codes"][c], "color": RESULT_COLORS[c][0],
@@ -1453,7 +1453,7 @@ def _volunteer_data(
 
 def _volunteer_meta(plan: TurfPlan, turf_id: str, d: gpd.GeoDataFrame, lang: str) -> dict[str, Any]:
     """Return the phone map's header figures: doors, walk, minutes, start door, crossing."""
-    minutes = float(plan.turfs.loc[[turf_id]]["est_minutes"].iloc[0])
+    minutes = float(plan.turfs.at[turf_id, "est_minutes"])
     distances = distance_texts(plan, turf_id, lang)
     start = start_door(plan, turf_id)
     return {
