@@ -1215,7 +1215,7 @@ def _bisect(
     n = adj.shape[0]
     stats = np.column_stack([w, w * xy[:, 0], w * xy[:, 1], w * (xy[:, 0] ** 2 + xy[:, 1] ** 2)])
     tot = stats.sum(axis=0)
-    triu = sparse.triu(adj, k=1).tocoo()
+    edges = _UpperEdges(sparse.triu(adj, k=1).tocoo(), n)
     trees = []
     best_key: tuple[float, float] | None = None
     best_spec: tuple = ()
@@ -1226,7 +1226,7 @@ def _bisect(
         if t_i >= params.trees and (best_key is not None and (best_key[0] < 1 or
                                                               t_i >= 4 * params.trees)):
             break
-        order, pred, starts = _random_tree(triu, n, rng)
+        order, pred, starts = _random_tree(edges, rng)
         sub = _subtree_sums(stats, order, pred, starts)
         trees.append((order, pred, starts, sub))
         cand = order[1:]
@@ -1266,17 +1266,37 @@ def _bisect(
     return in_a, in_b, ka
 
 
+class _UpperEdges:
+    """The edges of a graph to bisect (upper triangle), laid out once for every tree drawn.
+
+    ``coo_array(...).tocsr()`` gives the rows in order and the columns sorted within a row; the
+    same layout is found here once, so that each tree only puts its weights in place.
+    """
+
+    def __init__(self, triu: sparse.coo_array, n: int) -> None:
+        self.n = n
+        self.data = triu.data
+        self.perm = np.lexsort((triu.col, triu.row))
+        self.indices = triu.col[self.perm]
+        self.indptr = np.concatenate([[0], np.cumsum(np.bincount(triu.row, minlength=n))])
+
+    def weighted(self, weights: np.ndarray) -> sparse.csr_array:
+        """Return the matrix with ``weights`` (in the edges' order) on its edges."""
+        return sparse.csr_array((weights[self.perm], self.indices, self.indptr),
+                                shape=(self.n, self.n))
+
+
 def _random_tree(
-    triu: sparse.coo_array, n: int, rng: np.random.Generator
+    edges: _UpperEdges, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Draw a spanning tree (minimum over jittered edge weights) rooted at a random vertex.
 
     Returns its breadth-first order, the predecessors and where each depth layer starts in the
     order (see ``_layer_starts``).
     """
-    jitter = triu.data * rng.uniform(0.5, 1.5, size=len(triu.data)) + 1e-6
-    rand = sparse.coo_array((jitter, (triu.row, triu.col)), shape=(n, n)).tocsr()
-    tree = csgraph.minimum_spanning_tree(rand)
+    n = edges.n
+    jitter = edges.data * rng.uniform(0.5, 1.5, size=len(edges.data)) + 1e-6
+    tree = csgraph.minimum_spanning_tree(edges.weighted(jitter))
     tree = (tree + tree.T).tocsr()
     root = int(rng.integers(n))
     order, pred = csgraph.breadth_first_order(
