@@ -1296,7 +1296,8 @@ def _random_tree(
     """
     n = edges.n
     jitter = edges.data * rng.uniform(0.5, 1.5, size=len(edges.data)) + 1e-6
-    tree = csgraph.minimum_spanning_tree(edges.weighted(jitter))
+    # the weighted matrix is made for this call: scipy may work in it instead of a copy
+    tree = csgraph.minimum_spanning_tree(edges.weighted(jitter), overwrite=True)
     tree = (tree + tree.T).tocsr()
     root = int(rng.integers(n))
     order, pred = csgraph.breadth_first_order(
