@@ -1483,14 +1483,7 @@ def _shown_ids(
 
 def _streets_around(plan: TurfPlan, d: gpd.GeoDataFrame) -> np.ndarray:
     """Return the streets within 150 m of the doors' box, clipped to it (plan CRS)."""
-    box = shapely.buffer(shapely.box(*d.total_bounds), 150.0)
-    near = np.sort(plan.network.edge_tree().query(box, "intersects"))
-    lines = plan.network.edges.geometry.to_numpy()[near]
-    shapely.prepare(box)
-    # most streets lie inside the box and stay as they are; only those that leave it are cut
-    out = ~shapely.contains_properly(box, lines)
-    lines[out] = shapely.intersection(lines[out], box)
-    return np.asarray(lines)
+    return plan.network.streets_in(shapely.buffer(shapely.box(*d.total_bounds), 150.0))
 
 
 def _shapes(geoms: np.ndarray, crs: Any) -> dict[str, Any]:

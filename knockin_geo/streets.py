@@ -271,6 +271,18 @@ class StreetNetwork:
             self._memo["edge_tree"] = shapely.STRtree(self.edges.geometry.to_numpy())
         return self._memo["edge_tree"]
 
+    def streets_in(self, area: shapely.Geometry) -> np.ndarray:
+        """Return the edge geometries that meet ``area``, clipped to it, in edge order.
+
+        Most streets near a turf lie wholly inside the area drawn around it and are returned as
+        they are; only those that leave it go through the intersection.
+        """
+        lines = self.edges.geometry.to_numpy()[np.sort(self.edge_tree().query(area, "intersects"))]
+        shapely.prepare(area)
+        leave = ~shapely.contains_properly(area, lines)
+        lines[leave] = shapely.intersection(lines[leave], area)
+        return np.asarray(lines)
+
     def component_labels(self) -> pd.Series:
         """Label every node with its connected component.
 

@@ -545,18 +545,12 @@ def _svg_map(
         return np.column_stack([(xy[:, 0] - lo[0]) * scale, (hi[1] - xy[:, 1]) * scale])
 
     box = shapely.box(lo[0], lo[1], hi[0], hi[1])
-    edges = plan.network.edges
-    near = plan.network.edge_tree().query(box, predicate="intersects")
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {span[0] * scale:.0f} '
         f'{span[1] * scale:.0f}" role="img">',
         '<rect width="100%" height="100%" fill="#fbfbf8"/>',
     ]
-    clipped = edges.geometry.to_numpy()[np.sort(near)]
-    shapely.prepare(box)
-    leave = ~shapely.contains_properly(box, clipped)  # only streets that leave the box are cut
-    clipped[leave] = shapely.intersection(clipped[leave], box)
-    coords, which = shapely.get_coordinates(clipped, return_index=True)
+    coords, which = shapely.get_coordinates(plan.network.streets_in(box), return_index=True)
     for c in np.split(tx(coords), np.flatnonzero(np.diff(which)) + 1) if len(coords) else []:
         if len(c) >= 2:
             parts.append(

@@ -604,3 +604,19 @@ PRIVATE_WAYS = [
     (201, [12, 13], {"highway": "residential", "access": "private", "name": "Clos"}),
     (202, [30, 31], {"highway": "service", "access": "private", "service": "parking_aisle"}),
 ]
+
+
+def test_streets_in_equals_plain_intersection(nantes: StreetNetwork) -> None:
+    """The streets a map draws around a turf are exactly what shapely's intersection of every
+    street with the area gives (streets wholly inside are kept as they are)."""
+    lines = nantes.edges.geometry.to_numpy()
+    x0, y0, x1, y1 = shapely.total_bounds(lines)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    area = shapely.buffer(shapely.box(cx - 300, cy - 200, cx + 200, cy + 300), 150.0)
+    got = nantes.streets_in(area)
+    meets = np.flatnonzero(shapely.intersects(lines, area))
+    want = shapely.intersection(lines[meets], area)
+    assert len(got) == len(meets) > 20
+    assert bool(shapely.contains_properly(area, lines[meets]).any())
+    assert not bool(shapely.contains_properly(area, lines[meets]).all())
+    assert shapely.equals(got, want).all()
