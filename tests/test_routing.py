@@ -11,6 +11,7 @@ split the sides of a primary road into different turfs, as it should).
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import geopandas as gpd
@@ -516,3 +517,43 @@ def test_bad_route_params(kwargs: dict, name: str) -> None:
         RouteParams(**kwargs)
     assert name in str(err.value)
     assert isinstance(err.value, ValueError)
+
+
+def _best_by_enumeration(cost: np.ndarray, *, loop: bool, start: int | None) -> float:
+    """Cheapest open path (or loop) through every stop, by trying every order."""
+    n = len(cost)
+    best = np.inf
+    for perm in itertools.permutations(range(n)):
+        if start is not None and perm[0] != start:
+            continue
+        steps = list(zip(perm, perm[1:] + (perm[:1] if loop else ()), strict=False))
+        best = min(best, sum(cost[i, j] for i, j in steps))
+    return float(best)
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("mode", ["open", "loop", "start"])
+def test_solver_finds_the_best_order_on_small_turfs(seed: int, mode: str) -> None:
+    """The solver's order costs what the best of all orders costs (7 stops, tried one by one),
+    for an open path, a loop and a fixed start; some cases have two pieces no street links
+    (a 2 km jump), so the dummy stop of the open path must not decide where the path jumps."""
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 400, size=(7, 2))
+    cost = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
+    if seed % 3 == 0:  # two pieces: every step between them pays the gap
+        piece = np.arange(7) < 3
+        cost = np.where(piece[:, None] != piece[None, :], cost * 3 + 2000.0, cost)
+    cost = np.rint(cost * 10) / 10  # LKH works in decimetres
+    ctx = _Context.__new__(_Context)
+    ctx.params = RouteParams(loop=mode == "loop")
+    start = 4 if mode == "start" else None
+    order = ctx._solve(cost, fixed_start=start)
+    assert sorted(order.tolist()) == list(range(7))
+    if start is not None:
+        assert order[0] == start
+    steps = list(itertools.pairwise(order.tolist()))
+    if mode == "loop":
+        steps.append((order[-1], order[0]))
+    got = float(sum(cost[i, j] for i, j in steps))
+    assert got == pytest.approx(_best_by_enumeration(cost, loop=mode == "loop", start=start),
+                                abs=1e-6)
