@@ -74,6 +74,7 @@ import math
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -305,6 +306,7 @@ def child_batch(case: dict[str, Any]) -> dict[str, Any]:
         if code != 0:
             raise RuntimeError(f"knockin-geo batch exited with {code}")
         summary = json.loads((out / "campaign_summary.json").read_text())
+        per_area = area_timings(out / "campaign_timings.json")
         written = [p for p in out.rglob("*") if p.is_file()]
         files, written_mb = len(written), sum(p.stat().st_size for p in written) / 1e6
     stop.set()
@@ -315,7 +317,26 @@ def child_batch(case: dict[str, Any]) -> dict[str, Any]:
         "areas_ok": sum(1 for a in summary["areas"] if a.get("status") == "ok"),
         "areas_failed": int(tot["failed"]),
         "peak_rss_mb": max(peak["mb"], _ru_peak_mb()), "peak_pss_mb": peak["pss_mb"] or None,
-        "files": files, "written_mb": written_mb,
+        "files": files, "written_mb": written_mb, **per_area,
+    }
+
+
+def area_timings(path: Path) -> dict[str, Any]:
+    """Summarise ``campaign_timings.json`` before the outputs are deleted: seconds per area
+    (median, min, max; median of the first and last quarter, to see a drift over the run) and
+    the median of each stage."""
+    areas = list(json.loads(path.read_text(encoding="utf-8"))["areas"].values())
+    secs = [float(a["seconds"]) for a in areas if "seconds" in a]
+    if not secs:
+        return {}
+    q = max(1, len(secs) // 4)
+    stages = sorted({k for a in areas for k in a.get("stages", {})})
+    return {
+        "area_s": {"median": statistics.median(secs), "min": min(secs), "max": max(secs),
+                   "first_quarter": statistics.median(secs[:q]),
+                   "last_quarter": statistics.median(secs[-q:])},
+        "stage_median_s": {k: round(statistics.median(
+            [a["stages"][k] for a in areas if k in a.get("stages", {})]), 3) for k in stages},
     }
 
 
