@@ -562,7 +562,7 @@ class _Context:
         side_change: np.ndarray,
     ) -> tuple[shapely.LineString, float, int]:
         """Draw the route line along the streets; return it, its length and its crossings."""
-        coords: list[np.ndarray] = [stops.xy[order[0]][None, :]]
+        parts: list[np.ndarray | _Span] = [stops.xy[order[0]][None, :]]
         crossings = 0
         gaps = 0
         steps = order.tolist()
@@ -574,24 +574,25 @@ class _Context:
             v = int(via[i, j])
             if v == -2:
                 gaps += 1
-                coords.append(stops.xy[j][None, :])
+                parts.append(stops.xy[j][None, :])
                 continue
             if v < 0:
                 if ei == ej and i != j:
-                    coords.append(self._piece(ei, stops.offset[i], stops.offset[j]))
+                    parts.append((ei, float(stops.offset[i]), float(stops.offset[j])))
                 continue
             a, b = divmod(v, 2)
             na = int(self.eu[ei] if a == 0 else self.ev[ei])
             nb = int(self.eu[ej] if b == 0 else self.ev[ej])
-            end_a = 0.0 if a == 0 else self.length[ei]
-            end_b = 0.0 if b == 0 else self.length[ej]
-            coords.append(self._piece(ei, stops.offset[i], end_a))
+            end_a = 0.0 if a == 0 else float(self.length[ei])
+            end_b = 0.0 if b == 0 else float(self.length[ej])
+            parts.append((ei, float(stops.offset[i]), end_a))
             ra = int(paths.row(np.array([na]))[0])
             rb = int(paths.row(np.array([nb]))[0])
             path = _node_path(paths.pred[ra], int(paths.src[rb]), paths.nodes)
             for x, y in itertools.pairwise(path):
-                coords.append(self._step(x, y))
-            coords.append(self._piece(ej, end_b, stops.offset[j]))
+                parts.append(self._step(x, y))
+            parts.append((ej, end_b, float(stops.offset[j])))
+        coords = self._spans(parts)
         pts = np.vstack(coords)
         keep = np.ones(len(pts), dtype=bool)
         keep[1:] = np.any(np.abs(np.diff(pts, axis=0)) > 1e-6, axis=1)
@@ -612,16 +613,61 @@ class _Context:
 
     def _piece(self, e: int, start: float, end: float) -> np.ndarray:
         """:func:`_piece` of edge ``e``, its vertex distances computed once per edge."""
+        return _piece(self.geom[e], start, end, self._vertices(e))
+
+    def _vertices(self, e: int) -> tuple[np.ndarray, np.ndarray, float]:
         got = self.vertices.get(e)
         if got is None:
             got = self.vertices[e] = _vertex_distances(self.geom[e])
-        return _piece(self.geom[e], start, end, got)
+        return got
+
+    def _spans(self, parts: list[np.ndarray | _Span]) -> list[np.ndarray]:
+        """Coordinates of a route's parts, each span as :meth:`_piece` draws it.
+
+        The ends of all spans are interpolated in one GEOS call (a call per span was most of
+        the drawing's time); the points are the same, as each is the same interpolation.
+        """
+        spans = [p for p in parts if isinstance(p, tuple)]
+        if not spans:
+            return [p for p in parts if not isinstance(p, tuple)]
+        edge = np.array([e for e, _, _ in spans], dtype=np.int64)
+        start = np.array([a for _, a, _ in spans], dtype=float)
+        end = np.array([b for _, _, b in spans], dtype=float)
+        point = np.abs(end - start) < 1e-9
+        lo, hi = np.minimum(start, end), np.maximum(start, end)
+        at = np.column_stack([np.where(point, start, lo), hi]).ravel()
+        ends = shapely.get_coordinates(shapely.line_interpolate_point(
+            np.repeat(self.geom[edge], 2), at)).reshape(-1, 2, 2)
+        out: list[np.ndarray] = []
+        k = 0
+        for p in parts:
+            if not isinstance(p, tuple):
+                out.append(p)
+                continue
+            e, a, b = p
+            out.append(ends[k, :1] if point[k] else self._span(e, a, b, ends[k]))
+            k += 1
+        return out
+
+    def _span(self, e: int, start: float, end: float, ends: np.ndarray) -> np.ndarray:
+        """:func:`_piece` of edge ``e`` between two offsets, its two end points given."""
+        xy, along, length = self._vertices(e)
+        lo, hi = (start, end) if start <= end else (end, start)
+        if not 0 <= lo < length:
+            return _piece(self.geom[e], start, end)
+        inner = xy[:-1][(along > lo) & (along < hi)]
+        pts = np.vstack([ends[:1], inner, ends[1:]])
+        return pts if start <= end else pts[::-1]
 
     def _step(self, x: int, y: int) -> np.ndarray:
         """Coordinates of the shortest edge from node x to node y (global positions)."""
         e = self.pair_edge[(min(x, y), max(x, y))]
         c = shapely.get_coordinates(self.geom[e])
         return c if self.eu[e] == x else c[::-1]
+
+
+#: A span of a route along one street: the edge and two offsets along it (metres).
+_Span = tuple[int, float, float]
 
 
 def _node_path(pred_row: np.ndarray, target: int, local_nodes: np.ndarray) -> list[int]:
