@@ -49,6 +49,7 @@ from scipy.optimize import linear_sum_assignment
 
 from knockin_geo import __version__, schema
 from knockin_geo._errors import InputError
+from knockin_geo._json import compact
 from knockin_geo._pool import per_turf
 from knockin_geo.crs import to_lonlat
 from knockin_geo.io import sniff_delimiter
@@ -525,7 +526,7 @@ def _feature(props: dict[str, Any], geometry: dict[str, Any] | None) -> dict[str
 
 def _feature_collection(features: list[dict[str, Any]]) -> bytes:
     """One feature per line, so that diffs between plans stay readable."""
-    lines = [json.dumps(f, ensure_ascii=False, separators=(",", ":")) for f in features]
+    lines = [compact(f) for f in features]
     body = ",\n".join(lines)
     text = '{"type":"FeatureCollection","features":[\n' + body + ("\n" if lines else "") + "]}\n"
     return text.encode("utf-8")
@@ -945,7 +946,7 @@ def _app_json(
         "attribution": OSM_ATTRIBUTION,
         "turfs": turfs,
     }
-    return (json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+    return (compact(doc) + "\n").encode("utf-8")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from branca.element import Element, Figure, MacroElement, Template
 
 from knockin_geo import schema
 from knockin_geo._atomic import write_text_atomic
+from knockin_geo._json import compact
 from knockin_geo._pool import per_turf
 from knockin_geo.classes import classify
 from knockin_geo.crs import WGS84, to_lonlat
@@ -1544,7 +1545,7 @@ def _script_json(obj: Any) -> str:
     ``{%`` and ``{#`` from input would run as template code when the map is built: their brace
     is written ``\u007b`` (only inside strings: JSON's own ``{`` is followed by ``"`` or ``}``).
     """
-    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    text = compact(obj, sort_keys=True)
     text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return _JINJA_OPEN.sub(r"\\u007b", text)
 

@@ -17,10 +17,13 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pyproj import Transformer
 
 from knockin_geo import export, io, schema, streets
 from knockin_geo._errors import InputError
+from knockin_geo._json import compact
 from knockin_geo.export import (
     ASSIGNMENT_COLUMNS,
     UNASSIGNED_COLUMNS,
@@ -530,3 +533,31 @@ def test_no_personal_field_leaves_the_machine(
         for needle in needles:
             assert needle not in data, (p, needle)
     assert "first_name" not in plan.doors.columns  # the plan itself was not touched
+
+
+#: JSON values as the writers hold them: text from input files (any character), whole numbers,
+#: and floats such as rounded coordinates and minutes (1e-4 <= |x| < 1e15, or 0)
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text()
+    | st.floats(allow_nan=False, allow_infinity=False).filter(
+        lambda x: x == 0 or 1e-4 <= abs(x) < 1e15),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(), inner, max_size=5),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSON_VALUES, st.booleans())
+def test_compact_json_writes_what_json_dumps_writes(value: object, sort_keys: bool) -> None:
+    # the phone maps, GeoJSON lines and app file keep their bytes with the faster encoder
+    # (quotes, backslashes, control characters, non-ASCII text, key order)
+    expected = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=sort_keys)
+    assert compact(value, sort_keys=sort_keys) == expected
+
+
+def test_compact_json_documented_differences() -> None:
+    # tiny floats in plain decimal, non-finite numbers as null: both parse to the same values
+    assert compact([5e-05, 1e-07]) == "[0.00005,1e-7]"
+    assert json.loads(compact([5e-05])) == [5e-05]
+    assert compact([float("nan"), float("inf")]) == "[null,null]"
+    assert compact({"b": np.int64(2), "a": np.float64(0.5)}, sort_keys=True) == '{"a":0.5,"b":2}'
