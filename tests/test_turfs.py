@@ -19,6 +19,8 @@ import pandas as pd
 import pytest
 import shapely
 from conftest import ORIGIN, TEST_CRS, concat_doors, doors_along, make_network, precinct_box
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from knockin_geo import schema
 from knockin_geo._errors import InputError
@@ -835,3 +837,60 @@ def test_same_seed_same_plan_and_same_bytes(scenario, tmp_path):
         assert data == (tmp_path / "one_again" / name).read_bytes(), name
     # nothing half-written left behind
     assert not any(part.startswith(".") for f in files for part in f.parts)
+
+
+
+def _street_at(dx: float, dy: float):
+    """A straight village street of 900 m, 6 doors on each 100 m on one side, ``(dx, dy)``
+    metres from :data:`conftest.ORIGIN` (mirror-image cuts of it are exactly as compact)."""
+    nodes = {i + 1: (ORIGIN[0] + dx + 100.0 * i, ORIGIN[1] + dy) for i in range(10)}
+    net = make_network(nodes, [(i + 1, i + 2, "residential", "Main") for i in range(9)],
+                       local=False)
+    mk = DoorMaker(net)
+    for e in range(9):
+        mk.along(e, 6, "left")
+    x0, y0 = ORIGIN[0] + dx, ORIGIN[1] + dy
+    return net, mk.doors(), precinct_box("P1", x0 - 50, y0 - 50, x0 + 1000, y0 + 50, local=False)
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_turfs_do_not_depend_on_where_the_town_lies_in_its_crs(seed: int) -> None:
+    """The cut compares moments of the doors (sums of squared coordinates). About the CRS's
+    origin, millions of metres away, their rounding chose between mirror-image cuts, so the
+    same street got other turfs 10 km or 9,000 km north of the equator (UTM northings); the
+    moments are taken about the doors' own centre, and equal keys go to the lowest vertex."""
+    labels = []
+    for dx, dy in [(-480_000.0, -4_990_000.0), (0.0, 0.0), (390_000.0, 4_200_000.0),
+                   (12_345.0, -4_000_000.0)]:
+        net, doors, pr = _street_at(dx, dy)
+        plan = plan_turfs(doors, net, precincts=pr, params=TurfParams(doors_per_turf=12, seed=seed),
+                          route=False)
+        check_plan(plan, doors)
+        labels.append(plan.doors[schema.TURF_ID])
+    for other in labels[1:]:
+        pd.testing.assert_series_equal(other, labels[0])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(0, 1), min_size=1, max_size=200), st.integers(0, 2**32 - 1))
+def test_subtree_sums_add_up_each_vertex_subtree(shape: list[float], seed: int) -> None:
+    # random rooted trees, from paths (deep: many doubling rounds) to stars; each vertex's sum
+    # is checked against a walk up from every vertex to the root
+    from knockin_geo.turfs import _subtree_sums
+
+    rng = np.random.default_rng(seed)
+    n = len(shape)
+    # the i-th vertex (i > 0) hangs below one of the vertices before it (shape: how far back);
+    # the vertices are numbered in any order, the root's predecessor is scipy's -9999
+    parent_pos = [int((i - 1) * (1 - s)) for i, s in enumerate(shape[1:], 1)]
+    perm = rng.permutation(n)
+    pred = np.full(n, -9999)
+    pred[perm[1:]] = perm[parent_pos]
+    stats = rng.integers(0, 5, size=(n, 3)).astype(float)
+    want = np.zeros_like(stats)
+    for v in range(n):
+        u = v
+        while u >= 0:
+            want[u] += stats[v]
+            u = pred[u]
+    np.testing.assert_array_equal(_subtree_sums(stats, pred), want)
