@@ -49,7 +49,7 @@ from scipy.optimize import linear_sum_assignment
 
 from knockin_geo import __version__, schema
 from knockin_geo._errors import InputError
-from knockin_geo._json import compact
+from knockin_geo._json import compact, parse
 from knockin_geo._pool import per_turf
 from knockin_geo.crs import to_lonlat
 from knockin_geo.io import sniff_delimiter
@@ -499,7 +499,7 @@ def _geojson_geometry(g: shapely.Geometry | None) -> dict[str, Any] | None:
     if g is None or shapely.is_empty(g):
         return None
     g = shapely.orient_polygons(g)
-    geo = json.loads(shapely.to_geojson(g))
+    geo = parse(shapely.to_geojson(g))
     if "coordinates" in geo:
         geo["coordinates"] = _round_coords(geo["coordinates"])
     return geo

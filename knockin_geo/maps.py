@@ -36,7 +36,7 @@ from branca.element import Element, Figure, MacroElement, Template
 
 from knockin_geo import schema
 from knockin_geo._atomic import write_text_atomic
-from knockin_geo._json import compact
+from knockin_geo._json import compact, parse
 from knockin_geo._pool import per_turf
 from knockin_geo.classes import classify
 from knockin_geo.crs import WGS84, to_lonlat
@@ -143,7 +143,7 @@ def geojson_collection(frame: gpd.GeoDataFrame, props: list[str]) -> dict[str, A
             {
                 "type": "Feature",
                 "properties": {p: html_text(_plain(cols[p][i])) for p in props},
-                "geometry": json.loads(g),
+                "geometry": parse(g),
             }
         )
     return {"type": "FeatureCollection", "features": feats}
@@ -1508,7 +1508,7 @@ def _shapes(geoms: np.ndarray, crs: Any) -> dict[str, Any]:
             continue
         geometry = ({"type": "LineString", "coordinates": next(lines)}
                     if k == shapely.GeometryType.LINESTRING
-                    else json.loads(shapely.to_geojson(g)))
+                    else parse(shapely.to_geojson(g)))
         features.append({"type": "Feature", "properties": {}, "geometry": geometry})
     return {"type": "FeatureCollection", "features": features}
 
