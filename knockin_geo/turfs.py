@@ -34,7 +34,6 @@ Everything runs on numpy/scipy arrays (minimum spanning trees and searches in
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import logging
 import math
 import zlib
@@ -1248,22 +1247,15 @@ def _bisect(
                 best_key = found[0]
                 best_spec = ("node", t_i, found[1], found[2], found[3], found[4])
     kind, t_i, v, kids, parent_side, ka = best_spec
-    order, pred, _sub = trees[t_i]
-    starts = _layer_starts(order, pred)
+    _order, pred, _sub = trees[t_i]
     if best_key[0] >= 1:
         logger.debug("no balanced cut within tolerance (best imbalance %.3f)", best_key[0] - 1)
-    in_a = np.zeros(n, dtype=bool)
     if kind == "edge":
-        in_a[v] = True
-        _propagate(in_a, order, pred, starts)
+        in_a = _below(pred, [v])
         return in_a, ~in_a, ka
-    in_a[list(kids)] = True
-    _propagate(in_a, order, pred, starts)
+    in_a = _below(pred, list(kids))
     if parent_side:
-        below = np.zeros(n, dtype=bool)
-        below[v] = True
-        _propagate(below, order, pred, starts)
-        in_a |= ~below
+        in_a |= ~_below(pred, [v])
     in_b = ~in_a
     in_a[v] = True
     in_b[v] = True
@@ -1420,26 +1412,6 @@ def _inertia(s: np.ndarray) -> np.ndarray:
     return s[:, 3] - (s[:, 1] ** 2 + s[:, 2] ** 2) / wsum
 
 
-def _layer_starts(order: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    """Where each depth layer of a breadth-first order starts, and its end (``len(order)``).
-
-    Breadth-first search hands out children in the order their parents leave the queue, so the
-    parents' positions never decrease along the order: layer ``d + 1`` holds the vertices whose
-    parent lies in layer ``d``, found by one binary search per layer.
-    """
-    n = len(order)
-    pos = np.empty(n, dtype=np.int64)
-    pos[order] = np.arange(n)
-    parent_pos = pos[pred[order[1:]]]
-    if np.any(parent_pos[1:] < parent_pos[:-1]):  # pragma: no cover - scipy's BFS is FIFO
-        msg = "internal error: the spanning tree's order is not breadth-first"
-        raise RuntimeError(msg)
-    starts = [0, 1] if n > 1 else [0]
-    while starts[-1] < n:
-        starts.append(1 + int(np.searchsorted(parent_pos, starts[-1], side="left")))
-    return np.asarray(starts, dtype=np.int64)
-
-
 def _subtree_sums(stats: np.ndarray, pred: np.ndarray) -> np.ndarray:
     """Sum ``stats`` over every vertex's subtree, doubling how far below each vertex it reaches.
 
@@ -1462,11 +1434,21 @@ def _subtree_sums(stats: np.ndarray, pred: np.ndarray) -> np.ndarray:
     return acc
 
 
-def _propagate(side: np.ndarray, order: np.ndarray, pred: np.ndarray, starts: np.ndarray) -> None:
-    """Extend a marked vertex to its whole subtree, layer by layer from the root."""
-    for a, b in itertools.pairwise(starts[1:].tolist()):
-        layer = order[a:b]
-        side[layer] |= side[pred[layer]]
+def _below(pred: np.ndarray, tops: list[int]) -> np.ndarray:
+    """Mask of the vertices in the subtrees of ``tops`` (themselves included).
+
+    One breadth-first search down the tree from each top, in scipy (a tree of Liechtenstein's
+    bisections has hundreds of layers: a numpy step per layer cost more than the search).
+    """
+    n = len(pred)
+    child = np.flatnonzero(pred >= 0)
+    down = sparse.csr_array((np.ones(len(child), dtype=np.int8), (pred[child], child)),
+                            shape=(n, n))
+    mask = np.zeros(n, dtype=bool)
+    for v in tops:
+        mask[csgraph.breadth_first_order(down, v, directed=True,
+                                         return_predecessors=False)] = True
+    return mask
 
 
 def turf_footprints(doors: gpd.GeoDataFrame, labels: np.ndarray) -> list[shapely.Geometry]:
