@@ -739,16 +739,21 @@ class _ArrayLayer(folium.map.Layer):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._template = Template(  # compiled once per class
-            "{% macro script(this, kwargs) %}\nvar {{ this.get_name() }} = " + cls._call
+            "{% macro script_text(this, kwargs) %}\nvar {{ this.get_name() }} = " + cls._call
             + ";\n{% endmacro %}"
         )
 
     # branca annotates Element.render as returning the HTML, but MacroElement.render returns None
     def render(self, **kwargs: Any) -> None:  # type: ignore[override]
-        header = _figure(self).header
-        header.add_child(_Raw(f"<script>{self._js}</script>"), name=f"{self._name}_js")
+        figure = _figure(self)
+        figure.header.add_child(_Raw(f"<script>{self._js}</script>"), name=f"{self._name}_js")
         if self._css:
-            header.add_child(_Raw(f"<style>{self._css}</style>"), name=f"{self._name}_css")
+            figure.header.add_child(_Raw(f"<style>{self._css}</style>"), name=f"{self._name}_css")
+        # a macro named `script` would be compiled as a template again by MacroElement.render
+        # (megabytes of JSON): the text goes in as that template would render it (no final
+        # newline), where MacroElement puts a script, before the layer's children
+        script = str(self._template.module.script_text(self, kwargs))
+        figure.script.add_child(_Raw(script.removesuffix("\n")), name=self.get_name())
         super().render(**kwargs)
 
 
