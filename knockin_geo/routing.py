@@ -601,7 +601,7 @@ class _Context:
             # a single stop: a short piece of its street, so the line stays a valid geometry
             e = int(stops.edge[order[0]])
             off = float(stops.offset[order[0]])
-            pts = self._piece(e, max(off - 1.0, 0.0), min(off + 1.0, self.length[e]))
+            pts = self._spans([(e, max(off - 1.0, 0.0), min(off + 1.0, float(self.length[e])))])[0]
             if len(pts) < 2:  # pragma: no cover - zero-length edge
                 pts = np.vstack([pts[:1], pts[:1] + np.array([0.01, 0.0])])
             line = shapely.LineString(pts)
@@ -611,18 +611,15 @@ class _Context:
             logger.info("a route jumps %d time(s) between pieces no street links", gaps)
         return line, float(line.length), crossings
 
-    def _piece(self, e: int, start: float, end: float) -> np.ndarray:
-        """:func:`_piece` of edge ``e``, its vertex distances computed once per edge."""
-        return _piece(self.geom[e], start, end, self._vertices(e))
-
     def _vertices(self, e: int) -> tuple[np.ndarray, np.ndarray, float]:
+        """:func:`_vertex_distances` of edge ``e``, computed once per edge."""
         got = self.vertices.get(e)
         if got is None:
             got = self.vertices[e] = _vertex_distances(self.geom[e])
         return got
 
     def _spans(self, parts: list[np.ndarray | _Span]) -> list[np.ndarray]:
-        """Coordinates of a route's parts, each span as :meth:`_piece` draws it.
+        """Coordinates of a route's parts, each span as :func:`_piece` draws it.
 
         The ends of all spans are interpolated in one GEOS call (a call per span was most of
         the drawing's time); the points are the same, as each is the same interpolation.

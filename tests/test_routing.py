@@ -557,3 +557,16 @@ def test_solver_finds_the_best_order_on_small_turfs(seed: int, mode: str) -> Non
     got = float(sum(cost[i, j] for i, j in steps))
     assert got == pytest.approx(_best_by_enumeration(cost, loop=mode == "loop", start=start),
                                 abs=1e-6)
+
+
+def test_a_one_door_turf_gets_a_short_line_on_its_street() -> None:
+    # a route of one stop has no walk: it is drawn as 2 m of its street around the door (a
+    # valid line for every writer), its length 0
+    net = main_street("residential")
+    walk, row = route_one_turf(net, doors_along(net, 0, 1, side="left"))
+    assert len(walk) == 1
+    assert row["length_m"] == 0.0
+    line = row.geometry
+    assert line.length == pytest.approx(2.0, abs=1e-6)
+    street = net.edges.geometry.iloc[0]
+    assert shapely.distance(street, shapely.points(shapely.get_coordinates(line))).max() < 1e-6
