@@ -1442,10 +1442,11 @@ def _volunteer_data(
     fingerprint = json.dumps([turf_id, [[i, r["seq"]] for i, r in zip(shown_ids, doors,
                                                                       strict=True)]])
     map_id = hashlib.sha256(fingerprint.encode("utf-8")).hexdigest()[:12]
+    streets, turf_shape, route_shape = _shapes([_streets_around(plan, d), turf, route], plan.crs)
     data = {
-        "streets": _shapes(_streets_around(plan, d), plan.crs),
-        "turf": _shapes(turf, plan.crs),
-        "route": _shapes(route, plan.crs),
+        "streets": streets,
+        "turf": turf_shape,
+        "route": route_shape,
         "doors": doors,
         "tiles": OSM_TILES,
         "attribution": OSM_ATTRIBUTION,
@@ -1492,30 +1493,35 @@ def _streets_around(plan: TurfPlan, d: gpd.GeoDataFrame) -> np.ndarray:
     return plan.network.streets_in(shapely.buffer(shapely.box(*d.total_bounds), 150.0))
 
 
-def _shapes(geoms: np.ndarray, crs: Any) -> dict[str, Any]:
-    """Return geometries as a GeoJSON FeatureCollection without properties, in EPSG:4326.
+def _shapes(groups: list[np.ndarray], crs: Any) -> list[dict[str, Any]]:
+    """Return each group of geometries as a FeatureCollection without properties, in EPSG:4326.
 
     Rounded as :func:`to_wgs84` rounds: the same text as
-    ``geojson_collection(to_wgs84(frame), [])``, without building frames. Lines (nearly all of
-    them: streets) take their coordinates from one call for all; other shapes are read back
-    from GEOS's GeoJSON.
+    ``geojson_collection(to_wgs84(frame), [])``, without building frames. All groups are
+    reprojected in one call. Lines (nearly all of them: streets) keep their coordinates as
+    numpy rows, which :func:`knockin_geo._json.compact` writes as it writes the same floats in
+    lists; other shapes are read back from GEOS's GeoJSON.
     """
-    at = np.asarray(shapely.set_precision(to_lonlat(geoms, crs), 1e-6), dtype=object)
+    ends = np.cumsum([len(g) for g in groups]).tolist()
+    at = np.asarray(shapely.set_precision(to_lonlat(np.concatenate(groups), crs), 1e-6),
+                    dtype=object)
     kind = shapely.get_type_id(at)
     line = kind == shapely.GeometryType.LINESTRING
     xy, part = shapely.get_coordinates(at[line], return_index=True)
-    ends = np.cumsum(np.bincount(part, minlength=int(line.sum()))).tolist()
-    flat = xy.tolist()
-    lines = iter([flat[a:b] for a, b in zip([0, *ends][:-1], ends, strict=True)])
-    features = []
+    stops = np.cumsum(np.bincount(part, minlength=int(line.sum()))).tolist()
+    lines = iter([xy[a:b] for a, b in zip([0, *stops][:-1], stops, strict=True)])
+    features: list[dict[str, Any]] = []
     for g, k in zip(at, kind.tolist(), strict=True):
-        if g is None:
-            continue
-        geometry = ({"type": "LineString", "coordinates": next(lines)}
+        geometry = (None if g is None
+                    else {"type": "LineString", "coordinates": next(lines)}
                     if k == shapely.GeometryType.LINESTRING
                     else parse(shapely.to_geojson(g)))
         features.append({"type": "Feature", "properties": {}, "geometry": geometry})
-    return {"type": "FeatureCollection", "features": features}
+    return [
+        {"type": "FeatureCollection",
+         "features": [f for f in features[a:b] if f["geometry"] is not None]}
+        for a, b in zip([0, *ends][:-1], ends, strict=True)
+    ]
 
 
 def _volunteer_doors(
@@ -1526,19 +1532,19 @@ def _volunteer_doors(
     ``lonlat``: the doors' EPSG:4326 positions (rows of ``d``), rounded here as
     :func:`to_wgs84` rounds.
     """
-    at = np.asarray(shapely.set_precision(shapely.points(lonlat), 1e-6), dtype=object)
+    at = shapely.get_coordinates(shapely.set_precision(shapely.points(lonlat), 1e-6)).tolist()
     # each column read once (object values, as a row of the frame holds them), not a row
     # Series per door
     cols = {f: d[f].to_numpy(dtype=object) if f in d else [None] * len(d)
             for f in VOLUNTEER_DOOR_FIELDS}
     doors = []
-    for i, (pt, shown) in enumerate(zip(at, shown_ids, strict=True)):
+    for i, ((lon, lat), shown) in enumerate(zip(at, shown_ids, strict=True)):
         rec = {f: _plain(cols[f][i]) for f in VOLUNTEER_DOOR_FIELDS}
         seq = cols[schema.SEQ][i]
         rec[schema.SEQ] = int(seq) if pd.notna(seq) else None
         rec["id"] = shown
-        rec["lon"] = round(pt.x, 6)
-        rec["lat"] = round(pt.y, 6)
+        rec["lon"] = round(lon, 6)
+        rec["lat"] = round(lat, 6)
         doors.append(rec)
     return doors
 

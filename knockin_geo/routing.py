@@ -728,7 +728,8 @@ def _lkh(m: np.ndarray, runs: int, trials: int, move_type: int = LKH_GAP_MOVE_TY
     params = (f"RUNS = {runs}\nMAX_TRIALS = {trials}\nSEED = {_LKH_SEED}\n"
               f"SUBGRADIENT = NO\nMOVE_TYPE = {move_type}\n"
               "PROBLEM_FILE = :stdin:\n")
-    rows = "\n".join(" ".join(map(str, row)) for row in scaled.tolist())
+    row_text = " ".join(["%d"] * n)  # one % per row: half the time of a str() per number
+    rows = "\n".join([row_text % tuple(row) for row in scaled.tolist()])
     problem = (f"TYPE : {kind}\nDIMENSION : {n}\nEDGE_WEIGHT_TYPE : EXPLICIT\n"
                f"EDGE_WEIGHT_FORMAT : FULL_MATRIX\nEDGE_WEIGHT_SECTION\n{rows}\n")
     tour = _elkai.solve_problem(params, problem)  # 1-based, without the closing stop
