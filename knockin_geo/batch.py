@@ -84,6 +84,7 @@ from knockin_geo.export import read_canvassers
 from knockin_geo.maps import (
     OSM_ATTRIBUTION,
     OSM_TILES,
+    GeoJsonLayer,
     InlineLeaflet,
     geojson_collection,
     html_text,
@@ -1218,7 +1219,7 @@ def _add_area_layer(m: folium.Map, name: str, tw: Any, doors: Any) -> None:
     # names and ids come from input: escaped (layer names and tooltips are HTML)
     group = folium.FeatureGroup(name=html_text(f"{name}: {len(tw)} turfs"))
     cols = [p for p in props if p in tw.columns]
-    folium.GeoJson(
+    GeoJsonLayer(
         geojson_collection(tw, cols),
         style_function=lambda f: {
             "color": f["properties"]["color"], "weight": 2,
@@ -1227,7 +1228,7 @@ def _add_area_layer(m: folium.Map, name: str, tw: Any, doors: Any) -> None:
         tooltip=folium.GeoJsonTooltip([c for c in cols if c != "color"]),
     ).add_to(group)
     if doors is not None and len(doors):
-        folium.GeoJson(
+        GeoJsonLayer(
             geojson_collection(doors, ["turf_id", "seq", "color"]),
             marker=folium.CircleMarker(radius=2, weight=1, fill=True, fill_opacity=0.9),
             style_function=lambda f: {

@@ -186,7 +186,13 @@ def _parts_holding(
     out = np.full(len(pts), -1, dtype=np.int64)
     if len(parts) == 0:
         return out
-    p_i, part_i = shapely.STRtree(parts).query(pts, predicate="dwithin", distance=1e-6)
+    # each part (prepared once) finds the points it covers; the few left (a rounding off an
+    # edge) take the parts within a micrometre
+    part_i, p_i = shapely.STRtree(pts).query(parts, predicate="intersects")
+    rest = np.setdiff1d(np.arange(len(pts)), p_i)
+    if len(rest):
+        q, r = shapely.STRtree(parts).query(pts[rest], predicate="dwithin", distance=1e-6)
+        p_i, part_i = np.concatenate([p_i, rest[q]]), np.concatenate([part_i, r])
     order = np.lexsort((part_i, p_i))
     first = np.unique(p_i[order], return_index=True)[1]
     out[p_i[order][first]] = part_i[order][first]

@@ -206,6 +206,35 @@ def _figure(element: Element) -> Figure:
     return cast(Figure, element.get_root())
 
 
+class _TextMacros(MacroElement):
+    """``MacroElement.render`` without compiling what its macros wrote as a template again.
+
+    branca wraps the text of an element's ``header``, ``html`` and ``script`` macros in a new
+    ``Element``, which compiles it as a Jinja template before writing it out: for a layer, its
+    whole data. Here the text goes into the page as that second pass writes it (Jinja drops one
+    final newline). Layers put it before ``MacroElement`` (``class L(folium.GeoJson,
+    _TextMacros)``): their own render steps run first, as in folium.
+    """
+
+    # branca annotates Element.render as returning the HTML, but MacroElement.render returns None
+    def render(self, **kwargs: Any) -> None:  # type: ignore[override]
+        figure = _figure(self)
+        macros = self._template.module.__dict__
+        for part in ("header", "html", "script"):
+            if (macro := macros.get(part)) is not None:
+                text = str(macro(self, kwargs)).removesuffix("\n")
+                getattr(figure, part).add_child(_Raw(text), name=self.get_name())
+        for element in list(self._children.values()):
+            element.render(**kwargs)
+
+
+class GeoJsonLayer(folium.GeoJson, _TextMacros):
+    """``folium.GeoJson`` whose data is not compiled as a Jinja template (same page).
+
+    The texts in the data are escaped for HTML and braces by :func:`geojson_collection`.
+    """
+
+
 class InlineLeaflet(MacroElement):
     """Puts Leaflet's JS and CSS inline in the page header (instead of CDN links)."""
 
@@ -370,7 +399,7 @@ def _add_precincts(m: folium.Map, precincts: gpd.GeoDataFrame, turfs: gpd.GeoDat
     used = set(turfs[schema.PRECINCT_ID].dropna().astype(str))
     pr = precincts[precincts.index.astype(str).isin(used)]
     pr = to_wgs84(pr.assign(**{schema.PRECINCT_ID: pr.index.astype(str)}))
-    folium.GeoJson(
+    GeoJsonLayer(
         geojson_collection(pr, [schema.PRECINCT_ID]),
         name="Precincts",
         style_function=lambda f: {
@@ -407,7 +436,7 @@ def _add_turfs(m: folium.Map, turfs: gpd.GeoDataFrame, colors: Mapping[str, str]
              "color"]
     props = [p for p in props if p in t.columns]
     tw = to_wgs84(t[[*props, "geometry"]])
-    folium.GeoJson(
+    GeoJsonLayer(
         geojson_collection(tw, props),
         name="Turfs",
         style_function=lambda f: {
@@ -441,7 +470,7 @@ def _add_routes(m: folium.Map, routes: gpd.GeoDataFrame, colors: Mapping[str, st
     r[schema.TURF_ID] = r.index.astype(str)
     r["color"] = [colors.get(x, "#333") for x in r[schema.TURF_ID]]
     rw = to_wgs84(r[[schema.TURF_ID, "length_m", "color", "geometry"]])
-    folium.GeoJson(
+    GeoJsonLayer(
         geojson_collection(rw, [schema.TURF_ID, "length_m", "color"]),
         name="Routes",
         style_function=lambda f: {"color": "#222", "weight": 2, "opacity": 0.85},
@@ -721,7 +750,7 @@ _LABELS_JS = """function kgLabels(d, texts) {
 }"""
 
 
-class _ArrayLayer(folium.map.Layer):
+class _ArrayLayer(folium.map.Layer, _TextMacros):
     """A layer the browser builds from compact JSON (``args``) with a function of ``_js``.
 
     The function is put once in the page header; every argument is JSON safe in ``<script>``.
@@ -739,7 +768,7 @@ class _ArrayLayer(folium.map.Layer):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._template = Template(  # compiled once per class
-            "{% macro script_text(this, kwargs) %}\nvar {{ this.get_name() }} = " + cls._call
+            "{% macro script(this, kwargs) %}\nvar {{ this.get_name() }} = " + cls._call
             + ";\n{% endmacro %}"
         )
 
@@ -749,12 +778,7 @@ class _ArrayLayer(folium.map.Layer):
         figure.header.add_child(_Raw(f"<script>{self._js}</script>"), name=f"{self._name}_js")
         if self._css:
             figure.header.add_child(_Raw(f"<style>{self._css}</style>"), name=f"{self._name}_css")
-        # a macro named `script` would be compiled as a template again by MacroElement.render
-        # (megabytes of JSON): the text goes in as that template would render it (no final
-        # newline), where MacroElement puts a script, before the layer's children
-        script = str(self._template.module.script_text(self, kwargs))
-        figure.script.add_child(_Raw(script.removesuffix("\n")), name=self.get_name())
-        super().render(**kwargs)
+        super().render(**kwargs)  # the script (megabytes of JSON) as text: _TextMacros
 
 
 class _LabelLayer(_ArrayLayer):
@@ -1704,7 +1728,7 @@ def choropleth_layer(
     frame["color"] = [colors[c] if c >= 0 else "#cccccc" for c in klass]
     props = [schema.PRECINCT_ID, "value", "color", *[f for f in tooltip_fields if f in frame]]
     fw = to_wgs84(frame[[*props, "geometry"]])
-    layer = folium.GeoJson(
+    layer = GeoJsonLayer(
         geojson_collection(fw, props),
         name=html_text(name or column),  # the layer control shows names as HTML
         show=show,

@@ -232,9 +232,11 @@ def route_turfs(
     if len(assigned) == 0:
         return empty_routes(doors.crs), seq
     ctx = _Context(network, params, avoid)
-    groups = list(assigned.groupby(schema.TURF_ID, sort=True))
-    solved = _route_all(ctx, [pd.DataFrame(turf[list(_ROUTE_COLUMNS)]) for _, turf in groups],
-                        workers)
+    # only the columns read below, so that each group is a small plain frame
+    keep = [*_ROUTE_COLUMNS, "snap_dist_m",
+            *([schema.HOUSEHOLDS] if schema.HOUSEHOLDS in assigned else []), schema.TURF_ID]
+    groups = list(pd.DataFrame(assigned[keep]).groupby(schema.TURF_ID, sort=True))
+    solved = _route_all(ctx, [turf[list(_ROUTE_COLUMNS)] for _, turf in groups], workers)
     rows: list[dict[str, Any]] = []
     geoms = []
     order_all: dict[str, int] = {}

@@ -277,7 +277,8 @@ class StreetNetwork:
         Most streets near a turf lie wholly inside the area drawn around it and are returned as
         they are; only those that leave it go through the intersection.
         """
-        lines = self.edges.geometry.to_numpy()[np.sort(self.edge_tree().query(area, "intersects"))]
+        tree = self.edge_tree()  # its geometries are the edges' (no column read per call)
+        lines = tree.geometries[np.sort(tree.query(area, "intersects"))]
         shapely.prepare(area)
         leave = ~shapely.contains_properly(area, lines)
         lines[leave] = shapely.intersection(lines[leave], area)
