@@ -497,10 +497,17 @@ def _unassigned_csv(doors: pd.DataFrame) -> bytes:
 
 
 def _round_coords(obj: Any) -> Any:
+    """GeoJSON coordinates (a number, a position or nested lists of them), each number rounded."""
     if isinstance(obj, list | tuple):
         try:  # a position (numbers): rounded in one pass
             return [round(float(v), COORD_DECIMALS) for v in obj]
         except TypeError:  # a list of positions, rings or polygons
+            if all(isinstance(p, list | tuple) and len(p) == 2 for p in obj):
+                try:  # a line or ring of 2D positions: one pass for all
+                    return [[round(float(x), COORD_DECIMALS), round(float(y), COORD_DECIMALS)]
+                            for x, y in obj]
+                except TypeError:  # a list of pairs of lines or rings
+                    pass
             return [_round_coords(v) for v in obj]
     return round(float(obj), COORD_DECIMALS)
 
