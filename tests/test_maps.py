@@ -404,3 +404,39 @@ def test_cut_writes_the_same_files_with_one_or_two_workers(tmp_path: Path) -> No
     assert len([p for p in one if p.parts[0] == "maps"]) >= 10  # enough turfs for a pool
     assert one.keys() == two.keys()
     assert [str(p) for p in one if one[p] != two[p]] == []
+
+
+def test_geojson_layer_writes_the_page_folium_writes_without_compiling_its_data() -> None:
+    """``GeoJsonLayer`` only skips branca's second Jinja pass over the layer's script.
+
+    The same layer (style, tooltip, popup, one feature per geometry type) gives the same page
+    as ``folium.GeoJson``; text that Jinja would run (``{{ 6*7 }}``: Python at build time) is
+    written as it is, where folium's second pass runs it.
+    """
+    import folium
+
+    from knockin_geo.maps import GeoJsonLayer, _stable_ids
+
+    def page(layer_class: type, text: str) -> str:
+        data = {"type": "FeatureCollection", "features": [
+            {"type": "Feature", "properties": {"name": text, "color": "#123456"},
+             "geometry": geometry}
+            for geometry in (
+                {"type": "Point", "coordinates": [1.5, 47.2]},
+                {"type": "LineString", "coordinates": [[1.5, 47.2], [1.6, 47.3]]},
+                {"type": "Polygon", "coordinates": [[[1, 47], [2, 47], [2, 48], [1, 47]]]},
+            )
+        ]}
+        m = folium.Map(location=[47.2, 1.5], tiles=None)
+        layer_class(
+            data, name="Layer",
+            style_function=lambda f: {"color": f["properties"]["color"], "weight": 2},
+            tooltip=folium.GeoJsonTooltip(["name"]),
+            popup=folium.GeoJsonPopup(["name"]),
+        ).add_to(m)
+        folium.LayerControl().add_to(m)
+        return _stable_ids(m.get_root().render())
+
+    assert page(GeoJsonLayer, "Rue de la Paix") == page(folium.GeoJson, "Rue de la Paix")
+    assert "{{ 6*7 }}kg" in page(GeoJsonLayer, "{{ 6*7 }}kg")
+    assert "42kg" in page(folium.GeoJson, "{{ 6*7 }}kg")  # what the second pass did
