@@ -822,18 +822,43 @@ def save_map(m: folium.Map, path: str | Path) -> Path:
     pathlib.Path
         The path written.
     """
-    page = m.get_root().render()
-    # folium names elements with random ids: make them stable so the same plan gives the same
-    # bytes
-    return write_text_atomic(path, _stable_ids(page))
+    return write_text_atomic(path, page_html(m))
 
 
-def _stable_ids(html: str) -> str:
-    """Replace folium's random element ids (32 hex digits) by sequential ones."""
+def page_html(m: Element) -> str:
+    """Render a folium map (or any element of a page) as the HTML :func:`save_map` writes.
+
+    folium names elements with random ids: they become sequential, so that the same plan gives
+    the same bytes.
+    """
+    root = m.get_root()
+    page = root.render()
+    return _stable_ids(page, _element_ids(root))
+
+
+def _element_ids(root: Element) -> set[str]:
+    """Return the ids of every element of a rendered page (its tree then holds all of them)."""
+    ids: set[str] = set()
+    todo = [root]
+    while todo:
+        element = todo.pop()
+        ids.add(element._id)
+        todo.extend(element._children.values())
+    return ids
+
+
+def _stable_ids(html: str, ids: set[str]) -> str:
+    """Replace the element ids ``ids`` (32 hex digits) by sequential ones, in order of use.
+
+    Only the page's own ids: data that looks like one (an address id that is an MD5 sum) is
+    left as it is.
+    """
     mapping: dict[str, str] = {}
 
     def repl(m: re.Match[str]) -> str:
         key = m.group(0)
+        if key not in ids:
+            return key
         if key not in mapping:
             mapping[key] = f"{len(mapping):032x}"
         return mapping[key]

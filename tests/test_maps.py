@@ -415,7 +415,7 @@ def test_geojson_layer_writes_the_page_folium_writes_without_compiling_its_data(
     """
     import folium
 
-    from knockin_geo.maps import GeoJsonLayer, _stable_ids
+    from knockin_geo.maps import GeoJsonLayer, page_html
 
     def page(layer_class: type, text: str) -> str:
         data = {"type": "FeatureCollection", "features": [
@@ -435,8 +435,26 @@ def test_geojson_layer_writes_the_page_folium_writes_without_compiling_its_data(
             popup=folium.GeoJsonPopup(["name"]),
         ).add_to(m)
         folium.LayerControl().add_to(m)
-        return _stable_ids(m.get_root().render())
+        return page_html(m)
 
     assert page(GeoJsonLayer, "Rue de la Paix") == page(folium.GeoJson, "Rue de la Paix")
     assert "{{ 6*7 }}kg" in page(GeoJsonLayer, "{{ 6*7 }}kg")
     assert "42kg" in page(folium.GeoJson, "{{ 6*7 }}kg")  # what the second pass did
+
+
+def test_director_map_keeps_address_ids_that_look_like_element_ids(plan: TurfPlan,
+                                                                    tmp_path: Path) -> None:
+    """Address ids made of 32 hex digits (an MD5 sum, a UUID without dashes) reach the map as
+    they are: only folium's own element ids are renumbered, not data that looks like one."""
+    import dataclasses
+
+    from knockin_geo.maps import save_map
+
+    doors = plan.doors
+    first = doors.index[doors[schema.TURF_ID].notna()][0]
+    hex_id = "0123456789abcdef0123456789abcdef"
+    doors = doors.rename(index={first: hex_id})
+    html = save_map(director_map(dataclasses.replace(plan, doors=doors)),
+                    tmp_path / "map.html").read_text(encoding="utf-8")
+    assert hex_id in html
+    assert "var map_00000000000000000000000000000000" in html  # folium's ids still renumbered
