@@ -561,3 +561,25 @@ def test_compact_json_documented_differences() -> None:
     assert json.loads(compact([5e-05])) == [5e-05]
     assert compact([float("nan"), float("inf")]) == "[null,null]"
     assert compact({"b": np.int64(2), "a": np.float64(0.5)}, sort_keys=True) == '{"a":0.5,"b":2}'
+
+
+def _round_each(obj: object) -> object:
+    """Every number of nested GeoJSON coordinates rounded on its own (the reference)."""
+    if isinstance(obj, list | tuple):
+        return [_round_each(v) for v in obj]
+    return round(float(obj), export.COORD_DECIMALS)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("geom", [
+    shapely.LineString([(1.123456789, 47.000000049), (2, 48)]),
+    shapely.LineString([(1.1, 2.2, 3.33333333), (4.4, 5.5, 6.6)]),  # 3D positions
+    # two-point lines: a list of pairs that are not positions
+    shapely.MultiLineString([[(0, 0), (1.00000005, 1)], [(2, 2), (3, 3.123456789)]]),
+    shapely.Polygon([(0, 0), (1, 0), (1, 1.999999951)], [[(0.2, 0.2), (0.5, 0.2), (0.5, 0.5)]]),
+    shapely.MultiPolygon([shapely.box(0, 0, 1, 1), shapely.box(2, 2, 3.000000049, 3)]),
+    shapely.Point(6.123456749, 47.98765435),
+])
+def test_geojson_coordinates_rounded_number_by_number(geom: shapely.Geometry) -> None:
+    """The one-pass rounding of lines and rings gives each number as rounding it alone does."""
+    coords = json.loads(shapely.to_geojson(geom))["coordinates"]
+    assert export._round_coords(coords) == _round_each(coords)

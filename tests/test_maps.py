@@ -417,7 +417,7 @@ def test_geojson_layer_writes_the_page_folium_writes_without_compiling_its_data(
 
     from knockin_geo.maps import GeoJsonLayer, page_html
 
-    def page(layer_class: type, text: str) -> str:
+    def page(layer_class: type, text: str, marker: bool = False) -> str:
         data = {"type": "FeatureCollection", "features": [
             {"type": "Feature", "properties": {"name": text, "color": "#123456"},
              "geometry": geometry}
@@ -433,11 +433,15 @@ def test_geojson_layer_writes_the_page_folium_writes_without_compiling_its_data(
             style_function=lambda f: {"color": f["properties"]["color"], "weight": 2},
             tooltip=folium.GeoJsonTooltip(["name"]),
             popup=folium.GeoJsonPopup(["name"]),
+            **({"marker": folium.CircleMarker(radius=2, fill=True)} if marker else {}),
         ).add_to(m)
         folium.LayerControl().add_to(m)
         return page_html(m)
 
     assert page(GeoJsonLayer, "Rue de la Paix") == page(folium.GeoJson, "Rue de la Paix")
+    # points drawn as circle markers (the campaign map's doors): the marker's script too
+    assert (page(GeoJsonLayer, "Rue", marker=True)
+            == page(folium.GeoJson, "Rue", marker=True))
     assert "{{ 6*7 }}kg" in page(GeoJsonLayer, "{{ 6*7 }}kg")
     assert "42kg" in page(folium.GeoJson, "{{ 6*7 }}kg")  # what the second pass did
 
