@@ -1053,7 +1053,8 @@ def _recombine(
 
     The turf and the turfs its doors touch are merged and cut again into as many turfs by the
     spanning-tree bisection, with fresh random trees; the new cut is kept only if every one of
-    those turfs is then within tolerance.
+    those turfs is then within tolerance. A turf whose re-cut is refused is not tried again, and
+    the next one out of tolerance gets its turn (``attempts`` re-cuts at most, refused or kept).
     """
     tol = params.tolerance
     doors = np.flatnonzero(is_door)
@@ -1069,10 +1070,12 @@ def _recombine(
     dn = is_door[coo.row] & ~is_door[coo.col]
     door_v, node_v = coo.row[dn], coo.col[dn]
     dd = is_door[coo.row] & is_door[coo.col]
+    refused: list[int] = []
     for _ in range(attempts):
         pw = np.bincount(lab[doors], weights=w[doors], minlength=int(lab.max()) + 1)
         dev = np.abs(pw / target - 1)
         bad = np.flatnonzero((dev > tol + 1e-12) & (pw > 0))
+        bad = bad[~np.isin(bad, refused)]
         if len(bad) == 0:
             break
         t = int(bad[np.argmax(dev[bad])])
@@ -1081,17 +1084,10 @@ def _recombine(
         direct = lab[coo.col[dd][lab[coo.row[dd]] == t]]
         group = np.union1d(np.unique(np.concatenate([touching, direct])), [t])
         if len(group) < 2:
-            break
+            refused.append(t)
+            continue
         if len(group) > _RECOMBINE_MAX:
-            # the nearest neighbours only (by door centroid)
-            cx = np.bincount(lab[doors], weights=xy[doors, 0], minlength=len(pw))
-            cy = np.bincount(lab[doors], weights=xy[doors, 1], minlength=len(pw))
-            cnt = np.maximum(np.bincount(lab[doors], minlength=len(pw)), 1)
-            mx, my = cx / cnt, cy / cnt
-            others = group[group != t]
-            dist = np.hypot(mx[others] - mx[t], my[others] - my[t])
-            others = others[np.lexsort((others, dist))][: _RECOMBINE_MAX - 1]
-            group = np.union1d(others, [t])
+            group = _nearest_of_group(lab[doors], xy[doors], group, t, len(pw))
         in_group = is_door & np.isin(lab, group)
         verts = np.flatnonzero(in_group | ~is_door)
         sub = adj[verts][:, verts]
@@ -1099,7 +1095,8 @@ def _recombine(
         _, comp = csgraph.connected_components(sub, directed=False)
         door_comps = np.unique(comp[in_group[verts]])
         if len(door_comps) != 1:
-            break
+            refused.append(t)
+            continue
         keep = comp == door_comps[0]
         verts = verts[keep]
         sub = sub[keep][:, keep]
@@ -1109,9 +1106,24 @@ def _recombine(
         vd = is_door[verts]
         new_w = np.bincount(new[vd], weights=w[verts][vd], minlength=len(group))
         if not (np.abs(new_w / target - 1) <= tol + 1e-12).all():
-            break
+            refused.append(t)
+            continue
         lab[verts[vd]] = group[new[vd]]
     return lab
+
+
+def _nearest_of_group(
+    door_lab: np.ndarray, door_xy: np.ndarray, group: np.ndarray, t: int, n_parts: int
+) -> np.ndarray:
+    """Turf ``t`` and the ``_RECOMBINE_MAX - 1`` turfs of ``group`` nearest it (door centroids)."""
+    cx = np.bincount(door_lab, weights=door_xy[:, 0], minlength=n_parts)
+    cy = np.bincount(door_lab, weights=door_xy[:, 1], minlength=n_parts)
+    cnt = np.maximum(np.bincount(door_lab, minlength=n_parts), 1)
+    mx, my = cx / cnt, cy / cnt
+    others = group[group != t]
+    dist = np.hypot(mx[others] - mx[t], my[others] - my[t])
+    others = others[np.lexsort((others, dist))][: _RECOMBINE_MAX - 1]
+    return np.union1d(others, [t])
 
 
 def _move_set(

@@ -894,3 +894,32 @@ def test_subtree_sums_add_up_each_vertex_subtree(shape: list[float], seed: int) 
             want[u] += stats[v]
             u = pred[u]
     np.testing.assert_array_equal(_subtree_sums(stats, pred), want)
+
+
+def test_recombine_goes_on_past_a_turf_it_cannot_recut() -> None:
+    # two pieces of street: a lone turf of 5 doors (out of tolerance, no neighbour to re-cut
+    # with) and a path of 20 doors cut 14 + 6; the lone turf is the worst, so it is tried
+    # first and refused, and the pair after it must still be re-cut into two turfs of 10
+    from scipy import sparse
+
+    from knockin_geo.turfs import _recombine
+
+    def path(first: int, last: int) -> list[tuple[int, int]]:
+        return [(v, v + 1) for v in range(first, last)]
+
+    # doors 0-4 and 5-24; street nodes 25, 26 at the ends of the 20-door path
+    links = [*path(0, 4), *path(5, 24), (25, 5), (24, 26)]
+    a, b = np.array(links).T
+    n = 27
+    adj = sparse.coo_array((np.r_[np.ones(len(a)), np.ones(len(a))] * 10.0,
+                            (np.r_[a, b], np.r_[b, a])), shape=(n, n)).tocsr()
+    is_door = np.arange(n) < 25
+    w = is_door.astype(float)
+    xy = np.column_stack([np.arange(n) * 10.0, np.zeros(n)])
+    labels = np.r_[np.zeros(5), np.ones(14), np.full(6, 2), [1, 2]].astype(np.int64)
+    params = TurfParams(doors_per_turf=10, tolerance=0.1)
+    out = _recombine(adj, w, xy, is_door, labels, 10.0, params, np.random.default_rng(0))
+    sizes = np.bincount(out[is_door], minlength=3)
+    assert sizes[0] == 5  # the lone turf keeps its doors: nothing to re-cut it with
+    assert sorted(sizes[1:].tolist()) == [10, 10]
+    assert set(out[5:25].tolist()) == {1, 2}
