@@ -283,8 +283,8 @@ def _add_cut_args(p: argparse.ArgumentParser) -> None:
                         "(by default doors move between neighbouring turfs until their routed "
                         "minutes are within tolerance)")
     g.add_argument("--workers", metavar="N", type=argtypes.count,
-                   help="processes that route turfs and build the walk lists and phone maps "
-                        "(default: all cores; same files whatever N)")
+                   help="processes that cut the precincts, route turfs and build the walk "
+                        "lists and phone maps (default: all cores; same files whatever N)")
 
     _add_output_args(p)
     _add_privacy_args(p)

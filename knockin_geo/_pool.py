@@ -70,7 +70,8 @@ def per_turf(
             yield build(plan, t)
         return
     _JOB["job"] = (build, plan)
-    logger.debug("building %d turf files in %d processes", len(turf_ids), n)
+    logger.debug("building %d results (%s) in %d processes", len(turf_ids),
+                 getattr(build, "__qualname__", "?"), n)
     pool = cf.ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("fork"))
     try:
         yield from pool.map(_run, turf_ids, chunksize=max(1, min(_MAX_CHUNK,

@@ -135,8 +135,9 @@ def plan_turfs(
         A do-not-knock list (:func:`knockin_geo.privacy.read_opt_outs`): those doors get status
         ``opted_out``, stay out of every turf and every volunteer file, and are counted.
     route_workers
-        Processes that route turfs (:func:`knockin_geo.routing.route_turfs`); None: one per
-        core. The plan is the same whatever the number.
+        Processes that cut the areas (:func:`knockin_geo.turfs.cut_turfs`) and route the turfs
+        (:func:`knockin_geo.routing.route_turfs`); None: one per core. The plan is the same
+        whatever the number.
 
     Returns
     -------
@@ -155,7 +156,8 @@ def plan_turfs(
     snapped = _snapped(doors, network, params, max_snap_m, universe, chosen, timings)
     cut_precincts = prec if not params.cross_precincts else None
     with stage(timings, "cut"):
-        cut = cut_turfs(snapped, network, precincts=cut_precincts, params=params)
+        cut = cut_turfs(snapped, network, precincts=cut_precincts, params=params,
+                        workers=route_workers)
     extra = _report_head(crs, params, max_snap_m, inputs, universe, n_opted_out)
     out_doors, turf_table, routes = _unrouted(cut, crs)
     if route and len(turf_table):

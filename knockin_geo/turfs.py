@@ -50,6 +50,7 @@ from scipy.spatial import cKDTree
 
 from knockin_geo import refine, schema, sidegraph
 from knockin_geo._errors import InputError
+from knockin_geo._pool import per_turf
 from knockin_geo.barriers import (
     BARRIER_HIGHWAYS,
     LocalSides,
@@ -280,6 +281,7 @@ def cut_turfs(
     *,
     precincts: gpd.GeoDataFrame | None = None,
     params: TurfParams | None = None,
+    workers: int | None = 1,
 ) -> TurfCut:
     """Partition snapped doors into turfs.
 
@@ -295,6 +297,10 @@ def cut_turfs(
         Precinct polygons (metric CRS, index ``precinct_id``), used to find connector streets.
     params
         Turf parameters (defaults: 80 doors per turf, 10 % tolerance).
+    workers
+        Processes that cut the areas (precincts), the largest first; None: one per core. Each
+        area draws its own random trees (seeded by the seed and the area's id), so the cut is
+        the same whatever the number.
 
     Returns
     -------
@@ -317,9 +323,12 @@ def cut_turfs(
     region = np.full(len(ids), -1, dtype=np.int64)
     table = _TurfList()
     area_groups = pd.Series(np.arange(len(ids))).groupby(prep.area, sort=True).indices
-    for a in sorted(map(str, area_groups)):
-        members = np.sort(np.asarray(area_groups[a]))
-        part, part_notes, target, door_reg = _cut_one_area(prep, a, members, precincts, params)
+    areas = sorted(map(str, area_groups))
+    members_of = {a: np.sort(np.asarray(area_groups[a])) for a in areas}
+    cuts = _cut_areas(prep, members_of, precincts, params, workers)
+    for a in areas:
+        members = members_of[a]
+        part, part_notes, target, door_reg = cuts[a]
         region[members] = door_reg + (region.max() + 1)
         labels[members] = table.add(a, part, prep.xy[members], target, part_notes)
 
@@ -338,6 +347,23 @@ def cut_turfs(
         "cut %d doors into %d turfs in %d areas", len(ids), len(turfs), len(area_groups)
     )
     return TurfCut(out, turfs, params, table.notes)
+
+
+def _cut_areas(
+    prep: _Prepared, members_of: dict[str, np.ndarray], precincts: gpd.GeoDataFrame | None,
+    params: TurfParams, workers: int | None,
+) -> dict[str, tuple[np.ndarray, dict[int, list[str]], float, np.ndarray]]:
+    """Cut every area (:func:`_cut_one_area`), in up to ``workers`` forked processes.
+
+    The largest areas go first, so that the last to finish is a small one; the results are
+    returned by area, and the caller takes them in its own order.
+    """
+    order = sorted(members_of, key=lambda a: (-len(members_of[a]), a))
+
+    def cut(p: _Prepared, a: str) -> tuple[np.ndarray, dict[int, list[str]], float, np.ndarray]:
+        return _cut_one_area(p, a, members_of[a], precincts, params)
+
+    return dict(zip(order, per_turf(cut, prep, order, workers), strict=True))
 
 
 def _usable(out: gpd.GeoDataFrame, params: TurfParams) -> tuple[np.ndarray, bool]:

@@ -698,6 +698,27 @@ def test_two_precincts_cut_across_precincts():
     )
 
 
+def test_precincts_cut_in_two_processes_give_the_same_plan(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Each precinct draws its own random trees: cut in one process or two, the same turfs."""
+    net, doors, pr = two_precincts()
+    plans = {}
+    for workers in (1, 2):
+        caplog.clear()
+        with caplog.at_level("DEBUG", logger="knockin_geo._pool"):
+            plans[workers] = plan_turfs(doors, net, precincts=pr, route=False,
+                                        params=TurfParams(doors_per_turf=40),
+                                        route_workers=workers)
+        forked = [r for r in caplog.records if "_cut_areas" in r.getMessage()]
+        assert bool(forked) == (workers > 1)  # the two areas really ran in two processes
+    one, two = plans[1], plans[2]
+    assert one.turfs[schema.PRECINCT_ID].nunique() == 2
+    pd.testing.assert_frame_equal(one.doors, two.doors)
+    pd.testing.assert_frame_equal(one.turfs, two.turfs)
+    assert one.report == two.report
+
+
 # ------------------------------------------------------------------------------------------------
 # i. minutes mode
 # ------------------------------------------------------------------------------------------------
