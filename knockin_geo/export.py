@@ -219,8 +219,9 @@ def write_exports(
         When given, the seconds spent on each kind of file are added to it (``exports.csv``,
         ``exports.geojson``, ``exports.gpx``, ``exports.kml``, ``exports.app``).
     workers
-        Processes that build the per-turf GPX files (:func:`knockin_geo._pool.per_turf`);
-        None: one per core. The bytes are the same whatever the number.
+        Processes that build the whole-plan files side by side, then the per-turf GPX files
+        (:func:`knockin_geo._pool.per_turf`); None: one per core. The bytes are the same
+        whatever the number.
 
     Returns
     -------
@@ -263,7 +264,12 @@ def _build_exports(
     timings: dict[str, float] | None = None,
     workers: int | None = 1,
 ) -> list[Path]:
-    """Write every export file (but the manifest) into ``build``; return their paths."""
+    """Write every export file (but the manifest) into ``build``; return their paths.
+
+    The whole-plan files (KML, app JSON, GeoJSON, CSV) are built side by side by up to
+    ``workers`` processes, then the GPX files turf by turf; every file is written here, in a
+    fixed order. ``timings["exports.<kind>"]``: the seconds each kind took where it was built.
+    """
     build.mkdir(parents=True)
     doors = _door_table(plan)
     assigned = _assigned(doors)
@@ -277,6 +283,29 @@ def _build_exports(
     routes = _route_table(plan)
     if not len(plan.routes) and len(plan.turfs):
         logger.warning("the plan is not routed: exports carry no walk order and no route lines")
+    by_turf = _by_turf(volunteer)
+    kinds: dict[str, Callable[[], list[tuple[str, bytes]]]] = {
+        "kml": lambda: [("turfs.kml", _kml(plan, by_turf, routes))],
+        "app": lambda: [("app/turfs.json", _app_json(plan, by_turf, routes, assignment))],
+        "geojson": lambda: [
+            ("doors.geojson", _feature_collection(_door_features(assigned))),
+            ("turfs.geojson", _feature_collection(_turf_features(plan))),
+            ("routes.geojson", _feature_collection(_route_features(plan, routes))),
+        ],
+        "csv": lambda: [
+            ("assignments.csv", _assignments_csv(assignment, assigned, pseudonyms)),
+            ("unassigned.csv", _unassigned_csv(doors)),
+        ],
+    }
+
+    def whole(_: TurfPlan, kind: str) -> tuple[list[tuple[str, bytes]], float]:
+        seconds: dict[str, float] = {}
+        with stage(seconds, kind):
+            files = kinds[kind]()
+        return files, seconds[kind]
+
+    order = list(kinds)  # the slowest first
+    built = dict(zip(order, per_turf(whole, plan, order, workers), strict=True))
     written: list[Path] = []
 
     def put(rel: str, data: bytes) -> None:
@@ -285,15 +314,9 @@ def _build_exports(
         path.write_bytes(data)
         written.append(path)
 
-    with stage(timings, "exports.csv"):
-        put("assignments.csv", _assignments_csv(assignment, assigned, pseudonyms))
-        put("unassigned.csv", _unassigned_csv(doors))
-    with stage(timings, "exports.geojson"):
-        put("doors.geojson", _feature_collection(_door_features(assigned)))
-        put("turfs.geojson", _feature_collection(_turf_features(plan)))
-        put("routes.geojson", _feature_collection(_route_features(plan, routes)))
+    for kind in ("csv", "geojson"):
+        _put_built(built[kind], put, timings, kind)
     names = gpx_file_names(plan.turfs.index.astype(str))
-    by_turf = _by_turf(volunteer)
     with stage(timings, "exports.gpx"):
         tids = sorted(names)
 
@@ -302,11 +325,21 @@ def _build_exports(
 
         for tid, data in zip(tids, per_turf(gpx, plan, tids, workers), strict=True):
             put(f"gpx/{names[tid]}", data)
-    with stage(timings, "exports.kml"):
-        put("turfs.kml", _kml(plan, by_turf, routes))
-    with stage(timings, "exports.app"):
-        put("app/turfs.json", _app_json(plan, by_turf, routes, assignment))
+    for kind in ("kml", "app"):
+        _put_built(built[kind], put, timings, kind)
     return written
+
+
+def _put_built(
+    built: tuple[list[tuple[str, bytes]], float], put: Callable[[str, bytes], None],
+    timings: dict[str, float] | None, kind: str,
+) -> None:
+    """Write one kind's files and add the seconds it took to ``timings["exports.<kind>"]``."""
+    files, seconds = built
+    for rel, data in files:
+        put(rel, data)
+    if timings is not None:
+        timings[f"exports.{kind}"] = timings.get(f"exports.{kind}", 0.0) + seconds
 
 
 def _manifest(build: Path, relative: Iterable[str]) -> bytes:

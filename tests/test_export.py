@@ -459,7 +459,7 @@ def test_packet_gpx_matches_the_export(
 def test_exports_and_packets_same_bytes_with_one_or_two_workers(
     plan: TurfPlan, crew_file: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """GPX files and packets built by a pool of two processes: the same files, byte for byte."""
+    """Exports and packets built by a pool of two processes: the same files, byte for byte."""
     crew = read_canvassers(crew_file)
     a = assign_canvassers(plan, crew)
     trees = []
@@ -471,7 +471,9 @@ def test_exports_and_packets_same_bytes_with_one_or_two_workers(
             write_packets(plan, out, a, crew, lang="en", workers=workers,
                           extra_files=lambda tid: {f"{tid}-map.txt": tid.encode()})
         pooled = [r for r in caplog.records if "processes" in r.getMessage()]
-        assert len(pooled) == (2 if workers > 1 else 0)  # GPX and packets each on a pool
+        # the whole-plan exports (KML, app JSON, GeoJSON, CSV), the GPX and the packets:
+        # each on a pool
+        assert len(pooled) == (3 if workers > 1 else 0)
         trees.append({p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*"))
                       if p.is_file()})
     one, two = trees
