@@ -267,8 +267,8 @@ def _build_exports(
     """Write every export file (but the manifest) into ``build``; return their paths.
 
     The whole-plan files (KML, app JSON, GeoJSON, CSV) are built side by side by up to
-    ``workers`` processes, then the GPX files turf by turf; every file is written here, in a
-    fixed order. ``timings["exports.<kind>"]``: the seconds each kind took where it was built.
+    ``workers`` processes and written here as each kind comes, then the GPX files turf by turf.
+    ``timings["exports.<kind>"]``: the seconds each kind took where it was built.
     """
     build.mkdir(parents=True)
     doors = _door_table(plan)
@@ -304,8 +304,6 @@ def _build_exports(
             files = kinds[kind]()
         return files, seconds[kind]
 
-    order = list(kinds)  # the slowest first
-    built = dict(zip(order, per_turf(whole, plan, order, workers), strict=True))
     written: list[Path] = []
 
     def put(rel: str, data: bytes) -> None:
@@ -314,8 +312,16 @@ def _build_exports(
         path.write_bytes(data)
         written.append(path)
 
-    for kind in ("csv", "geojson"):
-        _put_built(built[kind], put, timings, kind)
+    # each kind's files are written as they come (a million doors make files of hundreds of
+    # MB: they are not all held at once); the seconds go into ``timings`` in the usual order
+    order = list(kinds)  # the slowest first
+    took: dict[str, float] = {}
+    for kind, (files, seconds) in zip(order, per_turf(whole, plan, order, workers),
+                                      strict=True):
+        for rel, data in files:
+            put(rel, data)
+        took[kind] = seconds
+    _add_seconds(timings, took, ("csv", "geojson"))
     names = gpx_file_names(plan.turfs.index.astype(str))
     with stage(timings, "exports.gpx"):
         tids = sorted(names)
@@ -325,21 +331,16 @@ def _build_exports(
 
         for tid, data in zip(tids, per_turf(gpx, plan, tids, workers), strict=True):
             put(f"gpx/{names[tid]}", data)
-    for kind in ("kml", "app"):
-        _put_built(built[kind], put, timings, kind)
+    _add_seconds(timings, took, ("kml", "app"))
     return written
 
 
-def _put_built(
-    built: tuple[list[tuple[str, bytes]], float], put: Callable[[str, bytes], None],
-    timings: dict[str, float] | None, kind: str,
-) -> None:
-    """Write one kind's files and add the seconds it took to ``timings["exports.<kind>"]``."""
-    files, seconds = built
-    for rel, data in files:
-        put(rel, data)
+def _add_seconds(timings: dict[str, float] | None, took: Mapping[str, float],
+                 kinds: Iterable[str]) -> None:
+    """Add each kind's seconds to ``timings["exports.<kind>"]`` (nothing without timings)."""
     if timings is not None:
-        timings[f"exports.{kind}"] = timings.get(f"exports.{kind}", 0.0) + seconds
+        for kind in kinds:
+            timings[f"exports.{kind}"] = timings.get(f"exports.{kind}", 0.0) + took[kind]
 
 
 def _manifest(build: Path, relative: Iterable[str]) -> bytes:
