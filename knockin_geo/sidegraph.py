@@ -76,9 +76,17 @@ def door_segments(sides: LocalSides, edge: np.ndarray, offset: np.ndarray) -> np
     return seg
 
 
-def door_tags(sides: LocalSides, edge: np.ndarray, side: np.ndarray) -> np.ndarray:
-    """Return each door's side tag: both sides together, or its side of a barrier road."""
+def door_tags(
+    sides: LocalSides, edge: np.ndarray, side: np.ndarray, *, split: bool = False
+) -> np.ndarray:
+    """Return each door's side tag: both sides together, or its side of a barrier road.
+
+    With ``split``, every street's two sides are tagged apart (a graph in which two turfs may
+    share a quiet street, one side each).
+    """
     tag = np.where(side == "left", TAG_LEFT, TAG_RIGHT)
+    if split:
+        return tag.astype(np.int64)
     return np.where(sides.on_barrier[edge], tag, TAG_BOTH).astype(np.int64)
 
 
@@ -239,13 +247,19 @@ def strict_chains(
     offset: np.ndarray,
     edge_u: np.ndarray,
     edge_v: np.ndarray,
+    *,
+    split: bool = False,
 ) -> StrictChains:
-    """Chains and junctions of every snapped door (``edge >= 0``), in the frame's row order."""
+    """Chains and junctions of every snapped door (``edge >= 0``), in the frame's row order.
+
+    With ``split``, each side of every street is a chain of its own (as the report's rule walks
+    them: :func:`knockin_geo.checks.strict_pieces`).
+    """
     n = len(edge)
     snapped = np.flatnonzero(edge >= 0)
     e = edge[snapped]
     seg = door_segments(sides, e, offset[snapped])
-    lane = seg * 3 + door_tags(sides, e, side[snapped])
+    lane = seg * 3 + door_tags(sides, e, side[snapped], split=split)
     order = np.lexsort((offset[snapped], lane, e))
     oe, ol, os_ = e[order], lane[order], seg[order]
     new = np.ones(len(order), dtype=bool)
@@ -270,3 +284,30 @@ def strict_chains(
     ju = np.where(c_seg == 0, junction[eu[c_edge]], own)
     jv = np.where(c_seg == sides.n_cuts(c_edge), junction[ev[c_edge]], own + 1)
     return StrictChains(chain, pos, chain_len, ju, jv)
+
+
+def piece_counts(chains: StrictChains, rows: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Strict pieces of each turf ``0..labels.max()`` whose doors are the frame rows ``rows``.
+
+    A door links to the next door of its chain when both are the turf's, and the first and last
+    doors of a chain to the junctions at its ends; any other door on a chain blocks. Junctions
+    are counted per turf, so two turfs meeting at one do not join.
+    """
+    k = int(labels.max()) + 1 if len(labels) else 0
+    c, p = chains.chain[rows], chains.pos[rows]
+    order = np.lexsort((p, c))
+    sc, sp, sl = c[order], p[order], labels[order]
+    nxt = (sc[1:] == sc[:-1]) & (sp[1:] == sp[:-1] + 1) & (sl[1:] == sl[:-1])
+    n = len(rows)
+    first, last = sp == 0, sp == chains.chain_len[sc] - 1
+    j_lab = np.concatenate([sl[first], sl[last]])
+    j_id = np.concatenate([chains.chain_ju[sc[first]], chains.chain_jv[sc[last]]])
+    _, j_vert = np.unique(np.column_stack([j_lab, j_id]), axis=0, return_inverse=True)
+    j_vert = j_vert.ravel() + n
+    a = np.concatenate([np.flatnonzero(nxt), np.flatnonzero(first), np.flatnonzero(last)])
+    b = np.concatenate([np.flatnonzero(nxt) + 1, j_vert])
+    size = n + (int(j_vert.max()) - n + 1 if len(j_vert) else 0)
+    m = sparse.coo_array((np.ones(len(a)), (a, b)), shape=(size, size)).tocsr()
+    comp = csgraph.connected_components(m, directed=False)[1][:n]
+    pieces = np.unique(np.column_stack([sl, comp]), axis=0)[:, 0]
+    return np.bincount(pieces, minlength=k)

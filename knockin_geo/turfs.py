@@ -25,6 +25,10 @@ The algorithm (why it was chosen: ``docs/turf-cutting.md``)
    moment of inertia of the doors (the most compact split). Sides are split again until every part
    is one turf. Doors are vertices, so a long street can be divided between two turfs at the right
    door and balance is reached at door granularity.
+4. **Repairs.** A turf still out of tolerance loses or gains doors next to it, then is re-cut with
+   its neighbours (ReCom-style); after the refinement (:mod:`knockin_geo.refine`), a turf still
+   out of tolerance is re-cut once more on a graph whose quiet streets have their two sides
+   apart, so that two turfs may take one side each (``docs/turf-cutting.md``, step 5).
 
 Everything runs on numpy/scipy arrays (minimum spanning trees and searches in
 :mod:`scipy.sparse.csgraph`); randomness comes from ``numpy.random.default_rng`` seeded with
@@ -34,9 +38,11 @@ Everything runs on numpy/scipy arrays (minimum spanning trees and searches in
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, cast
 
@@ -53,6 +59,7 @@ from knockin_geo._errors import InputError
 from knockin_geo._pool import per_turf
 from knockin_geo.barriers import (
     BARRIER_HIGHWAYS,
+    TAG_BOTH,
     LocalSides,
     area_sides,
     barrier_lines,
@@ -326,22 +333,24 @@ def cut_turfs(
     areas = sorted(map(str, area_groups))
     members_of = {a: np.sort(np.asarray(area_groups[a])) for a in areas}
     cuts = _cut_areas(prep, members_of, precincts, params, workers)
+    tag = prep.tag.copy()
     for a in areas:
         members = members_of[a]
-        part, part_notes, target, door_reg = cuts[a]
+        part, part_notes, target, door_reg, tag[members] = cuts[a]
         region[members] = door_reg + (region.max() + 1)
         labels[members] = table.add(a, part, prep.xy[members], target, part_notes)
+    face, chain = _faces_and_chains(prep.area, prep.edge, prep.seg, tag)
 
     tid_arr = np.array(table.ids, dtype=object)
-    for col, values in ((schema.TURF_ID, tid_arr[labels]), ("face", prep.door_side),
-                        ("region", region), ("weight", prep.weight), ("chain", prep.chain)):
+    for col, values in ((schema.TURF_ID, tid_arr[labels]), ("face", face),
+                        ("region", region), ("weight", prep.weight), ("chain", chain)):
         out.iloc[ids, out.columns.get_loc(col)] = values
     status = out[schema.STATUS].to_numpy(dtype=object).copy()
     status[ids] = schema.STATUS_ASSIGNED
     out[schema.STATUS] = status
 
     turfs = _turf_table(out.iloc[ids], tid_arr, labels, np.array(table.area, dtype=object),
-                        np.array(table.target), region, prep.edge, prep.chain,
+                        np.array(table.target), region, prep.edge, chain,
                         prep.ed.length, prep.weight, params, table.notes, out.crs)
     logger.info(
         "cut %d doors into %d turfs in %d areas", len(ids), len(turfs), len(area_groups)
@@ -352,7 +361,7 @@ def cut_turfs(
 def _cut_areas(
     prep: _Prepared, members_of: dict[str, np.ndarray], precincts: gpd.GeoDataFrame | None,
     params: TurfParams, workers: int | None,
-) -> dict[str, tuple[np.ndarray, dict[int, list[str]], float, np.ndarray]]:
+) -> dict[str, _AreaCut]:
     """Cut every area (:func:`_cut_one_area`), in up to ``workers`` forked processes.
 
     The largest areas go first, so that the last to finish is a small one; the results are
@@ -360,7 +369,7 @@ def _cut_areas(
     """
     order = sorted(members_of, key=lambda a: (-len(members_of[a]), a))
 
-    def cut(p: _Prepared, a: str) -> tuple[np.ndarray, dict[int, list[str]], float, np.ndarray]:
+    def cut(p: _Prepared, a: str) -> _AreaCut:
         return _cut_one_area(p, a, members_of[a], precincts, params)
 
     return dict(zip(order, per_turf(cut, prep, order, workers), strict=True))
@@ -391,6 +400,7 @@ class _Prepared:
     offsets: np.ndarray
     seg: np.ndarray
     tag: np.ndarray
+    split_tag: np.ndarray  # each door's own side, on every street
     door_side: np.ndarray
     chain: np.ndarray
     weight: np.ndarray
@@ -398,6 +408,7 @@ class _Prepared:
     lines: shapely.Geometry
     ed: sidegraph.EdgeData
     strict: sidegraph.StrictChains
+    split_strict: sidegraph.StrictChains  # each side of every street a chain (the report's rule)
     is_conn: np.ndarray  # per street edge
     zone_edges: dict[str, np.ndarray] | None  # per area; None: every edge
     own_edges: dict[str, np.ndarray]
@@ -418,11 +429,9 @@ def _prepare(
     edge = d["edge"].to_numpy(dtype=np.int64)
     offsets = d["offset_m"].to_numpy(dtype=float)
     seg = sidegraph.door_segments(sides, edge, offsets)
-    tag = sidegraph.door_tags(sides, edge, d["side"].astype(str).to_numpy(dtype=object))
-    door_side = seg * 3 + tag  # the side of its edge a door is walked from
-    # chain = doors on one segment of one edge (one side of a barrier road), in one area
-    chain_key = pd.DataFrame({"edge": edge, "side": door_side, "area": area})
-    chain = chain_key.groupby(["area", "edge", "side"], sort=True).ngroup().to_numpy()
+    side_names = d["side"].astype(str).to_numpy(dtype=object)
+    tag = sidegraph.door_tags(sides, edge, side_names)
+    door_side, chain = _faces_and_chains(area, edge, seg, tag)
     edges = network.edges
     edge_len = edges["length"].to_numpy(dtype=float)
     frame_d = _weight_frame(d, edge, chain, params)
@@ -434,10 +443,10 @@ def _prepare(
         weight = weight + extra_m / params.metres_per_minute
     all_edge = out["edge"].to_numpy(dtype=np.int64)
     all_side = out["side"].astype(str).to_numpy(dtype=object)
-    strict = sidegraph.strict_chains(
-        sides, all_edge, all_side, out["offset_m"].to_numpy(dtype=float),
-        edges["u"].to_numpy(), edges["v"].to_numpy(),
-    )
+    chain_args = (sides, all_edge, all_side, out["offset_m"].to_numpy(dtype=float),
+                  edges["u"].to_numpy(), edges["v"].to_numpy())
+    strict = sidegraph.strict_chains(*chain_args)
+    split_strict = sidegraph.strict_chains(*chain_args, split=True)
     zone_edges = None
     if per_precinct:
         zone_ids, zone = _area_zones(d, area, precincts, params.connector_buffer_m)
@@ -446,13 +455,27 @@ def _prepare(
         zone_edges = {str(key): np.unique(z_e[np.asarray(rows)]) for key, rows in by_zone.items()}
     return _Prepared(
         area, pts, np.column_stack([shapely.get_x(pts), shapely.get_y(pts)]),
-        d.index.to_numpy(dtype=object), edge, offsets, seg, tag, door_side, chain, weight, ids,
+        d.index.to_numpy(dtype=object), edge, offsets, seg, tag,
+        sidegraph.door_tags(sides, edge, side_names, split=True), door_side, chain, weight, ids,
         lines, sidegraph.EdgeData(edge_len, network.nodes[["x", "y"]].to_numpy(dtype=float),
                                   sides),
-        strict, _connectors(all_edge, all_side, len(edges)), zone_edges,
+        strict, split_strict, _connectors(all_edge, all_side, len(edges)), zone_edges,
         {str(k): np.asarray(v)
          for k, v in pd.Series(edge).groupby(area).unique().to_dict().items()},
     )
+
+
+def _faces_and_chains(
+    area: np.ndarray, edge: np.ndarray, seg: np.ndarray, tag: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the side of its edge each door is walked from, and its chain.
+
+    A chain is the doors on one segment of one edge (one side of it where the sides are walked
+    apart), in one area.
+    """
+    face = seg * 3 + tag
+    chain_key = pd.DataFrame({"edge": edge, "side": face, "area": area})
+    return face, chain_key.groupby(["area", "edge", "side"], sort=True).ngroup().to_numpy()
 
 
 def _weight_frame(
@@ -493,25 +516,97 @@ def _connectors(all_edge: np.ndarray, all_side: np.ndarray, n_edges: int) -> np.
 def _cut_one_area(
     prep: _Prepared, a: str, members: np.ndarray, precincts: gpd.GeoDataFrame | None,
     params: TurfParams,
-) -> tuple[np.ndarray, dict[int, list[str]], float, np.ndarray]:
+) -> _AreaCut:
     """Build one area's side graph, cut it and refine the cut."""
-    z = (np.arange(len(prep.is_conn)) if prep.zone_edges is None
-         else prep.zone_edges.get(a, np.array([], dtype=np.int64)))
-    own = prep.own_edges[a]
     rng = np.random.default_rng([params.seed, zlib.crc32(str(a).encode("utf-8"))])
-    m_order = np.lexsort((prep.addr[members].astype(str), prep.offsets[members],
-                          prep.tag[members], prep.seg[members], prep.edge[members]))
-    graph = sidegraph.build(
-        prep.ed, prep.edge[members], prep.seg[members], prep.tag[members],
-        prep.offsets[members], m_order, z[prep.is_conn[z]],
-        z[~prep.is_conn[z] & ~np.isin(z, own)], prep.xy[members],
-    )
-    graph = _split_sides(graph, _area_polygon(a, prep.pts[members], precincts), prep.lines)
+    polygon = _area_polygon(a, prep.pts[members], precincts)
+    graph = _area_graph(prep, a, members, prep.tag[members], polygon)
     part, part_notes, target, door_reg = _cut_area(graph, prep.weight[members], params, rng)
     if params.refine != "none":
         part = _refine(part, prep.rows[members], prep.strict, prep.weight[members],
                        prep.xy[members], door_reg, target, prep.lines, params)
-    return part, part_notes, target, door_reg
+    # last: the refinement walks both sides of a quiet street as one and would undo a side split
+    recut = _recut_by_sides(prep, a, members, polygon, part, target, params, rng)
+    return recut, part_notes, target, door_reg, _walked_tags(prep, members, part, recut)
+
+
+def _walked_tags(
+    prep: _Prepared, members: np.ndarray, before: np.ndarray, after: np.ndarray
+) -> np.ndarray:
+    """Each door's side tag as its turf walks it.
+
+    A quiet street's two sides are one chain, except where the side re-cut
+    (:func:`_recut_by_sides`) moved doors of a street that now holds several turfs: each side
+    is then a chain of its own, as the re-cut's graph had it.
+    """
+    tag = prep.tag[members].copy()
+    if np.array_equal(before, after):
+        return tag
+    key = pd.DataFrame({"e": prep.edge[members], "s": prep.seg[members], "t": after,
+                        "moved": before != after})[tag == TAG_BOTH]
+    per_street = key.groupby(["e", "s"]).agg(turfs=("t", "nunique"), moved=("moved", "any"))
+    apart = per_street[(per_street["turfs"] > 1) & per_street["moved"]].index
+    rows = key.index[pd.MultiIndex.from_frame(key[["e", "s"]]).isin(apart)].to_numpy()
+    tag[rows] = prep.split_tag[members][rows]
+    return tag
+
+
+def _area_graph(
+    prep: _Prepared, a: str, members: np.ndarray, tag: np.ndarray, polygon: shapely.Geometry
+) -> sidegraph.SideGraph:
+    """Build the side graph of one area's doors, walked on the sides ``tag`` gives them."""
+    z = (np.arange(len(prep.is_conn)) if prep.zone_edges is None
+         else prep.zone_edges.get(a, np.array([], dtype=np.int64)))
+    own = prep.own_edges[a]
+    m_order = np.lexsort((prep.addr[members].astype(str), prep.offsets[members],
+                          tag, prep.seg[members], prep.edge[members]))
+    graph = sidegraph.build(
+        prep.ed, prep.edge[members], prep.seg[members], tag,
+        prep.offsets[members], m_order, z[prep.is_conn[z]],
+        z[~prep.is_conn[z] & ~np.isin(z, own)], prep.xy[members],
+    )
+    return _split_sides(graph, polygon, prep.lines)
+
+
+def _recut_by_sides(
+    prep: _Prepared, a: str, members: np.ndarray, polygon: shapely.Geometry,
+    part: np.ndarray, target: float, params: TurfParams, rng: np.random.Generator,
+) -> np.ndarray:
+    """Re-cut turfs still out of tolerance on a graph whose quiet streets have two sides.
+
+    On a quiet street both sides are one chain, so two turfs cannot both walk it: where a
+    precinct's streets meet at one crossroads, no cut of that graph may be balanced. As a last
+    resort (only when a turf is still out of tolerance), the turf and its neighbours are cut
+    again (:func:`_recombine`) on a graph where every street's sides are apart, so that two
+    turfs may take one side each. Only the strong links are used: a turf that needed a
+    crossing is left as it is.
+    """
+    w = prep.weight[members]
+    pw = np.bincount(part, weights=w)
+    if (np.abs(pw / target - 1) <= params.tolerance + 1e-12).all():
+        return part
+    graph = _area_graph(prep, a, members, prep.split_tag[members], polygon)
+    n = graph.n_doors
+    v_w = np.zeros(graph.n_vert)
+    v_w[:n] = w
+    is_door = np.arange(graph.n_vert) < n
+    lab = np.zeros(graph.n_vert, dtype=np.int64)
+    lab[:n] = part
+    adj = _sym(graph.a, graph.b, graph.length, graph.n_vert)
+    rows = prep.rows[members]
+
+    def no_more_pieces(doors: np.ndarray, old: np.ndarray, new: np.ndarray) -> bool:
+        _, old_t = np.unique(old, return_inverse=True)
+        _, new_t = np.unique(new, return_inverse=True)
+        count = functools.partial(sidegraph.piece_counts, prep.split_strict, rows[doors])
+        return bool(count(new_t).sum() <= count(old_t).sum())
+
+    rules = dataclasses.replace(_SIDE_RECOM, accept=no_more_pieces)
+    return _recombine(adj, v_w, graph.v_xy, is_door, lab, target, params, rng, rules)[:n]
+
+
+#: One area's cut: turf per door, notes per turf, target, region per door, walked side tags.
+_AreaCut = tuple[np.ndarray, dict[int, list[str]], float, np.ndarray, np.ndarray]
 
 
 @dataclasses.dataclass
@@ -771,6 +866,36 @@ _JUMP_M = 1.0e7
 _JUMP_FANOUT = 8
 #: Most turfs re-cut together when one is still out of tolerance.
 _RECOMBINE_MAX = 4
+
+
+@dataclass(frozen=True)
+class _ReComRules:
+    """How :func:`_recombine` re-cuts turfs out of tolerance with their neighbours.
+
+    attempts
+        Re-cuts in all, kept or refused.
+    tries
+        Refused re-cuts of one turf before it is given up.
+    margin_m
+        Street nodes farther than this from the group's doors (box distance) are left out
+        (None: every node of the graph).
+    node_cuts_everywhere
+        Look for a shared street node on every random tree drawn, not only the first
+        ``TurfParams.trees``.
+    accept
+        ``accept(doors, old labels, new labels)``: a balanced re-cut is kept only if it says yes.
+    """
+
+    attempts: int = 12
+    tries: int = 1
+    margin_m: float | None = None
+    node_cuts_everywhere: bool = False
+    accept: Callable[[np.ndarray, np.ndarray, np.ndarray], bool] | None = None
+
+
+#: The side re-cut (:func:`_recut_by_sides`): a balanced cut there often needs one street node
+#: shared by two turfs, which only some random trees offer; nodes within 250 m of the group.
+_SIDE_RECOM = _ReComRules(attempts=24, tries=2, margin_m=250.0, node_cuts_everywhere=True)
 
 
 def _sym(a: np.ndarray, b: np.ndarray, length: np.ndarray, n: int) -> sparse.csr_array:
@@ -1072,15 +1197,15 @@ def _recombine(
     target: float,
     params: TurfParams,
     rng: np.random.Generator,
-    *,
-    attempts: int = 12,
+    rules: _ReComRules = _ReComRules(),
 ) -> np.ndarray:
     """Re-cut a turf still out of tolerance together with its neighbours (ReCom-style).
 
     The turf and the turfs its doors touch are merged and cut again into as many turfs by the
     spanning-tree bisection, with fresh random trees; the new cut is kept only if every one of
-    those turfs is then within tolerance. A turf whose re-cut is refused is not tried again, and
-    the next one out of tolerance gets its turn (``attempts`` re-cuts at most, refused or kept).
+    those turfs is then within tolerance (and ``rules.accept`` says yes, when given). A turf
+    whose re-cut is refused ``rules.tries`` times is not tried again, and the next one out of
+    tolerance gets its turn (``rules.attempts`` re-cuts at most, refused or kept).
     """
     tol = params.tolerance
     doors = np.flatnonzero(is_door)
@@ -1097,7 +1222,8 @@ def _recombine(
     door_v, node_v = coo.row[dn], coo.col[dn]
     dd = is_door[coo.row] & is_door[coo.col]
     refused: list[int] = []
-    for _ in range(attempts):
+    failed: dict[int, int] = {}
+    for _ in range(rules.attempts):
         pw = np.bincount(lab[doors], weights=w[doors], minlength=int(lab.max()) + 1)
         dev = np.abs(pw / target - 1)
         bad = np.flatnonzero((dev > tol + 1e-12) & (pw > 0))
@@ -1115,7 +1241,7 @@ def _recombine(
         if len(group) > _RECOMBINE_MAX:
             group = _nearest_of_group(lab[doors], xy[doors], group, t, len(pw))
         in_group = is_door & np.isin(lab, group)
-        verts = np.flatnonzero(in_group | ~is_door)
+        verts = np.flatnonzero(in_group | _nodes_near(xy, is_door, in_group, rules.margin_m))
         sub = adj[verts][:, verts]
         # the connected piece holding the group's doors (street nodes elsewhere are dropped)
         _, comp = csgraph.connected_components(sub, directed=False)
@@ -1127,15 +1253,31 @@ def _recombine(
         verts = verts[keep]
         sub = sub[keep][:, keep]
         new = _tree_partition(
-            sub, w[verts], xy[verts], ~is_door[verts], len(group), target, params, rng
+            sub, w[verts], xy[verts], ~is_door[verts], len(group), target, params, rng,
+            node_cuts_everywhere=rules.node_cuts_everywhere,
         )
         vd = is_door[verts]
         new_w = np.bincount(new[vd], weights=w[verts][vd], minlength=len(group))
-        if not (np.abs(new_w / target - 1) <= tol + 1e-12).all():
-            refused.append(t)
+        if not (np.abs(new_w / target - 1) <= tol + 1e-12).all() or (
+                rules.accept is not None
+                and not rules.accept(verts[vd], lab[verts[vd]], group[new[vd]])):
+            failed[t] = failed.get(t, 0) + 1
+            if failed[t] >= rules.tries:
+                refused.append(t)
             continue
         lab[verts[vd]] = group[new[vd]]
     return lab
+
+
+def _nodes_near(
+    xy: np.ndarray, is_door: np.ndarray, in_group: np.ndarray, margin_m: float | None
+) -> np.ndarray:
+    """Street-node vertices within ``margin_m`` of the box of the group's doors (all if None)."""
+    if margin_m is None:
+        return ~is_door
+    lo = xy[in_group].min(axis=0) - margin_m
+    hi = xy[in_group].max(axis=0) + margin_m
+    return ~is_door & (xy >= lo).all(axis=1) & (xy <= hi).all(axis=1)
 
 
 def _nearest_of_group(
@@ -1202,11 +1344,14 @@ def _tree_partition(
     target: float,
     params: TurfParams,
     rng: np.random.Generator,
+    *,
+    node_cuts_everywhere: bool = False,
 ) -> np.ndarray:
     """Recursive spanning-tree bisection of a connected graph into ``k`` parts.
 
     Street-node vertices may end up on both sides of a cut (two turfs meet at a crossroads and
     both may walk through it); the label returned for such a vertex is one of them.
+    ``node_cuts_everywhere``: see :class:`_ReComRules`.
     """
     labels = np.zeros(adj.shape[0], dtype=np.int64)
     stack = [(np.arange(adj.shape[0]), k, 0)]
@@ -1217,7 +1362,8 @@ def _tree_partition(
             labels[verts] = lab
             continue
         sub = adj[verts][:, verts]
-        in_a, in_b, k_a = _bisect(sub, w[verts], xy[verts], is_node[verts], kk, target, params, rng)
+        in_a, in_b, k_a = _bisect(sub, w[verts], xy[verts], is_node[verts], kk, target, params,
+                                  rng, node_cuts_everywhere=node_cuts_everywhere)
         stack.append((verts[in_b], kk - k_a, next_label))
         next_label += 1
         stack.append((verts[in_a], k_a, lab))
@@ -1233,6 +1379,8 @@ def _bisect(
     target: float,
     params: TurfParams,
     rng: np.random.Generator,
+    *,
+    node_cuts_everywhere: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Split a connected graph in two along random spanning trees.
 
@@ -1279,7 +1427,8 @@ def _bisect(
         msg = "internal error: no cut found"
         raise RuntimeError(msg)
     if best_key[0] >= 1:
-        for t_i, (order, pred, sub) in enumerate(trees[: params.trees]):
+        for t_i, (order, pred, sub) in enumerate(
+                trees if node_cuts_everywhere else trees[: params.trees]):
             found = _best_node_cut(order, pred, sub, tot, is_node, k, target, params)
             if found is not None and found[0] < best_key:
                 best_key = found[0]
