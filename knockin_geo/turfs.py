@@ -873,9 +873,7 @@ class _ReComRules:
     """How :func:`_recombine` re-cuts turfs out of tolerance with their neighbours.
 
     attempts
-        Re-cuts in all, kept or refused.
-    tries
-        Refused re-cuts of one turf before it is given up.
+        Re-cuts in all, kept or refused (a turf whose re-cut is refused is not tried again).
     margin_m
         Street nodes farther than this from the group's doors (box distance) are left out
         (None: every node of the graph).
@@ -887,7 +885,6 @@ class _ReComRules:
     """
 
     attempts: int = 12
-    tries: int = 1
     margin_m: float | None = None
     node_cuts_everywhere: bool = False
     accept: Callable[[np.ndarray, np.ndarray, np.ndarray], bool] | None = None
@@ -895,7 +892,7 @@ class _ReComRules:
 
 #: The side re-cut (:func:`_recut_by_sides`): a balanced cut there often needs one street node
 #: shared by two turfs, which only some random trees offer; nodes within 250 m of the group.
-_SIDE_RECOM = _ReComRules(attempts=24, tries=2, margin_m=250.0, node_cuts_everywhere=True)
+_SIDE_RECOM = _ReComRules(attempts=24, margin_m=250.0, node_cuts_everywhere=True)
 
 
 def _sym(a: np.ndarray, b: np.ndarray, length: np.ndarray, n: int) -> sparse.csr_array:
@@ -1204,8 +1201,8 @@ def _recombine(
     The turf and the turfs its doors touch are merged and cut again into as many turfs by the
     spanning-tree bisection, with fresh random trees; the new cut is kept only if every one of
     those turfs is then within tolerance (and ``rules.accept`` says yes, when given). A turf
-    whose re-cut is refused ``rules.tries`` times is not tried again, and the next one out of
-    tolerance gets its turn (``rules.attempts`` re-cuts at most, refused or kept).
+    whose re-cut is refused is not tried again, and the next one out of tolerance gets its turn
+    (``rules.attempts`` re-cuts at most, refused or kept).
     """
     tol = params.tolerance
     doors = np.flatnonzero(is_door)
@@ -1222,7 +1219,6 @@ def _recombine(
     door_v, node_v = coo.row[dn], coo.col[dn]
     dd = is_door[coo.row] & is_door[coo.col]
     refused: list[int] = []
-    failed: dict[int, int] = {}
     for _ in range(rules.attempts):
         pw = np.bincount(lab[doors], weights=w[doors], minlength=int(lab.max()) + 1)
         dev = np.abs(pw / target - 1)
@@ -1261,9 +1257,7 @@ def _recombine(
         if not (np.abs(new_w / target - 1) <= tol + 1e-12).all() or (
                 rules.accept is not None
                 and not rules.accept(verts[vd], lab[verts[vd]], group[new[vd]])):
-            failed[t] = failed.get(t, 0) + 1
-            if failed[t] >= rules.tries:
-                refused.append(t)
+            refused.append(t)
             continue
         lab[verts[vd]] = group[new[vd]]
     return lab
