@@ -401,8 +401,6 @@ class _Prepared:
     seg: np.ndarray
     tag: np.ndarray
     split_tag: np.ndarray  # each door's own side, on every street
-    door_side: np.ndarray
-    chain: np.ndarray
     weight: np.ndarray
     rows: np.ndarray  # positions in the cut's frame
     lines: shapely.Geometry
@@ -431,7 +429,7 @@ def _prepare(
     seg = sidegraph.door_segments(sides, edge, offsets)
     side_names = d["side"].astype(str).to_numpy(dtype=object)
     tag = sidegraph.door_tags(sides, edge, side_names)
-    door_side, chain = _faces_and_chains(area, edge, seg, tag)
+    _, chain = _faces_and_chains(area, edge, seg, tag)
     edges = network.edges
     edge_len = edges["length"].to_numpy(dtype=float)
     frame_d = _weight_frame(d, edge, chain, params)
@@ -456,7 +454,7 @@ def _prepare(
     return _Prepared(
         area, pts, np.column_stack([shapely.get_x(pts), shapely.get_y(pts)]),
         d.index.to_numpy(dtype=object), edge, offsets, seg, tag,
-        sidegraph.door_tags(sides, edge, side_names, split=True), door_side, chain, weight, ids,
+        sidegraph.door_tags(sides, edge, side_names, split=True), weight, ids,
         lines, sidegraph.EdgeData(edge_len, network.nodes[["x", "y"]].to_numpy(dtype=float),
                                   sides),
         strict, split_strict, _connectors(all_edge, all_side, len(edges)), zone_edges,
