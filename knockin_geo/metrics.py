@@ -10,7 +10,9 @@ deviation
 pieces
     Connected pieces of the turf on the street network: a canvasser may walk along streets that
     carry the turf's own doors or have a side free of doors, and through street nodes, but not past
-    another turf's door on the same street side. 1 means contiguous.
+    another turf's door on the same chain (the doors' ``chain``: both sides of a quiet street,
+    which the volunteer zig-zags; one side of a busy street, or of a quiet street whose two sides
+    the cut gave to two turfs). 1 means contiguous.
 strict_pieces, barrier_sides, barrier_crossings, polsby_popper, hull overlap, bound
     Measured by :mod:`knockin_geo.checks` from the output doors and the input street data alone
     (not the cutter's graph): strict pieces never pass another turf's door on a street side;
