@@ -143,6 +143,7 @@ class _Context:
         self.att: dict[int, Counter[tuple[int, int]]] = {}
         self.n_pieces: dict[int, int] = {}
         self.hulls: dict[int, shapely.Geometry] = {}
+        self.spanning: dict[int, int] = {}
         # a move's judgement depends on its two turfs only: kept until either changes
         self.version = np.zeros(int(lab.max()) + 1, dtype=np.int64)
         self.judged: dict[tuple[Any, ...], _Move | None] = {}
@@ -199,7 +200,7 @@ class _Context:
             st.sx[t] += sign * float(self.d.xy[idx, 0].sum())
             st.sy[t] += sign * float(self.d.xy[idx, 1].sum())
             st.sq[t] += sign * float(self.sq[idx].sum())
-            for cache in (self.att, self.n_pieces, self.hulls):
+            for cache in (self.att, self.n_pieces, self.hulls, self.spanning):
                 cache.pop(t, None)
         for i in mv.doors:
             r, c, p = int(self.d.region[i]), int(self.d.chain[i]), int(self.d.pos[i])
@@ -409,12 +410,20 @@ class _Context:
                 hull = shapely.convex_hull(shapely.multipoints(pts))
             if not self.barrier.meets(hull):
                 continue  # a hull that only shrinks or misses every line stays whole
+            if self._spans_now(t):
+                continue  # spanning already: a move cannot make it span more
             now = np.flatnonzero(self.lab == t)
             after = (np.array(sorted(set(now.tolist()) - moved), dtype=np.int64) if t == src
                      else np.union1d(now, np.array(doors, dtype=np.int64)))
-            if self._spans(after) > self._spans(now):
+            if self._spans(after):
                 return True
         return False
+
+    def _spans_now(self, t: int) -> int:
+        """Return :meth:`_spans` of turf ``t``'s doors now (cached until ``t`` changes)."""
+        if t not in self.spanning:
+            self.spanning[t] = self._spans(np.flatnonzero(self.lab == t))
+        return self.spanning[t]
 
     def _hull(self, t: int) -> shapely.Geometry:
         if t not in self.hulls:

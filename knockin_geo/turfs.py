@@ -1472,8 +1472,9 @@ def _random_tree(
     jitter = edges.data * rng.uniform(0.5, 1.5, size=len(edges.data)) + 1e-6
     # the weighted matrix is made for this call: scipy may work in it instead of a copy
     tree = csgraph.minimum_spanning_tree(edges.weighted(jitter), overwrite=True)
-    tree = (tree + tree.T).tocsr()
     root = int(rng.integers(n))
+    # undirected: scipy follows the tree's edges both ways (the predecessors are the tree's,
+    # whatever order the neighbours are visited in)
     order, pred = csgraph.breadth_first_order(
         tree, root, directed=False, return_predecessors=True
     )
