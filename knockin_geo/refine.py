@@ -139,6 +139,15 @@ class _Context:
         for i, slot in enumerate(self.by_chain):
             for j in {int(self.ju[slot[0]]), int(self.jv[slot[0]])}:
                 self.slots_at.setdefault(j, []).append(i)
+        self.door_slot = np.zeros(len(doors.xy), dtype=np.int64)
+        for i, slot in enumerate(self.by_chain):
+            self.door_slot[slot] = i
+        # a chain's offers read the labels of its doors' nearest doors too
+        self.near_door = self.near.ravel()
+        self.near_slot = np.repeat(self.door_slot, self.near.shape[1])
+        self.slot_offers: dict[int, dict[tuple[tuple[int, ...], int], int]] = {}
+        self.seen_lab = self.lab.copy()
+        self.seen_at: dict[int, set[int]] = {}
         self.st = self._sums()
         self.att: dict[int, Counter[tuple[int, int]]] = {}
         self.n_pieces: dict[int, int] = {}
@@ -281,13 +290,37 @@ class _Context:
         slots = sorted({self.slot_of[c] for t in focus for c in st.on_chain[t]}
                        | {i for j in meet for i in self.slots_at.get(j, [])
                           if close[self.by_chain[i]].any()})
+        self._forget_stale_offers(at_junction)
         offers: dict[tuple[tuple[int, ...], int], int] = {}
-        for slot in (self.by_chain[i] for i in slots):
-            self._chain_offers(slot, at_junction, offers)
+        for i in slots:
+            got = self.slot_offers.get(i)
+            if got is None:
+                got = self.slot_offers[i] = {}
+                self._chain_offers(self.by_chain[i], at_junction, got)
+            offers.update(got)
         moves = [mv for (doors, dst), src in sorted(offers.items())
                  if (mv := self._offer(doors, src, dst)) is not None]
         moves.sort(key=lambda m: m.key)
         return moves
+
+    def _forget_stale_offers(self, at_junction: dict[int, set[int]]) -> None:
+        """Drop the kept offers of the chains whose offers may have changed since the last round.
+
+        A chain's offers (:meth:`_chain_offers`) read the labels of its doors and of their
+        nearest doors, and the turfs at its two junctions: a chain none of these changed for
+        offers the same moves again.
+        """
+        changed = np.flatnonzero(self.lab != self.seen_lab)
+        stale = set(self.door_slot[changed].tolist())
+        if len(changed):
+            stale.update(self.near_slot[np.isin(self.near_door, changed)].tolist())
+        for j in at_junction.keys() | self.seen_at.keys():
+            if at_junction.get(j) != self.seen_at.get(j):
+                stale.update(self.slots_at.get(j, []))
+        for i in stale:
+            self.slot_offers.pop(i, None)
+        self.seen_lab = self.lab.copy()
+        self.seen_at = {j: set(ts) for j, ts in at_junction.items()}
 
     def _chain_offers(
         self, slot: np.ndarray, at_junction: dict[int, set[int]],

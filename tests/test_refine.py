@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.spatial import Delaunay
+from sklearn.cluster import KMeans
 from test_checks import doors_frame
 
 from knockin_geo import checks, io, refine, schema, streets
@@ -118,3 +120,47 @@ def test_refinement_on_nantes_lowers_strict_pieces_and_breaks_no_rule(nantes_cut
     summ = nantes_cuts["fix"].report["summary"]
     assert summ["turfs_one_piece_strict"] == after["one_piece"]
     assert summ["turfs_one_piece_strict"] <= summ["turfs_one_piece_strict_at_most"]
+
+
+def delaunay_town(seed: int, n_junctions: int = 30) -> tuple[refine.AreaDoors, StrictChains]:
+    """Streets along a Delaunay triangulation of random junctions, 1 to 8 doors on each."""
+    rng = np.random.default_rng(seed)
+    jxy = rng.uniform(0, 600, size=(n_junctions, 2))
+    ends = sorted({(min(a, b), max(a, b)) for s in Delaunay(jxy).simplices
+                   for a, b in ((s[0], s[1]), (s[1], s[2]), (s[0], s[2]))})
+    ju, jv = np.array(ends).T
+    per = rng.integers(1, 9, size=len(ends))
+    chain = np.repeat(np.arange(len(ends)), per)
+    pos = np.concatenate([np.arange(p) for p in per])
+    t = (pos + 0.5) / per[chain]
+    xy = jxy[ju[chain]] * (1 - t)[:, None] + jxy[jv[chain]] * t[:, None]
+    n = len(chain)
+    doors = refine.AreaDoors(chain, pos, np.ones(n), xy, np.zeros(n, dtype=np.int64))
+    return doors, StrictChains(chain, pos, per, ju, jv)
+
+
+@pytest.mark.parametrize("compact", [False, True])
+def test_kept_offers_change_no_move(monkeypatch: pytest.MonkeyPatch, compact: bool) -> None:
+    # a chain's offers are kept from round to round while nothing they read changed (labels on
+    # the chain and of its doors' nearest doors, turfs at its junctions): each town gives the
+    # same turfs as offers made afresh each round. In towns 5, 12 and 28 (compact), offers kept
+    # past a change of the nearest doors' labels give other turfs; in town 26, offers kept past
+    # a change of a junction's turfs do (found over towns 0-39).
+    def afresh(self: refine._Context, at_junction: dict[int, set[int]]) -> None:
+        self.slot_offers.clear()
+
+    for seed in (5, 12, 26, 28):
+        doors, chains = delaunay_town(seed)
+        rng = np.random.default_rng(seed)
+        k = int(rng.integers(3, 9))
+        lab = KMeans(k, n_init=1, random_state=seed).fit_predict(doors.xy).astype(np.int64)
+        noisy = rng.random(len(lab)) < 0.2
+        lab[noisy] = rng.integers(0, k, size=int(noisy.sum()))
+        target = len(lab) / k
+        kept = refine.refine_area(lab, doors, chains, target=target, tol=0.10, compact=compact)
+        with monkeypatch.context() as m:
+            m.setattr(refine._Context, "_forget_stale_offers", afresh)
+            fresh = refine.refine_area(lab, doors, chains, target=target, tol=0.10,
+                                       compact=compact)
+        np.testing.assert_array_equal(kept, fresh)
+        assert not np.array_equal(kept, lab)  # the refinement moved doors
