@@ -1,8 +1,4 @@
-"""Reproducible GeoPackage writing: fixed GDAL timestamp, millimetre precision, one call a layer.
-
-Each layer goes to GDAL as one Arrow table (``use_arrow=True``, pyarrow): the same file, byte for
-byte, as pyogrio's column-by-column path, in half the time (Liechtenstein's plan: 0.6 s -> 0.3 s).
-"""
+"""Reproducible GeoPackage writing: fixed GDAL timestamp, millimetre precision, one call a layer."""
 
 from __future__ import annotations
 
@@ -54,7 +50,7 @@ def write_gpkg(path: Path, layers: Sequence[tuple[str, pd.DataFrame]]) -> Path:
             frame = gdf.copy()
             if not isinstance(frame, gpd.GeoDataFrame):
                 pyogrio.write_dataframe(frame, path, layer=name, driver="GPKG",
-                                        append=path.exists(), use_arrow=True)
+                                        append=path.exists())
                 continue
             # a millimetre: 0.001 in a metric CRS, 1e-8 degree in a geographic one
             grid = 1e-8 if frame.crs is not None and CRS.from_user_input(frame.crs).is_geographic \
@@ -62,7 +58,7 @@ def write_gpkg(path: Path, layers: Sequence[tuple[str, pd.DataFrame]]) -> Path:
             frame.geometry = shapely.set_precision(frame.geometry.to_numpy(), grid)
             kind = "LineString" if name == "routes" and len(frame) == 0 else None
             pyogrio.write_dataframe(frame, path, layer=name, driver="GPKG",
-                                    append=path.exists(), geometry_type=kind, use_arrow=True)
+                                    append=path.exists(), geometry_type=kind)
     finally:
         pyogrio.set_gdal_config_options(old)
     return path
