@@ -22,7 +22,9 @@ before (the report's rule). A round judges every move around the turfs that need
 pieces, out of tolerance; every turf with ``compact``), then applies them best first, each
 judged again on the state the earlier ones left; rounds stop when no move improves (the order
 is strict, so it ends) or after ``max_rounds``. A move never empties a turf. Deterministic:
-ties go to the lowest door and turf numbers.
+ties go to the lowest door and turf numbers. Work is kept from round to round where it cannot
+have changed: a judgement until either turf changes, a turf's barrier span until it changes, and
+a chain's offers until its doors' labels, their nearest doors' labels or its junctions' turfs do.
 """
 
 from __future__ import annotations
