@@ -328,7 +328,11 @@ class _Context:
         self, slot: np.ndarray, at_junction: dict[int, set[int]],
         offers: dict[tuple[tuple[int, ...], int], int],
     ) -> None:
-        """Offer the boundary doors and the whole runs of one chain to their neighbours."""
+        """Offer the boundary doors and the whole runs of one chain to their neighbours.
+
+        The offers are kept between rounds: whatever this (and :meth:`_run_targets`) comes to
+        read must also make :meth:`_forget_stale_offers` drop them when it changes.
+        """
         pos, tl = self.d.pos[slot], self.lab[slot]
         for i in np.flatnonzero((np.diff(pos) == 1) & (tl[1:] != tl[:-1])).tolist():
             offers[((int(slot[i]),), int(tl[i + 1]))] = int(tl[i])
