@@ -357,10 +357,10 @@ def _timed(fn: Any, repeat: int) -> tuple[list[float], Any]:
     return times, out
 
 
-def _params() -> Any:
+def _params(refine: str = "fix") -> Any:
     from knockin_geo.turfs import TurfParams
 
-    return TurfParams(doors_per_turf=DOORS_PER_TURF)
+    return TurfParams(doors_per_turf=DOORS_PER_TURF, refine=refine)
 
 
 def _child_compare(spec: dict[str, Any]) -> dict[str, Any]:
@@ -373,7 +373,7 @@ def _child_compare(spec: dict[str, Any]) -> dict[str, Any]:
         from knockin_geo.turfs import cut_turfs
 
         addresses, net = load_inputs()
-        params = _params()
+        params = _params(spec.get("refine", "fix"))
         if method == "cut":
             snapped = pd.read_pickle(work / "snapped.pkl")
             doors = snapped.loc[ids]
@@ -480,7 +480,7 @@ def _child_scale(spec: dict[str, Any]) -> dict[str, Any]:
         doors = tile_doors(snapped[usable_mask(snapped)], n_edges, case["tiles"],
                            case["one_area"])
         areas = 1 if case["one_area"] else case["tiles"]
-    params = _params()
+    params = _params(spec.get("refine", "fix"))
     res: dict[str, Any] = {"doors": len(doors), "areas": areas,
                            "network_nodes": len(net.nodes), "network_edges": len(net.edges),
                            "rss_before_mb": _peak_rss_mb()}
@@ -659,7 +659,7 @@ def compare(work: Path, net: Any, args: argparse.Namespace) -> dict[str, Any]:
             else:
                 limit = args.timeout
             spec = {"task": "compare", "work": str(work), "dataset": ds, "method": key,
-                    "repeat": args.repeat, "kmc_n_init": args.kmc_n_init}
+                    "repeat": args.repeat, "kmc_n_init": args.kmc_n_init, "refine": args.refine}
             r = run_child(spec, limit)
             r["label"] = label
             print(f"  {label}: {_status(r)}", flush=True)
@@ -782,7 +782,7 @@ def scaling(work: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
     out = []
     for case in SCALE_CASES:
         spec = {"task": "scale", "work": str(work), "case": case, "repeat": args.repeat,
-                "pieces": not args.no_pieces}
+                "pieces": not args.no_pieces, "refine": args.refine}
         r = run_child(spec, args.scale_timeout)
         r["name"] = case["name"]
         r["case"] = case
@@ -855,6 +855,8 @@ def main() -> None:
     ap.add_argument("--scale-timeout", type=float, default=900, help="limit per scaling case")
     ap.add_argument("--no-pieces", action="store_true",
                     help="skip turf_pieces in the scaling table")
+    ap.add_argument("--refine", choices=["none", "fix", "compact"], default="fix",
+                    help="our cutter's refinement after the bisection (default: fix)")
     ap.add_argument("--skip-compare", action="store_true")
     ap.add_argument("--skip-scaling", action="store_true")
     ap.add_argument("--out", type=Path, default=RESULTS)

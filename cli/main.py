@@ -254,9 +254,10 @@ def _add_cut_args(p: argparse.ArgumentParser) -> None:
                    help="random seed (same seed, same output)")
     g.add_argument("--refine", choices=("none", "fix", "compact"),
                    help="after the cut, move doors between neighbouring turfs: fix (default) "
-                        "joins a turf's stray pieces to a neighbour on the same street side and "
-                        "evens out turfs beyond the tolerance; compact also makes turfs rounder "
-                        "(slower); none keeps the cut as it is")
+                        "joins a turf's stray pieces to a neighbour on the same street side, "
+                        "evens out turfs beyond the tolerance and makes interleaved turfs "
+                        "rounder; compact makes every turf rounder (slower); none keeps the cut "
+                        "as it is")
     g.add_argument("--calibration", metavar="FILE",
                    help="progress_calibration.csv from 'knockin-geo progress --calibrate --out "
                         "DIR': its measured minutes per household replace --minutes-per-door, "

@@ -11,7 +11,9 @@ lexicographically:
 1. the turfs' strict pieces (fewer is better; a move may join a stray piece to a neighbour when
    both turfs stay within the tolerance or the excess does not grow);
 2. balance: the total excess of turf weights beyond the tolerance (never grows otherwise);
-3. compactness: the doors' squared distances to their turf's centroid (k-means' objective).
+3. compactness: the doors' squared distances to their turf's centroid (k-means' objective),
+   between *tangled* turfs (two turfs of the area whose door hulls overlap by more than
+   ``untangle`` of either) or, with ``compact``, between any two.
 
 Moves are single doors at the boundary between two turfs on one chain, and whole runs (a turf's
 consecutive doors on a chain) or a run's end door handed to the turf next to them on the chain
@@ -19,16 +21,18 @@ or, at a junction, to a turf that holds one of the run's nearest doors. A door n
 turf that has no door in its *region* (its side of every barrier, from the cutter's side
 graph), and no move leaves a turf's door hull cut in two by a barrier line when it was not
 before (the report's rule). A round judges every move around the turfs that need one (stray
-pieces, out of tolerance; every turf with ``compact``), then applies them best first, each
-judged again on the state the earlier ones left; rounds stop when no move improves (the order
-is strict, so it ends) or after ``max_rounds``. A move never empties a turf. Deterministic:
-ties go to the lowest door and turf numbers. Work is kept from round to round where it cannot
-have changed: a judgement until either turf changes, a turf's barrier span until it changes, and
-a chain's offers until its doors' labels, their nearest doors' labels or its junctions' turfs do.
+pieces, out of tolerance, tangled; every turf with ``compact``), then applies them best first,
+each judged again on the state the earlier ones left (the barrier test, the costly one, only
+then); rounds stop when no move improves (the order is strict, so it ends) or after
+``max_rounds``. A move never empties a turf. Deterministic: ties go to the lowest door and turf
+numbers. Work is kept from round to round where it cannot have changed: a judgement until either
+turf changes, a turf's barrier span until it changes, and a chain's offers until its doors'
+labels, their nearest doors' labels or its junctions' turfs do.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -44,8 +48,14 @@ MIN_GAIN_M2 = 1.0
 #: A run may join a turf at its junction only if that turf holds one of the run's end doors'
 #: nearest doors (a junction of door-free streets can reach across a town).
 NEAR_DOORS = 12
+#: With ``untangle``: two turfs whose door hulls overlap by more than this share of either hull
+#: are made rounder too, by moves between them (issue 14's aim for the hull overlap between the
+#: turfs of an area).
+UNTANGLE_SHARE = 0.05
 #: Rounds of moves per area at most.
 MAX_ROUNDS = 400
+#: Barrier lines are clipped around a hull to boxes on this grid (m), shared by nearby hulls.
+_CLIP_GRID_M = 50.0
 #: Judgements kept per door before the stale ones (of turfs changed since) are dropped.
 _MEMO_PER_DOOR = 8
 
@@ -94,19 +104,21 @@ def refine_area(
     *,
     buffer_m: float = 3.0,
     compact: bool = False,
+    untangle: float | None = None,
     max_rounds: int = MAX_ROUNDS,
 ) -> np.ndarray:
     """Return improved turf labels for one area (same turf numbers, none emptied).
 
     ``barrier``: the barrier lines near the area, each ``buffer_m`` wide on either side (a move
     never leaves a turf's door hull cut in two by them that was not before). ``compact``: also
-    move doors to lower the squared distances to the turfs' centroids (slower).
+    move doors to lower the squared distances to the turfs' centroids (slower). ``untangle``:
+    do so between two turfs whose door hulls overlap by more than this share of either.
     """
     lab = part.astype(np.int64).copy()
     if len(lab) < 2 or int(lab.max()) < 1:
         return lab
     lines = None if barrier is None else _Lines.of(barrier, buffer_m)
-    ctx = _Context(doors, chains, target, tol, lab, lines, compact=compact)
+    ctx = _Context(doors, chains, target, tol, lab, lines, compact=compact, untangle=untangle)
     for _ in range(max_rounds):
         if ctx.run_round() == 0:
             break
@@ -118,18 +130,21 @@ class _Context:
 
     def __init__(
         self, doors: AreaDoors, chains: StrictChains, target: float, tol: float,
-        lab: np.ndarray, barrier: _Lines | None, *, compact: bool,
+        lab: np.ndarray, barrier: _Lines | None, *, compact: bool, untangle: float | None,
     ) -> None:
         self.d = doors
         self.lab = lab
         self.target = target
         self.tol = tol
         self.compact = compact
+        self.untangle = untangle
+        self.rounding = np.zeros((0, 0), dtype=bool)
         self.barrier = barrier
         self.ln = chains.chain_len[doors.chain]
         self.ju = chains.chain_ju[doors.chain]
         self.jv = chains.chain_jv[doors.chain]
         self.sq = (doors.xy**2).sum(axis=1)
+        self.region: list[int] = doors.region.tolist()
         k_near = min(NEAR_DOORS, len(doors.xy))
         self.near = cKDTree(doors.xy).query(doors.xy, k=k_near)[1].reshape(len(doors.xy), -1)
         order = np.lexsort((doors.pos, doors.chain))
@@ -137,6 +152,11 @@ class _Context:
         bounds = np.flatnonzero(np.r_[True, sc[1:] != sc[:-1], True])
         self.by_chain = [order[bounds[i]:bounds[i + 1]] for i in range(len(bounds) - 1)]
         self.slot_of = {int(sc[bounds[i]]): i for i in range(len(bounds) - 1)}
+        self.door_order, self.slot_start = order, bounds[:-1]
+        firsts = order[bounds[:-1]]
+        # each chain's two junctions and length, by chain number (plain ints: read per run)
+        self.chain_ends = {int(c): (int(u), int(v), int(n)) for c, u, v, n in zip(
+            sc[bounds[:-1]], self.ju[firsts], self.jv[firsts], self.ln[firsts], strict=True)}
         self.slots_at: dict[int, list[int]] = {}
         for i, slot in enumerate(self.by_chain):
             for j in {int(self.ju[slot[0]]), int(self.jv[slot[0]])}:
@@ -149,15 +169,29 @@ class _Context:
         self.near_slot = np.repeat(self.door_slot, self.near.shape[1])
         self.slot_offers: dict[int, dict[tuple[tuple[int, ...], int], int]] = {}
         self.seen_lab = self.lab.copy()
-        self.seen_at: dict[int, set[int]] = {}
         self.st = self._sums()
+        # the turfs holding a chain's end door at each junction, kept up to date by apply
+        self.ends: dict[int, Counter[int]] = {}
+        for t, on in enumerate(self.st.on_chain):
+            for c, positions in on.items():
+                ju, jv, ln = self.chain_ends[c]
+                if positions[0] == 0:
+                    self.ends.setdefault(ju, Counter())[t] += 1
+                if positions[-1] == ln - 1:
+                    self.ends.setdefault(jv, Counter())[t] += 1
+        self.at_junction = {j: set(cnt) for j, cnt in self.ends.items()}
+        self.moved_ends: set[int] = set()
+        self.tangle = np.zeros((0, 0), dtype=bool)
+        self.tangle_seen = np.full(len(self.st.weight), -1, dtype=np.int64)
         self.att: dict[int, Counter[tuple[int, int]]] = {}
         self.n_pieces: dict[int, int] = {}
         self.hulls: dict[int, shapely.Geometry] = {}
         self.spanning: dict[int, int] = {}
+        self.parts: dict[int, tuple[np.ndarray, np.ndarray] | None] = {}
         # a move's judgement depends on its two turfs only: kept until either changes
         self.version = np.zeros(int(lab.max()) + 1, dtype=np.int64)
         self.judged: dict[tuple[Any, ...], _Move | None] = {}
+        self.span_ok: dict[tuple[Any, ...], bool] = {}
         self.wanted = np.zeros(0, dtype=bool)
         self.off_size = np.zeros(0, dtype=bool)
 
@@ -189,11 +223,12 @@ class _Context:
             v = self.version
             self.judged = {k: j for k, j in self.judged.items()
                            if v[k[1]] == k[3] and v[k[2]] == k[4]}
+            self.span_ok = {k: j for k, j in self.span_ok.items() if k in self.judged}
         applied = 0
         for mv in self.candidates():
             if any(self.lab[i] != mv.src for i in mv.doors):
                 continue
-            now = self.judge(mv.doors, mv.src, mv.dst)
+            now = self.judge(mv.doors, mv.src, mv.dst, spans=True)
             if now is None or now.key[0] > mv.key[0]:
                 continue
             self.apply(mv)
@@ -211,10 +246,15 @@ class _Context:
             st.sx[t] += sign * float(self.d.xy[idx, 0].sum())
             st.sy[t] += sign * float(self.d.xy[idx, 1].sum())
             st.sq[t] += sign * float(self.sq[idx].sum())
-            for cache in (self.att, self.n_pieces, self.hulls, self.spanning):
+            for cache in (self.att, self.n_pieces, self.hulls, self.spanning, self.parts):
                 cache.pop(t, None)
         for i in mv.doors:
             r, c, p = int(self.d.region[i]), int(self.d.chain[i]), int(self.d.pos[i])
+            ju, jv, ln = self.chain_ends[c]
+            if p == 0:
+                self._hand_end(ju, mv.src, mv.dst)
+            if p == ln - 1:
+                self._hand_end(jv, mv.src, mv.dst)
             st.regions[mv.src][r] -= 1
             if st.regions[mv.src][r] == 0:
                 del st.regions[mv.src][r]
@@ -225,6 +265,19 @@ class _Context:
             st.on_chain[mv.dst].setdefault(c, []).append(p)
             st.on_chain[mv.dst][c].sort()
             self.lab[i] = mv.dst
+
+    def _hand_end(self, j: int, src: int, dst: int) -> None:
+        """Record that a chain's end door at junction ``j`` went from ``src`` to ``dst``."""
+        cnt, there = self.ends.setdefault(j, Counter()), self.at_junction.setdefault(j, set())
+        cnt[src] -= 1
+        if cnt[src] == 0:
+            del cnt[src]
+            there.discard(src)
+            self.moved_ends.add(j)
+        cnt[dst] += 1
+        if cnt[dst] == 1:
+            there.add(dst)
+            self.moved_ends.add(j)
 
     # --- pieces ----------------------------------------------------------------------------
     def _runs(self, c: int, positions: list[int]) -> list[tuple[int, int]]:
@@ -269,10 +322,17 @@ class _Context:
             override[int(self.d.chain[i])].remove(int(self.d.pos[i]))
         for i in gain:
             override[int(self.d.chain[i])].append(int(self.d.pos[i]))
-        att = Counter(self.attachments(t))
+        delta: Counter[tuple[int, int]] = Counter()
         for c, after in override.items():
-            att.subtract(self._runs(c, self.st.on_chain[t].get(c, [])))
-            att.update(self._runs(c, sorted(after)))
+            delta.subtract(self._runs(c, self.st.on_chain[t].get(c, [])))
+            delta.update(self._runs(c, sorted(after)))
+        att = self.attachments(t)
+        if all(k == (-1, -1) or n == 0 or (att[k] > 0 and att[k] + n > 0)
+               for k, n in delta.items()):
+            # the same junctions joined by runs: only the loose runs change in number
+            return self.pieces(t) + delta[(-1, -1)]
+        att = Counter(att)
+        att.update(delta)
         return _count_pieces(att)
 
     # --- candidates ------------------------------------------------------------------------
@@ -282,16 +342,19 @@ class _Context:
         k = len(st.weight)
         self.off_size = np.abs(st.weight / self.target - 1) > self.tol + 1e-12
         loose = np.array([self.pieces(t) > 1 for t in range(k)])
-        self.wanted = np.ones(k, dtype=bool) if self.compact else (self.off_size | loose)
+        self.rounding = (np.ones((k, k), dtype=bool) if self.compact
+                         else self._tangled(self.untangle) if self.untangle is not None
+                         else np.zeros((k, k), dtype=bool))
+        self.wanted = self.rounding.any(axis=1) | self.off_size | loose
         focus = np.flatnonzero(self.wanted | self.off_size).tolist()
         at_junction = self._junction_turfs()
         # the focus turfs' chains, and the chains that end where a focus turf reaches
-        meet = {j for j, ts in at_junction.items() if ts.intersection(focus)}
+        meet = self._junctions_of(focus)
         close = np.zeros(len(self.lab), dtype=bool)  # doors among a focus turf's doors' nearest
         close[self.near[np.isin(self.lab, focus)].ravel()] = True
+        slot_close = np.maximum.reduceat(close[self.door_order], self.slot_start).tolist()
         slots = sorted({self.slot_of[c] for t in focus for c in st.on_chain[t]}
-                       | {i for j in meet for i in self.slots_at.get(j, [])
-                          if close[self.by_chain[i]].any()})
+                       | {i for j in meet for i in self.slots_at.get(j, []) if slot_close[i]})
         self._forget_stale_offers(at_junction)
         offers: dict[tuple[tuple[int, ...], int], int] = {}
         for i in slots:
@@ -300,10 +363,91 @@ class _Context:
                 got = self.slot_offers[i] = {}
                 self._chain_offers(self.by_chain[i], at_junction, got)
             offers.update(got)
-        moves = [mv for (doors, dst), src in sorted(offers.items())
-                 if (mv := self._offer(doors, src, dst)) is not None]
+        items = sorted(offers.items())
+        worth = self._worth_judging(items)
+        moves = [mv for ((doors, dst), src), ok in zip(items, worth, strict=True)
+                 if ok and (mv := self._offer(doors, src, dst)) is not None]
         moves.sort(key=lambda m: m.key)
         return moves
+
+    def _tangled(self, share: float) -> np.ndarray:
+        """Mark the pairs of turfs whose door hulls overlap by more than ``share`` of either.
+
+        Kept from round to round: only the pairs with a turf changed since are measured again.
+        """
+        k = len(self.st.weight)
+        if self.tangle.shape != (k, k):
+            self.tangle = np.zeros((k, k), dtype=bool)
+        changed = np.flatnonzero(self.version != self.tangle_seen)
+        if len(changed) == 0:
+            return self.tangle
+        hulls = np.array([self._hull(t) for t in range(k)], dtype=object)
+        self.tangle[changed, :] = False
+        self.tangle[:, changed] = False
+        c_at, b = shapely.STRtree(hulls).query(hulls[changed], predicate="intersects")
+        a = changed[c_at]
+        pair = a != b
+        a, b = a[pair], b[pair]
+        area = shapely.area(hulls)
+        common = shapely.area(shapely.intersection(hulls[a], hulls[b]))
+        over = common > share * np.minimum(area[a], area[b])
+        self.tangle[a[over], b[over]] = self.tangle[b[over], a[over]] = True
+        self.tangle_seen = self.version.copy()
+        return self.tangle
+
+    def _worth_judging(self, items: list[tuple[tuple[tuple[int, ...], int], int]]) -> np.ndarray:
+        """Which offers ``((doors, dst), src)`` :meth:`_judge` might rank, tested all at once.
+
+        The balance and compactness terms in arrays, with a margin for the order of the sums
+        (a run's doors), so that no offer :meth:`_judge` would rank is left out: only offers
+        that lower the excess, make two turfs rounder, or keep the balance where either turf
+        is in pieces are judged one by one.
+        """
+        if not items:
+            return np.zeros(0, dtype=bool)
+        st = self.st
+        src = np.array([s for _, s in items], dtype=np.int64)
+        dst = np.array([d for (_, d), _ in items], dtype=np.int64)
+        runs = [doors for (doors, _), _ in items]
+        lens = np.array([len(r) for r in runs], dtype=np.int64)
+        flat = np.fromiter((i for r in runs for i in r), dtype=np.int64, count=int(lens.sum()))
+        at = np.r_[0, np.cumsum(lens)[:-1]]
+        w, mx, my, q = (np.add.reduceat(a[flat], at)
+                        for a in (self.d.weight, self.d.xy[:, 0], self.d.xy[:, 1], self.sq))
+        ex0 = _excess_of(st.weight[src], self.target, self.tol), _excess_of(
+            st.weight[dst], self.target, self.tol)
+        ex1 = _excess_of(st.weight[src] - w, self.target, self.tol), _excess_of(
+            st.weight[dst] + w, self.target, self.tol)
+        d_excess = ex1[0] + ex1[1] - ex0[0] - ex0[1]
+        slack = 1e-9
+        kept = (np.maximum(ex1[0], ex1[1]) <= slack) | (d_excess <= 1e-12 + slack)
+        keep = d_excess < -1e-12 + slack
+        pieces = np.array([self.pieces(t) for t in range(len(st.weight))])
+        keep |= kept & ((pieces[src] > 1) | (pieces[dst] > 1))
+        if self.rounding.any():
+            n = lens.astype(float)
+            d_sse = (_sse_of(st.count[src] - n, st.sx[src] - mx, st.sy[src] - my, st.sq[src] - q)
+                     + _sse_of(st.count[dst] + n, st.sx[dst] + mx, st.sy[dst] + my,
+                               st.sq[dst] + q)
+                     - _sse_of(st.count[src], st.sx[src], st.sy[src], st.sq[src])
+                     - _sse_of(st.count[dst], st.sx[dst], st.sy[dst], st.sq[dst]))
+            margin = 64.0 + 1e-13 * (np.abs(st.sq[src]) + np.abs(st.sq[dst]))
+            keep |= (self.rounding[src, dst]
+                     & (d_sse < -MIN_GAIN_M2 + margin) & (ex1[0] <= ex0[0] + 1e-12 + slack)
+                     & (ex1[1] <= ex0[1] + 1e-12 + slack))
+        return keep
+
+    def _junctions_of(self, turfs: list[int]) -> set[int]:
+        """Return the junctions where any of ``turfs`` holds a chain's end door."""
+        out: set[int] = set()
+        for t in turfs:
+            for c, positions in self.st.on_chain[t].items():
+                ju, jv, ln = self.chain_ends[c]
+                if positions[0] == 0:
+                    out.add(ju)
+                if positions[-1] == ln - 1:
+                    out.add(jv)
+        return out
 
     def _forget_stale_offers(self, at_junction: dict[int, set[int]]) -> None:
         """Drop the kept offers of the chains whose offers may have changed since the last round.
@@ -316,13 +460,12 @@ class _Context:
         stale = set(self.door_slot[changed].tolist())
         if len(changed):
             stale.update(self.near_slot[np.isin(self.near_door, changed)].tolist())
-        for j in at_junction.keys() | self.seen_at.keys():
-            if at_junction.get(j) != self.seen_at.get(j):
-                stale.update(self.slots_at.get(j, []))
+        for j in self.moved_ends:
+            stale.update(self.slots_at.get(j, []))
         for i in stale:
             self.slot_offers.pop(i, None)
         self.seen_lab = self.lab.copy()
-        self.seen_at = {j: set(ts) for j, ts in at_junction.items()}
+        self.moved_ends = set()
 
     def _chain_offers(
         self, slot: np.ndarray, at_junction: dict[int, set[int]],
@@ -368,16 +511,8 @@ class _Context:
         return dst
 
     def _junction_turfs(self) -> dict[int, set[int]]:
-        """Return the turfs whose runs reach each junction."""
-        out: dict[int, set[int]] = {}
-        for t, chains in enumerate(self.st.on_chain):
-            for c, positions in chains.items():
-                first = int(self.by_chain[self.slot_of[c]][0])
-                if positions[0] == 0:
-                    out.setdefault(int(self.ju[first]), set()).add(t)
-                if positions[-1] == int(self.ln[first]) - 1:
-                    out.setdefault(int(self.jv[first]), set()).add(t)
-        return out
+        """Return the turfs whose runs reach each junction (kept up to date by :meth:`apply`)."""
+        return self.at_junction
 
     def _offer(self, doors: tuple[int, ...], src: int, dst: int) -> _Move | None:
         if src == dst or self.st.count[src] <= len(doors):
@@ -385,43 +520,58 @@ class _Context:
         if not (self.wanted[src] or self.off_size[dst]):
             return None
         regions = self.st.regions[dst]
-        if any(int(r) not in regions for r in np.unique(self.d.region[list(doors)])):
+        if any(self.region[i] not in regions for i in doors):
             return None
         return self.judge(doors, src, dst)
 
     # --- judging ---------------------------------------------------------------------------
-    def judge(self, doors: tuple[int, ...], src: int, dst: int) -> _Move | None:
+    def judge(self, doors: tuple[int, ...], src: int, dst: int, *,
+              spans: bool = False) -> _Move | None:
         """Rank a move (see the module docstring); None when it does not improve.
 
-        A judgement depends on the two turfs only, so it is kept until either of them changes.
+        ``spans``: also refuse a move that leaves a door hull cut in two by a barrier line
+        (the costly test, made only on the moves about to be applied). A judgement depends on
+        the two turfs only, so it is kept until either of them changes.
         """
-        memo = (doors, src, dst, int(self.version[src]), int(self.version[dst]))
+        memo = (doors, src, dst, int(self.version[src]), int(self.version[dst]),
+                bool(self.rounding[src, dst]))
         if memo not in self.judged:
             self.judged[memo] = self._judge(doors, src, dst)
-        return self.judged[memo]
+        mv = self.judged[memo]
+        if mv is None or not spans:
+            return mv
+        if memo not in self.span_ok:
+            self.span_ok[memo] = not self.adds_span(doors, src, dst)
+        return mv if self.span_ok[memo] else None
 
     def _judge(self, doors: tuple[int, ...], src: int, dst: int) -> _Move | None:
         st = self.st
+        if st.count[src] <= len(doors):
+            return None  # a move never empties a turf
         idx = np.array(doors, dtype=np.int64)
         w = float(self.d.weight[idx].sum())
         ex0 = [_excess(st.weight[t], self.target, self.tol) for t in (src, dst)]
         ex1 = [_excess(st.weight[src] - w, self.target, self.tol),
                _excess(st.weight[dst] + w, self.target, self.tol)]
         d_excess = sum(ex1) - sum(ex0)
+        d_sse = self._sse_change(idx, src, dst)
+        kept = max(ex1) == 0.0 or d_excess <= 1e-12
+        balance = d_excess < -1e-12
+        rounder = (self.rounding[src, dst] and d_sse < -MIN_GAIN_M2
+                   and all(b <= a + 1e-12 for a, b in zip(ex0, ex1, strict=True)))
+        if not (balance or rounder) and (
+                not kept or (self.pieces(src) == 1 and self.pieces(dst) == 1)):
+            return None  # fewer pieces is all it could offer, and two whole turfs stay whole
         d_pieces = (self.pieces_after(src, [], list(doors))
                     + self.pieces_after(dst, list(doors), [])
                     - self.pieces(src) - self.pieces(dst))
-        d_sse = self._sse_change(idx, src, dst)
-        if d_pieces < 0 and (max(ex1) == 0.0 or d_excess <= 1e-12):
+        if d_pieces < 0 and kept:
             key = (0, float(d_pieces), d_sse)
-        elif d_pieces <= 0 and d_excess < -1e-12:
+        elif d_pieces <= 0 and balance:
             key = (1, d_excess, d_sse)
-        elif (self.compact and d_pieces <= 0 and d_sse < -MIN_GAIN_M2
-              and all(b <= a + 1e-12 for a, b in zip(ex0, ex1, strict=True))):
+        elif d_pieces <= 0 and rounder:
             key = (2, d_sse, 0.0)
         else:
-            return None
-        if self.adds_span(doors, src, dst):
             return None
         return _Move((*key, doors[0], dst, src), doors, src, dst)
 
@@ -442,10 +592,19 @@ class _Context:
         if self.barrier is None:
             return False
         moved = set(doors)
+        xy = self.d.xy[list(doors)]
         for t in (src, dst):
             hull: Any = self._hull(t)
+            if t == src and not self._on_hull(t, xy):
+                continue  # the same hull: its parts hold fewer doors, never more
+            if t == dst and shapely.contains_xy(hull, xy[:, 0], xy[:, 1]).all():
+                if self._spans_now(t):
+                    continue
+                if self._holding_after(t, xy) > 1:
+                    return True
+                continue  # the same hull, with doors in the parts they fall in
             if t == dst:
-                pts = np.vstack([shapely.get_coordinates(hull), self.d.xy[list(doors)]])
+                pts = np.vstack([shapely.get_coordinates(hull), xy])
                 hull = shapely.convex_hull(shapely.multipoints(pts))
             if not self.barrier.meets(hull):
                 continue  # a hull that only shrinks or misses every line stays whole
@@ -458,11 +617,35 @@ class _Context:
                 return True
         return False
 
+    def _on_hull(self, t: int, xy: np.ndarray) -> bool:
+        """Whether any of the points ``xy`` is a corner of turf ``t``'s door hull."""
+        corners = shapely.get_coordinates(self._hull(t))
+        return bool((corners[:, None, :] == xy[None, :, :]).all(axis=2).any())
+
+    def _holding_after(self, t: int, xy: np.ndarray) -> int:
+        """Count the parts of turf ``t``'s hull minus the lines holding its doors or ``xy``."""
+        got = self._parts(t)
+        if got is None:
+            return 1
+        parts, held = got
+        new = np.array([shapely.intersects_xy(p, xy[:, 0], xy[:, 1]).any() for p in parts])
+        return int((held | new).sum())
+
     def _spans_now(self, t: int) -> int:
         """Return :meth:`_spans` of turf ``t``'s doors now (cached until ``t`` changes)."""
         if t not in self.spanning:
-            self.spanning[t] = self._spans(np.flatnonzero(self.lab == t))
+            got = self._parts(t)
+            self.spanning[t] = int(got is not None and int(got[1].sum()) > 1)
         return self.spanning[t]
+
+    def _parts(self, t: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Return turf ``t``'s hull minus the lines: its parts and which hold doors (cached).
+
+        None when no line crosses the hull.
+        """
+        if t not in self.parts:
+            self.parts[t] = self._hull_parts(np.flatnonzero(self.lab == t))
+        return self.parts[t]
 
     def _hull(self, t: int) -> shapely.Geometry:
         if t not in self.hulls:
@@ -472,14 +655,19 @@ class _Context:
 
     def _spans(self, members: np.ndarray) -> int:
         """Return 1 when the doors' hull minus the barrier lines has two parts holding doors."""
+        got = self._hull_parts(members)
+        return int(got is not None and int(got[1].sum()) > 1)
+
+    def _hull_parts(self, members: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Return the doors' hull minus the barrier lines: its parts and which hold doors."""
         pts = self.d.xy[members]
         hull = shapely.convex_hull(shapely.multipoints(pts))
         cut = self.barrier.around(hull) if self.barrier is not None else None
         if cut is None or not shapely.intersects(hull, cut):
-            return 0
+            return None
         parts = shapely.get_parts(shapely.difference(hull, cut))
-        holding = sum(bool(shapely.intersects_xy(p, pts[:, 0], pts[:, 1]).any()) for p in parts)
-        return int(holding > 1)
+        held = np.array([shapely.intersects_xy(p, pts[:, 0], pts[:, 1]).any() for p in parts])
+        return parts, held
 
 
 @dataclass(frozen=True)
@@ -489,6 +677,7 @@ class _Lines:
     lines: np.ndarray
     tree: shapely.STRtree
     buffer_m: float
+    clipped: dict[tuple[float, ...], shapely.Geometry | None] = field(default_factory=dict)
 
     @classmethod
     def of(cls, geom: shapely.Geometry, buffer_m: float) -> _Lines:
@@ -504,43 +693,64 @@ class _Lines:
         """Return the barriers over ``hull``: the lines near it, clipped and buffered.
 
         Only what lies over the hull matters, so the lines are clipped to its box (widened by
-        twice the buffer) before buffering: the hull's parts come out as with the whole lines,
-        at a fraction of the cost.
+        twice the buffer, then out to a grid of :data:`_CLIP_GRID_M`) before buffering: the
+        hull's parts come out as with the whole lines, at a fraction of the cost, and the
+        hulls of one turf before and after a move mostly share one box, whose clipped and
+        buffered lines are kept.
         """
-        hits = self.tree.query(hull, predicate="dwithin", distance=self.buffer_m)
-        if len(hits) == 0:
-            return None
         x0, y0, x1, y1 = shapely.bounds(hull).tolist()
         m = 2 * self.buffer_m
-        local = shapely.clip_by_rect(shapely.multilinestrings(self.lines[np.sort(hits)]),
-                                     x0 - m, y0 - m, x1 + m, y1 + m)
-        if shapely.is_empty(local):
-            return None
-        return cast(shapely.Geometry, shapely.buffer(local, self.buffer_m))
+        box = (math.floor((x0 - m) / _CLIP_GRID_M) * _CLIP_GRID_M,
+               math.floor((y0 - m) / _CLIP_GRID_M) * _CLIP_GRID_M,
+               math.ceil((x1 + m) / _CLIP_GRID_M) * _CLIP_GRID_M,
+               math.ceil((y1 + m) / _CLIP_GRID_M) * _CLIP_GRID_M)
+        if box not in self.clipped:
+            hits = np.sort(self.tree.query(shapely.box(*box)))
+            local = (shapely.clip_by_rect(shapely.multilinestrings(self.lines[hits]), *box)
+                     if len(hits) else None)
+            self.clipped[box] = (None if local is None or shapely.is_empty(local)
+                                 else cast(shapely.Geometry, shapely.buffer(local, self.buffer_m)))
+        return self.clipped[box]
 
 
 def _count_pieces(att: Counter[tuple[int, int]]) -> int:
     """Strict pieces from runs counted by junction: loose runs, then groups of junctions."""
     parent: dict[int, int] = {}
+    for (a, b), n in att.items():
+        if n > 0:
+            for j in (a, b):
+                if j >= 0:
+                    parent[j] = j
+    groups = len(parent)
 
     def find(x: int) -> int:
-        root = x
-        while parent.setdefault(root, root) != root:
-            root = parent[root]
-        while parent[x] != root:
-            parent[x], x = root, parent[x]
-        return root
+        while parent[x] != x:
+            parent[x] = x = parent[parent[x]]
+        return x
 
     for (a, b), n in att.items():
         if n > 0 and a >= 0 and b >= 0:
-            parent[find(a)] = find(b)
-    roots = {find(j) for (a, b), n in att.items() if n > 0 for j in (a, b) if j >= 0}
-    return att[(-1, -1)] + len(roots)
+            ra, rb = find(a), find(b)
+            if ra != rb:
+                parent[ra] = rb
+                groups -= 1
+    return att[(-1, -1)] + groups
 
 
 def _excess(weight: float, target: float, tol: float) -> float:
     """How far a turf's weight lies beyond the tolerance, as a share of the target."""
     return max(abs(weight / target - 1) - tol, 0.0)
+
+
+def _excess_of(weight: np.ndarray, target: float, tol: float) -> np.ndarray:
+    """:func:`_excess` of many weights."""
+    return np.maximum(np.abs(weight / target - 1) - tol, 0.0)
+
+
+def _sse_of(cnt: np.ndarray, sx: np.ndarray, sy: np.ndarray, sq: np.ndarray) -> np.ndarray:
+    """:func:`_sse` of many point sets."""
+    safe = np.where(cnt > 0, cnt, 1.0)
+    return np.where(cnt > 0, sq - (sx * sx + sy * sy) / safe, 0.0)
 
 
 def _sse(cnt: float, sx: float, sy: float, sq: float) -> float:

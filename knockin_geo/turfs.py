@@ -114,9 +114,10 @@ class TurfParams:
         off-size, and the report says so).
     refine
         Local moves after the bisection (:mod:`knockin_geo.refine`): ``fix`` joins stray pieces
-        of a turf to a neighbour on the same street side and evens out turfs beyond the
-        tolerance; ``compact`` also moves doors to make turfs rounder (slower); ``none`` keeps
-        the bisection's turfs.
+        of a turf to a neighbour on the same street side, evens out turfs beyond the tolerance
+        and makes two turfs rounder where their door hulls overlap (more than
+        :data:`knockin_geo.refine.UNTANGLE_SHARE` of either); ``compact`` makes every turf
+        rounder (slower); ``none`` keeps the bisection's turfs.
     rebalance_rounds
         Minutes mode, when routed: most rounds of balancing on the routed minutes
         (:mod:`knockin_geo.rebalance`); 0 turns it off (``--no-rebalance``).
@@ -704,7 +705,8 @@ def _refine(
     barrier = None if shapely.is_empty(near) else near
     doors = refine.AreaDoors(strict.chain[rows], strict.pos[rows], weight, xy, region)
     return refine.refine_area(part, doors, strict, target, params.tolerance, barrier,
-                              buffer_m=_SPAN_BUFFER_M, compact=params.refine == "compact")
+                              buffer_m=_SPAN_BUFFER_M, compact=params.refine == "compact",
+                              untangle=refine.UNTANGLE_SHARE if params.refine == "fix" else None)
 
 
 def _area_polygon(

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 from scipy.spatial import Delaunay
 from test_checks import doors_frame
 
@@ -147,8 +148,9 @@ def rough_turfs(xy: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     return lab
 
 
-@pytest.mark.parametrize("compact", [False, True])
-def test_kept_offers_change_no_move(monkeypatch: pytest.MonkeyPatch, compact: bool) -> None:
+@pytest.mark.parametrize(("compact", "untangle"), [(False, None), (True, None), (False, 0.05)])
+def test_kept_offers_change_no_move(monkeypatch: pytest.MonkeyPatch, compact: bool,
+                                    untangle: float | None) -> None:
     # a chain's offers are kept from round to round while nothing they read changed (labels on
     # the chain and of its doors' nearest doors, turfs at its junctions): each town gives the
     # same turfs as offers made afresh each round. Offers kept past a change of the nearest
@@ -163,10 +165,41 @@ def test_kept_offers_change_no_move(monkeypatch: pytest.MonkeyPatch, compact: bo
         k = int(rng.integers(3, 9))
         lab = rough_turfs(doors.xy, k, rng)
         target = len(lab) / k
-        kept = refine.refine_area(lab, doors, chains, target=target, tol=0.10, compact=compact)
+        kept = refine.refine_area(lab, doors, chains, target=target, tol=0.10, compact=compact,
+                                  untangle=untangle)
         with monkeypatch.context() as m:
             m.setattr(refine._Context, "_forget_stale_offers", afresh)
             fresh = refine.refine_area(lab, doors, chains, target=target, tol=0.10,
-                                       compact=compact)
+                                       compact=compact, untangle=untangle)
         np.testing.assert_array_equal(kept, fresh)
         assert not np.array_equal(kept, lab)  # the refinement moved doors
+
+
+def _hull_overlap(xy: np.ndarray, lab: np.ndarray) -> float:
+    """(sum of the turfs' door-hull areas - their union's area) / the sum, with shapely alone."""
+    hulls = [shapely.convex_hull(shapely.multipoints(xy[lab == t])) for t in np.unique(lab)]
+    total = float(np.sum(shapely.area(hulls)))
+    return (total - float(shapely.area(shapely.union_all(hulls)))) / total
+
+
+def test_untangling_lowers_hull_overlap_and_keeps_balance() -> None:
+    # two turfs whose door hulls overlap by more than the share are made rounder by moves
+    # between them: over these towns the overlap (measured with shapely alone) falls, the excess
+    # beyond the tolerance does not grow, and a share no pair can exceed changes nothing
+    before, after = [], []
+    for seed in range(6):
+        doors, chains = delaunay_town(seed, n_junctions=40)
+        rng = np.random.default_rng(seed)
+        k = int(rng.integers(4, 9))
+        lab = rough_turfs(doors.xy, k, rng)
+        target = len(lab) / k
+        plain = refine.refine_area(lab, doors, chains, target=target, tol=0.10)
+        tidy = refine.refine_area(lab, doors, chains, target=target, tol=0.10, untangle=0.05)
+        never = refine.refine_area(lab, doors, chains, target=target, tol=0.10, untangle=1.0)
+        np.testing.assert_array_equal(never, plain)
+        excess = [np.maximum(np.abs(np.bincount(x, minlength=k) / target - 1) - 0.10, 0).sum()
+                  for x in (lab, tidy)]
+        assert excess[1] <= excess[0] + 1e-9
+        before.append(_hull_overlap(doors.xy, plain))
+        after.append(_hull_overlap(doors.xy, tidy))
+    assert sum(after) < 0.8 * sum(before), (before, after)
