@@ -138,7 +138,6 @@ class _Context:
         self.tol = tol
         self.compact = compact
         self.untangle = untangle
-        self.rounding = np.zeros((0, 0), dtype=bool)
         self.barrier = barrier
         self.ln = chains.chain_len[doors.chain]
         self.ju = chains.chain_ju[doors.chain]
@@ -181,7 +180,9 @@ class _Context:
                     self.ends.setdefault(jv, Counter())[t] += 1
         self.at_junction = {j: set(cnt) for j, cnt in self.ends.items()}
         self.moved_ends: set[int] = set()
-        self.tangle = np.zeros((0, 0), dtype=bool)
+        # tangled pairs (both ways), as partners per turf and as codes src * k + dst
+        self.partners: dict[int, set[int]] = {}
+        self.pair_codes = np.zeros(0, dtype=np.int64)
         self.tangle_seen = np.full(len(self.st.weight), -1, dtype=np.int64)
         self.att: dict[int, Counter[tuple[int, int]]] = {}
         self.n_pieces: dict[int, int] = {}
@@ -342,10 +343,11 @@ class _Context:
         k = len(st.weight)
         self.off_size = np.abs(st.weight / self.target - 1) > self.tol + 1e-12
         loose = np.array([self.pieces(t) > 1 for t in range(k)])
-        self.rounding = (np.ones((k, k), dtype=bool) if self.compact
-                         else self._tangled(self.untangle) if self.untangle is not None
-                         else np.zeros((k, k), dtype=bool))
-        self.wanted = self.rounding.any(axis=1) | self.off_size | loose
+        rounds = np.ones(k, dtype=bool) if self.compact else np.zeros(k, dtype=bool)
+        if self.untangle is not None and not self.compact:
+            self._tangled(self.untangle)
+            rounds[list(self.partners)] = True
+        self.wanted = rounds | self.off_size | loose
         focus = np.flatnonzero(self.wanted | self.off_size).tolist()
         at_junction = self._junction_turfs()
         # the focus turfs' chains, and the chains that end where a focus turf reaches
@@ -370,30 +372,36 @@ class _Context:
         moves.sort(key=lambda m: m.key)
         return moves
 
-    def _tangled(self, share: float) -> np.ndarray:
-        """Mark the pairs of turfs whose door hulls overlap by more than ``share`` of either.
+    def _tangled(self, share: float) -> None:
+        """Find the pairs of turfs whose door hulls overlap by more than ``share`` of either.
 
         Kept from round to round: only the pairs with a turf changed since are measured again.
         """
         k = len(self.st.weight)
-        if self.tangle.shape != (k, k):
-            self.tangle = np.zeros((k, k), dtype=bool)
         changed = np.flatnonzero(self.version != self.tangle_seen)
         if len(changed) == 0:
-            return self.tangle
+            return
+        for t in changed.tolist():
+            for u in self.partners.pop(t, set()):
+                self.partners.get(u, set()).discard(t)
         hulls = np.array([self._hull(t) for t in range(k)], dtype=object)
-        self.tangle[changed, :] = False
-        self.tangle[:, changed] = False
         c_at, b = shapely.STRtree(hulls).query(hulls[changed], predicate="intersects")
         a = changed[c_at]
-        pair = a != b
-        a, b = a[pair], b[pair]
+        a, b = a[a != b], b[a != b]
         area = shapely.area(hulls)
         common = shapely.area(shapely.intersection(hulls[a], hulls[b]))
         over = common > share * np.minimum(area[a], area[b])
-        self.tangle[a[over], b[over]] = self.tangle[b[over], a[over]] = True
+        for t, u in zip(a[over].tolist(), b[over].tolist(), strict=True):
+            self.partners.setdefault(t, set()).add(u)
+            self.partners.setdefault(u, set()).add(t)
+        self.partners = {t: us for t, us in self.partners.items() if us}
+        self.pair_codes = np.sort(np.array(
+            [t * k + u for t, us in self.partners.items() for u in us], dtype=np.int64))
         self.tangle_seen = self.version.copy()
-        return self.tangle
+
+    def _rounds(self, src: int, dst: int) -> bool:
+        """Whether moves between ``src`` and ``dst`` may make them rounder."""
+        return self.compact or dst in self.partners.get(src, ())
 
     def _worth_judging(self, items: list[tuple[tuple[tuple[int, ...], int], int]]) -> np.ndarray:
         """Which offers ``((doors, dst), src)`` :meth:`_judge` might rank, tested all at once.
@@ -424,7 +432,10 @@ class _Context:
         keep = d_excess < -1e-12 + slack
         pieces = np.array([self.pieces(t) for t in range(len(st.weight))])
         keep |= kept & ((pieces[src] > 1) | (pieces[dst] > 1))
-        if self.rounding.any():
+        k = len(st.weight)
+        rounds = (np.ones(len(items), dtype=bool) if self.compact
+                  else np.isin(src * k + dst, self.pair_codes))
+        if rounds.any():
             n = lens.astype(float)
             d_sse = (_sse_of(st.count[src] - n, st.sx[src] - mx, st.sy[src] - my, st.sq[src] - q)
                      + _sse_of(st.count[dst] + n, st.sx[dst] + mx, st.sy[dst] + my,
@@ -432,7 +443,7 @@ class _Context:
                      - _sse_of(st.count[src], st.sx[src], st.sy[src], st.sq[src])
                      - _sse_of(st.count[dst], st.sx[dst], st.sy[dst], st.sq[dst]))
             margin = 64.0 + 1e-13 * (np.abs(st.sq[src]) + np.abs(st.sq[dst]))
-            keep |= (self.rounding[src, dst]
+            keep |= (rounds
                      & (d_sse < -MIN_GAIN_M2 + margin) & (ex1[0] <= ex0[0] + 1e-12 + slack)
                      & (ex1[1] <= ex0[1] + 1e-12 + slack))
         return keep
@@ -534,7 +545,7 @@ class _Context:
         the two turfs only, so it is kept until either of them changes.
         """
         memo = (doors, src, dst, int(self.version[src]), int(self.version[dst]),
-                bool(self.rounding[src, dst]))
+                self._rounds(src, dst))
         if memo not in self.judged:
             self.judged[memo] = self._judge(doors, src, dst)
         mv = self.judged[memo]
@@ -557,7 +568,7 @@ class _Context:
         d_sse = self._sse_change(idx, src, dst)
         kept = max(ex1) == 0.0 or d_excess <= 1e-12
         balance = d_excess < -1e-12
-        rounder = (self.rounding[src, dst] and d_sse < -MIN_GAIN_M2
+        rounder = (self._rounds(src, dst) and d_sse < -MIN_GAIN_M2
                    and all(b <= a + 1e-12 for a, b in zip(ex0, ex1, strict=True)))
         if not (balance or rounder) and (
                 not kept or (self.pieces(src) == 1 and self.pieces(dst) == 1)):
