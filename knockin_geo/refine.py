@@ -169,6 +169,9 @@ class _Context:
         self.slot_offers: dict[int, dict[tuple[tuple[int, ...], int], int]] = {}
         self.seen_lab = self.lab.copy()
         self.st = self._sums()
+        self.member_sets: list[set[int]] = [set() for _ in range(len(self.st.weight))]
+        for i, t in enumerate(self.lab.tolist()):
+            self.member_sets[t].add(i)
         # the turfs holding a chain's end door at each junction, kept up to date by apply
         self.ends: dict[int, Counter[int]] = {}
         for t, on in enumerate(self.st.on_chain):
@@ -266,6 +269,8 @@ class _Context:
             st.on_chain[mv.dst].setdefault(c, []).append(p)
             st.on_chain[mv.dst][c].sort()
             self.lab[i] = mv.dst
+            self.member_sets[mv.src].discard(i)
+            self.member_sets[mv.dst].add(i)
 
     def _hand_end(self, j: int, src: int, dst: int) -> None:
         """Record that a chain's end door at junction ``j`` went from ``src`` to ``dst``."""
@@ -621,7 +626,7 @@ class _Context:
                 continue  # a hull that only shrinks or misses every line stays whole
             if self._spans_now(t):
                 continue  # spanning already: a move cannot make it span more
-            now = np.flatnonzero(self.lab == t)
+            now = self._members(t)
             after = (np.array(sorted(set(now.tolist()) - moved), dtype=np.int64) if t == src
                      else np.union1d(now, np.array(doors, dtype=np.int64)))
             if self._spans(after):
@@ -655,12 +660,16 @@ class _Context:
         None when no line crosses the hull.
         """
         if t not in self.parts:
-            self.parts[t] = self._hull_parts(np.flatnonzero(self.lab == t))
+            self.parts[t] = self._hull_parts(self._members(t))
         return self.parts[t]
+
+    def _members(self, t: int) -> np.ndarray:
+        """Return turf ``t``'s doors in door order (an area's labels are not scanned)."""
+        return np.array(sorted(self.member_sets[t]), dtype=np.int64)
 
     def _hull(self, t: int) -> shapely.Geometry:
         if t not in self.hulls:
-            pts = self.d.xy[self.lab == t]
+            pts = self.d.xy[self._members(t)]
             self.hulls[t] = shapely.convex_hull(shapely.multipoints(pts))
         return self.hulls[t]
 
