@@ -144,8 +144,13 @@ class _Context:
         self.jv = chains.chain_jv[doors.chain]
         self.sq = (doors.xy**2).sum(axis=1)
         self.region: list[int] = doors.region.tolist()
+        self.chain_l: list[int] = doors.chain.tolist()
+        self.pos_l: list[int] = doors.pos.tolist()
+        self.door_at = {(c, p): i for i, (c, p) in enumerate(zip(self.chain_l, self.pos_l,
+                                                                  strict=True))}
         k_near = min(NEAR_DOORS, len(doors.xy))
         self.near = cKDTree(doors.xy).query(doors.xy, k=k_near)[1].reshape(len(doors.xy), -1)
+        self.near_l: list[list[int]] = self.near.tolist()
         order = np.lexsort((doors.pos, doors.chain))
         sc = doors.chain[order]
         bounds = np.flatnonzero(np.r_[True, sc[1:] != sc[:-1], True])
@@ -510,20 +515,21 @@ class _Context:
     def _run_targets(self, run: tuple[int, ...], at_junction: dict[int, set[int]]) -> set[int]:
         """Turfs a run may join: next to it on its chain, or at its junction and nearby."""
         f, g = run[0], run[-1]
+        c = self.chain_l[f]
+        ju, jv, ln = self.chain_ends[c]
         dst: set[int] = set()
-        if int(self.d.pos[f]) == 0:
-            dst |= at_junction.get(int(self.ju[f]), set())
-        if int(self.d.pos[g]) == int(self.ln[g]) - 1:
-            dst |= at_junction.get(int(self.jv[g]), set())
+        if self.pos_l[f] == 0:
+            dst |= at_junction.get(ju, set())
+        if self.pos_l[g] == ln - 1:
+            dst |= at_junction.get(jv, set())
+        lab = self.lab
         if dst:
             # a junction of door-free streets may reach far: only the turfs around the run
-            dst &= set(self.lab[self.near[[f, g]].ravel()].tolist())
-        slot = self.by_chain[self.slot_of[int(self.d.chain[f])]]
-        pos = self.d.pos[slot]
+            dst &= {int(lab[i]) for i in self.near_l[f]} | {int(lab[i]) for i in self.near_l[g]}
         for end, step in ((f, -1), (g, 1)):
-            j = int(np.searchsorted(pos, self.d.pos[end])) + step
-            if 0 <= j < len(slot) and abs(int(pos[j]) - int(self.d.pos[end])) == 1:
-                dst.add(int(self.lab[slot[j]]))
+            nxt = self.door_at.get((c, self.pos_l[end] + step))
+            if nxt is not None:
+                dst.add(int(lab[nxt]))
         return dst
 
     def _junction_turfs(self) -> dict[int, set[int]]:
