@@ -104,7 +104,7 @@ def _figures(plan: TurfPlan) -> dict[str, float]:
     area = a[schema.PRECINCT_ID].astype(str).groupby(a[schema.TURF_ID]).first()
     target = (w.groupby(area).sum() / area.value_counts()).reindex(area).to_numpy()
     return {"strict_pieces": int(strict.sum()), "one_piece": int((strict == 1).sum()),
-            "spans": int(spans["spans"].sum()),
+            "spans": int(spans["spans"].sum()), "overlap": checks.hull_overlap(d)[1],
             "within": int((np.abs(w.to_numpy() / target - 1) <= 0.1 + 1e-9).sum()),
             "assigned": len(a)}
 
@@ -116,6 +116,9 @@ def test_refinement_on_nantes_lowers_strict_pieces_and_breaks_no_rule(nantes_cut
     assert after["one_piece"] >= before["one_piece"]
     assert after["spans"] <= before["spans"]
     assert after["within"] >= before["within"]
+    # interleaved turfs are untangled: the hull overlap falls below the aim of 0.05
+    assert after["overlap"] < before["overlap"]
+    assert after["overlap"] <= 0.05
     # the report says the same as the independent figures, and no more than the bound allows
     summ = nantes_cuts["fix"].report["summary"]
     assert summ["turfs_one_piece_strict"] == after["one_piece"]
