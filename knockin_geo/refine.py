@@ -24,10 +24,12 @@ before (the report's rule). A round judges every move around the turfs that need
 pieces, out of tolerance, tangled; every turf with ``compact``), then applies them best first,
 each judged again on the state the earlier ones left (the barrier test, the costly one, only
 then); rounds stop when no move improves (the order is strict, so it ends) or after
-``max_rounds``. A move never empties a turf. Deterministic: ties go to the lowest door and turf
-numbers. Work is kept from round to round where it cannot have changed: a judgement until either
-turf changes, a turf's barrier span until it changes, and a chain's offers until its doors'
-labels, their nearest doors' labels or its junctions' turfs do.
+``max_rounds``. When no single move is left, a move that joins a stray piece to a neighbour
+but would take a turf out of the tolerance is paired with a second one that keeps the balance
+(:meth:`_Context._mend_pieces`). A move never empties a turf. Deterministic: ties go to the
+lowest door and turf numbers. Work is kept from round to round where it cannot have changed: a
+judgement until either turf changes, a turf's barrier span until it changes, and a chain's offers
+until its doors' labels, their nearest doors' labels or its junctions' turfs do.
 """
 
 from __future__ import annotations
@@ -242,6 +244,8 @@ class _Context:
                 continue
             self.apply(mv)
             applied += 1
+        if applied == 0:
+            applied = self._mend_pieces()
         return applied
 
     def apply(self, mv: _Move) -> None:
@@ -289,6 +293,80 @@ class _Context:
         if cnt[dst] == 1:
             there.add(dst)
             self.moved_ends.add(j)
+
+    # --- stray pieces joined by two moves -------------------------------------------------
+    def _mend_pieces(self) -> int:
+        """Join a stray piece to a neighbour, with a second move that keeps the balance.
+
+        When no single move joins a turf's stray piece because a turf would leave the tolerance
+        (the one giving it, at its lower bound, or the one taking it, at its upper bound), the
+        move is paired with one that gives the first turf doors, or takes the second's on to a
+        third. The pair is kept when its turfs end with fewer strict pieces and no more excess,
+        and no door hull comes to be cut by a barrier line.
+        """
+        applied = 0
+        for t in range(len(self.st.weight)):
+            if self.pieces(t) < 2:
+                continue
+            for m1 in self._offers_of(t, src=t):
+                if self.pieces_after(t, [], list(m1.doors)) < self.pieces(t) and self._pair(m1):
+                    applied += 1
+                    break
+        return applied
+
+    def _offers_of(self, t: int, *, src: int | None = None,
+                   dst: int | None = None) -> list[_Move]:
+        """List the moves offered on turf ``t``'s chains out of ``src`` or into ``dst``."""
+        offers: dict[tuple[tuple[int, ...], int], int] = {}
+        for c in sorted(self.st.on_chain[t]):
+            self._chain_offers(self.by_chain[self.slot_of[c]], self.at_junction, offers)
+        out = []
+        for (doors, d), s in sorted(offers.items()):
+            if (src is not None and s != src) or (dst is not None and d != dst) or s == d:
+                continue
+            if self.st.count[s] > len(doors) and all(
+                    self.region[i] in self.st.regions[d] for i in doors):
+                out.append(_Move((0, 0.0, 0.0, doors[0], d, s), doors, s, d))
+        return out
+
+    def _pair(self, m1: _Move) -> bool:
+        """Apply ``m1`` and the best second move (:meth:`_mend_pieces`); False: neither."""
+        if self.adds_span(m1.doors, m1.src, m1.dst):
+            return False
+        base = {t: (self._excess_of(t), self.pieces(t)) for t in (m1.src, m1.dst)}
+        self.apply(m1)
+        best: tuple[tuple[float, ...], _Move] | None = None
+        for m2 in self._offers_of(m1.src, dst=m1.src) + self._offers_of(m1.dst, src=m1.dst):
+            if set(m2.doors) & set(m1.doors) or any(self.lab[i] != m2.src for i in m2.doors):
+                continue
+            rank = self._pair_rank(base, m2)
+            if rank is not None and (best is None or (rank, m2.key) < (best[0], best[1].key)):
+                best = (rank, m2)
+        if best is None:
+            self.apply(_Move(m1.key, m1.doors, m1.dst, m1.src))
+            return False
+        self.apply(best[1])
+        return True
+
+    def _pair_rank(self, base: dict[int, tuple[float, int]], m2: _Move) -> tuple[float, ...] | None:
+        """Rank the first move (applied) with ``m2``; None: the pair does not improve."""
+        turfs = sorted(base.keys() | {m2.src, m2.dst})
+        w = float(self.d.weight[list(m2.doors)].sum())
+        dw = {m2.src: -w, m2.dst: w}
+        before = [base[t] if t in base else (self._excess_of(t), self.pieces(t)) for t in turfs]
+        ex1 = [_excess(self.st.weight[t] + dw.get(t, 0.0), self.target, self.tol) for t in turfs]
+        if sum(ex1) > sum(b[0] for b in before) + 1e-12:
+            return None
+        after = {m2.src: self.pieces_after(m2.src, [], list(m2.doors)),
+                 m2.dst: self.pieces_after(m2.dst, list(m2.doors), [])}
+        d_pieces = sum(after.get(t, self.pieces(t)) for t in turfs) - sum(b[1] for b in before)
+        if d_pieces >= 0 or self.adds_span(m2.doors, m2.src, m2.dst):
+            return None
+        idx = np.array(m2.doors, dtype=np.int64)
+        return (float(d_pieces), sum(ex1), self._sse_change(idx, m2.src, m2.dst))
+
+    def _excess_of(self, t: int) -> float:
+        return _excess(self.st.weight[t], self.target, self.tol)
 
     # --- pieces ----------------------------------------------------------------------------
     def _runs(self, c: int, positions: list[int]) -> list[tuple[int, int]]:
