@@ -366,6 +366,7 @@ class _Context:
         return (float(d_pieces), sum(ex1), self._sse_change(idx, m2.src, m2.dst))
 
     def _excess_of(self, t: int) -> float:
+        """Return turf ``t``'s excess beyond the tolerance now (:func:`_excess`)."""
         return _excess(self.st.weight[t], self.target, self.tol)
 
     # --- pieces ----------------------------------------------------------------------------
