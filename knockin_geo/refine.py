@@ -322,10 +322,8 @@ class _Context:
             self._chain_offers(self.by_chain[self.slot_of[c]], self.at_junction, offers)
         out = []
         for (doors, d), s in sorted(offers.items()):
-            if (src is not None and s != src) or (dst is not None and d != dst) or s == d:
-                continue
-            if self.st.count[s] > len(doors) and all(
-                    self.region[i] in self.st.regions[d] for i in doors):
+            wanted = (src is None or s == src) and (dst is None or d == dst)
+            if wanted and self._allowed(doors, s, d):
                 out.append(_Move((0, 0.0, 0.0, doors[0], d, s), doors, s, d))
         return out
 
@@ -616,14 +614,20 @@ class _Context:
         return self.at_junction
 
     def _offer(self, doors: tuple[int, ...], src: int, dst: int) -> _Move | None:
-        if src == dst or self.st.count[src] <= len(doors):
-            return None
-        if not (self.wanted[src] or self.off_size[dst]):
-            return None
-        regions = self.st.regions[dst]
-        if any(self.region[i] not in regions for i in doors):
+        if not (self.wanted[src] or self.off_size[dst]) or not self._allowed(doors, src, dst):
             return None
         return self.judge(doors, src, dst)
+
+    def _allowed(self, doors: tuple[int, ...], src: int, dst: int) -> bool:
+        """Whether the move may be made at all.
+
+        It leaves ``src`` a door, and ``dst`` holds a door in each moved door's region (its side
+        of every barrier).
+        """
+        if src == dst or self.st.count[src] <= len(doors):
+            return False
+        regions = self.st.regions[dst]
+        return all(self.region[i] in regions for i in doors)
 
     # --- judging ---------------------------------------------------------------------------
     def judge(self, doors: tuple[int, ...], src: int, dst: int, *,
